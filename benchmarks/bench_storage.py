@@ -1,0 +1,785 @@
+#!/usr/bin/env python3
+"""Time himo and DVC side by side on the same data.
+
+Each scenario runs both tools one after the other (never at the same time), each in a
+fresh git repository of its own under the work dir, and reports the median wall time of
+--repeat runs, the ratio DVC time / himo time and, where one makes sense, the time of a
+plain `cp` / `cp -r` of the same data. Only the tool's command is timed: creating repos,
+copying the data in and deleting caches happen before the clock starts.
+
+Standard library only. See benchmarks/README.md for how to set up DVC and run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+DEFAULT_DVC_VENV = Path(os.environ.get("HIMO_BENCH_DVC_VENV", "/tmp/himo-bench-dvc-venv"))
+DEFAULT_MOTO = Path("/work/venv/bin/moto_server")
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+BUCKET = "bench"
+CHUNK = 16 << 20
+SEED = 20240611
+
+# Run by the Python next to moto_server (it has boto3): "create BUCKET" or "bytes BUCKET PREFIX".
+BOTO_SNIPPET = """
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+if sys.argv[2] == "create":
+    s3.create_bucket(Bucket=sys.argv[3])
+else:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[3], Prefix=sys.argv[4])
+    print(sum(obj["Size"] for page in pages for obj in page.get("Contents", [])))
+"""
+
+
+# ---------------------------------------------------------------- data sets
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A directory of `dirs` sub-folders holding `per_dir` random files of `size` bytes each."""
+
+    dirs: int
+    per_dir: int
+    size: int
+
+    @property
+    def count(self) -> int:
+        return self.dirs * self.per_dir
+
+    @property
+    def nbytes(self) -> int:
+        return self.count * self.size
+
+    def describe(self) -> str:
+        return f"{self.count} files of {self.size} B in {self.dirs} folders"
+
+    def rel(self, index: int) -> Path:
+        """Relative path of the index-th file; consecutive indexes land in different folders."""
+        return Path(f"d{index % self.dirs:04d}", f"f{index // self.dirs % self.per_dir:05d}.bin")
+
+    def make(self, root: Path) -> None:
+        rng = random.Random(SEED)
+        for index in range(self.count):
+            path = root / self.rel(index)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(rng.randbytes(self.size))
+
+
+@dataclass(frozen=True)
+class Sizes:
+    big: int  # bytes of the add_1g file
+    tree: Tree  # add_20k and the scenarios that follow it
+    scale: Tree  # --scale scenarios
+
+
+FULL = Sizes(big=1 << 30, tree=Tree(100, 200, 4096), scale=Tree(1000, 200, 1024))
+QUICK = Sizes(big=64 << 20, tree=Tree(20, 50, 4096), scale=Tree(20, 100, 1024))
+
+
+def make_big_file(path: Path, size: int) -> None:
+    rng = random.Random(SEED)
+    with path.open("wb") as out:
+        for start in range(0, size, CHUNK):
+            out.write(rng.randbytes(min(CHUNK, size - start)))
+
+
+# ---------------------------------------------------------------- running commands
+
+
+class CommandError(Exception):
+    """A command failed; the message names it and ends with the last line of its stderr."""
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def run(cmd: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> str:
+    """Run cmd in cwd and return its stdout; raise CommandError if it fails."""
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+        )
+    except OSError as exc:
+        raise CommandError(f"{cmd[0]}: {exc.strerror}") from exc
+    if proc.returncode != 0:
+        name = " ".join([Path(cmd[0]).name, *cmd[1:3]])
+        raise CommandError(
+            f"`{name}` exit {proc.returncode}: {last_line(proc.stderr + proc.stdout)}"
+        )
+    return proc.stdout
+
+
+def time_runs(
+    cmd: Sequence[str],
+    repeat: int,
+    prepare: Callable[[int], Path],
+    after: Callable[[Path], None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[float]:
+    """Time cmd `repeat` times, each in the dir prepare(i) readies; after(dir) checks or undoes.
+
+    Only the command is timed; dirty pages are flushed before the clock starts.
+    """
+    samples = []
+    for i in range(repeat):
+        cwd = prepare(i)
+        os.sync()
+        start = time.perf_counter()
+        run(cmd, cwd, env)
+        samples.append(time.perf_counter() - start)
+        if after is not None:
+            after(cwd)
+    return samples
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def copy(src: Path, dst: Path) -> None:
+    run(["cp", "-r", str(src), str(dst)], dst.parent)
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Give path new content through a new inode (never writes into a linked cache file)."""
+    path.unlink()
+    path.write_bytes(data)
+
+
+def count_files(root: Path) -> tuple[int, int]:
+    """Number of regular files under root and their total size."""
+    files = [Path(top, name) for top, _, names in os.walk(root) for name in names]
+    regular = [path.stat() for path in files if path.is_file()]
+    return len(regular), sum(st.st_size for st in regular)
+
+
+def expect_files(rel: str, count: int) -> Callable[[Path], None]:
+    """An `after` check: the repo's rel dir holds exactly `count` files."""
+
+    def check(repo: Path) -> None:
+        found, _ = count_files(repo / rel)
+        if found != count:
+            raise CommandError(f"{rel} has {found} files after the command, expected {count}")
+
+    return check
+
+
+def expect_bytes(where: str, found: int, wanted: int) -> None:
+    # Random data cannot shrink: a remote holding less than this did not get the data.
+    if found < wanted * 0.99:
+        raise CommandError(f"{where} holds {found} bytes after push, expected >= {wanted}")
+
+
+# ---------------------------------------------------------------- tools and the bench
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    exe: str
+    meta: str  # the tool's dir in a repo: .dvc or .himo
+    env: Mapping[str, str]
+
+    def cmd(self, *args: str) -> list[str]:
+        return [self.exe, *args]
+
+    def run(self, cwd: Path, *args: str) -> str:
+        return run(self.cmd(*args), cwd, self.env)
+
+    def time(
+        self,
+        repeat: int,
+        args: Sequence[str],
+        prepare: Callable[[int], Path],
+        after: Callable[[Path], None] | None = None,
+    ) -> list[float]:
+        return time_runs(self.cmd(*args), repeat, prepare, after, self.env)
+
+    def init_repo(self, path: Path) -> Path:
+        path.mkdir(parents=True)
+        run(["git", "init", "-q"], path)
+        self.run(path, "init", "-q")
+        return path
+
+    def version(self, cwd: Path) -> str:
+        try:
+            return last_line(self.run(cwd, "--version"))
+        except CommandError as exc:
+            return f"n/a ({exc})"
+
+
+class MotoServer:
+    """A moto S3 server on a free loopback port, with the bench bucket created."""
+
+    def __init__(self, exe: Path, log: Path) -> None:
+        self.exe = exe
+        self.python = exe.parent / "python"
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out
+            )
+        wait_for_http(self.url, timeout=60)
+        self.boto("create", BUCKET)
+
+    def boto(self, *args: str) -> str:
+        cmd = [str(self.python), "-c", BOTO_SNIPPET, self.url, *args]
+        return run(cmd, Path.cwd(), os.environ | S3_ENV)
+
+    def stored_bytes(self, prefix: str) -> int:
+        return int(self.boto("bytes", BUCKET, prefix))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            if time.monotonic() > deadline:
+                raise CommandError(f"moto_server did not answer on {url}") from None
+            time.sleep(0.2)
+
+
+@dataclass
+class Bench:
+    """Options plus what scenarios share: generated data and repos built along the way."""
+
+    workdir: Path
+    sizes: Sizes
+    repeat: int
+    scale_repeat: int
+    scale_dvc: bool
+    moto_exe: Path
+    repos: dict[tuple[str, str], Path] = field(default_factory=dict)
+    pushed: set[str] = field(default_factory=set)
+    refs: dict[Path, list[float]] = field(default_factory=dict)
+    moto: MotoServer | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.workdir / "run"
+
+    def scratch(self, *parts: str) -> Path:
+        """An empty dir run/<parts>, wiping what an earlier repeat left there."""
+        path = self.run_dir.joinpath(*parts)
+        if path.exists():
+            remove(path)
+        path.mkdir(parents=True)
+        return path
+
+    def repeats(self, kind: str) -> int:
+        """Runs per scenario: scale scenarios have their own count."""
+        return self.scale_repeat if kind == "scale" else self.repeat
+
+    def fresh_repo(self, scenario: str, tool: Tool, i: int) -> Path:
+        return tool.init_repo(self.scratch(scenario, tool.name) / f"repo{i}")
+
+    def cached_data(self, name: str, make: Callable[[Path], None]) -> Path:
+        """workdir/data/name, generated once and reused by later runs."""
+        path = self.workdir / "data" / name
+        done = path.with_name(name + ".done")
+        if not done.exists():
+            log(f"generating {path} ...")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                remove(path)
+            make(path)
+            done.touch()
+        return path
+
+    def big_file(self) -> Path:
+        size = self.sizes.big
+        return self.cached_data(f"big-{size}.bin", lambda path: make_big_file(path, size))
+
+    def dataset(self, kind: str) -> tuple[Tree, Path]:
+        tree: Tree = getattr(self.sizes, kind)
+        return tree, self.cached_data(f"tree-{tree.dirs}x{tree.per_dir}x{tree.size}", tree.make)
+
+    def reference(self, src: Path) -> list[float]:
+        """`cp -r src` timed like a tool (memoised: several scenarios share it)."""
+        if src not in self.refs:
+
+            def prepare(i: int) -> Path:
+                return self.scratch("ref", src.name)
+
+            self.refs[src] = time_runs(["cp", "-r", str(src), "copy"], self.repeat, prepare)
+        return self.refs[src]
+
+    def moto_server(self) -> MotoServer:
+        if self.moto is None:
+            log("starting moto_server ...")
+            self.moto = MotoServer(self.moto_exe, self.run_dir / "moto.log")
+        return self.moto
+
+    def close(self) -> None:
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- scenarios
+
+ADD_SCENARIO = {"tree": "add_20k", "scale": "scale_add_200k"}
+
+
+def add_big(bench: Bench, tool: Tool, link: str | None) -> list[float]:
+    src = bench.big_file()
+
+    def prepare(i: int) -> Path:
+        repo = bench.fresh_repo(f"add_big_{link or 'default'}", tool, i)
+        if link is not None:
+            tool.run(repo, "config", "cache.type", link)
+        copy(src, repo / "big.bin")
+        return repo
+
+    return tool.time(bench.repeat, ["add", "-q", "big.bin"], prepare)
+
+
+def tree_repo(bench: Bench, tool: Tool, kind: str, i: int) -> Path:
+    """A fresh repo with the data set copied in as `data`, not yet added."""
+    _, src = bench.dataset(kind)
+    repo = bench.fresh_repo(ADD_SCENARIO[kind], tool, i)
+    copy(src, repo / "data")
+    return repo
+
+
+def add_tree(bench: Bench, tool: Tool, kind: str) -> list[float]:
+    made: list[Path] = []
+
+    def prepare(i: int) -> Path:
+        made.append(tree_repo(bench, tool, kind, i))
+        return made[-1]
+
+    samples = tool.time(bench.repeats(kind), ["add", "-q", "data"], prepare)
+    bench.repos[kind, tool.name] = made[-1]  # later scenarios reuse the last repo
+    return samples
+
+
+def added_tree(bench: Bench, tool: Tool, kind: str) -> Path:
+    """The repo where the data set is added; built untimed if its add scenario did not run."""
+    if (kind, tool.name) not in bench.repos:
+        log(f"  {tool.name}: preparing a repo with {ADD_SCENARIO[kind]}'s data added ...")
+        repo = tree_repo(bench, tool, kind, 0)
+        tool.run(repo, "add", "-q", "data")
+        bench.repos[kind, tool.name] = repo
+    return bench.repos[kind, tool.name]
+
+
+def status_changed(bench: Bench, tool: Tool, kind: str, count: int) -> list[float]:
+    """`status` after giving `count` files new content: other files each repeat, restored after."""
+    tree, src = bench.dataset(kind)
+    repo = added_tree(bench, tool, kind)
+    changed: list[Path] = []
+
+    def prepare(i: int) -> Path:
+        changed[:] = [tree.rel(i * count + k) for k in range(count)]
+        for rel in changed:
+            replace_file(repo / "data" / rel, os.urandom(tree.size))
+        return repo
+
+    def restore(repo: Path) -> None:
+        for rel in changed:
+            replace_file(repo / "data" / rel, (src / rel).read_bytes())
+
+    return tool.time(bench.repeats(kind), ["status"], prepare, restore)
+
+
+def status_clean(bench: Bench, tool: Tool) -> list[float]:
+    repo = added_tree(bench, tool, "tree")
+    return tool.time(bench.repeat, ["status"], lambda i: repo)
+
+
+def checkout_tree(bench: Bench, tool: Tool) -> list[float]:
+    tree, _ = bench.dataset("tree")
+    repo = added_tree(bench, tool, "tree")
+
+    def prepare(i: int) -> Path:
+        remove(repo / "data")
+        return repo
+
+    return tool.time(bench.repeat, ["checkout", "-q"], prepare, expect_files("data", tree.count))
+
+
+def add_local_remote(bench: Bench, tool: Tool, repo: Path, name: str) -> Path:
+    """A new empty folder remote, made the default."""
+    url = bench.scratch("remotes", tool.name, name)
+    tool.run(repo, "remote", "add", "-d", name, str(url))
+    return url
+
+
+def push_tree(bench: Bench, tool: Tool) -> list[float]:
+    tree, _ = bench.dataset("tree")
+    repo = added_tree(bench, tool, "tree")
+    urls: list[Path] = []
+
+    def prepare(i: int) -> Path:
+        urls.append(add_local_remote(bench, tool, repo, f"push{i}"))
+        return repo
+
+    def check(_: Path) -> None:
+        expect_bytes(str(urls[-1]), count_files(urls[-1])[1], tree.nbytes)
+
+    samples = tool.time(bench.repeat, ["push", "-q"], prepare, check)
+    bench.pushed.add(tool.name)
+    return samples
+
+
+def pushed_tree(bench: Bench, tool: Tool) -> Path:
+    """The added-tree repo with its data on its default remote (pushed untimed if need be)."""
+    repo = added_tree(bench, tool, "tree")
+    if tool.name not in bench.pushed:
+        log(f"  {tool.name}: pushing to a remote for pull ...")
+        add_local_remote(bench, tool, repo, "pullsrc")
+        tool.run(repo, "push", "-q")
+        bench.pushed.add(tool.name)
+    return repo
+
+
+def pull_tree(bench: Bench, tool: Tool) -> list[float]:
+    tree, _ = bench.dataset("tree")
+    repo = pushed_tree(bench, tool)
+
+    def prepare(i: int) -> Path:
+        for path in (repo / tool.meta / "cache", repo / "data"):
+            if path.exists():
+                remove(path)
+        return repo
+
+    return tool.time(bench.repeat, ["pull", "-q"], prepare, expect_files("data", tree.count))
+
+
+def empty_repo(bench: Bench, tool: Tool) -> Path:
+    if ("empty", tool.name) not in bench.repos:
+        bench.repos["empty", tool.name] = tool.init_repo(bench.scratch("empty", tool.name) / "repo")
+    return bench.repos["empty", tool.name]
+
+
+def in_empty_repo(*args: str) -> Callable[[Bench, Tool], list[float]]:
+    def scenario(bench: Bench, tool: Tool) -> list[float]:
+        repo = empty_repo(bench, tool)
+        return tool.time(bench.repeat, args, lambda i: repo)
+
+    return scenario
+
+
+def push_s3(bench: Bench, tool: Tool) -> list[float]:
+    tree, _ = bench.dataset("scale")
+    repo = added_tree(bench, tool, "scale")
+    moto = bench.moto_server()
+    prefixes: list[str] = []
+
+    def prepare(i: int) -> Path:
+        prefixes.append(f"store{i}")
+        tool.run(repo, "remote", "add", "-d", f"s3r{i}", f"s3://{BUCKET}/{prefixes[-1]}")
+        tool.run(repo, "remote", "modify", f"s3r{i}", "endpointurl", moto.url)
+        return repo
+
+    def check(_: Path) -> None:
+        url = f"s3://{BUCKET}/{prefixes[-1]}"
+        expect_bytes(url, moto.stored_bytes(prefixes[-1]), tree.nbytes)
+
+    env = dict(tool.env) | S3_ENV
+    return time_runs(tool.cmd("push", "-q"), bench.repeats("scale"), prepare, check, env)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    run: Callable[[Bench, Tool], list[float]]
+    reference: Callable[[Bench], Path] | None = None  # data whose `cp -r` is the reference
+    target: float | None = None  # seconds himo should stay under, at full size
+    scale: bool = False  # only with --scale; DVC only with --scale-dvc
+    himo_only: bool = False
+
+
+def tree_src(bench: Bench) -> Path:
+    return bench.dataset("tree")[1]
+
+
+SCENARIOS = [
+    Scenario("add_1g", partial(add_big, link=None), Bench.big_file),
+    Scenario("add_1g_hardlink", partial(add_big, link="hardlink"), target=0.6),
+    Scenario("add_1g_symlink", partial(add_big, link="symlink"), target=0.6),
+    Scenario("add_20k", partial(add_tree, kind="tree"), tree_src),
+    Scenario("status_clean", status_clean, target=0.3),
+    Scenario("status_10_changed", partial(status_changed, kind="tree", count=10)),
+    Scenario("checkout_20k", checkout_tree, tree_src),
+    Scenario("push_20k", push_tree, tree_src),
+    Scenario("pull_20k", pull_tree, tree_src),
+    Scenario("version", in_empty_repo("--version")),
+    Scenario("status_empty", in_empty_repo("status")),
+    Scenario("scale_add_200k", partial(add_tree, kind="scale"), scale=True),
+    Scenario(
+        "scale_status_1_changed",
+        partial(status_changed, kind="scale", count=1),
+        target=2.0,
+        scale=True,
+    ),
+    Scenario("scale_push_s3", push_s3, scale=True, himo_only=True),
+]
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Measure:
+    samples: list[float] = field(default_factory=list)
+    error: str | None = None  # no samples and no error: the tool was not run
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples and not self.error else None
+
+    def cell(self) -> str:
+        if self.error:
+            return "n/a"
+        return "-" if self.median is None else f"{self.median:.3f}"
+
+    def as_json(self) -> dict[str, object]:
+        return {"median": self.median, "samples": self.samples, "error": self.error}
+
+
+def measure(what: Callable[[], list[float]]) -> Measure:
+    try:
+        return Measure(samples=what())
+    except (CommandError, OSError) as exc:
+        return Measure(error=str(exc))
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    dvc: Measure
+    himo: Measure
+    ref: Measure
+
+    @property
+    def ratio(self) -> float | None:
+        dvc, himo = self.dvc.median, self.himo.median
+        return dvc / himo if dvc is not None and himo else None
+
+    def row(self, quick: bool) -> list[str]:
+        ratio = "-" if self.ratio is None else f"{self.ratio:.1f}x"
+        return [
+            self.scenario.name,
+            self.dvc.cell(),
+            self.himo.cell(),
+            ratio,
+            self.ref.cell(),
+            self.target_cell(quick),
+        ]
+
+    def target_cell(self, quick: bool) -> str:
+        target, himo = self.scenario.target, self.himo.median
+        if target is None:
+            return ""
+        verdict = "" if quick or himo is None else (" ok" if himo < target else " MISSED")
+        return f"<{target:g}{verdict}"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "scenario": self.scenario.name,
+            "dvc": self.dvc.as_json(),
+            "himo": self.himo.as_json(),
+            "reference_cp": self.ref.as_json(),
+            "ratio_dvc_over_himo": self.ratio,
+            "target_s": self.scenario.target,
+        }
+
+
+def run_scenario(bench: Bench, scenario: Scenario, tools: Mapping[str, Tool]) -> Result:
+    log(f"[{scenario.name}]")
+    measures = {}
+    for name, tool in tools.items():
+        skip = name == "dvc" and (scenario.himo_only or (scenario.scale and not bench.scale_dvc))
+        measures[name] = Measure() if skip else measure(lambda tool=tool: scenario.run(bench, tool))
+        log(f"  {name}: {measures[name].error or measures[name].cell()}")
+    ref = Measure()
+    if scenario.reference is not None:
+        reference = scenario.reference
+        ref = measure(lambda: bench.reference(reference(bench)))
+        log(f"  cp: {ref.error or ref.cell()}")
+    return Result(scenario, measures["dvc"], measures["himo"], ref)
+
+
+def print_table(results: Sequence[Result], quick: bool) -> None:
+    header = ["scenario", "dvc s", "himo s", "dvc/himo", "cp s", "himo target s"]
+    rows = [header] + [result.row(quick) for result in results]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    for result in results:
+        for name, m in (("dvc", result.dvc), ("himo", result.himo), ("cp", result.ref)):
+            if m.error:
+                print(f"{result.scenario.name} {name}: n/a: {m.error}")
+
+
+def fs_type(path: Path) -> str:
+    try:
+        return run(["df", "-PT", str(path)], path).splitlines()[-1].split()[1]
+    except (CommandError, IndexError):
+        return "unknown"
+
+
+def machine_facts(bench: Bench, tools: Mapping[str, Tool]) -> dict[str, str]:
+    return {
+        "cores": str(os.cpu_count()),
+        "filesystem": fs_type(bench.workdir),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **{f"{name} version": tool.version(bench.workdir) for name, tool in tools.items()},
+    }
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the setup")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (median)")
+    parser.add_argument("--only", help="comma-separated scenarios to run")
+    parser.add_argument("--himo", default=str(Path(sys.executable).parent / "himo"))
+    parser.add_argument("--dvc", default=str(DEFAULT_DVC_VENV / "bin" / "dvc"))
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/himo-bench"))
+    parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
+    parser.add_argument("--scale", action="store_true", help="add the 200,000-file scenarios")
+    parser.add_argument("--scale-dvc", action="store_true", help="run DVC in scale add/status")
+    parser.add_argument("--scale-repeat", type=int, default=1, help="runs per scale scenario")
+    parser.add_argument("--moto-server", type=Path, default=DEFAULT_MOTO)
+    parser.add_argument("--keep", action="store_true", help="keep the repos in WORKDIR/run")
+    opts = parser.parse_args(argv)
+    if opts.repeat < 1 or opts.scale_repeat < 1:
+        parser.error("--repeat and --scale-repeat must be at least 1")
+    opts.scenarios = select(parser, opts)
+    return opts
+
+
+def select(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> list[Scenario]:
+    if not opts.only:
+        return [s for s in SCENARIOS if opts.scale or opts.scale_dvc or not s.scale]
+    names = {name.strip() for name in opts.only.split(",") if name.strip()}
+    unknown = names - {s.name for s in SCENARIOS}
+    if unknown:
+        valid = ", ".join(s.name for s in SCENARIOS)
+        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {valid}")
+    return [s for s in SCENARIOS if s.name in names]
+
+
+def make_tools(opts: argparse.Namespace, run_dir: Path) -> dict[str, Tool]:
+    dvc_env = os.environ | {
+        "DVC_NO_ANALYTICS": "1",  # no report daemon after each command
+        "DVC_SITE_CACHE_DIR": str(run_dir / "dvc-site-cache"),  # state db, wiped with the run
+    }
+    return {
+        "dvc": Tool("dvc", opts.dvc, ".dvc", dvc_env),
+        "himo": Tool("himo", opts.himo, ".himo", dict(os.environ)),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    sizes = QUICK if opts.quick else FULL
+    bench = Bench(
+        opts.workdir.resolve(),
+        sizes,
+        opts.repeat,
+        opts.scale_repeat,
+        opts.scale_dvc,
+        opts.moto_server,
+    )
+    if bench.run_dir.exists():
+        remove(bench.run_dir)
+    bench.run_dir.mkdir(parents=True)
+    tools = make_tools(opts, bench.run_dir)
+    facts = machine_facts(bench, tools)
+    facts |= {
+        "mode": "quick" if opts.quick else "full",
+        "repeat": str(opts.repeat),
+        "big file": f"{sizes.big >> 20} MiB",
+        "tree": sizes.tree.describe(),
+        "scale tree": sizes.scale.describe(),
+    }
+    for key, value in facts.items():
+        print(f"{key + ':':15} {value}")
+    print(flush=True)
+    try:
+        results = [run_scenario(bench, s, tools) for s in opts.scenarios]
+    finally:
+        bench.close()
+        if not opts.keep:
+            remove(bench.run_dir)
+    print()
+    print_table(results, opts.quick)
+    if opts.json_out:
+        doc = {"machine": facts, "results": [r.as_json() for r in results]}
+        opts.json_out.write_text(json.dumps(doc, indent=2) + "\n")
+    failed = any(m.error for r in results for m in (r.dvc, r.himo, r.ref))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

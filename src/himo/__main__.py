@@ -1,0 +1,3 @@
+from himo.cli.main import main
+
+main()

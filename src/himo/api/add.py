@@ -1,0 +1,120 @@
+"""`himo add` and `himo commit`: record the workspace content of paths in the cache and pointers."""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from pathlib import Path
+
+from himo.api.contents import workspace_files
+from himo.api.progress import SILENT, Reporter
+from himo.errors import HimoError, PathError
+from himo.model import HashInfo, TreeEntry
+from himo.objects.manifest import dump_manifest
+from himo.workspace.gitignore import ignore_target
+from himo.workspace.pointer import SUFFIX, load_pointer, pointer_file_for, write_pointer
+from himo.workspace.repo import Repo
+from himo.workspace.tracked import pointers_for, tracked_ancestor
+
+
+@dataclass(frozen=True)
+class AddResult:
+    path: str  # the tracked path, relative to the repository root
+    pointer: str  # its pointer file, relative to the root
+    hash_info: HashInfo  # what the pointer now records
+    files: int  # files looked at
+    hashed: int  # files whose content was read (the rest came from the stat cache)
+    changed: bool  # whether the pointer file was written
+
+
+def add(
+    repo: Repo, paths: list[str], jobs: int | None = None, reporter: Reporter = SILENT
+) -> list[AddResult]:
+    """Track `paths` (files or directories): store their bytes and write PATH.himo beside each."""
+    targets = [_check_addable(repo, p) for p in paths]
+    with repo.lock():
+        return [_record(repo, t, jobs, reporter) for t in targets]
+
+
+def commit(
+    repo: Repo, paths: list[str], jobs: int | None = None, reporter: Reporter = SILENT
+) -> list[AddResult]:
+    """Record the current workspace content of already tracked paths (all if none given)."""
+    pointers = pointers_for(repo, paths)
+    for pointer in pointers:
+        if not pointer.target.exists():
+            rel = repo.rel(pointer.target)
+            raise PathError(
+                f"{rel}: missing from the workspace, nothing to commit",
+                f"run `himo checkout {rel}` to restore it, or `himo remove {rel}{SUFFIX}`",
+            )
+    with repo.lock():
+        return [_record(repo, p.target, jobs, reporter) for p in pointers]
+
+
+def _check_addable(repo: Repo, user_path: str) -> Path:
+    target = repo.resolve(user_path.removesuffix(SUFFIX) if user_path.endswith(SUFFIX) else user_path)
+    if not target.exists():
+        raise PathError(f"{user_path}: no such file or directory")
+    if not (target.is_file() or target.is_dir()):
+        raise PathError(f"{user_path}: not a regular file or directory")
+    owner = tracked_ancestor(repo, target)
+    if owner is not None:
+        raise PathError(
+            f"{user_path}: inside tracked directory {repo.rel(owner)}",
+            f"run `himo add {repo.rel(owner)}` (or `himo commit`) to record the whole directory",
+        )
+    return target
+
+
+def _record(repo: Repo, target: Path, jobs: int | None, reporter: Reporter) -> AddResult:
+    files = workspace_files(repo, target)
+    nested = next((f.rel for f in files if f.rel.endswith(SUFFIX)), None)
+    if target.is_dir() and nested:
+        raise PathError(
+            f"{repo.rel(target)}: contains the pointer file {nested} of another tracked path",
+            "track its parts separately, or `himo remove` the inner pointer first",
+        )
+    ingester = repo.ingester(jobs)
+    reporter.start(f"Adding {repo.rel(target)}", len(files))
+    try:
+        digests = ingester.store_files(files, on_done=reporter.advance)
+    except OSError as exc:
+        raise _storage_error(repo, target, exc) from None
+    finally:
+        reporter.finish()
+    if target.is_dir():
+        entries = [TreeEntry(f.rel, digests[f.rel], f.stat.st_size) for f in files]
+        manifest_oid = repo.odb.add_bytes(dump_manifest(entries))
+        info = HashInfo(manifest_oid, sum(e.size for e in entries), len(entries))
+    else:
+        info = HashInfo(digests[target.name], files[0].stat.st_size)
+    changed = _write_if_changed(repo, target, info)
+    ignore_target(target)
+    return AddResult(
+        repo.rel(target), repo.rel(pointer_file_for(target)), info, len(files), ingester.hashed, changed
+    )
+
+
+def _write_if_changed(repo: Repo, target: Path, info: HashInfo) -> bool:
+    file = pointer_file_for(target)
+    if file.exists():
+        try:
+            if load_pointer(file, repo.root).hash_info == info:
+                return False
+        except HimoError:
+            pass  # a broken pointer is replaced by a good one
+    write_pointer(target, info)
+    return True
+
+
+def _storage_error(repo: Repo, target: Path, exc: OSError) -> HimoError:
+    rel = repo.rel(target)
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        hint = "free space in the cache's filesystem, then run the command again"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        hint = "check the permissions of the file and of .himo/cache"
+    else:
+        hint = "nothing was recorded; fix the cause and run the command again"
+    return HimoError(f"cannot store {rel}: {exc.strerror}{where}", hint)

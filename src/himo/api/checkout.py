@@ -1,0 +1,142 @@
+"""`himo checkout`: make the workspace match the pointers, from the cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from himo.api.contents import read_manifest, workspace_files
+from himo.api.progress import SILENT, Reporter
+from himo.errors import LocalChangesError, MissingObjectError
+from himo.model import TreeEntry
+from himo.objects.ingest import parallel_map
+from himo.objects.walk import FileRef
+from himo.workspace.pointer import Pointer
+from himo.workspace.repo import Repo
+from himo.workspace.tracked import pointers_for
+
+
+@dataclass
+class Plan:
+    """What checkout of one target will do."""
+
+    pointer: Pointer
+    place: list[TreeEntry] = field(default_factory=list)  # files to write from the cache
+    remove: list[str] = field(default_factory=list)  # workspace files to delete
+    unsaved: list[str] = field(default_factory=list)  # changes that are in no cache
+    missing: list[str] = field(default_factory=list)  # objects the cache lacks
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    path: str
+    written: int  # files written from the cache
+    removed: int  # files deleted because the pointer does not list them
+
+
+def checkout(
+    repo: Repo,
+    paths: list[str] | None = None,
+    force: bool = False,
+    jobs: int | None = None,
+    reporter: Reporter = SILENT,
+) -> list[CheckoutResult]:
+    """Restore tracked paths; refuse (changing nothing) if that would lose unsaved changes."""
+    with repo.lock():
+        plans = [_plan(repo, p, jobs) for p in pointers_for(repo, paths or [])]
+        _refuse_if_unsafe(repo, plans, force)
+        return [_apply(repo, plan, jobs, reporter) for plan in plans]
+
+
+def _plan(repo: Repo, pointer: Pointer, jobs: int | None) -> Plan:
+    plan = Plan(pointer)
+    if pointer.hash_info.isdir:
+        wanted = read_manifest(repo, pointer)
+    else:
+        wanted = [TreeEntry(pointer.target.name, pointer.hash_info.digest, pointer.hash_info.size)]
+    plan.missing = sorted({e.digest for e in wanted if not repo.odb.exists(e.digest)})
+    current = _current_files(repo, pointer)
+    now = repo.ingester(jobs).hash_files(current) if current else {}
+    recorded = {e.path: e.digest for e in wanted}
+    plan.place = [e for e in wanted if now.get(e.path) != e.digest]
+    plan.remove = sorted(set(now) - set(recorded))
+    changed = [rel for rel, digest in now.items() if recorded.get(rel) != digest]
+    plan.unsaved = sorted(rel for rel in changed if not repo.odb.exists(now[rel]))
+    return plan
+
+
+def _current_files(repo: Repo, pointer: Pointer) -> list[FileRef]:
+    target = pointer.target
+    if not os.path.lexists(target) or target.is_dir() != pointer.hash_info.isdir:
+        return []
+    return workspace_files(repo, target)
+
+
+def _refuse_if_unsafe(repo: Repo, plans: list[Plan], force: bool) -> None:
+    for plan in plans:
+        rel = repo.rel(plan.pointer.target)
+        if plan.missing:
+            raise MissingObjectError(
+                f"{rel}: {len(plan.missing)} object(s) missing from the cache"
+                f" (first: {plan.missing[0][:12]})",
+                f"run `himo pull {rel}` to fetch them, or `himo push` from the machine that has them",
+            )
+        if plan.unsaved and not force:
+            shown = ", ".join(plan.unsaved[:3]) + (" ..." if len(plan.unsaved) > 3 else "")
+            raise LocalChangesError(
+                f"{rel}: checkout would overwrite changes that are not in the cache: {shown}",
+                f"run `himo commit {rel}` to keep them, or `himo checkout --force {rel}` to discard them",
+            )
+        target = plan.pointer.target
+        kind_clash = os.path.lexists(target) and target.is_dir() != plan.pointer.hash_info.isdir
+        if kind_clash and not force:
+            raise LocalChangesError(
+                f"{rel}: is a {'directory' if target.is_dir() else 'file'} in the workspace",
+                f"run `himo checkout --force {rel}` to replace it",
+            )
+
+
+def _apply(repo: Repo, plan: Plan, jobs: int | None, reporter: Reporter) -> CheckoutResult:
+    target = plan.pointer.target
+    isdir = plan.pointer.hash_info.isdir
+    if os.path.lexists(target) and target.is_dir() != isdir:
+        _delete(target)
+    base = target if isdir else target.parent
+    for rel in plan.remove:
+        os.unlink(base / rel)
+    reporter.start(f"Checking out {repo.rel(target)}", len(plan.place))
+    try:
+        placed = list(parallel_map(lambda e: _place(repo, base, e, reporter), plan.place, jobs or repo.jobs))
+    finally:
+        reporter.finish()
+    repo.state.save(placed)
+    if isdir:
+        target.mkdir(parents=True, exist_ok=True)
+        _prune_empty_parents(target, [base / rel for rel in plan.remove])
+    return CheckoutResult(repo.rel(target), len(plan.place), len(plan.remove))
+
+
+def _place(repo: Repo, base: Path, entry: TreeEntry, reporter: Reporter) -> tuple[os.stat_result, str]:
+    dest = base / entry.path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    repo.linker.place(repo.odb.path(entry.digest), str(dest))
+    reporter.advance()
+    return os.stat(dest), entry.digest
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _prune_empty_parents(root: Path, removed: list[Path]) -> None:
+    """Delete folders that the removed files leave empty (never `root` itself)."""
+    for path in removed:
+        for folder in path.parents:
+            if folder == root or any(folder.iterdir()):
+                break
+            folder.rmdir()

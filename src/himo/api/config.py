@@ -1,0 +1,93 @@
+"""`himo config` and `himo remote ...`: reading and writing .himo/config{,.local}."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from himo.errors import ConfigError
+from himo.workspace.config import split_key, validate_value
+from himo.workspace.repo import Repo
+
+REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def get_config(repo: Repo, key: str) -> Any:
+    value = repo.config.get(key)
+    if value is None:
+        raise ConfigError(f"config key {key!r} is not set", f"set it with `himo config {key} VALUE`")
+    return value
+
+
+def set_config(repo: Repo, key: str, value: str, local: bool = False) -> None:
+    parts = split_key(key)
+    if parts[0] == "core" and parts[1] == "remote" and value not in repo.config.remote_names():
+        raise ConfigError(f"no remote named {value!r}", "add it first with `himo remote add NAME URL`")
+    file = repo.config.file(local)
+    file.set(parts, validate_value(parts, value, local))
+    file.save()
+
+
+def unset_config(repo: Repo, key: str, local: bool = False) -> None:
+    file = repo.config.file(local)
+    if not file.unset(split_key(key)):
+        raise ConfigError(f"config key {key!r} is not set in {file.path.name}")
+    file.save()
+
+
+def list_config(repo: Repo) -> dict[str, Any]:
+    return repo.config.as_flat()
+
+
+def add_remote(repo: Repo, name: str, url: str, default: bool = False, force: bool = False) -> None:
+    if not REMOTE_NAME.match(name):
+        raise ConfigError(
+            f"invalid remote name {name!r}", "use letters, digits, '-' and '_', starting with a letter or digit"
+        )
+    if name in repo.config.remote_names() and not force:
+        raise ConfigError(f"remote {name!r} already exists", f"use `himo remote modify {name} url URL`")
+    from himo.remotes.registry import check_url
+
+    check_url(url)
+    shared = repo.config.shared
+    shared.set(["remote", name, "url"], url)
+    if default:
+        shared.set(["core", "remote"], name)
+    shared.save()
+
+
+def modify_remote(repo: Repo, name: str, option: str, value: str, local: bool = False) -> None:
+    _require_remote(repo, name)
+    if option == "url":
+        from himo.remotes.registry import check_url
+
+        check_url(value)
+    set_config(repo, f"remote.{name}.{option}", value, local)
+
+
+def remove_remote(repo: Repo, name: str) -> None:
+    _require_remote(repo, name)
+    for file in (repo.config.shared, repo.config.local):
+        file.unset(["remote", name]) if file.get(["remote", name]) is not None else None
+        if file.get(["core", "remote"]) == name:
+            file.unset(["core", "remote"])
+        file.save()
+
+
+def set_default_remote(repo: Repo, name: str) -> None:
+    _require_remote(repo, name)
+    set_config(repo, "core.remote", name)
+
+
+def list_remotes(repo: Repo) -> list[dict[str, Any]]:
+    default = repo.config.get("core.remote")
+    return [
+        {"name": n, "url": repo.config.remote(n).get("url", ""), "default": n == default}
+        for n in repo.config.remote_names()
+    ]
+
+
+def _require_remote(repo: Repo, name: str) -> None:
+    if name not in repo.config.remote_names():
+        known = ", ".join(repo.config.remote_names()) or "none"
+        raise ConfigError(f"no remote named {name!r} (known: {known})", "add it with `himo remote add NAME URL`")

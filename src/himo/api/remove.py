@@ -1,0 +1,56 @@
+"""`himo remove` and `himo unprotect`: stop tracking, or make tracked files editable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from himo.api.contents import workspace_files
+from himo.errors import PathError
+from himo.objects.links import tmp_name
+from himo.workspace.gitignore import unignore_target
+from himo.workspace.pointer import SUFFIX, load_pointer
+from himo.workspace.repo import Repo
+from himo.workspace.tracked import pointers_for
+
+
+def remove(repo: Repo, pointer_files: list[str]) -> list[str]:
+    """Stop tracking: delete the pointers and their .gitignore lines, keep the data (writable)."""
+    pointers = []
+    for name in pointer_files:
+        file = repo.resolve(name if name.endswith(SUFFIX) else name + SUFFIX)
+        if not file.is_file():
+            raise PathError(f"{name}: no such pointer file", "give the PATH.himo file of a tracked path")
+        pointers.append(load_pointer(file, repo.root))
+    with repo.lock():
+        for pointer in pointers:
+            if pointer.target.exists():
+                _unlink_from_cache(repo, pointer.target)
+            pointer.file.unlink()
+            unignore_target(pointer.target)
+    return [repo.rel(p.file) for p in pointers]
+
+
+def unprotect(repo: Repo, paths: list[str]) -> int:
+    """Replace links into the cache by private writable copies; return how many files."""
+    with repo.lock():
+        return sum(_unlink_from_cache(repo, p.target) for p in pointers_for(repo, paths))
+
+
+def _unlink_from_cache(repo: Repo, target: Path) -> int:
+    if not target.exists():
+        return 0
+    count = 0
+    for f in workspace_files(repo, target):
+        if os.path.islink(f.path) or f.stat.st_nlink > 1 or not os.access(f.path, os.W_OK):
+            _private_copy(f.path)
+            count += 1
+    return count
+
+
+def _private_copy(path: str) -> None:
+    tmp = tmp_name(path)
+    shutil.copyfile(path, tmp)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

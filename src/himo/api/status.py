@@ -1,0 +1,93 @@
+"""`himo status`: how workspace, pointers and cache differ."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from himo.api.contents import object_ids, read_manifest, workspace_files
+from himo.errors import MissingObjectError
+from himo.objects.manifest import dump_manifest
+from himo.model import TreeEntry
+from himo.workspace.pointer import Pointer
+from himo.workspace.repo import Repo
+from himo.workspace.tracked import pointers_for
+
+
+@dataclass
+class TargetStatus:
+    path: str  # tracked path, relative to the repository root
+    pointer: str  # its pointer file
+    state: str  # "unchanged", "modified" or "deleted" (workspace against pointer)
+    added: list[str] = field(default_factory=list)  # new files inside a tracked directory
+    modified: list[str] = field(default_factory=list)  # files whose content changed
+    deleted: list[str] = field(default_factory=list)  # files gone from a tracked directory
+    not_in_cache: list[str] = field(default_factory=list)  # digests missing from the cache
+    corrupted: list[str] = field(default_factory=list)  # cache objects whose bytes changed
+
+    @property
+    def clean(self) -> bool:
+        return self.state == "unchanged" and not self.not_in_cache and not self.corrupted
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def status(repo: Repo, paths: list[str] | None = None, jobs: int | None = None) -> list[TargetStatus]:
+    """The status of every tracked path (or of `paths`)."""
+    return [_status_of(repo, p, jobs) for p in pointers_for(repo, paths or [])]
+
+
+def _status_of(repo: Repo, pointer: Pointer, jobs: int | None) -> TargetStatus:
+    result = TargetStatus(repo.rel(pointer.target), repo.rel(pointer.file), "unchanged")
+    entries = _entries_or_none(repo, pointer)
+    ingester = repo.ingester(jobs)
+    if not pointer.target.exists():
+        result.state = "deleted"
+    elif pointer.hash_info.isdir:
+        _compare_dir(repo, pointer, entries, result, ingester)
+    else:
+        _compare_file(repo, pointer, result, ingester)
+    missing, corrupted = ingester.verify_objects(object_ids(repo, pointer.hash_info, entries))
+    result.not_in_cache = sorted(missing)
+    result.corrupted = sorted(corrupted)
+    return result
+
+
+def _entries_or_none(repo: Repo, pointer: Pointer) -> list[TreeEntry] | None:
+    if not pointer.hash_info.isdir:
+        return None
+    try:
+        return read_manifest(repo, pointer)
+    except MissingObjectError:
+        return None
+
+
+def _compare_file(repo, pointer, result, ingester) -> None:  # type: ignore[no-untyped-def]
+    if pointer.target.is_dir():
+        result.state = "modified"
+        return
+    files = workspace_files(repo, pointer.target)
+    if ingester.hash_files(files)[files[0].rel] != pointer.hash_info.digest:
+        result.state = "modified"
+
+
+def _compare_dir(repo, pointer, entries, result, ingester) -> None:  # type: ignore[no-untyped-def]
+    if not pointer.target.is_dir():
+        result.state = "modified"
+        return
+    files = workspace_files(repo, pointer.target)
+    now = ingester.hash_files(files)
+    if entries is None:  # manifest not in cache: compare the whole tree's digest only
+        sizes = {f.rel: f.stat.st_size for f in files}
+        current = [TreeEntry(rel, d, sizes[rel]) for rel, d in now.items()]
+        from himo.objects.hashing import hash_bytes
+
+        if hash_bytes(dump_manifest(current)) != pointer.hash_info.digest:
+            result.state = "modified"
+        return
+    recorded = {e.path: e.digest for e in entries}
+    result.added = sorted(set(now) - set(recorded))
+    result.deleted = sorted(set(recorded) - set(now))
+    result.modified = sorted(p for p, d in now.items() if p in recorded and recorded[p] != d)
+    if result.added or result.deleted or result.modified:
+        result.state = "modified"

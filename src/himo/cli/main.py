@@ -1,0 +1,114 @@
+"""Entry point: a lazily loaded command group and the one place errors become exit codes.
+
+Exit codes: 0 ok, 1 user error (HimoError), 2 usage error, 130 interrupted, 141 closed pipe,
+3 a bug in himo (an unexpected exception; `-v` shows its traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from himo import __version__
+from himo.cli.output import OUT
+
+# name -> (module:function, one-line help); modules load only when their command runs.
+COMMANDS = {
+    "init": ("himo.cli.data:init_cmd", "Make this git repository a himo repository."),
+    "add": ("himo.cli.data:add_cmd", "Track files or directories by content."),
+    "status": ("himo.cli.data:status_cmd", "Show how workspace, pointers and cache differ."),
+    "commit": ("himo.cli.data:commit_cmd", "Record the workspace content of tracked paths."),
+    "checkout": ("himo.cli.data:checkout_cmd", "Make the workspace match the pointers."),
+    "remove": ("himo.cli.data:remove_cmd", "Stop tracking (keeps the data)."),
+    "unprotect": ("himo.cli.data:unprotect_cmd", "Make linked workspace files editable copies."),
+    "fsck": ("himo.cli.data:fsck_cmd", "Verify every object in the cache."),
+    "gc": ("himo.cli.data:gc_cmd", "Delete objects no pointer refers to."),
+    "remote": ("himo.cli.remote:remote_group", "Manage remotes."),
+    "push": ("himo.cli.remote:push_cmd", "Send tracked data to a remote."),
+    "fetch": ("himo.cli.remote:fetch_cmd", "Download tracked data into the cache."),
+    "pull": ("himo.cli.remote:pull_cmd", "Fetch, then check out."),
+    "config": ("himo.cli.config:config_cmd", "Get, set or unset configuration."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name][0].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
+
+
+def set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    OUT.quiet = OUT.quiet or value
+
+
+def set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    OUT.verbose = OUT.verbose or value
+
+
+def common(fn: Any) -> Any:
+    """-q and -v, accepted before or after the command name."""
+    fn = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=set_quiet,
+                      is_eager=True, help="Print only errors.")(fn)
+    return click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=set_verbose,
+                        is_eager=True, help="More detail; tracebacks on errors.")(fn)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="himo", message="%(prog)s %(version)s")
+@common
+def cli() -> None:
+    """himo: version data and models with git, run pipelines, and know what produced what."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    from himo.errors import HimoError
+
+    try:
+        cli.main(args=argv, prog_name="himo", standalone_mode=False)
+    except HimoError as exc:
+        return _report(exc.message, exc.hint, exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # keep Python from complaining about the closed pipe at exit
+        return 141
+    except Exception as exc:  # a bug: say so plainly, details with -v
+        return _report(f"internal error: {type(exc).__name__}: {exc}",
+                       "this is a bug in himo; run again with -v and report the traceback", 3)
+    return 0
+
+
+def _report(message: str, hint: str, code: int) -> int:
+    if OUT.verbose:
+        import traceback
+
+        traceback.print_exc()
+    click.echo(f"Error: {message}", err=True)
+    if hint:
+        click.echo(f"Hint: {hint}", err=True)
+    return code

@@ -1,0 +1,76 @@
+"""Printing for the CLI: quiet/verbose, JSON, and Rich progress bars on a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Any
+
+import click
+
+from himo.api.progress import Reporter
+
+
+class Output:
+    quiet = False
+    verbose = False
+
+    def echo(self, message: str = "", err: bool = False) -> None:
+        if not self.quiet:
+            click.echo(message, err=err)
+
+    def json(self, data: Any) -> None:
+        click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+    def reporter(self) -> Reporter:
+        if self.quiet or not sys.stderr.isatty():
+            return QuietReporter(self)
+        return RichReporter(self)
+
+
+class QuietReporter(Reporter):
+    def __init__(self, out: Output) -> None:
+        self.out = out
+
+    def warn(self, message: str) -> None:
+        click.echo(f"Warning: {message}", err=True)
+
+
+class RichReporter(QuietReporter):
+    """One Rich progress bar per phase, drawn on stderr."""
+
+    def __init__(self, out: Output) -> None:
+        super().__init__(out)
+        self._progress: Any = None
+        self._task: Any = None
+        self._lock = threading.Lock()
+
+    def start(self, description: str, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
+        )
+
+        self.finish()
+        if total == 0:
+            return
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self._progress is not None:
+            with self._lock:
+                self._progress.advance(self._task, steps)
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+OUT = Output()

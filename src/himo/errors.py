@@ -1,0 +1,85 @@
+"""One exception tree for everything himo reports to a user.
+
+    HimoError                   message + hint; exit code 1 (user error)
+    ├── NotARepoError           no .himo/ above the current directory
+    ├── AlreadyInitError        `himo init` where .himo/ exists
+    ├── ScmError                git missing, not a git repository, git failed
+    ├── PointerError            a PATH.himo file that cannot be used (YAML, field, digest, escape)
+    ├── PathError               a user-given path that is missing, outside the repo, or not tracked
+    ├── ConfigError             .himo/config{,.local}: bad TOML, unknown key, bad value
+    ├── RemoteError             remote not configured, unreachable, permission denied
+    │   └── CorruptObjectError  bytes whose digest is not their name (remote or cache)
+    ├── MissingObjectError      an object needed for checkout is in no cache or remote
+    ├── LocalChangesError       checkout would overwrite changes that are not in the cache
+    ├── LockError               another himo process holds the repository lock
+    └── UsageError              a bad combination of arguments (exit code 2)
+
+Every error carries a one-line `message` (what is wrong, naming the file or field) and a `hint`
+(how to fix it). The CLI prints `Error: message` and the hint; it never shows a traceback
+unless `-v` is given. Errors from dependencies (OSError, yaml, fsspec, botocore) are translated
+at the layer that calls them, never allowed to leak to the CLI as themselves.
+"""
+
+from __future__ import annotations
+
+
+class HimoError(Exception):
+    """Base of every error himo reports to a user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotARepoError(HimoError):
+    pass
+
+
+class AlreadyInitError(HimoError):
+    pass
+
+
+class ScmError(HimoError):
+    pass
+
+
+class PointerError(HimoError):
+    pass
+
+
+class PathError(HimoError):
+    pass
+
+
+class ConfigError(HimoError):
+    pass
+
+
+class RemoteError(HimoError):
+    pass
+
+
+class CorruptObjectError(RemoteError):
+    pass
+
+
+class MissingObjectError(HimoError):
+    pass
+
+
+class LocalChangesError(HimoError):
+    pass
+
+
+class LockError(HimoError):
+    pass
+
+
+class UsageError(HimoError):
+    exit_code = 2

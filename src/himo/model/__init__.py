@@ -1,0 +1,5 @@
+"""Pure values shared by every layer: no I/O here."""
+
+from himo.model.objects import HASH_ALGORITHM, HashInfo, TreeEntry, is_digest
+
+__all__ = ["HASH_ALGORITHM", "HashInfo", "TreeEntry", "is_digest"]

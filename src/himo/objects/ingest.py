@@ -1,0 +1,153 @@
+"""Hashing workspace files (through the stat cache) and storing them in the object DB.
+
+Work is spread over threads: file reads, writes and large-file hashing release the GIL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from himo.objects.hashing import MMAP_THRESHOLD, copy_hashing, hash_bytes, hash_file
+from himo.objects.links import UNSUPPORTED, Linker, reflink
+from himo.objects.odb import ObjectDB, _unlink_quietly
+from himo.objects.state import StateDB
+from himo.objects.walk import FileRef
+
+T = TypeVar("T")
+R = TypeVar("R")
+BATCH = 64
+
+
+def parallel_map(fn: Callable[[T], R], items: list[T], jobs: int) -> Iterator[R]:
+    """`map(fn, items)` on `jobs` threads, in batches to keep per-task overhead low."""
+    if jobs <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    size = max(1, min(BATCH, len(items) // (jobs * 4)))
+    batches = [items[i : i + size] for i in range(0, len(items), size)]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for results in pool.map(lambda batch: [fn(item) for item in batch], batches):
+            yield from results
+
+
+class Ingester:
+    def __init__(self, odb: ObjectDB, state: StateDB, linker: Linker, jobs: int) -> None:
+        self.odb = odb
+        self.state = state
+        self.linker = linker
+        self.jobs = jobs
+
+    # -- reading only ------------------------------------------------------------------
+    def hash_files(
+        self, files: list[FileRef], on_hashed: Callable[[int], None] | None = None
+    ) -> dict[str, str]:
+        """Digest of every file, by its `rel` path; only files the stat cache misses are read."""
+        known = self.state.lookup(f.stat for f in files)
+        digests = {f.rel: known[f.stat.st_ino] for f in files if f.stat.st_ino in known}
+        misses = [f for f in files if f.rel not in digests]
+        fresh = list(parallel_map(lambda f: hash_file(f.path), misses, self.jobs))
+        digests.update((f.rel, d) for f, d in zip(misses, fresh, strict=True))
+        self.state.save((f.stat, d) for f, d in zip(misses, fresh, strict=True))
+        self.hashed = len(misses)
+        return digests
+
+    def verify_objects(self, oids: Iterable[str]) -> tuple[set[str], set[str]]:
+        """(missing, corrupted) among `oids` in the cache; re-reads only changed objects."""
+        present: list[tuple[str, os.stat_result]] = []
+        missing: set[str] = set()
+        for oid in oids:
+            try:
+                present.append((oid, os.stat(self.odb.path(oid))))
+            except FileNotFoundError:
+                missing.add(oid)
+        known = self.state.lookup(st for _, st in present)
+        unknown = [(oid, st) for oid, st in present if known.get(st.st_ino) != oid]
+        actual = list(parallel_map(lambda p: hash_file(self.odb.path(p[0])), unknown, self.jobs))
+        corrupted = {oid for (oid, _), got in zip(unknown, actual, strict=True) if got != oid}
+        self.state.save((st, oid) for (oid, st) in unknown if oid not in corrupted)
+        return missing, corrupted
+
+    # -- storing -----------------------------------------------------------------------
+    def store_files(self, files: list[FileRef], on_done: Callable[[], None] | None = None) -> dict[str, str]:
+        """Put every file in the cache and link it back; digests by `rel` path."""
+        known = self.state.lookup(f.stat for f in files)
+
+        def store(f: FileRef) -> tuple[str, list[tuple[os.stat_result, str]]]:
+            digest = self._store_one(f, known.get(f.stat.st_ino))
+            if on_done:
+                on_done()
+            return digest, [(os.stat(f.path), digest), (os.stat(self.odb.path(digest)), digest)]
+
+        results = list(parallel_map(store, files, self.jobs))
+        self.hashed = sum(1 for f in files if f.stat.st_ino not in known)
+        self.state.save(row for _, rows in results for row in rows)
+        return {f.rel: digest for f, (digest, _) in zip(files, results, strict=True)}
+
+    def _store_one(self, f: FileRef, digest: str | None) -> str:
+        kind = self.linker.preferred
+        if digest is not None and self.odb.exists(digest):
+            self._link_back(f, digest, kind)
+            return digest
+        if kind in ("hardlink", "symlink"):
+            return self._move_in(f, digest or hash_file(f.path), kind)
+        return self._copy_in(f, kind)
+
+    def _copy_in(self, f: FileRef, kind: str) -> str:
+        if f.stat.st_size < MMAP_THRESHOLD:
+            with open(f.path, "rb") as fh:
+                data = fh.read()
+            return self.odb.add_bytes(data, hash_bytes(data))
+        tmp = self.odb.tmp_path()
+        try:
+            if kind == "reflink" and _try_reflink(f.path, tmp):
+                digest = hash_file(tmp)
+            else:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    digest = copy_hashing(f.path, fd)
+                finally:
+                    os.close(fd)
+            self.odb.commit_tmp(tmp, digest)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return digest
+
+    def _move_in(self, f: FileRef, digest: str, kind: str) -> str:
+        """hardlink/symlink mode: the workspace file becomes the object, no bytes copied."""
+        tmp = self.odb.tmp_path()
+        try:
+            if kind == "hardlink":
+                os.link(f.path, tmp)
+            else:
+                os.replace(f.path, tmp)
+            self.odb.commit_tmp(tmp, digest)
+        except OSError as exc:
+            if kind == "symlink" and os.path.exists(tmp):
+                os.replace(tmp, f.path)  # give the user's file back
+            _unlink_quietly(tmp)
+            if exc.errno not in UNSUPPORTED:
+                raise
+            return self._copy_in(f, "copy")
+        self._link_back(f, digest, kind)
+        return digest
+
+    def _link_back(self, f: FileRef, digest: str, kind: str) -> None:
+        if kind not in ("hardlink", "symlink"):
+            return
+        obj = self.odb.path(digest)
+        if not os.path.lexists(f.path) or not Linker.is_placed(kind, obj, f.path, f.stat):
+            self.linker.place(obj, f.path)
+
+
+def _try_reflink(src: str, dst: str) -> bool:
+    try:
+        reflink(src, dst)
+    except OSError as exc:
+        if exc.errno not in UNSUPPORTED:
+            raise
+        return False
+    return True

@@ -1,0 +1,97 @@
+"""How a workspace file is made from a cache object: reflink, copy, hardlink or symlink.
+
+`cache.type` is an ordered list ("reflink,copy" by default): the first kind this filesystem
+supports is used and remembered. Every placement is atomic: the new file is made under a
+temporary name in the destination's folder, then renamed over the destination.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import uuid
+
+LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
+DEFAULT_LINK_TYPES = "reflink,copy"
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+# Errors meaning "this filesystem cannot make this kind of link": try the next kind.
+UNSUPPORTED = {errno.EXDEV, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOTTY, errno.EPERM}
+
+
+def parse_link_types(value: str) -> tuple[str, ...]:
+    """Validate a `cache.type` value; raise ValueError naming the bad kind."""
+    kinds = tuple(part.strip() for part in value.split(",") if part.strip())
+    bad = [kind for kind in kinds if kind not in LINK_TYPES]
+    if bad or not kinds:
+        raise ValueError(f"unknown link type {bad[0] if bad else value!r}")
+    return kinds
+
+
+def reflink(src: str, dst: str) -> None:
+    """Copy-on-write clone of `src` at `dst` (btrfs, xfs); OSError where unsupported."""
+    with open(src, "rb") as fsrc:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.ioctl(fd, FICLONE, fsrc.fileno())
+        except OSError:
+            os.close(fd)
+            os.unlink(dst)
+            raise
+        os.close(fd)
+
+
+def _make(kind: str, src: str, dst: str) -> None:
+    if kind == "reflink":
+        reflink(src, dst)
+    elif kind == "copy":
+        shutil.copyfile(src, dst)
+    elif kind == "hardlink":
+        os.link(src, dst)
+    else:
+        os.symlink(src, dst)
+
+
+def tmp_name(dst: str) -> str:
+    head, tail = os.path.split(dst)
+    return os.path.join(head, f".{tail}.himo-tmp-{uuid.uuid4().hex[:12]}")
+
+
+class Linker:
+    """Places cache objects in the workspace with the first kind of link that works."""
+
+    def __init__(self, kinds: tuple[str, ...]) -> None:
+        self.kinds = kinds
+        self._working: str | None = None
+
+    @property
+    def preferred(self) -> str:
+        """The kind in use: the one that worked, or the first configured."""
+        return self._working or self.kinds[0]
+
+    def place(self, src: str, dst: str) -> str:
+        """Make `dst` hold the bytes of `src`, replacing it atomically; return the kind used."""
+        kinds = (self._working,) if self._working else self.kinds
+        for kind in kinds:
+            tmp = tmp_name(dst)
+            try:
+                _make(kind, src, tmp)
+            except OSError as exc:
+                if exc.errno not in UNSUPPORTED or kind == kinds[-1]:
+                    raise
+                continue
+            os.replace(tmp, dst)
+            self._working = kind
+            return kind
+        raise AssertionError("unreachable: the last kind re-raises")
+
+    @staticmethod
+    def is_placed(kind: str, src: str, dst: str, dst_stat: os.stat_result) -> bool:
+        """True if `dst` is already `src` linked by a kind that shares the object."""
+        if kind == "symlink":
+            return os.path.islink(dst) and os.readlink(dst) == src
+        if kind == "hardlink":
+            return dst_stat.st_ino == os.stat(src).st_ino
+        return True

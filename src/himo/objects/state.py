@@ -1,0 +1,78 @@
+"""The stat cache: (inode, mtime_ns, size) -> digest, so unchanged files are never re-read.
+
+A row is trusted only while the file's inode, mtime and size all match what was recorded
+when its bytes were hashed; any change (even touching the file) forces a re-hash.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    inode INTEGER PRIMARY KEY,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    digest TEXT NOT NULL
+)
+"""
+# Looking up more keys than this loads the whole table once: one scan beats many queries.
+BULK_THRESHOLD = 2000
+CHUNK = 900
+
+
+class StateDB:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(SCHEMA)
+        return self._conn
+
+    def lookup(self, stats: Iterable[os.stat_result]) -> dict[int, str]:
+        """Digests of the files whose stat still matches the recorded one, by inode."""
+        wanted = {st.st_ino: st for st in stats}
+        rows = self._rows(list(wanted))
+        found = {}
+        for inode, mtime_ns, size, digest in rows:
+            st = wanted.get(inode)
+            if st is not None and st.st_mtime_ns == mtime_ns and st.st_size == size:
+                found[inode] = digest
+        return found
+
+    def get(self, st: os.stat_result) -> str | None:
+        return self.lookup([st]).get(st.st_ino)
+
+    def _rows(self, inodes: list[int]) -> Iterable[tuple[int, int, int, str]]:
+        if len(inodes) > BULK_THRESHOLD:
+            return self.conn.execute("SELECT inode, mtime_ns, size, digest FROM state")
+        rows: list[tuple[int, int, int, str]] = []
+        for start in range(0, len(inodes), CHUNK):
+            chunk = inodes[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT inode, mtime_ns, size, digest FROM state WHERE inode IN ({marks})"
+            rows.extend(self.conn.execute(sql, chunk))
+        return rows
+
+    def save(self, items: Iterable[tuple[os.stat_result, str]]) -> None:
+        """Record (stat, digest) pairs in one transaction."""
+        rows = [(st.st_ino, st.st_mtime_ns, st.st_size, digest) for st, digest in items]
+        if not rows:
+            return
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

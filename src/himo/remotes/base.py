@@ -1,0 +1,43 @@
+"""The remote contract: what push, fetch and gc need from a store."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+from himo.model import is_digest
+
+
+class Remote(ABC):
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name  # as configured in .himo/config
+        self.url = url  # where the objects are
+
+    def key(self, oid: str) -> str:
+        """The object's path relative to the remote's root."""
+        return f"{oid[:2]}/{oid[2:]}"
+
+    @abstractmethod
+    def existing(self, oids: Iterable[str]) -> set[str]:
+        """Which of `oids` the remote has (batched: listing, not one request per object)."""
+
+    @abstractmethod
+    def upload(self, local_path: str, oid: str) -> None:
+        """Store the file as object `oid`, atomically: readers never see a partial object."""
+
+    @abstractmethod
+    def download(self, oid: str, local_path: str) -> None:
+        """Write object `oid` to `local_path` (which the caller verifies and moves into the cache)."""
+
+    @abstractmethod
+    def all_oids(self) -> set[str]:
+        """Every object on the remote."""
+
+    @abstractmethod
+    def delete(self, oid: str) -> None:
+        """Remove object `oid`."""
+
+    @staticmethod
+    def oid_of(shard: str, name: str) -> str | None:
+        oid = shard + name
+        return oid if is_digest(oid) else None

@@ -1,0 +1,64 @@
+"""A remote that is a folder on this machine (or a mounted network share)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+
+from himo.remotes.base import Remote
+
+TMP_PREFIX = ".himo-tmp-"
+
+
+class LocalRemote(Remote):
+    def __init__(self, name: str, url: str, root: str) -> None:
+        super().__init__(name, url)
+        self.root = root
+
+    def _path(self, oid: str) -> str:
+        return os.path.join(self.root, oid[:2], oid[2:])
+
+    def existing(self, oids: Iterable[str]) -> set[str]:
+        wanted = set(oids)
+        shards = {oid[:2] for oid in wanted}
+        present: set[str] = set()
+        for shard in shards:
+            try:
+                names = os.listdir(os.path.join(self.root, shard))
+            except FileNotFoundError:
+                continue
+            present.update(shard + name for name in names)
+        return wanted & present
+
+    def upload(self, local_path: str, oid: str) -> None:
+        dest = self._path(oid)
+        folder = os.path.dirname(dest)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+        try:
+            shutil.copyfile(local_path, tmp)
+            os.replace(tmp, dest)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def download(self, oid: str, local_path: str) -> None:
+        shutil.copyfile(self._path(oid), local_path)
+
+    def all_oids(self) -> set[str]:
+        if not os.path.isdir(self.root):
+            return set()
+        found: set[str] = set()
+        for shard in os.scandir(self.root):
+            if shard.is_dir() and len(shard.name) == 2:
+                found.update(filter(None, (self.oid_of(shard.name, n) for n in os.listdir(shard.path))))
+        return found
+
+    def delete(self, oid: str) -> None:
+        try:
+            os.unlink(self._path(oid))
+        except FileNotFoundError:
+            pass

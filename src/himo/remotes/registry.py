@@ -1,0 +1,84 @@
+"""Choosing a remote implementation by URL scheme, the way plugins are chosen."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from himo.errors import ConfigError, RemoteError
+from himo.remotes.base import Remote
+
+# Config options passed to fsspec, per scheme (credentials come from config.local or env).
+S3_OPTIONS = {"endpointurl", "profile", "region", "access_key_id", "secret_access_key", "session_token"}
+EXTRAS = {"gs": "gs", "gcs": "gs", "az": "azure", "azure": "azure", "abfs": "azure", "ssh": "ssh", "sftp": "ssh"}
+
+
+def scheme_of(url: str) -> str:
+    parts = urlsplit(url)
+    # A Windows drive letter or plain path has no real scheme.
+    return parts.scheme if len(parts.scheme) > 1 else ""
+
+
+def check_url(url: str) -> None:
+    """ConfigError for a URL no installed or known filesystem can open."""
+    scheme = scheme_of(url)
+    if not url.strip():
+        raise ConfigError("remote URL is empty", "give a folder path or a URL such as s3://bucket/path")
+    if scheme in ("", "file"):
+        return
+    from fsspec.registry import known_implementations
+
+    if scheme not in known_implementations:
+        raise ConfigError(
+            f"unknown remote URL scheme {scheme!r} in {url!r}", "use a folder path, s3://, gs://, azure:// or ssh://"
+        )
+
+
+def open_remote(name: str, options: dict[str, Any], jobs: int) -> Remote:
+    url = options.get("url")
+    if not url:
+        raise ConfigError(f"remote {name!r} has no url", f"set it with `himo remote modify {name} url URL`")
+    scheme = scheme_of(url)
+    if scheme in ("", "file"):
+        from himo.remotes.local import LocalRemote
+
+        path = urlsplit(url).path if scheme == "file" else url
+        return LocalRemote(name, url, os.path.abspath(os.path.expanduser(path)))
+    from himo.remotes.fsspec_remote import FsspecRemote
+
+    fs, root = _filesystem(name, scheme, url, options)
+    return FsspecRemote(name, url, fs, root, jobs)
+
+
+def _filesystem(name: str, scheme: str, url: str, options: dict[str, Any]) -> tuple[Any, str]:
+    import fsspec
+
+    kwargs = _s3_kwargs(options) if scheme in ("s3", "s3a") else {}
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **kwargs)
+    except ImportError:
+        extra = EXTRAS.get(scheme, scheme)
+        raise RemoteError(
+            f"remote {name!r}: support for {scheme}:// is not installed", f"pip install 'himo[{extra}]'"
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"remote {name!r}: cannot open {url!r}: {exc}") from None
+    return fs, root
+
+
+def _s3_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    client: dict[str, Any] = {}
+    if options.get("endpointurl"):
+        client["endpoint_url"] = options["endpointurl"]
+    if options.get("region"):
+        client["region_name"] = options["region"]
+    if options.get("profile"):
+        kwargs["profile"] = options["profile"]
+    for ours, theirs in (("access_key_id", "key"), ("secret_access_key", "secret"), ("session_token", "token")):
+        if options.get(ours):
+            kwargs[theirs] = options[ours]
+    if client:
+        kwargs["client_kwargs"] = client
+    return kwargs

@@ -1,0 +1,160 @@
+"""`.himo/config` (in git) and `.himo/config.local` (machine-local, credentials), both TOML.
+
+Keys are dotted: `core.remote`, `cache.type`, `remote.NAME.url`, `remote.NAME.endpointurl`...
+The local file overrides the shared one. Credentials are refused outside the local file so
+they never reach git.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from himo.errors import ConfigError
+from himo.objects.links import parse_link_types
+from himo.workspace.atomic import write_text_atomic
+
+SECTION_KEYS = {
+    "core": {"remote", "jobs"},
+    "cache": {"type"},
+}
+REMOTE_KEYS = {
+    "url",
+    "endpointurl",
+    "profile",
+    "region",
+    "jobs",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+}
+CREDENTIAL_KEYS = {"access_key_id", "secret_access_key", "session_token"}
+
+
+def split_key(key: str) -> list[str]:
+    """Validate a dotted key; ConfigError naming the key and the valid ones."""
+    parts = key.split(".")
+    if parts[0] == "remote" and len(parts) == 3 and parts[1]:
+        if parts[2] in REMOTE_KEYS:
+            return parts
+        valid = ", ".join(sorted(REMOTE_KEYS))
+        raise ConfigError(f"unknown remote option {parts[2]!r} in {key!r}", f"valid options: {valid}")
+    if len(parts) == 2 and parts[1] in SECTION_KEYS.get(parts[0], ()):
+        return parts
+    valid = ", ".join(f"{s}.{k}" for s, keys in SECTION_KEYS.items() for k in sorted(keys))
+    raise ConfigError(f"unknown config key {key!r}", f"valid keys: {valid}, remote.NAME.OPTION")
+
+
+def validate_value(parts: list[str], value: str, local: bool) -> Any:
+    if parts[-1] in CREDENTIAL_KEYS and not local:
+        raise ConfigError(
+            f"refusing to write credential {'.'.join(parts)!r} to .himo/config (tracked by git)",
+            "use --local to keep it in .himo/config.local, or the standard AWS/GCP environment",
+        )
+    if parts[-1] == "jobs":
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"{'.'.join(parts)} must be a positive integer, not {value!r}")
+        return int(value)
+    if parts == ["cache", "type"]:
+        try:
+            parse_link_types(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"cache.type: {exc}", "use a comma list of reflink, copy, hardlink, symlink"
+            ) from None
+    return value
+
+
+class ConfigFile:
+    """One TOML file of nested tables."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = self._load()
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            return tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{self.path}: invalid TOML: {exc}", "fix the file or run `himo config` to rewrite keys"
+            ) from None
+
+    def get(self, parts: list[str]) -> Any:
+        node: Any = self.data
+        for part in parts:
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def set(self, parts: list[str], value: Any) -> None:
+        node = self.data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    def unset(self, parts: list[str]) -> bool:
+        parents = [self.data]
+        for part in parts[:-1]:
+            child = parents[-1].get(part)
+            if not isinstance(child, dict):
+                return False
+            parents.append(child)
+        if parents[-1].pop(parts[-1], None) is None:
+            return False
+        for part, parent in zip(reversed(parts[:-1]), reversed(parents[:-1]), strict=True):
+            if not parent[part]:
+                del parent[part]
+        return True
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.path, tomli_w.dumps(self.data))
+
+
+class Config:
+    """The merged view of the shared and local config files."""
+
+    def __init__(self, himo_dir: Path) -> None:
+        self.shared = ConfigFile(himo_dir / "config")
+        self.local = ConfigFile(himo_dir / "config.local")
+
+    def file(self, local: bool) -> ConfigFile:
+        return self.local if local else self.shared
+
+    def get(self, key: str, default: Any = None) -> Any:
+        parts = split_key(key)
+        value = self.local.get(parts)
+        if value is None:
+            value = self.shared.get(parts)
+        return default if value is None else value
+
+    def remote_names(self) -> list[str]:
+        names = set(self.shared.data.get("remote", {})) | set(self.local.data.get("remote", {}))
+        return sorted(names)
+
+    def remote(self, name: str) -> dict[str, Any]:
+        merged = dict(self.shared.get(["remote", name]) or {})
+        merged.update(self.local.get(["remote", name]) or {})
+        return merged
+
+    def as_flat(self) -> dict[str, Any]:
+        """Every set key, dotted, local values winning."""
+        flat: dict[str, Any] = {}
+        for source in (self.shared.data, self.local.data):
+            _flatten(source, [], flat)
+        return flat
+
+
+def _flatten(node: dict[str, Any], prefix: list[str], out: dict[str, Any]) -> None:
+    for key, value in node.items():
+        if isinstance(value, dict):
+            _flatten(value, [*prefix, key], out)
+        else:
+            out[".".join([*prefix, key])] = value

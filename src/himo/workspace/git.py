@@ -1,0 +1,73 @@
+"""The little of git that himo needs, through the `git` command (no library to install)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from himo.errors import ScmError
+
+
+def find_git_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+class Git:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def run(self, *args: str, input: bytes | None = None) -> bytes:
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=self.root, input=input, capture_output=True, check=False
+            )
+        except FileNotFoundError:
+            raise ScmError("git is not installed", "install git, or use `himo init --no-scm`") from None
+        if proc.returncode != 0:
+            message = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise ScmError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
+        return proc.stdout
+
+    def pointer_files(self) -> list[str]:
+        """Pointer files in the work tree, tracked or not (but not git-ignored)."""
+        out = self.run("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.himo")
+        return sorted({p for p in out.decode().split("\0") if p})
+
+    def revisions(self, branches: bool, tags: bool, commits: bool) -> list[str]:
+        """Commit ids for the gc scopes asked for."""
+        if commits:
+            out = self.run("rev-list", "--all")
+        else:
+            refs = (["refs/heads"] if branches else []) + (["refs/tags"] if tags else [])
+            if not refs:
+                return []
+            out = self.run("for-each-ref", "--format=%(objectname)^{commit}", *refs)
+            out = self.run("rev-parse", *out.decode().split()) if out.strip() else b""
+        return sorted(set(out.decode().split()))
+
+    def pointer_blobs(self, rev: str) -> Iterator[tuple[str, str]]:
+        """(path, blob id) of every pointer file in commit `rev`."""
+        out = self.run("ls-tree", "-r", "-z", rev)
+        for line in out.decode().split("\0"):
+            if line.endswith(".himo") and "\t" in line:
+                meta, path = line.split("\t", 1)
+                yield path, meta.split()[2]
+
+    def read_blobs(self, blob_ids: list[str]) -> dict[str, bytes]:
+        """Contents of many blobs with one `git cat-file --batch`."""
+        if not blob_ids:
+            return {}
+        out = self.run("cat-file", "--batch", input="\n".join(blob_ids).encode() + b"\n")
+        blobs: dict[str, bytes] = {}
+        pos = 0
+        while pos < len(out):
+            header_end = out.index(b"\n", pos)
+            oid, _kind, size = out[pos:header_end].decode().split()
+            start = header_end + 1
+            blobs[oid] = out[start : start + int(size)]
+            pos = start + int(size) + 1
+        return blobs

@@ -1,0 +1,43 @@
+"""Keeping tracked data out of git: one `/name` line per target in the `.gitignore` beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from himo.workspace.atomic import write_text_atomic
+
+
+def _entry(target: Path) -> str:
+    return "/" + target.name.replace("\\", "\\\\").replace(" ", "\\ ").replace("#", "\\#")
+
+
+def _lines(file: Path) -> list[str]:
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def ignore_target(target: Path) -> Path | None:
+    """Add `target` to its folder's .gitignore; return that file if it changed."""
+    file = target.parent / ".gitignore"
+    lines = _lines(file)
+    entry = _entry(target)
+    if entry in lines:
+        return None
+    write_text_atomic(file, "\n".join([*lines, entry]) + "\n")
+    return file
+
+
+def unignore_target(target: Path) -> Path | None:
+    file = target.parent / ".gitignore"
+    lines = _lines(file)
+    entry = _entry(target)
+    if entry not in lines:
+        return None
+    kept = [line for line in lines if line != entry]
+    if kept:
+        write_text_atomic(file, "\n".join(kept) + "\n")
+    else:
+        file.unlink()
+    return file

@@ -1,0 +1,156 @@
+"""Pointer files: `PATH.himo` records what PATH should contain, and lives in git.
+
+    # himo pointer: data.csv is tracked by content; commit this file to git.
+    path: data.csv          # the target, relative to this file's folder
+    hash: blake3            # digest algorithm
+    digest: 9f86d08...      # 64 hex; for a directory, the digest of its manifest object
+    size: 1048576           # bytes (a directory: all its files together)
+    nfiles: 20000           # directories only: number of files
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from himo.errors import PointerError
+from himo.model import HASH_ALGORITHM, HashInfo, is_digest
+from himo.workspace.atomic import write_text_atomic
+
+SUFFIX = ".himo"
+SUPPORTED_ALGORITHMS = {HASH_ALGORITHM}
+FIELDS = ("path", "hash", "digest", "size", "nfiles")
+FIX = "restore it with `git checkout -- {file}` or re-create it with `himo add`"
+
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True, slots=True)
+class Pointer:
+    """The parsed contents of one pointer file."""
+
+    file: Path  # absolute path of the PATH.himo file
+    target: Path  # absolute path of the tracked file or directory
+    hash_info: HashInfo
+
+
+def pointer_file_for(target: Path) -> Path:
+    return target.with_name(target.name + SUFFIX)
+
+
+def load_pointer(file: Path, root: Path) -> Pointer:
+    """Read and validate a pointer file; PointerError naming the file and field."""
+    rel = _display(file, root)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PointerError(f"{rel}: no such pointer file", "run `himo add PATH` to track PATH") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PointerError(f"{rel}: cannot read: {exc}", FIX.format(file=rel)) from None
+    return parse_pointer(text, file, root)
+
+
+def parse_pointer(text: str, file: Path, root: Path) -> Pointer:
+    """Validate pointer text that claims to be `file` (from disk or from a git commit)."""
+    rel = _display(file, root)
+    doc = _parse_yaml(text, rel)
+    return Pointer(file, _target(doc, file, root, rel), _hash_info(doc, rel))
+
+
+def _parse_yaml(text: str, rel: str) -> dict[str, Any]:
+    try:
+        doc = yaml.load(text, Loader=Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "bad syntax"
+        raise PointerError(f"{rel}: invalid YAML{where}: {problem}", FIX.format(file=rel)) from None
+    if not isinstance(doc, dict):
+        raise PointerError(f"{rel}: expected a YAML mapping of {', '.join(FIELDS)}", FIX.format(file=rel))
+    unknown = sorted(set(doc) - set(FIELDS))
+    if unknown:
+        raise PointerError(f"{rel}: unknown field {unknown[0]!r}", FIX.format(file=rel))
+    return doc
+
+
+def _field(doc: dict[str, Any], name: str, kind: type, rel: str) -> Any:
+    if name not in doc:
+        raise PointerError(f"{rel}: missing field {name!r}", FIX.format(file=rel))
+    value = doc[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise PointerError(
+            f"{rel}: field {name!r} must be {kind.__name__}, not {value!r}", FIX.format(file=rel)
+        )
+    return value
+
+
+def _hash_info(doc: dict[str, Any], rel: str) -> HashInfo:
+    algorithm = _field(doc, "hash", str, rel)
+    if algorithm not in SUPPORTED_ALGORITHMS:
+        raise PointerError(
+            f"{rel}: unknown hash algorithm {algorithm!r} (this himo knows: blake3)",
+            "upgrade himo, or re-create the pointer with `himo add`",
+        )
+    digest = _field(doc, "digest", str, rel)
+    if not is_digest(digest):
+        raise PointerError(
+            f"{rel}: malformed digest {digest!r} (expected 64 lower-case hex characters)",
+            FIX.format(file=rel),
+        )
+    size = _field(doc, "size", int, rel)
+    nfiles = _field(doc, "nfiles", int, rel) if "nfiles" in doc else None
+    if size < 0 or (nfiles is not None and nfiles < 0):
+        raise PointerError(f"{rel}: size and nfiles must not be negative", FIX.format(file=rel))
+    return HashInfo(digest, size, nfiles, algorithm)
+
+
+def _target(doc: dict[str, Any], file: Path, root: Path, rel: str) -> Path:
+    raw = _field(doc, "path", str, rel)
+    pure = PurePosixPath(raw)
+    if not raw or pure.is_absolute() or ".." in pure.parts or raw.startswith("~"):
+        raise PointerError(
+            f"{rel}: path {raw!r} escapes the repository (must be relative, without '..')",
+            FIX.format(file=rel),
+        )
+    target = file.parent / pure
+    real = Path(os.path.realpath(target.parent)) / target.name
+    if not real.is_relative_to(root):
+        raise PointerError(
+            f"{rel}: path {raw!r} resolves outside the repository through a symlink",
+            FIX.format(file=rel),
+        )
+    return target
+
+
+def dump_pointer(target: Path, info: HashInfo) -> str:
+    lines = [
+        f"# himo pointer: {target.name} is tracked by content; commit this file to git.",
+        f"path: {_yaml_str(target.name)}",
+        f"hash: {info.algorithm}",
+        f"digest: {info.digest}",
+        f"size: {info.size}",
+    ]
+    if info.nfiles is not None:
+        lines.append(f"nfiles: {info.nfiles}")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_str(text: str) -> str:
+    return yaml.safe_dump(text, default_style=None, width=10**6).removesuffix("\n...\n").strip()
+
+
+def write_pointer(target: Path, info: HashInfo) -> Path:
+    file = pointer_file_for(target)
+    write_text_atomic(file, dump_pointer(target, info))
+    return file
+
+
+def _display(file: Path, root: Path) -> str:
+    try:
+        return file.relative_to(root).as_posix()
+    except ValueError:
+        return str(file)
