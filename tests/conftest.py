@@ -1,0 +1,144 @@
+"""Shared fixtures: real git repositories, the real `himo` command, a real S3 server (moto)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "himo-test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "himo-test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _environment() -> Iterator[None]:
+    old = dict(os.environ)
+    os.environ.update(GIT_ENV)
+    os.environ.update(S3_ENV)
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        os.environ.pop(proxy, None)
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    yield
+    os.environ.clear()
+    os.environ.update(old)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+class Himo:
+    """Runs the real `himo` command (a new process each time) in a folder."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+
+    def __call__(self, *args: str, ok: bool = True, input: str | None = None,
+                 cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "himo", *args], cwd=cwd or self.cwd, capture_output=True,
+            text=True, input=input if input is not None else "", **kwargs,
+        )
+        if ok and proc.returncode != 0:
+            raise AssertionError(f"himo {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """A new git repository with `himo init` done; `make_repo("name")` for several."""
+
+    def make(name: str = "repo", scm: bool = True) -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        if scm:
+            git(root, "init", "-q", "-b", "main")
+        Himo(root)("init", *([] if scm else ["--no-scm"]))
+        return root
+
+    return make
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Path]) -> Path:
+    return make_repo()
+
+
+@pytest.fixture
+def himo(repo: Path) -> Himo:
+    return Himo(repo)
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data)
+    return path
+
+
+def make_tree(root: Path, files: int = 20, subdirs: int = 3, size: int = 100) -> Path:
+    for i in range(files):
+        write(root / f"sub{i % subdirs}" / f"f{i}.bin", os.urandom(size))
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-compatible HTTP server (moto) on a free loopback port; its endpoint URL."""
+    exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
+    if exe is None:
+        pytest.fail("moto_server not found: install the test extras (pip install -e '.[test]')")
+    port = _free_port()
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(endpoint, timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"moto S3 server did not start on {endpoint}")
+            time.sleep(0.1)
+    yield endpoint
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str) -> str:
+    """A new empty bucket on the S3 server; its name."""
+    import boto3
+
+    name = f"himo-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
