@@ -164,6 +164,7 @@ def time_runs(
 
 
 def remove(path: Path) -> None:
+    """Delete a file, link or tree; nothing to do if it is not there."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
@@ -243,10 +244,9 @@ class Tool:
 
 
 class MotoServer:
-    """A moto S3 server on a free loopback port, with the bench bucket created."""
+    """A moto S3 server on a free loopback port; ready() creates the bench bucket."""
 
     def __init__(self, exe: Path, log: Path) -> None:
-        self.exe = exe
         self.python = exe.parent / "python"
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -254,6 +254,9 @@ class MotoServer:
             self.proc = subprocess.Popen(
                 [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out
             )
+
+    def ready(self) -> None:
+        """Wait until the server answers, then create the bench bucket."""
         wait_for_http(self.url, timeout=60)
         self.boto("create", BUCKET)
 
@@ -315,8 +318,7 @@ class Bench:
     def scratch(self, *parts: str) -> Path:
         """An empty dir run/<parts>, wiping what an earlier repeat left there."""
         path = self.run_dir.joinpath(*parts)
-        if path.exists():
-            remove(path)
+        remove(path)
         path.mkdir(parents=True)
         return path
 
@@ -334,8 +336,7 @@ class Bench:
         if not done.exists():
             log(f"generating {path} ...")
             path.parent.mkdir(parents=True, exist_ok=True)
-            if path.exists():
-                remove(path)
+            remove(path)
             make(path)
             done.touch()
         return path
@@ -362,6 +363,7 @@ class Bench:
         if self.moto is None:
             log("starting moto_server ...")
             self.moto = MotoServer(self.moto_exe, self.run_dir / "moto.log")
+            self.moto.ready()  # after assigning it, so that close() stops it even if this fails
         return self.moto
 
     def close(self) -> None:
@@ -497,9 +499,8 @@ def pull_tree(bench: Bench, tool: Tool) -> list[float]:
     repo = pushed_tree(bench, tool)
 
     def prepare(i: int) -> Path:
-        for path in (repo / tool.meta / "cache", repo / "data"):
-            if path.exists():
-                remove(path)
+        remove(repo / tool.meta / "cache")
+        remove(repo / "data")
         return repo
 
     return tool.time(bench.repeat, ["pull", "-q"], prepare, expect_files("data", tree.count))
@@ -751,8 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts.scale_dvc,
         opts.moto_server,
     )
-    if bench.run_dir.exists():
-        remove(bench.run_dir)
+    remove(bench.run_dir)
     bench.run_dir.mkdir(parents=True)
     tools = make_tools(opts, bench.run_dir)
     facts = machine_facts(bench, tools)
@@ -775,7 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print_table(results, opts.quick)
     if opts.json_out:
-        doc = {"machine": facts, "results": [r.as_json() for r in results]}
+        doc = {"facts": facts, "results": [r.as_json() for r in results]}
         opts.json_out.write_text(json.dumps(doc, indent=2) + "\n")
     failed = any(m.error for r in results for m in (r.dvc, r.himo, r.ref))
     return 1 if failed else 0

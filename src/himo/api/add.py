@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from himo.api.contents import workspace_files
-from himo.api.progress import SILENT, Reporter
+from himo.progress import SILENT, Reporter
 from himo.errors import HimoError, PathError
 from himo.model import HashInfo, TreeEntry
 from himo.objects.manifest import dump_manifest
@@ -25,6 +25,7 @@ class AddResult:
     files: int  # files looked at
     hashed: int  # files whose content was read (the rest came from the stat cache)
     changed: bool  # whether the pointer file was written
+    gitignore: str  # the .gitignore that keeps the target out of git, relative to the root
 
 
 def add(
@@ -53,7 +54,8 @@ def commit(
 
 
 def _check_addable(repo: Repo, user_path: str) -> Path:
-    target = repo.resolve(user_path.removesuffix(SUFFIX) if user_path.endswith(SUFFIX) else user_path)
+    named_pointer = Path(user_path).name.endswith(SUFFIX) and Path(user_path).name != SUFFIX
+    target = repo.resolve(user_path.removesuffix(SUFFIX) if named_pointer else user_path)
     if not target.exists():
         raise PathError(f"{user_path}: no such file or directory")
     if not (target.is_file() or target.is_dir()):
@@ -92,7 +94,8 @@ def _record(repo: Repo, target: Path, jobs: int | None, reporter: Reporter) -> A
     changed = _write_if_changed(repo, target, info)
     ignore_target(target)
     return AddResult(
-        repo.rel(target), repo.rel(pointer_file_for(target)), info, len(files), ingester.hashed, changed
+        repo.rel(target), repo.rel(pointer_file_for(target)), info, len(files), ingester.hashed, changed,
+        repo.rel(target.parent / ".gitignore"),
     )
 
 

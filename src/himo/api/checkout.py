@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from himo.api.contents import read_manifest, workspace_files
-from himo.api.progress import SILENT, Reporter
+from himo.progress import SILENT, Reporter
 from himo.errors import LocalChangesError, MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.ingest import parallel_map

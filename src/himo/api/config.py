@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -42,15 +43,13 @@ def list_config(repo: Repo) -> dict[str, Any]:
 def add_remote(repo: Repo, name: str, url: str, default: bool = False, force: bool = False) -> None:
     if not REMOTE_NAME.match(name):
         raise ConfigError(
-            f"invalid remote name {name!r}", "use letters, digits, '-' and '_', starting with a letter or digit"
+            f"invalid remote name {name!r}",
+            "use letters, digits, '-' and '_', starting with a letter or digit",
         )
     if name in repo.config.remote_names() and not force:
         raise ConfigError(f"remote {name!r} already exists", f"use `himo remote modify {name} url URL`")
-    from himo.remotes.registry import check_url
-
-    check_url(url)
     shared = repo.config.shared
-    shared.set(["remote", name, "url"], url)
+    shared.set(["remote", name, "url"], _checked_url(repo, url))
     if default:
         shared.set(["core", "remote"], name)
     shared.save()
@@ -59,19 +58,19 @@ def add_remote(repo: Repo, name: str, url: str, default: bool = False, force: bo
 def modify_remote(repo: Repo, name: str, option: str, value: str, local: bool = False) -> None:
     _require_remote(repo, name)
     if option == "url":
-        from himo.remotes.registry import check_url
-
-        check_url(value)
+        value = _checked_url(repo, value)
     set_config(repo, f"remote.{name}.{option}", value, local)
 
 
 def remove_remote(repo: Repo, name: str) -> None:
+    """Forget remote `name` in both config files (and as the default); its data stays."""
     _require_remote(repo, name)
     for file in (repo.config.shared, repo.config.local):
-        file.unset(["remote", name]) if file.get(["remote", name]) is not None else None
+        removed = file.unset(["remote", name])
         if file.get(["core", "remote"]) == name:
-            file.unset(["core", "remote"])
-        file.save()
+            removed = file.unset(["core", "remote"]) or removed
+        if removed:
+            file.save()
 
 
 def set_default_remote(repo: Repo, name: str) -> None:
@@ -87,7 +86,19 @@ def list_remotes(repo: Repo) -> list[dict[str, Any]]:
     ]
 
 
+def _checked_url(repo: Repo, url: str) -> str:
+    """`url` validated; a relative folder (given from the current directory) is stored
+    relative to the repository root, where `himo push` resolves it from any directory."""
+    from himo.remotes.registry import check_url, scheme_of
+
+    check_url(url)
+    if scheme_of(url) or os.path.isabs(os.path.expanduser(url)):
+        return url
+    return os.path.relpath(os.path.abspath(url), repo.root)
+
+
 def _require_remote(repo: Repo, name: str) -> None:
     if name not in repo.config.remote_names():
         known = ", ".join(repo.config.remote_names()) or "none"
-        raise ConfigError(f"no remote named {name!r} (known: {known})", "add it with `himo remote add NAME URL`")
+        raise ConfigError(f"no remote named {name!r} (known: {known})",
+                          "add it with `himo remote add NAME URL`")

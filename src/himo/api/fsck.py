@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from himo.api.progress import SILENT, Reporter
+from himo.progress import SILENT, Reporter
 from himo.objects.hashing import hash_file
 from himo.objects.ingest import parallel_map
 from himo.workspace.repo import Repo

@@ -26,15 +26,13 @@ class GcPlan:
     referenced: set[str]  # objects some scope needs
     cache: list[str] = field(default_factory=list)  # cache objects to delete
     remote: list[str] = field(default_factory=list)  # remote objects to delete (with --cloud)
-    remote_name: str | None = None
+    remote_name: str | None = None  # the remote of `remote`
+    scopes: Scopes = Scopes()  # what the plan keeps
 
 
 def plan_gc(repo: Repo, scopes: Scopes, cloud: bool = False, remote: str | None = None) -> GcPlan:
     """What gc would delete; nothing is changed."""
-    pointers = pointers_for(repo, [])
-    if scopes.branches or scopes.tags or scopes.commits:
-        pointers += _history_pointers(repo, scopes)
-    plan = GcPlan(_referenced(repo, pointers))
+    plan = GcPlan(referenced_objects(repo, scopes), scopes=scopes)
     plan.cache = sorted(set(repo.odb.all_oids()) - plan.referenced)
     if cloud:
         store = get_remote(repo, remote)
@@ -44,18 +42,32 @@ def plan_gc(repo: Repo, scopes: Scopes, cloud: bool = False, remote: str | None 
     return plan
 
 
+def referenced_objects(repo: Repo, scopes: Scopes) -> set[str]:
+    """Every object some pointer of the scopes needs."""
+    pointers = pointers_for(repo, [])
+    if scopes.branches or scopes.tags or scopes.commits:
+        pointers += _history_pointers(repo, scopes)
+    return _referenced(repo, pointers)
+
+
 def run_gc(repo: Repo, plan: GcPlan) -> int:
-    """Delete what the plan lists; return how many objects went."""
+    """Delete what the plan lists and is still unused; return how many objects went.
+
+    The scopes are read again under the repository lock: a pointer that changed since the
+    plan was made (a `git checkout` while gc asked for confirmation) keeps its objects.
+    """
     with repo.lock():
-        for oid in plan.cache:
+        used = referenced_objects(repo, plan.scopes)
+        cache = [oid for oid in plan.cache if oid not in used]
+        for oid in cache:
             repo.odb.remove(oid)
         repo.odb.clear_tmp()
-        if plan.remote:
+        remote = [oid for oid in plan.remote if oid not in used]
+        if remote:
             store = get_remote(repo, plan.remote_name)
             with remote_errors(store):
-                for oid in plan.remote:
-                    store.delete(oid)
-    return len(plan.cache) + len(plan.remote)
+                store.delete(remote)
+    return len(cache) + len(remote)
 
 
 def _history_pointers(repo: Repo, scopes: Scopes) -> list[Pointer]:

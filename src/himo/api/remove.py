@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from himo.api.contents import workspace_files
@@ -43,7 +44,8 @@ def _unlink_from_cache(repo: Repo, target: Path) -> int:
         return 0
     count = 0
     for f in workspace_files(repo, target):
-        if os.path.islink(f.path) or f.stat.st_nlink > 1 or not os.access(f.path, os.W_OK):
+        # mode bits, not os.access(): root may write anything, but a read-only file is still protected
+        if os.path.islink(f.path) or f.stat.st_nlink > 1 or not f.stat.st_mode & stat.S_IWUSR:
             _private_copy(f.path)
             count += 1
     return count

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 
 from himo.api.contents import object_ids, read_manifest, workspace_files
 from himo.errors import MissingObjectError
-from himo.objects.manifest import dump_manifest
 from himo.model import TreeEntry
+from himo.objects.manifest import dump_manifest
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
 from himo.workspace.tracked import pointers_for
@@ -22,11 +22,10 @@ class TargetStatus:
     modified: list[str] = field(default_factory=list)  # files whose content changed
     deleted: list[str] = field(default_factory=list)  # files gone from a tracked directory
     not_in_cache: list[str] = field(default_factory=list)  # digests missing from the cache
-    corrupted: list[str] = field(default_factory=list)  # cache objects whose bytes changed
 
     @property
     def clean(self) -> bool:
-        return self.state == "unchanged" and not self.not_in_cache and not self.corrupted
+        return self.state == "unchanged" and not self.not_in_cache
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -47,9 +46,8 @@ def _status_of(repo: Repo, pointer: Pointer, jobs: int | None) -> TargetStatus:
         _compare_dir(repo, pointer, entries, result, ingester)
     else:
         _compare_file(repo, pointer, result, ingester)
-    missing, corrupted = ingester.verify_objects(object_ids(repo, pointer.hash_info, entries))
-    result.not_in_cache = sorted(missing)
-    result.corrupted = sorted(corrupted)
+    needed = object_ids(repo, pointer.hash_info, entries)
+    result.not_in_cache = sorted(needed - repo.odb.existing(needed))
     return result
 
 

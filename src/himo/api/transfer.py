@@ -3,27 +3,31 @@
 Only objects the other side lacks are sent (one batched existence check), transfers run on
 `jobs` threads, and every downloaded object is hashed before it may enter the cache. An
 interrupted transfer is resumed by running it again: each object lands whole or not at all.
+The first failed request stops the transfer (an unreachable remote fails fast).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from himo.api.checkout import CheckoutResult, checkout
 from himo.api.contents import read_manifest
-from himo.api.progress import SILENT, Reporter
 from himo.errors import ConfigError, CorruptObjectError, HimoError, MissingObjectError, RemoteError
 from himo.objects.hashing import hash_file
-from himo.objects.ingest import parallel_map
 from himo.objects.odb import _unlink_quietly
+from himo.progress import SILENT, Reporter
 from himo.remotes.base import Remote
+from himo.remotes.parallel import run_parallel
 from himo.remotes.registry import open_remote
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
 from himo.workspace.tracked import pointers_for
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -33,9 +37,11 @@ class TransferResult:
     present: int = 0  # objects the destination already had
     missing: list[str] = field(default_factory=list)  # objects the source does not have
     corrupted: list[str] = field(default_factory=list)  # downloads whose digest did not match
+    paths: dict[str, str] = field(default_factory=dict)  # object -> a tracked path needing it
 
 
 def get_remote(repo: Repo, name: str | None = None, jobs: int | None = None) -> Remote:
+    """The remote `name` (default: core.remote), with `jobs` or its configured concurrency."""
     name = name or repo.config.get("core.remote")
     if not name:
         raise ConfigError(
@@ -43,8 +49,11 @@ def get_remote(repo: Repo, name: str | None = None, jobs: int | None = None) -> 
             "use `-r NAME`, or set one with `himo remote add -d NAME URL`",
         )
     if name not in repo.config.remote_names():
-        raise ConfigError(f"no remote named {name!r}", "list remotes with `himo remote list`")
-    return open_remote(name, repo.config.remote(name), jobs or repo.jobs)
+        known = ", ".join(repo.config.remote_names()) or "none"
+        raise ConfigError(f"no remote named {name!r} (known: {known})",
+                          "list remotes with `himo remote list`")
+    options = repo.config.remote(name)
+    return open_remote(name, options, jobs or options.get("jobs") or repo.jobs, str(repo.root))
 
 
 @contextlib.contextmanager
@@ -58,8 +67,9 @@ def remote_errors(remote: Remote) -> Iterator[None]:
         raise RemoteError(f"remote {remote.name!r} ({remote.url}): permission denied: {exc}",
                           "check the remote's permissions or credentials") from None
     except Exception as exc:  # boundary: botocore, aiohttp, OSError ... all end here
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever it says
         raise RemoteError(
-            f"remote {remote.name!r} ({remote.url}): {type(exc).__name__}: {exc}".rstrip(": "),
+            f"remote {remote.name!r} ({remote.url}): {detail}".rstrip(": "),
             "check the URL, endpointurl and credentials, and that the server is reachable",
         ) from None
 
@@ -69,14 +79,14 @@ def push(
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
     store = get_remote(repo, remote, jobs)
-    wanted = _needed(repo, pointers_for(repo, paths or []), fetching=False)
-    local = {oid for oid in wanted if repo.odb.exists(oid)}
-    result = TransferResult(store.name, missing=sorted(wanted - local))
+    wanted = _needed(repo, pointers_for(repo, paths or []))
+    local = repo.odb.existing(wanted)
+    result = TransferResult(store.name, missing=sorted(set(wanted) - local), paths=wanted)
     with remote_errors(store):
         todo = sorted(local - store.existing(local))
         result.present = len(local) - len(todo)
         _run(f"Pushing to {store.name}", todo, lambda oid: store.upload(repo.odb.path(oid), oid),
-             jobs or repo.jobs, reporter)
+             store.jobs, reporter)
     result.transferred = len(todo)
     return result
 
@@ -88,9 +98,11 @@ def fetch(
     store = get_remote(repo, remote, jobs)
     pointers = pointers_for(repo, paths or [])
     result = TransferResult(store.name)
-    manifests = {p.hash_info.digest for p in pointers if p.hash_info.isdir}
-    _download(repo, store, manifests, result, jobs, reporter)  # directory listings first
-    _download(repo, store, _needed(repo, pointers, fetching=True), result, jobs, reporter)
+    manifests = {p.hash_info.digest: repo.rel(p.target) for p in pointers if p.hash_info.isdir}
+    _download(repo, store, manifests, result, reporter)  # directory listings first
+    failed = set(result.missing) | set(result.corrupted)
+    needed = _needed(repo, pointers)
+    _download(repo, store, {o: p for o, p in needed.items() if o not in failed}, result, reporter)
     return result
 
 
@@ -107,44 +119,55 @@ def pull(
 def raise_for(result: TransferResult, verb: str) -> None:
     """After a transfer that did what it could: an error if anything was left behind."""
     if result.corrupted:
+        first = result.corrupted[0]
         raise CorruptObjectError(
             f"{len(result.corrupted)} object(s) on remote {result.remote!r} are corrupted"
-            f" (digest mismatch, first: {result.corrupted[0][:12]}); none entered the cache",
-            "push them again from a machine with a good copy (`himo push`)",
+            f" (digest mismatch), first {first[:12]} ({result.paths.get(first, '?')});"
+            " none entered the cache",
+            f"delete the bad object(s) from the remote (such as {first[:2]}/{first[2:]}),"
+            " then `himo push` from a machine with a good copy",
         )
     if result.missing:
+        first = result.missing[0]
         where = "in the cache" if verb == "push" else f"on remote {result.remote!r}"
         hint = "run `himo pull` on a machine that has them, or `himo add` again" if verb == "push" \
             else "run `himo push` from the machine that has them"
         raise MissingObjectError(
-            f"{len(result.missing)} object(s) not found {where} (first: {result.missing[0][:12]})", hint
+            f"{len(result.missing)} object(s) not found {where},"
+            f" first {first[:12]} ({result.paths.get(first, '?')})", hint
         )
 
 
-def _needed(repo: Repo, pointers: list[Pointer], fetching: bool) -> set[str]:
-    """Every object the pointers need (a directory's manifest and files, when it is cached)."""
-    oids: set[str] = set()
+def _needed(repo: Repo, pointers: list[Pointer]) -> dict[str, str]:
+    """Every object the pointers need (a directory's manifest, and its files when it is
+    cached), each with the tracked path that needs it, for messages."""
+    oids: dict[str, str] = {}
     for pointer in pointers:
-        oids.add(pointer.hash_info.digest)
+        rel = repo.rel(pointer.target)
+        oids.setdefault(pointer.hash_info.digest, rel)
         if pointer.hash_info.isdir and repo.odb.exists(pointer.hash_info.digest):
-            oids.update(e.digest for e in read_manifest(repo, pointer))
+            for entry in read_manifest(repo, pointer):
+                oids.setdefault(entry.digest, f"{rel}/{entry.path}")
     return oids
 
 
 def _all_cached(repo: Repo, pointer: Pointer) -> bool:
-    return all(repo.odb.exists(oid) for oid in _needed(repo, [pointer], fetching=True))
+    needed = _needed(repo, [pointer])
+    return len(repo.odb.existing(needed)) == len(needed)
 
 
 def _download(
-    repo: Repo, store: Remote, oids: set[str], result: TransferResult, jobs: int | None, reporter: Reporter
+    repo: Repo, store: Remote, oids: dict[str, str], result: TransferResult, reporter: Reporter
 ) -> None:
-    wanted = {oid for oid in oids if not repo.odb.exists(oid)}
+    """Fetch the `oids` the cache lacks; record what the remote lacks or holds corrupted."""
+    result.paths.update(oids)
+    wanted = set(oids) - repo.odb.existing(oids)
     with remote_errors(store):
-        available = store.existing(wanted) if wanted else set()
-        result.missing.extend(sorted(wanted - available))
-        verified = _run(f"Fetching from {store.name}", sorted(available),
-                        lambda oid: _download_one(repo, store, oid), jobs or repo.jobs, reporter)
-    result.corrupted.extend(oid for oid, ok in zip(sorted(available), verified, strict=True) if not ok)
+        available = sorted(store.existing(wanted)) if wanted else []
+        result.missing.extend(sorted(wanted - set(available)))
+        verified = _run(f"Fetching from {store.name}", available,
+                        lambda oid: _download_one(repo, store, oid), store.jobs, reporter)
+    result.corrupted.extend(oid for oid, ok in zip(available, verified, strict=True) if not ok)
     result.transferred += sum(verified)
 
 
@@ -163,16 +186,19 @@ def _download_one(repo: Repo, store: Remote, oid: str) -> bool:
         raise
 
 
-def _run(description, oids, action, jobs, reporter):  # type: ignore[no-untyped-def]
+def _run(
+    description: str, oids: list[str], action: Callable[[str], R], jobs: int, reporter: Reporter
+) -> list[R]:
+    """`action` on every object, `jobs` at a time, with progress; stops at the first error."""
     reporter.start(description, len(oids))
 
-    def step(oid: str):  # type: ignore[no-untyped-def]
+    def step(oid: str) -> R:
         value = action(oid)
         reporter.advance()
         return value
 
     try:
-        return list(parallel_map(step, oids, jobs))
+        return run_parallel(step, oids, jobs)
     finally:
         reporter.finish()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
@@ -50,16 +51,16 @@ def commit_cmd(paths: tuple[str, ...], jobs: int | None) -> None:
 
 
 def _report_recorded(results) -> None:  # type: ignore[no-untyped-def]
-    pointers = []
     for r in results:
         what = f"{r.hash_info.nfiles} files, " if r.hash_info.isdir else ""
         verb = "Recorded" if r.changed else "Unchanged"
         OUT.echo(f"{verb} {r.path} ({what}{r.hash_info.size} bytes, {r.hash_info.digest[:12]})")
         if OUT.verbose:
             OUT.echo(f"  read {r.hashed} of {r.files} files; the rest came from the stat cache")
-        pointers.append(r.pointer)
-    if any(r.changed for r in results):
-        OUT.echo(f"To track the changes with git, run:\n  git add {' '.join(pointers)} .gitignore")
+    changed = [r for r in results if r.changed]
+    if changed:
+        files = dict.fromkeys([r.pointer for r in changed] + [r.gitignore for r in changed])
+        OUT.echo(f"To track the changes with git, run:\n  git add {' '.join(map(shlex.quote, files))}")
 
 
 @click.command("status")
@@ -93,8 +94,6 @@ def _print_status(r) -> None:  # type: ignore[no-untyped-def]
             OUT.echo(f"        ... and {len(items) - 20} more {label}")
     if r.not_in_cache:
         OUT.echo(f"    not in cache: {len(r.not_in_cache)} object(s) (run `himo pull`)")
-    if r.corrupted:
-        OUT.echo(f"    corrupted in cache: {len(r.corrupted)} object(s) (run `himo fsck`)")
 
 
 @click.command("checkout")

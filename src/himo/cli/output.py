@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from himo.api.progress import Reporter
+from himo.progress import Reporter
 
 
 class Output:
@@ -49,7 +49,11 @@ class RichReporter(QuietReporter):
     def start(self, description: str, total: int) -> None:
         from rich.console import Console
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
         )
 
         self.finish()

@@ -69,6 +69,7 @@ def remote_modify(local: bool, name: str, option: str, value: str) -> None:
     from himo.api.config import modify_remote
 
     modify_remote(Repo.find(), name, option, value, local)
+    OUT.echo(f"Set {option} of remote {name} in .himo/{'config.local' if local else 'config'}")
 
 
 @remote_group.command("default")
@@ -79,6 +80,7 @@ def remote_default(name: str) -> None:
     from himo.api.config import set_default_remote
 
     set_default_remote(Repo.find(), name)
+    OUT.echo(f"Default remote: {name}")
 
 
 @click.command("push")

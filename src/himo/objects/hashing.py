@@ -37,11 +37,11 @@ def copy_hashing(src: str | os.PathLike[str], dst_fd: int) -> str:
     with open(src, "rb", buffering=0) as f:
         while chunk := f.read(CHUNK):
             hasher.update(chunk)
-            _write_all(dst_fd, chunk)
+            write_all(dst_fd, chunk)
     return hasher.hexdigest()
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

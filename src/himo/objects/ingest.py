@@ -6,7 +6,7 @@ Work is spread over threads: file reads, writes and large-file hashing release t
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -54,37 +54,24 @@ class Ingester:
         self.hashed = len(misses)
         return digests
 
-    def verify_objects(self, oids: Iterable[str]) -> tuple[set[str], set[str]]:
-        """(missing, corrupted) among `oids` in the cache; re-reads only changed objects."""
-        present: list[tuple[str, os.stat_result]] = []
-        missing: set[str] = set()
-        for oid in oids:
-            try:
-                present.append((oid, os.stat(self.odb.path(oid))))
-            except FileNotFoundError:
-                missing.add(oid)
-        known = self.state.lookup(st for _, st in present)
-        unknown = [(oid, st) for oid, st in present if known.get(st.st_ino) != oid]
-        actual = list(parallel_map(lambda p: hash_file(self.odb.path(p[0])), unknown, self.jobs))
-        corrupted = {oid for (oid, _), got in zip(unknown, actual, strict=True) if got != oid}
-        self.state.save((st, oid) for (oid, st) in unknown if oid not in corrupted)
-        return missing, corrupted
-
     # -- storing -----------------------------------------------------------------------
     def store_files(self, files: list[FileRef], on_done: Callable[[], None] | None = None) -> dict[str, str]:
         """Put every file in the cache and link it back; digests by `rel` path."""
         known = self.state.lookup(f.stat for f in files)
 
-        def store(f: FileRef) -> tuple[str, list[tuple[os.stat_result, str]]]:
+        relinks = self.linker.preferred in ("hardlink", "symlink")
+
+        def store(f: FileRef) -> tuple[os.stat_result, str]:
             digest = self._store_one(f, known.get(f.stat.st_ino))
             if on_done:
                 on_done()
-            return digest, [(os.stat(f.path), digest), (os.stat(self.odb.path(digest)), digest)]
+            # Copy modes leave the workspace file as it was; link modes replace it.
+            return (os.stat(f.path) if relinks else f.stat), digest
 
         results = list(parallel_map(store, files, self.jobs))
         self.hashed = sum(1 for f in files if f.stat.st_ino not in known)
-        self.state.save(row for _, rows in results for row in rows)
-        return {f.rel: digest for f, (digest, _) in zip(files, results, strict=True)}
+        self.state.save(results)
+        return {f.rel: digest for f, (_, digest) in zip(files, results, strict=True)}
 
     def _store_one(self, f: FileRef, digest: str | None) -> str:
         kind = self.linker.preferred

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from himo.model import is_digest
-from himo.objects.hashing import hash_bytes
+from himo.objects.hashing import hash_bytes, write_all
 
+LIST_THRESHOLD = 256  # more objects than this: list shard folders instead of stat-ing each
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
@@ -23,6 +24,8 @@ class ObjectDB:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp_dir = root / "tmp"
+        self._tmp_ready = False
+        self._shards: set[str] = set()  # shard folders known to exist
 
     def path(self, oid: str) -> str:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
@@ -30,32 +33,56 @@ class ObjectDB:
     def exists(self, oid: str) -> bool:
         return os.path.exists(self.path(oid))
 
+    def existing(self, oids: Iterable[str]) -> set[str]:
+        """Which of `oids` are in the cache: one listing per shard when there are many."""
+        wanted = set(oids)
+        if len(wanted) < LIST_THRESHOLD:
+            return {oid for oid in wanted if os.path.exists(self.path(oid))}
+        present: set[str] = set()
+        for shard in {oid[:2] for oid in wanted}:
+            try:
+                present.update(shard + name for name in os.listdir(f"{self.root}/{shard}"))
+            except FileNotFoundError:
+                continue
+        return wanted & present
+
     def tmp_path(self) -> str:
         """A fresh temp file name on the cache's filesystem (not created)."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        if not self._tmp_ready:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            self._tmp_ready = True
         return str(self.tmp_dir / uuid.uuid4().hex)
 
     def commit_tmp(self, tmp: str, oid: str) -> str:
-        """Move a finished temp file into place as object `oid` (read-only)."""
+        """Move a finished temp file into place as object `oid` (read-only).
+
+        Renaming over an existing object is harmless: same name, same bytes.
+        """
         dest = self.path(oid)
-        if os.path.exists(dest):
-            os.unlink(tmp)
-            return dest
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        self._ensure_shard(oid[:2])
         os.chmod(tmp, READ_ONLY)
         os.replace(tmp, dest)
         return dest
+
+    def _ensure_shard(self, shard: str) -> None:
+        if shard not in self._shards:
+            os.makedirs(f"{self.root}/{shard}", exist_ok=True)
+            self._shards.add(shard)
 
     def add_bytes(self, data: bytes, oid: str | None = None) -> str:
         """Store `data`, returning its digest."""
         oid = oid or hash_bytes(data)
         if self.exists(oid):
             return oid
+        self._ensure_shard(oid[:2])
         tmp = self.tmp_path()
         try:
-            with open(tmp, "xb") as f:
-                f.write(data)
-            self.commit_tmp(tmp, oid)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
+            try:
+                write_all(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path(oid))
         except BaseException:
             _unlink_quietly(tmp)
             raise

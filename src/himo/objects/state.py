@@ -28,6 +28,7 @@ class StateDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._table: dict[int, tuple[int, int, str]] | None = None  # whole table, once loaded
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -53,8 +54,12 @@ class StateDB:
         return self.lookup([st]).get(st.st_ino)
 
     def _rows(self, inodes: list[int]) -> Iterable[tuple[int, int, int, str]]:
-        if len(inodes) > BULK_THRESHOLD:
-            return self.conn.execute("SELECT inode, mtime_ns, size, digest FROM state")
+        if self._table is None and len(inodes) > BULK_THRESHOLD:
+            rows = self.conn.execute("SELECT inode, mtime_ns, size, digest FROM state")
+            self._table = {inode: (mtime, size, digest) for inode, mtime, size, digest in rows}
+        if self._table is not None:
+            table = self._table
+            return [(i, *table[i]) for i in inodes if i in table]
         rows: list[tuple[int, int, int, str]] = []
         for start in range(0, len(inodes), CHUNK):
             chunk = inodes[start : start + CHUNK]
@@ -68,6 +73,8 @@ class StateDB:
         rows = [(st.st_ino, st.st_mtime_ns, st.st_size, digest) for st, digest in items]
         if not rows:
             return
+        if self._table is not None:
+            self._table.update((inode, (mtime, size, digest)) for inode, mtime, size, digest in rows)
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)

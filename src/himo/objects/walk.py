@@ -20,20 +20,44 @@ class FileRef:
     stat: os.stat_result  # os.stat (symlinks followed)
 
 
-def walk_files(root: str, ignored: IgnoreFn | None = None) -> list[FileRef]:
-    """Every file below `root` (symlinks followed for files, not for directories)."""
-    files: list[FileRef] = []
-    stack = [("", root)]
-    while stack:
-        prefix, folder = stack.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                rel = prefix + entry.name
-                if TMP_MARK in entry.name:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    if not (ignored and ignored(rel, True)):
-                        stack.append((rel + "/", entry.path))
-                elif entry.is_file() and not (ignored and ignored(rel, False)):
-                    files.append(FileRef(entry.path, rel, entry.stat()))
+def walk_files(root: str, ignored: IgnoreFn | None = None, jobs: int = 4) -> list[FileRef]:
+    """Every file below `root` (symlinks followed for files, not for directories).
+
+    Top-level folders are walked on `jobs` threads: stat() releases the GIL.
+    """
+    files, folders = _scan("", root, ignored)
+    if len(folders) < 2 or jobs < 2:
+        return files + [f for prefix, path in folders for f in _walk(prefix, path, ignored)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(jobs) as pool:
+        for part in pool.map(lambda folder: _walk(*folder, ignored), folders):
+            files.extend(part)
     return files
+
+
+def _walk(prefix: str, folder: str, ignored: IgnoreFn | None) -> list[FileRef]:
+    files: list[FileRef] = []
+    stack = [(prefix, folder)]
+    while stack:
+        found, subfolders = _scan(*stack.pop(), ignored)
+        files.extend(found)
+        stack.extend(subfolders)
+    return files
+
+
+def _scan(prefix: str, folder: str, ignored: IgnoreFn | None) -> tuple[list[FileRef], list[tuple[str, str]]]:
+    """The files and sub-folders (prefix, path) directly in `folder`."""
+    files: list[FileRef] = []
+    folders: list[tuple[str, str]] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            rel = prefix + entry.name
+            if TMP_MARK in entry.name:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if not (ignored and ignored(rel, True)):
+                    folders.append((rel + "/", entry.path))
+            elif entry.is_file() and not (ignored and ignored(rel, False)):
+                files.append(FileRef(entry.path, rel, entry.stat()))
+    return files, folders

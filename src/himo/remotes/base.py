@@ -9,9 +9,10 @@ from himo.model import is_digest
 
 
 class Remote(ABC):
-    def __init__(self, name: str, url: str) -> None:
+    def __init__(self, name: str, url: str, jobs: int = 1) -> None:
         self.name = name  # as configured in .himo/config
         self.url = url  # where the objects are
+        self.jobs = jobs  # concurrent requests or copies
 
     def key(self, oid: str) -> str:
         """The object's path relative to the remote's root."""
@@ -34,8 +35,8 @@ class Remote(ABC):
         """Every object on the remote."""
 
     @abstractmethod
-    def delete(self, oid: str) -> None:
-        """Remove object `oid`."""
+    def delete(self, oids: list[str]) -> None:
+        """Remove the objects `oids` (those already gone are no error)."""
 
     @staticmethod
     def oid_of(shard: str, name: str) -> str | None:

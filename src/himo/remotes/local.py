@@ -13,8 +13,8 @@ TMP_PREFIX = ".himo-tmp-"
 
 
 class LocalRemote(Remote):
-    def __init__(self, name: str, url: str, root: str) -> None:
-        super().__init__(name, url)
+    def __init__(self, name: str, url: str, root: str, jobs: int = 1) -> None:
+        super().__init__(name, url, jobs)
         self.root = root
 
     def _path(self, oid: str) -> str:
@@ -57,8 +57,9 @@ class LocalRemote(Remote):
                 found.update(filter(None, (self.oid_of(shard.name, n) for n in os.listdir(shard.path))))
         return found
 
-    def delete(self, oid: str) -> None:
-        try:
-            os.unlink(self._path(oid))
-        except FileNotFoundError:
-            pass
+    def delete(self, oids: list[str]) -> None:
+        for oid in oids:
+            try:
+                os.unlink(self._path(oid))
+            except FileNotFoundError:
+                pass

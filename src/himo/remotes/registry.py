@@ -11,7 +11,16 @@ from himo.remotes.base import Remote
 
 # Config options passed to fsspec, per scheme (credentials come from config.local or env).
 S3_OPTIONS = {"endpointurl", "profile", "region", "access_key_id", "secret_access_key", "session_token"}
-EXTRAS = {"gs": "gs", "gcs": "gs", "az": "azure", "azure": "azure", "abfs": "azure", "ssh": "ssh", "sftp": "ssh"}
+# botocore's legacy default retries a refused connection 4 times with growing waits, and s3fs
+# asks twice per missing object: 10 s and more before an unreachable endpoint is reported.
+# One retry (AWS's "standard" mode) still rides out a blip; s3fs itself retries timeouts,
+# dropped connections and throttling. The standard AWS environment variables override this.
+DEFAULT_RETRIES = {"mode": "standard", "max_attempts": 2}
+RETRY_ENV = {"AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"}
+EXTRAS = {
+    "gs": "gs", "gcs": "gs", "az": "azure", "azure": "azure", "abfs": "azure", "ssh": "ssh", "sftp": "ssh",
+}
+CREDENTIALS = (("access_key_id", "key"), ("secret_access_key", "secret"), ("session_token", "token"))
 
 
 def scheme_of(url: str) -> str:
@@ -35,7 +44,14 @@ def check_url(url: str) -> None:
         )
 
 
-def open_remote(name: str, options: dict[str, Any], jobs: int) -> Remote:
+def local_path(url: str, base: str) -> str:
+    """The folder a local remote URL names; a relative path is relative to `base`."""
+    path = urlsplit(url).path if scheme_of(url) == "file" else url
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+
+
+def open_remote(name: str, options: dict[str, Any], jobs: int, base: str) -> Remote:
+    """The remote `name` configured by `options`; relative folder URLs are relative to `base`."""
     url = options.get("url")
     if not url:
         raise ConfigError(f"remote {name!r} has no url", f"set it with `himo remote modify {name} url URL`")
@@ -43,8 +59,7 @@ def open_remote(name: str, options: dict[str, Any], jobs: int) -> Remote:
     if scheme in ("", "file"):
         from himo.remotes.local import LocalRemote
 
-        path = urlsplit(url).path if scheme == "file" else url
-        return LocalRemote(name, url, os.path.abspath(os.path.expanduser(path)))
+        return LocalRemote(name, url, local_path(url, base), jobs)
     from himo.remotes.fsspec_remote import FsspecRemote
 
     fs, root = _filesystem(name, scheme, url, options)
@@ -76,9 +91,11 @@ def _s3_kwargs(options: dict[str, Any]) -> dict[str, Any]:
         client["region_name"] = options["region"]
     if options.get("profile"):
         kwargs["profile"] = options["profile"]
-    for ours, theirs in (("access_key_id", "key"), ("secret_access_key", "secret"), ("session_token", "token")):
+    for ours, theirs in CREDENTIALS:
         if options.get(ours):
             kwargs[theirs] = options[ours]
     if client:
         kwargs["client_kwargs"] = client
+    if not RETRY_ENV.intersection(os.environ):
+        kwargs["config_kwargs"] = {"retries": DEFAULT_RETRIES}
     return kwargs

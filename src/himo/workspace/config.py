@@ -55,17 +55,30 @@ def validate_value(parts: list[str], value: str, local: bool) -> Any:
             "use --local to keep it in .himo/config.local, or the standard AWS/GCP environment",
         )
     if parts[-1] == "jobs":
-        if not value.isdigit() or int(value) < 1:
-            raise ConfigError(f"{'.'.join(parts)} must be a positive integer, not {value!r}")
-        return int(value)
+        return positive_int(".".join(parts), value)
     if parts == ["cache", "type"]:
-        try:
-            parse_link_types(value)
-        except ValueError as exc:
-            raise ConfigError(
-                f"cache.type: {exc}", "use a comma list of reflink, copy, hardlink, symlink"
-            ) from None
+        link_types(value)
     return value
+
+
+def positive_int(key: str, value: Any) -> int:
+    """`value` (from the command line or a hand-edited file) as a positive integer, or ConfigError."""
+    text = str(value)
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        raise ConfigError(
+            f"{key} must be a positive integer, not {value!r}", f"fix it with `himo config {key} N`"
+        )
+    return int(text)
+
+
+def link_types(value: Any) -> tuple[str, ...]:
+    """A `cache.type` value as the ordered link kinds, or ConfigError naming the bad kind."""
+    try:
+        return parse_link_types(value if isinstance(value, str) else repr(value))
+    except ValueError as exc:
+        raise ConfigError(
+            f"cache.type: {exc}", "use a comma list of reflink, copy, hardlink, symlink"
+        ) from None
 
 
 class ConfigFile:
@@ -82,7 +95,7 @@ class ConfigFile:
             return {}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(
-                f"{self.path}: invalid TOML: {exc}", "fix the file or run `himo config` to rewrite keys"
+                f"{self.path}: invalid TOML: {exc}", "fix the file by hand: himo cannot rewrite a file it cannot read"
             ) from None
 
     def get(self, parts: list[str]) -> Any:

@@ -6,9 +6,12 @@ from pathlib import Path
 
 from himo.workspace.atomic import write_text_atomic
 
+SPECIAL = set("\\ #!*?[")  # characters gitignore would read as syntax, not as part of the name
+
 
 def _entry(target: Path) -> str:
-    return "/" + target.name.replace("\\", "\\\\").replace(" ", "\\ ").replace("#", "\\#")
+    """`/name`, escaped so that git matches exactly this name, beside the .gitignore."""
+    return "/" + "".join("\\" + c if c in SPECIAL else c for c in target.name)
 
 
 def _lines(file: Path) -> list[str]:

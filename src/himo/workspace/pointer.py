@@ -24,6 +24,7 @@ from himo.workspace.atomic import write_text_atomic
 SUFFIX = ".himo"
 SUPPORTED_ALGORITHMS = {HASH_ALGORITHM}
 FIELDS = ("path", "hash", "digest", "size", "nfiles")
+CONFLICT_MARK = "<<<<<<< "
 FIX = "restore it with `git checkout -- {file}` or re-create it with `himo add`"
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,6 +63,7 @@ def parse_pointer(text: str, file: Path, root: Path) -> Pointer:
 
 
 def _parse_yaml(text: str, rel: str) -> dict[str, Any]:
+    _refuse_conflict(text, rel)
     try:
         doc = yaml.load(text, Loader=Loader)
     except yaml.YAMLError as exc:
@@ -75,6 +77,16 @@ def _parse_yaml(text: str, rel: str) -> dict[str, Any]:
     if unknown:
         raise PointerError(f"{rel}: unknown field {unknown[0]!r}", FIX.format(file=rel))
     return doc
+
+
+def _refuse_conflict(text: str, rel: str) -> None:
+    """A pointer that git could not merge: say so, rather than report bad YAML."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith(CONFLICT_MARK):
+            raise PointerError(
+                f"{rel}: unresolved git merge conflict (line {number})",
+                f"keep one side (`git checkout --ours -- {rel}` or `--theirs`), then `himo checkout`",
+            )
 
 
 def _field(doc: dict[str, Any], name: str, kind: type, rel: str) -> Any:

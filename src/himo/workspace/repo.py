@@ -11,10 +11,10 @@ from pathlib import Path
 
 from himo.errors import LockError, NotARepoError, PathError
 from himo.objects.ingest import Ingester
-from himo.objects.links import DEFAULT_LINK_TYPES, Linker, parse_link_types
+from himo.objects.links import DEFAULT_LINK_TYPES, Linker
 from himo.objects.odb import ObjectDB
 from himo.objects.state import StateDB
-from himo.workspace.config import Config
+from himo.workspace.config import Config, link_types, positive_int
 from himo.workspace.git import Git, find_git_root
 
 HIMO_DIR = ".himo"
@@ -54,11 +54,11 @@ class Repo:
 
     @cached_property
     def linker(self) -> Linker:
-        return Linker(parse_link_types(self.config.get("cache.type", DEFAULT_LINK_TYPES)))
+        return Linker(link_types(self.config.get("cache.type", DEFAULT_LINK_TYPES)))
 
     @cached_property
     def jobs(self) -> int:
-        return int(self.config.get("core.jobs", default_jobs()))
+        return positive_int("core.jobs", self.config.get("core.jobs", default_jobs()))
 
     def ingester(self, jobs: int | None = None) -> Ingester:
         return Ingester(self.odb, self.state, self.linker, jobs or self.jobs)
@@ -79,7 +79,11 @@ class Repo:
         """An absolute path inside the repository (no symlink escapes), or PathError."""
         path = Path(os.path.abspath(user_path))
         real_parent = Path(os.path.realpath(path.parent))
-        if not (real_parent / path.name).is_relative_to(self.root) or path == self.root:
+        if path == self.root:
+            raise PathError(
+                f"{user_path}: is the repository root itself", "name the files or folders to track"
+            )
+        if not (real_parent / path.name).is_relative_to(self.root):
             raise PathError(
                 f"{user_path}: outside the repository {self.root}",
                 "himo tracks files inside the repository only",
@@ -92,7 +96,13 @@ class Repo:
     def lock(self) -> Iterator[None]:
         """Hold the repository lock for a command that writes the cache or pointers."""
         path = self.himo_dir / "lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LockError(
+                f"cannot take the repository lock {path}: {exc.strerror}",
+                "check the permissions of .himo/ and of the files in it",
+            ) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

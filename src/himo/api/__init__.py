@@ -1,0 +1,33 @@
+"""The Python API: what the `himo` command does, importable.
+
+    from himo import api
+    repo = api.Repo.find()                 # or api.init(path)
+    api.add(repo, ["data/train.csv"])
+    for s in api.status(repo):
+        print(s.path, s.state)
+    api.push(repo, remote="storage")
+
+Every function takes the Repo first and raises himo.errors.HimoError (with `.message` and
+`.hint`) for anything a user can fix.
+"""
+
+from __future__ import annotations
+
+# Eager imports on purpose: several modules share their function's name (add, status ...),
+# and these lines make the package attribute the function, whatever was imported first.
+from himo.api.add import AddResult, add, commit
+from himo.api.checkout import CheckoutResult, checkout
+from himo.api.config import add_remote, set_config
+from himo.api.fsck import FsckResult, fsck
+from himo.api.gc import GcPlan, Scopes, plan_gc, run_gc
+from himo.api.init import init
+from himo.api.remove import remove, unprotect
+from himo.api.status import TargetStatus, status
+from himo.api.transfer import TransferResult, fetch, pull, push
+from himo.workspace.repo import Repo
+
+__all__ = [
+    "AddResult", "CheckoutResult", "FsckResult", "GcPlan", "Repo", "Scopes", "TargetStatus",
+    "TransferResult", "add", "add_remote", "checkout", "commit", "fetch", "fsck", "init", "plan_gc",
+    "pull", "push", "remove", "run_gc", "set_config", "status", "unprotect",
+]

@@ -1,0 +1,115 @@
+"""The `himo` entry point: version, help, usage errors, -q / -v, and errors outside a repository."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from himo.cli.main import COMMANDS
+from tests.api.helpers import assert_error
+from tests.conftest import Himo, write
+
+HEAVY = ("rich", "yaml", "fsspec", "s3fs", "blake3", "pathspec", "sqlite3", "himo.api")
+
+
+def test_version(tmp_path: Path) -> None:
+    for flag in ("--version", "-V"):
+        proc = Himo(tmp_path)(flag)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "himo 0.1.0\n", "")
+
+
+def test_version_and_help_import_no_heavy_module() -> None:
+    code = (
+        "import sys; from himo.cli.main import run\n"
+        "for args in (['--version'], ['--help']):\n"
+        "    assert run(args) == 0\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    proc = Himo(tmp_path)("--help")
+    assert proc.stdout.startswith("Usage: himo [OPTIONS] COMMAND [ARGS]...")
+    commands = proc.stdout.split("Commands:\n")[1].splitlines()
+    assert [line.split()[0] for line in commands] == list(COMMANDS)
+    for name, (_, summary) in COMMANDS.items():
+        assert f"  {name.ljust(10)} {summary}" in commands
+
+
+def test_help_of_a_command(repo: Path, himo: Himo) -> None:
+    proc = himo("add", "--help")
+    assert proc.stdout.startswith("Usage: himo add [OPTIONS] PATHS...")
+    assert "Track PATHS by content" in proc.stdout
+    for option in ("-j, --jobs", "-q, --quiet", "-v, --verbose"):
+        assert option in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuch"], "Error: No such command 'nosuch'."),
+        (["add", "--bogus", "x"], "Error: No such option '--bogus'."),
+        (["add"], "Error: Missing argument 'PATHS...'."),
+        (["status", "-j", "0"], "Error: Invalid value for '-j' / '--jobs': 0 is not in the range x>=1."),
+        (["config", "--unset", "core.jobs", "8"], "Error: --unset takes a KEY only"),
+    ],
+)
+def test_usage_errors_exit_2(himo: Himo, args: list[str], message: str) -> None:
+    proc = himo(*args, ok=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith(message), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_quiet_silences_output_but_not_errors(repo: Path, himo: Himo) -> None:
+    write(repo / "a.txt", "a\n")
+    write(repo / "b.txt", "b\n")
+    assert himo("-q", "add", "a.txt").stdout == ""
+    assert himo("add", "-q", "b.txt").stdout == ""
+    assert (repo / "a.txt.himo").exists() and (repo / "b.txt.himo").exists()
+    (repo / "a.txt").unlink()
+    assert himo("checkout", "--quiet").stdout == ""
+    assert (repo / "a.txt").exists()
+    assert himo("status", "-q").stdout == ""
+    proc = himo("-q", "add", "missing.txt", ok=False)
+    assert_error(proc, "missing.txt: no such file or directory")
+
+
+def test_verbose_error_shows_the_traceback(repo: Path, himo: Himo) -> None:
+    quiet = himo("add", "missing.txt", ok=False)
+    assert quiet.stderr == "Error: missing.txt: no such file or directory\n"
+    for args in (["-v", "add", "missing.txt"], ["add", "-v", "missing.txt"]):
+        proc = himo(*args, ok=False)
+        assert proc.returncode == 1
+        assert proc.stderr.startswith("Traceback (most recent call last):")
+        assert "himo.errors.PathError: missing.txt: no such file or directory" in proc.stderr
+        assert proc.stderr.splitlines()[-1] == "Error: missing.txt: no such file or directory"
+
+
+@pytest.mark.parametrize("args", [["status"], ["add", "x"], ["checkout"], ["config", "--list"]])
+def test_outside_a_repository(tmp_path: Path, args: list[str]) -> None:
+    proc = Himo(tmp_path)(*args, ok=False)
+    assert_error(proc, f"not a himo repository (no .himo/ in {tmp_path} or any parent)")
+    assert proc.stderr.splitlines()[1] == "Hint: run `himo init` at the root of your git repository"
+
+
+def test_commands_work_from_a_subfolder(repo: Path, himo: Himo) -> None:
+    sub = repo / "data" / "raw"
+    write(sub / "x.csv", "x\n")
+    himo("add", "x.csv", cwd=sub)
+    assert (sub / "x.csv.himo").exists()
+    assert (sub / ".gitignore").read_text() == "/x.csv\n"
+    (sub / "x.csv").unlink()
+    assert himo("checkout", "x.csv", cwd=sub).stdout == "Restored data/raw/x.csv (1 written, 0 removed)\n"
+    assert himo("status", cwd=repo / "data").stdout == "Everything is up to date.\n"
+
+
+def test_python_m_himo_and_console_script_agree(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("himo")
+    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, "himo 0.1.0\n")

@@ -1,0 +1,190 @@
+"""Docs that cannot drift: every command, config key and file field is documented, the generated
+CLI reference is current, links between the docs resolve, and the README opens with the two
+commands that `.ci/run` relies on."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import click
+import pytest
+
+from himo import errors
+from himo.api.init import INNER_GITIGNORE
+from himo.cli.main import cli
+from himo.workspace.config import REMOTE_KEYS, SECTION_KEYS
+from himo.workspace.pointer import FIELDS
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+README_COMMANDS = [
+    "python3 -m pip install . && bash examples/quickstart.sh",
+    "python3 -m pip install -q -e '.[test]' && python3 -m pytest -n 2",
+]
+
+
+def read(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+def walk(group: click.Command, ctx: click.Context) -> Iterator[str]:
+    """The full name of every command below `group` (`himo remote add`...), found through click."""
+    if not isinstance(group, click.Group):
+        return
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, f"{ctx.command_path} lists {name!r} but cannot load it"
+        sub_ctx = click.Context(command, info_name=name, parent=ctx)
+        yield sub_ctx.command_path
+        yield from walk(command, sub_ctx)
+
+
+COMMAND_PATHS = list(walk(cli, click.Context(cli, info_name="himo")))
+
+
+def headings(markdown: str) -> list[str]:
+    """Heading texts, with backticks and code fences' contents left out."""
+    found, fenced = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (match := re.match(r"#{1,6}\s+(.*)", line)):
+            found.append(match.group(1).replace("`", "").strip())
+    return found
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def anchors(markdown: str) -> set[str]:
+    seen: dict[str, int] = {}
+    result = set()
+    for heading in headings(markdown):
+        base = slug(heading)
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        result.add(base if n == 0 else f"{base}-{n}")
+    return result
+
+
+def load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_cli_reference", DOCS / "gen_cli_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def test_the_walk_finds_every_command_and_subcommand() -> None:
+    assert {"himo add", "himo gc", "himo remote", "himo remote add", "himo config"} <= set(COMMAND_PATHS)
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS)
+def test_every_command_has_a_heading_in_commands_md(path: str) -> None:
+    assert path in headings(read("docs/commands.md")), (
+        f"`{path}` is not documented: add a `## {path}` section to docs/commands.md"
+    )
+
+
+def test_cli_reference_is_generated_from_the_current_code() -> None:
+    current = (DOCS / "cli-reference.md").read_text(encoding="utf-8")
+    assert current == load_generator().render(), (
+        "docs/cli-reference.md is out of date: run `python docs/gen_cli_reference.py`"
+    )
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS)
+def test_every_command_is_in_the_cli_reference(path: str) -> None:
+    assert path in headings((DOCS / "cli-reference.md").read_text(encoding="utf-8"))
+
+
+# -- file formats --------------------------------------------------------------------------
+
+CONFIG_KEYS = [f"{section}.{key}" for section, keys in SECTION_KEYS.items() for key in sorted(keys)]
+CONFIG_KEYS += [f"remote.NAME.{key}" for key in sorted(REMOTE_KEYS)]
+
+
+@pytest.mark.parametrize("key", CONFIG_KEYS)
+def test_every_config_key_is_documented_in_formats_md(key: str) -> None:
+    assert f"`{key}`" in read("docs/formats.md"), f"config key `{key}` is missing from docs/formats.md"
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_every_pointer_field_is_documented(field: str) -> None:
+    assert f"| `{field}` |" in read("docs/formats.md"), f"pointer field {field!r} is not in the table"
+
+
+def test_the_documented_himo_gitignore_is_the_one_init_writes() -> None:
+    assert f"```gitignore\n{INNER_GITIGNORE}```" in read("docs/formats.md")
+
+
+def _error_classes(base: type) -> Iterator[type]:
+    for sub in base.__subclasses__():
+        yield sub
+        yield from _error_classes(sub)
+
+
+ERRORS = [errors.HimoError, *_error_classes(errors.HimoError)]
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=[e.__name__ for e in ERRORS])
+def test_every_error_class_is_in_the_architecture_doc(error: type) -> None:
+    if error.__module__ != errors.__name__:
+        pytest.skip("defined outside himo.errors")
+    assert error.__name__ in read("docs/architecture.md")
+
+
+# -- links ---------------------------------------------------------------------------------
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(f"docs/{p.name}" for p in DOCS.glob("*.md"))])
+def test_links_between_docs_resolve(page: str) -> None:
+    source = ROOT / page
+    broken = []
+    for target in LINK.findall(read(page)):
+        if re.match(r"[a-z]+:", target):
+            continue  # http:, mailto: ...
+        file, _, anchor = target.partition("#")
+        linked = (source.parent / file).resolve() if file else source
+        if not linked.exists() or (
+            anchor and linked.suffix == ".md" and anchor not in anchors(linked.read_text("utf-8"))
+        ):
+            broken.append(target)
+    assert not broken, f"{page}: broken links {broken}"
+
+
+# -- README and CI -------------------------------------------------------------------------
+
+
+def test_readme_opens_with_exactly_the_two_commands() -> None:
+    lines = read("README.md").splitlines()
+    first_code = next(i for i, line in enumerate(lines) if line.startswith("```"))
+    assert all(not line or line.startswith("# ") for line in lines[:first_code]), (
+        "nothing but the title may come before the two commands"
+    )
+    end = lines.index("```", first_code + 1)
+    assert lines[first_code + 1 : end] == README_COMMANDS
+    assert (ROOT / "examples" / "quickstart.sh").is_file()
+
+
+def test_ci_runs_the_readme_test_command_and_nothing_else() -> None:
+    script = ROOT / ".ci" / "run"
+    assert script.stat().st_mode & 0o111, ".ci/run must be executable"
+    commands = [
+        line.strip()
+        for line in script.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    setup = {"set -euo pipefail", 'cd "$(dirname "$0")/.."'}
+    assert [c for c in commands if c not in setup] == [README_COMMANDS[1]]
