@@ -12,6 +12,8 @@
     ├── MissingObjectError      an object needed for checkout is in no cache or remote
     ├── LocalChangesError       checkout would overwrite changes that are not in the cache
     ├── LockError               another himo process holds the repository lock
+    ├── PipelineError           himo.yaml / himo.lock / params: bad stage, cycle, missing dep
+    │   └── StageFailedError    a stage's command exited non-zero (or was interrupted)
     └── UsageError              a bad combination of arguments (exit code 2)
 
 Every error carries a one-line `message` (what is wrong, naming the file or field) and a `hint`
@@ -83,3 +85,11 @@ class LockError(HimoError):
 
 class UsageError(HimoError):
     exit_code = 2
+
+
+class PipelineError(HimoError):
+    pass
+
+
+class StageFailedError(PipelineError):
+    pass

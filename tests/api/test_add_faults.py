@@ -125,3 +125,18 @@ def test_lock_file_not_writable(repo: Path, himo: Himo) -> None:
     ]
     assert not (repo / "a.txt.himo").exists()
 
+
+
+def test_folder_of_the_pointer_not_writable(repo: Path, himo: Himo) -> None:
+    write(repo / "sub" / "data.csv", "d\n")
+    (repo / "sub").chmod(0o555)
+    try:
+        proc = himo("add", "sub/data.csv", ok=False, preexec_fn=drop_root_powers)
+    finally:
+        (repo / "sub").chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    where = re.escape(str(repo / "sub"))
+    assert re.fullmatch(rf"Error: cannot store sub/data\.csv: Permission denied \({where}/.+\)",
+                        proc.stderr.splitlines()[0]), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in (repo / "sub").iterdir()) == ["data.csv"]

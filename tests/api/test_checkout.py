@@ -171,3 +171,46 @@ def test_checkout_api_raises_local_changes_error(
     assert info.value.message == "d: checkout would overwrite changes that are not in the cache: b/3.txt"
     [result] = checkout(Repo(tracked), ["d"], force=True)
     assert (result.path, result.written, result.removed) == ("d", 1, 0)
+
+
+def test_several_extra_files_in_one_folder_are_removed_with_it(tracked: Path, himo: Himo) -> None:
+    for name in ("x.txt", "y.txt", "deeper/z.txt"):
+        write(tracked / "d" / "extra" / name, DIR["a/1.txt"])  # bytes the cache has
+    assert himo("checkout").stdout == "Restored d (0 written, 3 removed)\n"
+    assert not (tracked / "d" / "extra").exists()
+    assert tree_bytes(tracked / "d") == DIR
+
+
+def test_force_replaces_a_folder_where_a_file_belongs_inside_a_directory(
+    tracked: Path, himo: Himo
+) -> None:
+    (tracked / "d" / "a" / "1.txt").unlink()
+    write(tracked / "d" / "a" / "1.txt" / "inner.txt", "in the way\n")
+    proc = himo("checkout", ok=False)
+    assert_error(proc, "d: checkout would overwrite changes that are not in the cache: a/1.txt/inner.txt")
+    assert himo("checkout", "--force").stdout == "Restored d (1 written, 1 removed)\n"
+    assert tree_bytes(tracked / "d") == DIR
+    assert sorted(p.name for p in (tracked / "d" / "a").iterdir()) == ["1.txt", "2.txt"]  # no temp file
+
+
+def test_force_replaces_a_file_where_a_folder_belongs_inside_a_directory(
+    tracked: Path, himo: Himo
+) -> None:
+    shutil.rmtree(tracked / "d" / "b")
+    write(tracked / "d" / "b", "a file named like the folder\n")
+    proc = himo("checkout", ok=False)
+    assert_error(proc, "d: checkout would overwrite changes that are not in the cache: b")
+    assert himo("checkout", "--force").stdout == "Restored d (1 written, 1 removed)\n"
+    assert tree_bytes(tracked / "d") == DIR
+
+
+def test_tracked_file_hidden_by_a_new_himoignore_rule_is_not_overwritten(
+    tracked: Path, himo: Himo
+) -> None:
+    write(tracked / ".himoignore", "*.txt\n")
+    write(tracked / "d" / "a" / "1.txt", "edited after the rule\n")
+    proc = himo("checkout", "d", ok=False)
+    assert_error(proc, "d: checkout would overwrite changes that are not in the cache: a/1.txt")
+    assert (tracked / "d" / "a" / "1.txt").read_text() == "edited after the rule\n"
+    write(tracked / "d" / "a" / "1.txt", DIR["a/1.txt"])
+    assert himo("checkout", "d").stdout == ""  # same bytes as recorded: nothing to do

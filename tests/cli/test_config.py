@@ -53,7 +53,8 @@ def test_unset(repo: Path, himo: Himo) -> None:
     himo("config", "core.jobs", "2")
     himo("config", "--unset", "core.jobs")
     assert _toml(repo / ".himo" / "config") == {}
-    assert_error(himo("config", "--unset", "core.jobs", ok=False), "config key 'core.jobs' is not set in config")
+    proc = himo("config", "--unset", "core.jobs", ok=False)
+    assert_error(proc, "config key 'core.jobs' is not set in config")
 
 
 def test_get_of_a_key_not_set(himo: Himo) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from himo.objects.links import Linker, parse_link_types
 from tests.api.helpers import (
     assert_error,
     digest_of,
@@ -162,3 +165,56 @@ def test_invalid_cache_type_written_by_hand_is_a_config_error(repo: Path, himo: 
     proc = himo("add", "a.txt", ok=False)
     assert_error(proc, "cache.type: unknown link type 'teleport'")
     assert not (repo / "a.txt.himo").exists()
+
+
+# -- the Linker itself ------------------------------------------------------------------------
+
+def test_parse_link_types() -> None:
+    assert parse_link_types("reflink, copy") == ("reflink", "copy")
+    assert parse_link_types("symlink") == ("symlink",)
+    for bad, kind in (("copy,teleport", "'teleport'"), ("", "''"), (" , ", "' , '")):
+        with pytest.raises(ValueError) as info:
+            parse_link_types(bad)
+        assert str(info.value) == f"unknown link type {kind}"
+
+
+@pytest.mark.parametrize("kind", ["copy", "hardlink", "symlink"])
+def test_place_replaces_the_destination_atomically(tmp_path: Path, kind: str) -> None:
+    src = write(tmp_path / "object", DATA)
+    dst = write(tmp_path / "work" / "model.bin", b"old contents")
+    linker = Linker((kind,))
+    assert linker.place(str(src), str(dst)) == kind
+    assert dst.read_bytes() == DATA
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["model.bin"]  # no temp file left
+    assert dst.is_symlink() == (kind == "symlink")
+    assert (os.stat(dst).st_ino == os.stat(src).st_ino) == (kind != "copy")
+    assert Linker.is_placed(kind, str(src), str(dst), os.stat(dst))
+
+
+def test_place_falls_back_to_the_next_kind_and_remembers_it(tmp_path: Path) -> None:
+    src = write(tmp_path / "object", DATA)
+    other_fs = Path(tempfile.mkdtemp(dir="/dev/shm"))  # tmpfs: a hardlink from tmp_path fails (EXDEV)
+    try:
+        linker = Linker(("hardlink", "copy"))
+        assert os.stat(other_fs).st_dev != os.stat(tmp_path).st_dev
+        assert linker.place(str(src), str(other_fs / "a")) == "copy"
+        assert linker.preferred == "copy"
+        assert (other_fs / "a").read_bytes() == DATA
+    finally:
+        shutil.rmtree(other_fs)
+
+
+def test_reflink_or_copy_gives_an_independent_file(tmp_path: Path) -> None:
+    src = write(tmp_path / "object", DATA)
+    kind = Linker(("reflink", "copy")).place(str(src), str(tmp_path / "work"))
+    assert kind in ("reflink", "copy")  # reflink where the filesystem clones (btrfs, xfs)
+    write(tmp_path / "work", b"changed")
+    assert src.read_bytes() == DATA
+
+
+def test_place_over_a_folder_fails_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    src = write(tmp_path / "object", DATA)
+    write(tmp_path / "work" / "model.bin" / "inside.txt", "a folder is in the way")
+    with pytest.raises(IsADirectoryError):
+        Linker(("copy",)).place(str(src), str(tmp_path / "work" / "model.bin"))
+    assert [p.name for p in (tmp_path / "work").iterdir()] == ["model.bin"]

@@ -6,7 +6,15 @@ import shutil
 from pathlib import Path
 
 from tests.conftest import Himo, make_tree, write
-from tests.remotes.helpers import Store, cache_objects, digest_of, errors_of, pointer_digest, pushed
+from tests.remotes.helpers import (
+    FolderStore,
+    Store,
+    cache_objects,
+    digest_of,
+    errors_of,
+    pointer_digest,
+    pushed,
+)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -62,7 +70,9 @@ def test_fetch_fills_the_cache_and_pull_restores_the_workspace(repo: Path, himo:
     assert himo("status").stdout == "Everything is up to date.\n"
 
 
-def test_push_and_pull_named_paths_only(repo: Path, himo: Himo, store: Store):
+def test_push_and_pull_named_paths_only(repo: Path, himo: Himo, folder_store: FolderStore):
+    store = folder_store
+    store.configure(himo)
     track(repo, himo)
     assert pushed(himo("push", "a.txt").stdout) == (1, 0)
     assert store.objects() == {digest_of(b"alpha\n")}
@@ -78,7 +88,8 @@ def test_push_and_pull_named_paths_only(repo: Path, himo: Himo, store: Store):
     assert not (repo / "a.txt").exists()
 
 
-def test_pull_of_data_on_no_remote_names_push(repo: Path, himo: Himo, store: Store):
+def test_pull_of_data_on_no_remote_names_push(repo: Path, himo: Himo, folder_store: FolderStore):
+    folder_store.configure(himo)
     write(repo / "a.txt", "alpha\n")
     himo("add", "a.txt")
     himo("push")

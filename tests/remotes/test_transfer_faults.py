@@ -12,7 +12,14 @@ from pathlib import Path
 
 from tests.conftest import Himo, make_tree, write
 from tests.remotes.helpers import (
-    FolderStore, S3Store, Store, cache_objects, digest_of, errors_of, pointer_digest, pushed,
+    FolderStore,
+    S3Store,
+    Store,
+    cache_objects,
+    digest_of,
+    errors_of,
+    pointer_digest,
+    pushed,
 )
 
 
@@ -99,11 +106,11 @@ def test_push_killed_then_run_again(repo: Path, himo: Himo, folder_store: Folder
 
     proc = subprocess.Popen([sys.executable, "-m", "himo", "push", "-j", "2"], cwd=repo,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    arrived = _wait_for_objects(folder_store, 200, proc)
+    _wait_for_files(folder_store, 200, proc)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
     arrived = len(folder_store.objects())
-    assert 200 <= arrived < total, "the push finished before it could be killed"
+    assert 100 <= arrived < total, "the push finished before it could be killed"
 
     shard = folder_store.root / "ab"
     shard.mkdir(exist_ok=True)
@@ -115,36 +122,49 @@ def test_push_killed_then_run_again(repo: Path, himo: Himo, folder_store: Folder
     assert himo("gc", "--cloud", "--dry").stdout == "Nothing to remove.\n"
 
 
-def _wait_for_objects(store: FolderStore, count: int, proc: subprocess.Popen[bytes]) -> int:
+def _wait_for_files(store: FolderStore, count: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and proc.poll() is None:
-        found = sum(len(files) for _, _, files in os.walk(store.root))
-        if found >= count:
-            return found
+        if sum(len(files) for _, _, files in os.walk(store.root)) >= count:
+            return
         time.sleep(0.002)
     raise AssertionError(f"push exited {proc.poll()} before {count} objects arrived")
 
 
-def test_unreachable_s3_endpoint(repo: Path, himo: Himo):
+def dead_remote(repo: Path, himo: Himo) -> None:
+    """A default S3 remote on a closed port, and data/ (enough objects that the existence
+    check lists shards on several threads)."""
     himo("remote", "add", "-d", "dead", "s3://bucket/store")
     himo("remote", "modify", "dead", "endpointurl", "http://127.0.0.1:9")  # nothing listens
-    make_tree(repo / "data", files=100)  # enough objects that existence is checked by listing
+    make_tree(repo / "data", files=100)
     himo("add", "data")
+
+
+def fails_fast(himo: Himo, *args: str, limit: float, env: dict[str, str] | None = None) -> None:
+    started = time.monotonic()
+    proc = himo(*args, ok=False, env=env)
+    assert proc.returncode == 1
+    assert time.monotonic() - started < limit, f"`himo {' '.join(args)}` took too long to give up"
+    message, hint = errors_of(proc.stderr)  # one line each, no traceback
+    assert message.startswith(
+        "Error: remote 'dead' (s3://bucket/store): EndpointConnectionError:"
+        ' Could not connect to the endpoint URL: "http://127.0.0.1:9/bucket'
+    ), message
+    assert hint == "Hint: check the URL, endpointurl and credentials, and that the server is reachable"
+
+
+def test_unreachable_s3_endpoint_on_push(repo: Path, himo: Himo):
+    dead_remote(repo, himo)
+    fails_fast(himo, "push", "-j", "4", limit=7)  # default retries: one, and the first failure stops all
+
+
+def test_unreachable_s3_endpoint_on_gc_and_pull(repo: Path, himo: Himo):
+    dead_remote(repo, himo)
     no_retries = {**os.environ, "AWS_MAX_ATTEMPTS": "1"}  # the standard AWS setting is honoured
-    for args, env in ((["push"], None), (["gc", "--cloud", "-f"], no_retries), (["pull"], no_retries)):
-        if args == ["pull"]:
-            assert len(cache_objects(repo)) == 101  # gc deleted nothing
-            shutil.rmtree(repo / ".himo" / "cache")
-        started = time.monotonic()
-        proc = himo(*args, ok=False, env=env)
-        assert proc.returncode == 1
-        assert time.monotonic() - started < 6, f"`himo {' '.join(args)}` took too long to give up"
-        message, hint = errors_of(proc.stderr)
-        assert message.startswith(
-            "Error: remote 'dead' (s3://bucket/store): EndpointConnectionError:"
-            ' Could not connect to the endpoint URL: "http://127.0.0.1:9/bucket'
-        ), message
-        assert hint == "Hint: check the URL, endpointurl and credentials, and that the server is reachable"
+    fails_fast(himo, "gc", "--cloud", "-f", limit=4, env=no_retries)
+    assert len(cache_objects(repo)) == 101  # gc deleted nothing
+    shutil.rmtree(repo / ".himo" / "cache")
+    fails_fast(himo, "pull", limit=4, env=no_retries)
 
 
 def test_missing_bucket(repo: Path, himo: Himo, s3_server: str):

@@ -94,7 +94,7 @@ def test_bad_pointer_stops_checkout_and_status(broken: Path, himo: Himo, case: s
     text, message = CASES[case]
     write(broken / "bad.csv.himo", text)
     before = snapshot(broken)
-    for command in ("checkout", "status", "commit"):
+    for command in ("checkout", "status"):
         proc = himo(command, ok=False)
         assert_error(proc, message)
         hint = proc.stderr.splitlines()[1]

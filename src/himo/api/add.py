@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from himo.api.contents import workspace_files
-from himo.progress import SILENT, Reporter
 from himo.errors import HimoError, PathError
 from himo.model import HashInfo, TreeEntry
+from himo.objects.ingest import Ingester
 from himo.objects.manifest import dump_manifest
+from himo.objects.walk import FileRef
+from himo.progress import SILENT, Reporter
 from himo.workspace.gitignore import ignore_target
 from himo.workspace.pointer import SUFFIX, load_pointer, pointer_file_for, write_pointer
 from himo.workspace.repo import Repo
@@ -78,25 +80,32 @@ def _record(repo: Repo, target: Path, jobs: int | None, reporter: Reporter) -> A
             "track its parts separately, or `himo remove` the inner pointer first",
         )
     ingester = repo.ingester(jobs)
-    reporter.start(f"Adding {repo.rel(target)}", len(files))
     try:
-        digests = ingester.store_files(files, on_done=reporter.advance)
+        info = _store(repo, target, files, ingester, reporter)
+        changed = _write_if_changed(repo, target, info)
+        ignore_target(target)
     except OSError as exc:
         raise _storage_error(repo, target, exc) from None
-    finally:
-        reporter.finish()
-    if target.is_dir():
-        entries = [TreeEntry(f.rel, digests[f.rel], f.stat.st_size) for f in files]
-        manifest_oid = repo.odb.add_bytes(dump_manifest(entries))
-        info = HashInfo(manifest_oid, sum(e.size for e in entries), len(entries))
-    else:
-        info = HashInfo(digests[target.name], files[0].stat.st_size)
-    changed = _write_if_changed(repo, target, info)
-    ignore_target(target)
     return AddResult(
         repo.rel(target), repo.rel(pointer_file_for(target)), info, len(files), ingester.hashed, changed,
         repo.rel(target.parent / ".gitignore"),
     )
+
+
+def _store(
+    repo: Repo, target: Path, files: list[FileRef], ingester: Ingester, reporter: Reporter
+) -> HashInfo:
+    """Put the files in the cache (and a manifest, for a directory); what the pointer will record."""
+    reporter.start(f"Adding {repo.rel(target)}", len(files))
+    try:
+        digests = ingester.store_files(files, on_done=reporter.advance)
+    finally:
+        reporter.finish()
+    if not target.is_dir():
+        return HashInfo(digests[target.name], files[0].stat.st_size)
+    entries = [TreeEntry(f.rel, digests[f.rel], f.stat.st_size) for f in files]
+    manifest_oid = repo.odb.add_bytes(dump_manifest(entries))
+    return HashInfo(manifest_oid, sum(e.size for e in entries), len(entries))
 
 
 def _write_if_changed(repo: Repo, target: Path, info: HashInfo) -> bool:

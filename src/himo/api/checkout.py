@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from himo.api.contents import read_manifest, workspace_files
-from himo.progress import SILENT, Reporter
 from himo.errors import LocalChangesError, MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.ingest import parallel_map
 from himo.objects.walk import FileRef
+from himo.progress import SILENT, Reporter
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
 from himo.workspace.tracked import pointers_for
@@ -57,7 +58,7 @@ def _plan(repo: Repo, pointer: Pointer, jobs: int | None) -> Plan:
     else:
         wanted = [TreeEntry(pointer.target.name, pointer.hash_info.digest, pointer.hash_info.size)]
     plan.missing = sorted({e.digest for e in wanted if not repo.odb.exists(e.digest)})
-    current = _current_files(repo, pointer)
+    current = _current_files(repo, pointer, wanted)
     now = repo.ingester(jobs).hash_files(current) if current else {}
     recorded = {e.path: e.digest for e in wanted}
     plan.place = [e for e in wanted if now.get(e.path) != e.digest]
@@ -67,11 +68,24 @@ def _plan(repo: Repo, pointer: Pointer, jobs: int | None) -> Plan:
     return plan
 
 
-def _current_files(repo: Repo, pointer: Pointer) -> list[FileRef]:
+def _current_files(repo: Repo, pointer: Pointer, wanted: list[TreeEntry]) -> list[FileRef]:
+    """The files at the target, and tracked ones .himoignore now hides (never overwritten blindly)."""
     target = pointer.target
     if not os.path.lexists(target) or target.is_dir() != pointer.hash_info.isdir:
         return []
-    return workspace_files(repo, target)
+    files = workspace_files(repo, target)
+    seen = {f.rel for f in files}
+    hidden = (_file_at(target, e.path) for e in wanted if e.path not in seen)
+    return files + [f for f in hidden if f is not None]
+
+
+def _file_at(base: Path, rel: str) -> FileRef | None:
+    path = base / rel
+    try:
+        st = path.stat()
+    except OSError:  # gone, or a parent is no longer a folder
+        return None
+    return FileRef(str(path), rel, st) if stat.S_ISREG(st.st_mode) else None
 
 
 def _refuse_if_unsafe(repo: Repo, plans: list[Plan], force: bool) -> None:
@@ -104,8 +118,11 @@ def _apply(repo: Repo, plan: Plan, jobs: int | None, reporter: Reporter) -> Chec
     if os.path.lexists(target) and target.is_dir() != isdir:
         _delete(target)
     base = target if isdir else target.parent
-    for rel in plan.remove:
-        os.unlink(base / rel)
+    removed = [base / rel for rel in plan.remove]
+    for path in removed:
+        path.unlink()
+    if isdir:  # before placing: a file may go where a folder was just emptied
+        _prune_empty_parents(target, removed)
     reporter.start(f"Checking out {repo.rel(target)}", len(plan.place))
     try:
         placed = list(parallel_map(lambda e: _place(repo, base, e, reporter), plan.place, jobs or repo.jobs))
@@ -114,7 +131,6 @@ def _apply(repo: Repo, plan: Plan, jobs: int | None, reporter: Reporter) -> Chec
     repo.state.save(placed)
     if isdir:
         target.mkdir(parents=True, exist_ok=True)
-        _prune_empty_parents(target, [base / rel for rel in plan.remove])
     return CheckoutResult(repo.rel(target), len(plan.place), len(plan.remove))
 
 
@@ -137,6 +153,6 @@ def _prune_empty_parents(root: Path, removed: list[Path]) -> None:
     """Delete folders that the removed files leave empty (never `root` itself)."""
     for path in removed:
         for folder in path.parents:
-            if folder == root or any(folder.iterdir()):
+            if folder == root or not folder.exists() or any(folder.iterdir()):
                 break
             folder.rmdir()

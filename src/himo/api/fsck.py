@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from himo.progress import SILENT, Reporter
 from himo.objects.hashing import hash_file
 from himo.objects.ingest import parallel_map
+from himo.progress import SILENT, Reporter
 from himo.workspace.repo import Repo
 
 
@@ -17,7 +17,9 @@ class FsckResult:
     removed: bool  # whether the corrupted objects were deleted (--repair)
 
 
-def fsck(repo: Repo, repair: bool = False, jobs: int | None = None, reporter: Reporter = SILENT) -> FsckResult:
+def fsck(
+    repo: Repo, repair: bool = False, jobs: int | None = None, reporter: Reporter = SILENT
+) -> FsckResult:
     oids = list(repo.odb.all_oids())
     reporter.start("Checking cache", len(oids))
 

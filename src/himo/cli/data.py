@@ -172,6 +172,7 @@ def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: boo
 
     repo = Repo.find()
     plan = plan_gc(repo, Scopes(True, all_branches, all_tags, all_commits), cloud, remote)
+    say = OUT.echo if not as_json else (lambda message: None)  # with --json, only the JSON
     if as_json:
         OUT.json({"cache": plan.cache, "remote": plan.remote, "remote_name": plan.remote_name})
     elif dry or OUT.verbose:
@@ -181,12 +182,13 @@ def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: boo
             OUT.echo(f"{plan.remote_name}: {oid}")
     total = len(plan.cache) + len(plan.remote)
     if dry or total == 0:
-        OUT.echo(f"{'Would remove' if dry else 'Removed'} {total} object(s)" if total else "Nothing to remove.")
+        say(f"Would remove {total} object(s)" if total else "Nothing to remove.")
         return
     if not force:
         if not sys.stdin.isatty():
             raise UsageError(f"gc would remove {total} object(s); refusing without confirmation",
                              "run with -f to confirm, or --dry to see the list")
-        click.confirm(f"Remove {len(plan.cache)} cache and {len(plan.remote)} remote object(s)?",
-                      abort=True)
-    OUT.echo(f"Removed {run_gc(repo, plan)} object(s)")
+        if not click.confirm(f"Remove {len(plan.cache)} cache and {len(plan.remote)} remote object(s)?"):
+            say("Nothing removed.")
+            return
+    say(f"Removed {run_gc(repo, plan)} object(s)")

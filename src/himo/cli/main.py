@@ -31,6 +31,10 @@ COMMANDS = {
     "fetch": ("himo.cli.remote:fetch_cmd", "Download tracked data into the cache."),
     "pull": ("himo.cli.remote:pull_cmd", "Fetch, then check out."),
     "config": ("himo.cli.config:config_cmd", "Get, set or unset configuration."),
+    "stage": ("himo.cli.pipeline:stage_group", "Define pipeline stages in himo.yaml."),
+    "run": ("himo.cli.pipeline:run_cmd", "Add a stage and run it at once."),
+    "repro": ("himo.cli.pipeline:repro_cmd", "Run the stages whose inputs changed."),
+    "dag": ("himo.cli.pipeline:dag_cmd", "Show the pipeline graph."),
 }
 
 

@@ -82,7 +82,11 @@ class Linker:
                 if exc.errno not in UNSUPPORTED or kind == kinds[-1]:
                     raise
                 continue
-            os.replace(tmp, dst)
+            try:
+                os.replace(tmp, dst)
+            except BaseException:
+                os.unlink(tmp)  # never leave a half-placed file in the workspace
+                raise
             self._working = kind
             return kind
         raise AssertionError("unreachable: the last kind re-raises")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,11 +30,14 @@ class StateDB:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._table: dict[int, tuple[int, int, str]] | None = None  # whole table, once loaded
+        self._lock = threading.RLock()
 
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            # Shared by worker threads; every use below holds self._lock.
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                         check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(SCHEMA)
@@ -42,7 +46,8 @@ class StateDB:
     def lookup(self, stats: Iterable[os.stat_result]) -> dict[int, str]:
         """Digests of the files whose stat still matches the recorded one, by inode."""
         wanted = {st.st_ino: st for st in stats}
-        rows = self._rows(list(wanted))
+        with self._lock:
+            rows = self._rows(list(wanted))
         found = {}
         for inode, mtime_ns, size, digest in rows:
             st = wanted.get(inode)
@@ -73,11 +78,12 @@ class StateDB:
         rows = [(st.st_ino, st.st_mtime_ns, st.st_size, digest) for st, digest in items]
         if not rows:
             return
-        if self._table is not None:
-            self._table.update((inode, (mtime, size, digest)) for inode, mtime, size, digest in rows)
-        with self.conn:
-            self.conn.execute("BEGIN")
-            self.conn.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)
+        with self._lock:
+            if self._table is not None:
+                self._table.update((inode, (mtime, size, digest)) for inode, mtime, size, digest in rows)
+            with self.conn:
+                self.conn.execute("BEGIN")
+                self.conn.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -9,8 +9,6 @@ from urllib.parse import urlsplit
 from himo.errors import ConfigError, RemoteError
 from himo.remotes.base import Remote
 
-# Config options passed to fsspec, per scheme (credentials come from config.local or env).
-S3_OPTIONS = {"endpointurl", "profile", "region", "access_key_id", "secret_access_key", "session_token"}
 # botocore's legacy default retries a refused connection 4 times with growing waits, and s3fs
 # asks twice per missing object: 10 s and more before an unreachable endpoint is reported.
 # One retry (AWS's "standard" mode) still rides out a blip; s3fs itself retries timeouts,

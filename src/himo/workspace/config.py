@@ -95,7 +95,8 @@ class ConfigFile:
             return {}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(
-                f"{self.path}: invalid TOML: {exc}", "fix the file by hand: himo cannot rewrite a file it cannot read"
+                f"{self.path}: invalid TOML: {exc}",
+                "fix the file by hand: himo cannot rewrite a file it cannot read",
             ) from None
 
     def get(self, parts: list[str]) -> Any:

@@ -25,7 +25,7 @@ def load_ignore(root: Path, base: Path) -> IgnoreFn | None:
         return None
     import pathspec  # imported only when there is something to match: start-up time matters
 
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
     prefix = base.relative_to(root).as_posix()
     prefix = "" if prefix == "." else prefix + "/"
 

@@ -1,0 +1,220 @@
+"""`himo repro`: bring stage outputs up to date, running only what changed.
+
+For each selected stage, in DAG order: compare deps, params, cmd and outs with himo.lock;
+if stale, restore from the run-cache when this exact run happened before, else run it.
+Outputs of a successful run enter the cache and himo.lock (atomically); a failed or
+interrupted stage commits nothing and leaves its lock entry as it was.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from himo.errors import PipelineError, StageFailedError
+from himo.model import HashInfo
+from himo.model.stage import DepState, LockEntry, Stage
+from himo.objects.tree import hash_path, place_path, store_path, tree_objects
+from himo.pipeline.changes import Snapshot, reasons_to_run
+from himo.pipeline.dag import Dag, build_dag
+from himo.pipeline.executor import Executor
+from himo.pipeline.loader import load_stages
+from himo.pipeline.lockfile import read_lock, write_lock
+from himo.pipeline.runcache import RunCache, run_key
+from himo.pipeline.scheduler import run_in_order
+from himo.workspace.gitignore import ignore_target
+from himo.workspace.repo import Repo
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str  # "ran", "restored", "up to date", "would run", "failed", "skipped", "aborted"
+    reasons: list[str] = field(default_factory=list)  # why it was stale
+    seconds: float = 0.0  # wall time of the stage (commands and commit)
+    log: str | None = None  # repository-relative log file, for stages that ran
+    exit_code: int | None = None
+
+
+@dataclass
+class ReproOptions:
+    force: bool = False  # run the selected stages even if up to date
+    single_item: bool = False  # only the targets, not their upstream stages
+    downstream: bool = False  # the targets and everything below them
+    dry: bool = False  # say what would run; change nothing
+    jobs: int = 1  # stages run at once
+    keep_going: bool = False  # after a failure, still run stages that do not depend on it
+
+
+def load_dag(repo: Repo) -> Dag:
+    return build_dag(repo.root, load_stages(repo.root))
+
+
+def select(dag: Dag, targets: list[str], opts: ReproOptions) -> list[str]:
+    """Names of the stages to consider, in DAG order."""
+    unknown = [t for t in targets if t not in dag.stages and not any(
+        n.startswith(t + "@") for n in dag.stages)]
+    if unknown:
+        known = ", ".join(dag.stages) or "none"
+        raise PipelineError(f"no stage named {unknown[0]!r} in himo.yaml (stages: {known})",
+                            "see `himo dag` for the stage names")
+    roots = {n for n in dag.stages for t in targets if n == t or n.startswith(t + "@")} or set(dag.stages)
+    chosen = set(roots)
+    if opts.downstream:
+        chosen.update(*(dag.descendants(n) for n in roots))
+    if not opts.single_item:
+        chosen.update(*(dag.ancestors(n) for n in set(chosen)))
+    return dag.order(chosen)
+
+
+class Reproducer:
+    def __init__(self, repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -> None:
+        self.repo = repo
+        self.opts = opts
+        self.echo = echo
+        self.dag = load_dag(repo)
+        self.lock = read_lock(repo.root)
+        self.snap = Snapshot(repo)
+        self.runs = RunCache(repo.himo_dir / "runs")
+        self.executor = Executor(repo.root, echo)
+        self.results: dict[str, StageResult] = {}
+        self._mutex = threading.Lock()
+        self.forced: set[str] = set()
+
+    def run(self, targets: list[str]) -> list[StageResult]:
+        names = select(self.dag, targets, self.opts)
+        self.forced = set(names) if self.opts.force else set()
+        run_in_order(self.dag, names, self._step, 1 if self.opts.dry else self.opts.jobs,
+                     self.opts.keep_going, self._skip, self.executor.stop)
+        return [self.results[n] for n in names if n in self.results]
+
+    def _skip(self, name: str) -> None:
+        self.results[name] = StageResult(name, "skipped", ["an upstream stage failed"])
+
+    def _step(self, name: str) -> bool:
+        stage = self.dag.stages[name]
+        started = time.monotonic()
+        reasons = self._reasons(stage)
+        if not reasons:
+            self.results[name] = StageResult(name, "up to date")
+            self.echo(f"Stage '{name}' is up to date")
+            return True
+        if self.opts.dry:
+            self.results[name] = StageResult(name, "would run", reasons)
+            self.echo(f"Would run stage '{name}': {'; '.join(reasons)}")
+            for out in stage.outs:  # stages below see it as changed
+                self.snap._paths[out.path] = HashInfo("0" * 64, 0)
+            return True
+        result = self._restore(stage, reasons) or self._execute(stage, reasons)
+        result.seconds = time.monotonic() - started
+        self.results[name] = result
+        return result.status in ("ran", "restored")
+
+    def _reasons(self, stage: Stage) -> list[str]:
+        if stage.name in self.forced and not stage.frozen:
+            return ["forced"]
+        return reasons_to_run(stage, self.lock.get(stage.name), self.snap)
+
+    def _restore(self, stage: Stage, reasons: list[str]) -> StageResult | None:
+        if not all(o.cache for o in stage.outs) or stage.always_changed or not stage.outs:
+            return None
+        deps, params = self.snap.deps(stage), self.snap.params(stage)
+        outs = self.runs.get(run_key(stage, deps, params))
+        ingester = self.repo.ingester()
+        if outs is None or not all(_cached(ingester, o) for o in outs):
+            return None
+        for out in outs:
+            place_path(ingester, self.repo.root / out.path, HashInfo(out.digest or "", out.size, out.nfiles))
+            self.snap.forget(out.path)
+        self._record(stage, deps, params, tuple(outs))
+        self.echo(f"Restored stage '{stage.name}' from the run-cache (same cmd, deps and params ran before)")
+        return StageResult(stage.name, "restored", reasons)
+
+    def _execute(self, stage: Stage, reasons: list[str]) -> StageResult:
+        self.echo(f"Running stage '{stage.name}': {'; '.join(reasons)}")
+        deps, params = self.snap.deps(stage), self.snap.params(stage)
+        self._clear_outputs(stage)
+        log = self._log_path(stage)
+        prefix = f"[{stage.name}] " if self.opts.jobs > 1 else ""
+        code = self.executor.run(stage, log, prefix)
+        rel_log = self.repo.rel(log)
+        if code != 0:
+            status = "aborted" if self.executor.stopping else "failed"
+            return StageResult(stage.name, status, reasons, log=rel_log, exit_code=code)
+        missing = [o.path for o in stage.outs if not (self.repo.root / o.path).exists()]
+        if missing:
+            self.echo(f"Stage '{stage.name}' did not create {', '.join(missing)}")
+            return StageResult(stage.name, "failed", reasons, log=rel_log, exit_code=0)
+        outs = self._commit_outputs(stage)
+        self._record(stage, deps, params, outs)
+        self.runs.put(run_key(stage, deps, params), stage, outs)
+        return StageResult(stage.name, "ran", reasons, log=rel_log, exit_code=0)
+
+    def _clear_outputs(self, stage: Stage) -> None:
+        import shutil
+
+        for out in stage.outs:
+            path = self.repo.root / out.path
+            if out.persist or not (path.exists() or path.is_symlink()):
+                continue
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            self.snap.forget(out.path)
+
+    def _commit_outputs(self, stage: Stage) -> tuple[DepState, ...]:
+        ingester = self.repo.ingester()
+        states = []
+        for out in stage.outs:
+            path = self.repo.root / out.path
+            info = store_path(ingester, path) if out.cache else hash_path(ingester, path)
+            assert info is not None
+            if out.cache:
+                ignore_target(path)
+            self.snap.forget(out.path)
+            states.append(DepState(out.path, info.digest, info.size, info.nfiles))
+        return tuple(states)
+
+    def _record(self, stage: Stage, deps: tuple[DepState, ...], params, outs) -> None:  # type: ignore[no-untyped-def]
+        with self._mutex:
+            self.lock[stage.name] = LockEntry(stage.cmd, deps, params, outs)
+            write_lock(self.repo.root, self.lock, list(self.dag.stages))
+
+    def _log_path(self, stage: Stage):  # type: ignore[no-untyped-def]
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        return self.repo.himo_dir / "logs" / stage.name.replace("/", "_") / f"{stamp}.log"
+
+
+def _cached(ingester, out: DepState) -> bool:  # type: ignore[no-untyped-def]
+    info = HashInfo(out.digest or "", out.size, out.nfiles)
+    return all(ingester.odb.exists(o) for o in tree_objects(ingester, info)) and (
+        not info.isdir or ingester.odb.exists(info.digest))
+
+
+def repro(repo: Repo, targets: list[str] | None = None, opts: ReproOptions | None = None,
+          echo: Callable[[str], None] = lambda _: None) -> list[StageResult]:
+    """Run what is stale; raise StageFailedError after a failure (results are in `.results`)."""
+    opts = opts or ReproOptions()
+    context = repo.lock() if not opts.dry else _nothing()
+    with context:
+        reproducer = Reproducer(repo, opts, echo)
+        results = reproducer.run(list(targets or []))
+    failed = [r for r in results if r.status in ("failed", "aborted")]
+    if failed:
+        first = failed[0]
+        error = StageFailedError(
+            f"stage '{first.name}' {first.status} (exit code {first.exit_code}); log: {first.log}",
+            "fix the stage and run `himo repro` again; nothing from the failed stage was recorded",
+        )
+        error.results = results  # type: ignore[attr-defined]
+        raise error
+    return results
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,82 @@
+"""`himo stage add` / `himo run`: define a stage from command-line flags."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from himo.model.stage import Stage
+from himo.pipeline.dag import build_dag
+from himo.pipeline.edit import with_stage
+from himo.pipeline.loader import PIPELINE_FILE, parse_stages
+from himo.workspace.atomic import write_text_atomic
+from himo.workspace.gitignore import ignore_target
+from himo.workspace.repo import Repo
+
+
+@dataclass
+class StageSpec:
+    """A stage as given on the command line (paths relative to wdir, as in himo.yaml)."""
+
+    name: str
+    cmd: list[str]
+    deps: list[str] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)  # "a.b,c" or "file.yaml:a,b"
+    outs: list[str] = field(default_factory=list)
+    outs_no_cache: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    metrics_no_cache: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+    wdir: str | None = None
+    desc: str | None = None
+    always_changed: bool = False
+
+
+def command_line(args: list[str]) -> str:
+    """One argument is a shell command as written; several are joined, quoting when needed."""
+    return args[0] if len(args) == 1 else shlex.join(args)
+
+
+def stage_body(spec: StageSpec) -> dict[str, Any]:
+    body: dict[str, Any] = {"cmd": command_line(spec.cmd)}
+    if spec.wdir and spec.wdir != ".":
+        body["wdir"] = spec.wdir
+    if spec.desc:
+        body["desc"] = spec.desc
+    for key, values in (("deps", spec.deps), ("params", _params(spec.params))):
+        if values:
+            body[key] = values
+    outs = spec.outs + [{p: {"cache": False}} for p in spec.outs_no_cache]
+    metrics = spec.metrics + [{p: {"cache": False}} for p in spec.metrics_no_cache]
+    for key, values in (("outs", outs), ("metrics", metrics), ("plots", spec.plots)):
+        if values:
+            body[key] = values
+    if spec.always_changed:
+        body["always_changed"] = True
+    return body
+
+
+def _params(items: list[str]) -> list[Any]:
+    keys: list[Any] = []
+    for item in items:
+        if ":" in item:
+            file, names = item.split(":", 1)
+            keys.append({file: [k for k in names.split(",") if k]})
+        else:
+            keys.extend(k for k in item.split(",") if k)
+    return keys
+
+
+def add_stage(repo: Repo, spec: StageSpec, force: bool = False) -> Stage:
+    """Write the stage into himo.yaml (validated first: nothing is written if it is wrong)."""
+    text = with_stage(repo.root, spec.name, stage_body(spec), force)
+    stages = parse_stages(repo.root, text)
+    build_dag(repo.root, stages)
+    with repo.lock():
+        write_text_atomic(repo.root / PIPELINE_FILE, text)
+    stage = next(s for s in stages if s.name == spec.name)
+    for out in stage.outs:
+        if out.cache:
+            ignore_target(repo.root / out.path)
+    return stage

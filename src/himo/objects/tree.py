@@ -1,0 +1,73 @@
+"""A path (file or directory) as one HashInfo: hashing it, storing it, placing it back."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from himo.model import HashInfo, TreeEntry
+from himo.objects.hashing import hash_bytes
+from himo.objects.ingest import Ingester, parallel_map
+from himo.objects.manifest import dump_manifest, load_manifest
+from himo.objects.walk import FileRef, IgnoreFn, walk_files
+
+
+def files_at(path: Path, ignored: IgnoreFn | None = None) -> list[FileRef]:
+    if path.is_dir():
+        return walk_files(str(path), ignored)
+    return [FileRef(str(path), path.name, path.stat())]
+
+
+def _info(path: Path, files: list[FileRef], digests: dict[str, str], manifest_oid) -> HashInfo:  # type: ignore[no-untyped-def]
+    if not path.is_dir():
+        return HashInfo(digests[path.name], files[0].stat.st_size)
+    entries = [TreeEntry(f.rel, digests[f.rel], f.stat.st_size) for f in files]
+    return HashInfo(manifest_oid(dump_manifest(entries)), sum(e.size for e in entries), len(entries))
+
+
+def hash_path(ingester: Ingester, path: Path, ignored: IgnoreFn | None = None) -> HashInfo | None:
+    """The identity of what is at `path` now (None if nothing is), reading only changed files."""
+    if not path.exists():
+        return None
+    files = files_at(path, ignored)
+    return _info(path, files, ingester.hash_files(files), hash_bytes)
+
+
+def store_path(ingester: Ingester, path: Path, ignored: IgnoreFn | None = None) -> HashInfo:
+    """Put what is at `path` in the cache (a directory with its manifest); its identity."""
+    files = files_at(path, ignored)
+    return _info(path, files, ingester.store_files(files), ingester.odb.add_bytes)
+
+
+def tree_objects(ingester: Ingester, info: HashInfo) -> set[str]:
+    """Every object `info` needs; a directory's files are known only if its manifest is cached."""
+    oids = {info.digest}
+    if info.isdir and ingester.odb.exists(info.digest):
+        oids.update(e.digest for e in load_manifest(ingester.odb.read_bytes(info.digest)))
+    return oids
+
+
+def place_path(ingester: Ingester, path: Path, info: HashInfo) -> None:
+    """Write `info` at `path` from the cache, replacing whatever is there."""
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+    if info.isdir:
+        entries = load_manifest(ingester.odb.read_bytes(info.digest))
+        path.mkdir(parents=True)
+        base = path
+    else:
+        entries = [TreeEntry(path.name, info.digest, info.size)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        base = path.parent
+
+    def place(entry: TreeEntry) -> tuple[os.stat_result, str]:
+        dest = base / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        ingester.linker.place(ingester.odb.path(entry.digest), str(dest))
+        return os.stat(dest), entry.digest
+
+    ingester.state.save(list(parallel_map(place, entries, ingester.jobs)))

@@ -1,0 +1,107 @@
+"""Why a stage must run: comparing what it reads and writes now with himo.lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from himo.errors import PipelineError
+from himo.model import HashInfo
+from himo.model.stage import DepState, LockEntry, Stage
+from himo.objects.tree import hash_path
+from himo.pipeline.loader import PIPELINE_FILE
+from himo.pipeline.params import load_params_file, lookup
+from himo.workspace.repo import Repo
+
+
+class Snapshot:
+    """Digests of paths and values of params as they are now, each computed once."""
+
+    def __init__(self, repo: Repo, jobs: int | None = None) -> None:
+        self.repo = repo
+        self.ingester = repo.ingester(jobs)
+        self._paths: dict[str, HashInfo | None] = {}
+        self._params: dict[str, dict[str, Any]] = {}
+
+    def path(self, path: str) -> DepState:
+        if path not in self._paths:
+            self._paths[path] = hash_path(self.ingester, self.repo.root / path)
+        info = self._paths[path]
+        return DepState(path, None) if info is None else DepState(path, info.digest, info.size, info.nfiles)
+
+    def forget(self, path: str) -> None:
+        """A stage rewrote `path`: hash it again next time (and anything inside it)."""
+        for known in [p for p in self._paths if p == path or p.startswith(path + "/")]:
+            del self._paths[known]
+
+    def params(self, stage: Stage) -> dict[str, dict[str, Any]]:
+        values: dict[str, dict[str, Any]] = {}
+        for ref in stage.params:
+            data = self._params_file(ref.file, stage)
+            if not ref.keys:
+                values[ref.file] = dict(data)
+                continue
+            values[ref.file] = {}
+            for key in ref.keys:
+                try:
+                    values[ref.file][key] = lookup(data, key)
+                except KeyError:
+                    raise PipelineError(
+                        f"{PIPELINE_FILE}:{stage.line}: stage '{stage.name}': params key {key!r}"
+                        f" not found in {ref.file}", f"add {key} to {ref.file}, or remove it from the stage",
+                    ) from None
+        return values
+
+    def _params_file(self, name: str, stage: Stage) -> dict[str, Any]:
+        if name not in self._params:
+            path = self.repo.root / name
+            if not path.exists():
+                raise PipelineError(f"{PIPELINE_FILE}:{stage.line}: stage '{stage.name}': params file"
+                                    f" {name} does not exist", f"create {name}")
+            self._params[name] = load_params_file(path, name)
+        return self._params[name]
+
+    def deps(self, stage: Stage) -> tuple[DepState, ...]:
+        return tuple(self.path(d) for d in stage.deps)
+
+    def outs(self, stage: Stage) -> tuple[DepState, ...]:
+        return tuple(self.path(o.path) for o in stage.outs)
+
+
+def reasons_to_run(stage: Stage, entry: LockEntry | None, snap: Snapshot) -> list[str]:
+    """Why `stage` is stale ([] if up to date). Frozen stages are never stale."""
+    if stage.frozen:
+        return []
+    if entry is None:
+        return ["never ran"]
+    reasons = ["always_changed"] if stage.always_changed else []
+    if entry.cmd != stage.cmd:
+        reasons.append("cmd changed")
+    reasons += _compare("dep", {d.path: d for d in entry.deps}, snap.deps(stage))
+    reasons += _compare_params(entry.params, snap.params(stage))
+    reasons += _compare("out", {o.path: o for o in entry.outs}, snap.outs(stage))
+    return reasons
+
+
+def _compare(label: str, recorded: dict[str, DepState], now: tuple[DepState, ...]) -> list[str]:
+    reasons = []
+    for state in now:
+        old = recorded.get(state.path)
+        if old is None:
+            reasons.append(f"new {label} {state.path}")
+        elif state.digest is None:
+            reasons.append(f"{label} {state.path} missing")
+        elif old.digest != state.digest:
+            reasons.append(f"{label} {state.path} changed")
+    reasons += [f"{label} {p} removed from stage" for p in recorded if p not in {s.path for s in now}]
+    return reasons
+
+
+def _compare_params(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[str]:
+    reasons = []
+    for file, values in new.items():
+        for key, value in values.items():
+            before = old.get(file, {}).get(key, "<unset>")
+            if before != value:
+                reasons.append(f"param {key} changed ({before!r} -> {value!r})")
+    return reasons

@@ -1,0 +1,80 @@
+"""Running a stage's commands: streamed to the terminal, kept in a log, stoppable as a group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from himo.model.stage import Stage
+
+GRACE_SECONDS = 5.0
+
+
+class Executor:
+    """Runs commands locally; `stop()` ends every running process group."""
+
+    name = "local"
+
+    def __init__(self, root: Path, echo: Callable[[str], None]) -> None:
+        self.root = root
+        self.echo = echo
+        self._running: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self.stopping = False
+
+    def run(self, stage: Stage, log_path: Path, prefix: str = "") -> int:
+        """Run the stage's commands in order; the first non-zero exit code, or 0."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "wb") as log:
+            for cmd in stage.cmd:
+                if self.stopping:
+                    return 130
+                self.echo(f"{prefix}$ {cmd}")
+                log.write(f"$ {cmd}\n".encode())
+                code = self._run_one(cmd, self.root / stage.wdir, log, prefix)
+                if code != 0:
+                    log.write(f"exit code {code}\n".encode())
+                    return code
+        return 0
+
+    def _run_one(self, cmd: str, cwd: Path, log, prefix: str) -> int:  # type: ignore[no-untyped-def]
+        proc = subprocess.Popen(cmd, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        with self._lock:
+            self._running[proc.pid] = proc
+        try:
+            assert proc.stdout is not None
+            for line in iter(proc.stdout.readline, b""):
+                log.write(line)
+                log.flush()
+                self.echo(prefix + line.decode(errors="replace").rstrip("\n"))
+            return proc.wait()
+        finally:
+            with self._lock:
+                self._running.pop(proc.pid, None)
+
+    def stop(self) -> None:
+        """Ctrl-C / SIGTERM: end every running command (and its children)."""
+        self.stopping = True
+        with self._lock:
+            procs = list(self._running.values())
+        for proc in procs:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass

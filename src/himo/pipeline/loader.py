@@ -1,0 +1,239 @@
+"""himo.yaml -> validated Stage values: interpolation, foreach/matrix expansion, path checks.
+
+Keys mean what they mean in dvc.yaml. Every error names the file, the line and the stage.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import os
+import re
+from pathlib import Path, PurePosixPath
+from collections.abc import Iterator
+from typing import Any
+
+from himo.errors import PipelineError
+from himo.model.stage import Output, ParamsRef, Stage
+from himo.pipeline.interpolate import Unresolved, resolve
+from himo.pipeline.params import DEFAULT_PARAMS, load_params_file
+from himo.pipeline.yamlfile import line_of, load_yaml_lines
+
+PIPELINE_FILE = "himo.yaml"
+TOP_KEYS = ("stages", "vars")
+STAGE_KEYS = ("cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "desc", "frozen",
+              "always_changed", "meta")
+GENERATOR_KEYS = ("foreach", "matrix", "do")
+OUT_FLAGS = ("cache", "persist", "kind", "desc")
+PLOT_FLAGS = ("x", "y", "template", "title", "x_label", "y_label")
+KINDS = ("dataset", "features", "model", "metrics", "predictions", "code", "other")
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+class Where:
+    """The place in himo.yaml a message is about."""
+
+    def __init__(self, file: str, line: int, stage: str | None = None) -> None:
+        self.file, self.line, self.stage = file, line, stage
+
+    def error(self, problem: str, hint: str = "") -> PipelineError:
+        stage = f" stage '{self.stage}':" if self.stage else ""
+        return PipelineError(f"{self.file}:{self.line}:{stage} {problem}", hint or f"fix {self.file}")
+
+
+def load_stages(root: Path) -> list[Stage]:
+    """Every stage of root/himo.yaml (an empty list if there is no such file)."""
+    path = root / PIPELINE_FILE
+    if not path.exists():
+        return []
+    return parse_stages(root, path.read_text(encoding="utf-8"))
+
+
+def parse_stages(root: Path, text: str) -> list[Stage]:
+    """The stages defined by `text`, himo.yaml's content, for the repository at `root`."""
+    doc = load_yaml_lines(text, PIPELINE_FILE) or {}
+    if not isinstance(doc, dict):
+        raise Where(PIPELINE_FILE, 1).error("expected a mapping with a 'stages' key")
+    _check_keys(doc, TOP_KEYS, Where(PIPELINE_FILE, getattr(doc, "line", 1)), "top-level key")
+    context = _context(root, doc)
+    stages_doc = doc.get("stages") or {}
+    if not isinstance(stages_doc, dict):
+        raise Where(PIPELINE_FILE, line_of(doc, "stages")).error("'stages' must be a mapping of name: stage")
+    stages: list[Stage] = []
+    for name, body in stages_doc.items():
+        where = Where(PIPELINE_FILE, line_of(stages_doc, name), str(name))
+        stages.extend(_expand(root, str(name), body, context, where))
+    _check_unique(stages)
+    return stages
+
+
+def _context(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """Names `${...}` can use: params.yaml, then `vars` (files or inline mappings)."""
+    context: dict[str, Any] = {}
+    if (root / DEFAULT_PARAMS).exists():
+        context.update(load_params_file(root / DEFAULT_PARAMS, DEFAULT_PARAMS))
+    for item in doc.get("vars") or []:
+        if isinstance(item, dict):
+            context.update(item)
+        elif isinstance(item, str):
+            file, _, keys = item.partition(":")
+            data = load_params_file(root / file, file)
+            context.update({k: data[k] for k in keys.split(",") if k in data} if keys else data)
+        else:
+            where = Where(PIPELINE_FILE, line_of(doc, "vars"))
+            raise where.error("each 'vars' item is a file name or a mapping")
+    return context
+
+
+def _expand(root: Path, name: str, body: Any, context: dict[str, Any], where: Where) -> list[Stage]:
+    if not NAME_RE.match(name):
+        raise where.error(f"invalid stage name {name!r}", "use letters, digits, '_', '-' and '.'")
+    if not isinstance(body, dict):
+        raise where.error("a stage must be a mapping with at least 'cmd'")
+    if "foreach" in body or "matrix" in body:
+        return [_stage(root, n, b, ctx, Where(where.file, where.line, n))
+                for n, b, ctx in _generate(name, body, context, where)]
+    return [_stage(root, name, body, context, where)]
+
+
+def _generate(name: str, body: dict[str, Any], context: dict[str, Any], where: Where) -> Iterator[
+    tuple[str, dict[str, Any], dict[str, Any]]
+]:
+    _check_keys(body, (*GENERATOR_KEYS,), where, "key of a foreach/matrix stage")
+    if "do" in body and "matrix" in body:
+        raise where.error("'matrix' takes the stage keys directly, without 'do'")
+    if "foreach" in body:
+        if not isinstance(body.get("do"), dict):
+            raise where.error("'foreach' needs a 'do' mapping with the stage to repeat")
+        items = _resolve(body["foreach"], context, where)
+        if isinstance(items, dict):
+            pairs = [(str(k), {"key": k, "item": v}) for k, v in items.items()]
+        elif isinstance(items, list):
+            pairs = [(str(v) if not isinstance(v, (dict, list)) else str(i), {"item": v})
+                     for i, v in enumerate(items)]
+        else:
+            raise where.error("'foreach' must be a list or a mapping")
+        for suffix, extra in pairs:
+            yield f"{name}@{suffix}", body["do"], {**context, **extra}
+        return
+    matrix = _resolve(body["matrix"], context, where)
+    if not isinstance(matrix, dict) or not all(isinstance(v, list) for v in matrix.values()):
+        raise where.error("'matrix' must map names to lists of values")
+    stage_body = {k: v for k, v in body.items() if k != "matrix"}
+    for combo in itertools.product(*matrix.values()):
+        item = dict(zip(matrix, combo, strict=True))
+        yield f"{name}@{'-'.join(str(v) for v in combo)}", stage_body, {**context, "item": item}
+
+
+def _resolve(value: Any, context: dict[str, Any], where: Where) -> Any:
+    try:
+        return resolve(value, context)
+    except Unresolved as exc:
+        raise where.error(f"cannot resolve ${{{exc.name}}}",
+                          "define it in params.yaml or under 'vars' in himo.yaml") from None
+    except TypeError as exc:
+        raise where.error(str(exc)) from None
+
+
+def _stage(root: Path, name: str, raw: dict[str, Any], context: dict[str, Any], where: Where) -> Stage:
+    _check_keys(raw, STAGE_KEYS, where, "stage key")
+    body = _resolve(dict(raw), context, where)
+    if "cmd" not in body:
+        raise where.error("missing 'cmd'", "give the command that runs the stage")
+    cmd = body["cmd"]
+    cmds = (cmd,) if isinstance(cmd, str) else tuple(cmd) if isinstance(cmd, list) else None
+    if not cmds or not all(isinstance(c, str) and c.strip() for c in cmds):
+        raise where.error("'cmd' must be a command or a list of commands")
+    wdir = _repo_path(root, ".", str(body.get("wdir", ".")), where, "wdir")
+    outs = tuple(o for role in ("outs", "metrics", "plots") for o in _outputs(root, wdir, body, role, where))
+    return Stage(
+        name=name, cmd=cmds, wdir=wdir,
+        deps=tuple(_repo_path(root, wdir, d, where, "deps") for d in _str_list(body, "deps", where)),
+        params=_params(body.get("params") or [], where), outs=outs,
+        desc=body.get("desc"), frozen=_bool(body, "frozen", where),
+        always_changed=_bool(body, "always_changed", where), line=where.line,
+    )
+
+
+def _outputs(root: Path, wdir: str, body: dict[str, Any], role: str, where: Where) -> list[Output]:
+    items = body.get(role) or []
+    if not isinstance(items, list):
+        raise where.error(f"'{role}' must be a list")
+    outs = []
+    for item in items:
+        path, flags = _path_and_flags(item, role, where)
+        kind = flags.get("kind")
+        if kind is not None and kind not in KINDS:
+            raise where.error(f"{role}: unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
+        outs.append(Output(_repo_path(root, wdir, path, where, role), bool(flags.get("cache", True)),
+                           bool(flags.get("persist", False)), "out" if role == "outs" else role, kind))
+    return outs
+
+
+def _path_and_flags(item: Any, role: str, where: Where) -> tuple[str, dict[str, Any]]:
+    if isinstance(item, str):
+        return item, {}
+    if isinstance(item, dict) and len(item) == 1:
+        path, flags = next(iter(item.items()))
+        flags = flags or {}
+        allowed = OUT_FLAGS + (PLOT_FLAGS if role == "plots" else ())
+        if not isinstance(flags, dict):
+            raise where.error(f"{role}: flags of {path!r} must be a mapping")
+        _check_keys(flags, allowed, where, f"flag of {path!r}")
+        return str(path), flags
+    raise where.error(f"{role}: each item is a path or a mapping 'path: {{flags}}'")
+
+
+def _params(items: Any, where: Where) -> tuple[ParamsRef, ...]:
+    if not isinstance(items, list):
+        raise where.error("'params' must be a list")
+    refs: dict[str, list[str]] = {}
+    for item in items:
+        if isinstance(item, str):
+            file, keys = (item.split(":", 1) if ":" in item else (DEFAULT_PARAMS, item))
+            refs.setdefault(file, []).extend(k for k in keys.split(",") if k)
+        elif isinstance(item, dict):
+            for file, keys in item.items():
+                refs.setdefault(str(file), []).extend(keys or [])
+        else:
+            raise where.error("each 'params' item is a key, 'file:key1,key2' or a mapping file: [keys]")
+    return tuple(ParamsRef(f, tuple(dict.fromkeys(k))) for f, k in refs.items())
+
+
+def _str_list(body: dict[str, Any], key: str, where: Where) -> list[str]:
+    value = body.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise where.error(f"'{key}' must be a list of paths")
+    return value
+
+
+def _bool(body: dict[str, Any], key: str, where: Where) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise where.error(f"'{key}' must be true or false")
+    return value
+
+
+def _repo_path(root: Path, wdir: str, path: str, where: Where, field: str) -> str:
+    """`path` (relative to wdir) as a repository-relative POSIX path; error if it escapes."""
+    joined = os.path.normpath(os.path.join(wdir, path))
+    if PurePosixPath(path).is_absolute() or joined == ".." or joined.startswith("../"):
+        raise where.error(f"{field}: {path!r} is outside the repository",
+                          "pipelines read and write inside the repository only")
+    return PurePosixPath(joined).as_posix()
+
+
+def _check_keys(mapping: dict[str, Any], allowed: tuple[str, ...], where: Where, what: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(allowed)}"
+            raise Where(where.file, line_of(mapping, key), where.stage).error(f"unknown {what} {key!r}", hint)
+
+
+def _check_unique(stages: list[Stage]) -> None:
+    seen: dict[str, Stage] = {}
+    for stage in stages:
+        if stage.name in seen:
+            raise Where(PIPELINE_FILE, stage.line, stage.name).error("two stages have this name")
+        seen[stage.name] = stage

@@ -1,0 +1,87 @@
+"""himo.lock: for each stage that ran, the digests it read and wrote and the params it used.
+
+    schema: '1'
+    stages:
+      train:
+        cmd: [python train.py]
+        deps:
+        - {path: data/features, digest: 1f2e..., size: 1234, nfiles: 3}
+        params:
+          params.yaml: {train.lr: 0.1}
+        outs:
+        - {path: model.pkl, digest: 9a8b..., size: 5678}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from himo.errors import PipelineError
+from himo.model import is_digest
+from himo.model.stage import DepState, LockEntry
+from himo.workspace.atomic import write_text_atomic
+
+LOCK_FILE = "himo.lock"
+SCHEMA = "1"
+
+
+def read_lock(root: Path) -> dict[str, LockEntry]:
+    return parse_lock((root / LOCK_FILE).read_text(encoding="utf-8")) if (root / LOCK_FILE).exists() else {}
+
+
+def parse_lock(text: str) -> dict[str, LockEntry]:
+    try:
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        return {name: _entry(body) for name, body in (doc.get("stages") or {}).items()}
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise PipelineError(f"{LOCK_FILE}: unreadable ({type(exc).__name__})",
+                            f"restore it with `git checkout -- {LOCK_FILE}`, or delete it and run `himo repro`") from None
+
+
+def _entry(body: dict[str, Any]) -> LockEntry:
+    return LockEntry(
+        cmd=tuple(body["cmd"]),
+        deps=tuple(_dep(d) for d in body.get("deps") or []),
+        params={f: dict(v) for f, v in (body.get("params") or {}).items()},
+        outs=tuple(_dep(d) for d in body.get("outs") or []),
+    )
+
+
+def _dep(item: dict[str, Any]) -> DepState:
+    digest = item.get("digest")
+    if digest is not None and not is_digest(digest):
+        raise ValueError(f"bad digest {digest!r}")
+    return DepState(str(item["path"]), digest, int(item.get("size", 0)), item.get("nfiles"))
+
+
+def dump_lock(entries: dict[str, LockEntry]) -> str:
+    stages = {name: _dump_entry(entries[name]) for name in entries}
+    return yaml.safe_dump({"schema": SCHEMA, "stages": stages}, sort_keys=False, width=1000)
+
+
+def _dump_entry(entry: LockEntry) -> dict[str, Any]:
+    body: dict[str, Any] = {"cmd": list(entry.cmd)}
+    if entry.deps:
+        body["deps"] = [_dump_dep(d) for d in entry.deps]
+    if entry.params:
+        body["params"] = entry.params
+    if entry.outs:
+        body["outs"] = [_dump_dep(d) for d in entry.outs]
+    return body
+
+
+def _dump_dep(dep: DepState) -> dict[str, Any]:
+    item: dict[str, Any] = {"path": dep.path, "digest": dep.digest, "size": dep.size}
+    if dep.nfiles is not None:
+        item["nfiles"] = dep.nfiles
+    return item
+
+
+def write_lock(root: Path, entries: dict[str, LockEntry], order: list[str]) -> None:
+    """Write himo.lock atomically, stages in pipeline order."""
+    ordered = {n: entries[n] for n in order if n in entries}
+    ordered.update((n, e) for n, e in entries.items() if n not in ordered)
+    write_text_atomic(root / LOCK_FILE, dump_lock(ordered))

@@ -1,0 +1,61 @@
+"""Parameter files (YAML, JSON, TOML) and dotted keys into them."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from himo.errors import PipelineError
+
+DEFAULT_PARAMS = "params.yaml"
+_MISSING = object()
+
+
+def parse_params_text(text: str, name: str) -> dict[str, Any]:
+    """Parse the text of a params file, chosen by its extension."""
+    try:
+        if name.endswith(".json"):
+            data = json.loads(text or "{}")
+        elif name.endswith(".toml"):
+            data = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:  # yaml, json and toml errors all mean the same to a user
+        raise PipelineError(f"{name}: cannot parse: {str(exc).splitlines()[0]}", f"fix {name}") from None
+    if not isinstance(data, dict):
+        raise PipelineError(f"{name}: expected a mapping of parameters at the top level", f"fix {name}")
+    return data
+
+
+def load_params_file(path: Path, name: str) -> dict[str, Any]:
+    try:
+        return parse_params_text(path.read_text(encoding="utf-8"), name)
+    except FileNotFoundError:
+        raise PipelineError(f"{name}: params file not found", f"create {name}") from None
+
+
+def lookup(data: dict[str, Any], key: str) -> Any:
+    """The value at dotted `key` (`train.lr`, `layers.0.size`), or KeyError."""
+    node: Any = data
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise KeyError(key)
+    return node
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a.b": 1, ...} for every leaf of a nested mapping."""
+    if not isinstance(data, dict) or not data:
+        return {prefix: data} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat

@@ -1,0 +1,112 @@
+"""The object database, manifests and the directory walk, on a real filesystem."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from himo.model import TreeEntry
+from himo.objects.manifest import dump_manifest, load_manifest
+from himo.objects.odb import ObjectDB
+from himo.objects.walk import walk_files
+from tests.api.helpers import digest_of, is_read_only
+from tests.conftest import write
+
+
+@pytest.fixture
+def odb(tmp_path: Path) -> ObjectDB:
+    return ObjectDB(tmp_path / "cache")
+
+
+def test_add_bytes_stores_read_only_object_by_digest(odb: ObjectDB) -> None:
+    oid = odb.add_bytes(b"hello\n")
+    assert oid == digest_of(b"hello\n")
+    path = Path(odb.path(oid))
+    assert path == odb.root / oid[:2] / oid[2:]
+    assert path.read_bytes() == b"hello\n"
+    assert is_read_only(path)
+    assert odb.read_bytes(oid) == b"hello\n"
+    assert list(odb.tmp_dir.iterdir()) == []
+
+
+def test_adding_the_same_bytes_again_keeps_the_object(odb: ObjectDB) -> None:
+    oid = odb.add_bytes(b"same")
+    before = os.stat(odb.path(oid))
+    assert odb.add_bytes(b"same") == oid
+    after = os.stat(odb.path(oid))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_exists_existing_and_remove(odb: ObjectDB) -> None:
+    oids = [odb.add_bytes(f"object {i}".encode()) for i in range(300)]
+    absent = [digest_of(f"absent {i}".encode()) for i in range(300)]
+    assert odb.exists(oids[0]) and not odb.exists(absent[0])
+    assert odb.existing(oids[:5] + absent[:5]) == set(oids[:5])  # few: one stat each
+    assert odb.existing(oids + absent) == set(oids)  # many: shard listings
+    odb.remove(oids[0])
+    odb.remove(absent[0])  # removing what is not there is fine
+    assert not odb.exists(oids[0])
+    assert set(odb.all_oids()) == set(oids[1:])
+
+
+def test_all_oids_skips_temp_and_stray_files(odb: ObjectDB) -> None:
+    oid = odb.add_bytes(b"real")
+    write(odb.tmp_dir / "0123abcd", b"half written")
+    write(odb.root / oid[:2] / "README", b"not an object")
+    write(odb.root / "notes.txt", b"stray")
+    assert list(odb.all_oids()) == [oid]
+    assert odb.clear_tmp() == 1
+    assert list(odb.tmp_dir.iterdir()) == []
+    assert list(ObjectDB(odb.root.parent / "nothing").all_oids()) == []
+
+
+def test_manifest_is_sorted_deterministic_and_round_trips() -> None:
+    entries = [TreeEntry("b/z.csv", "1" * 64, 3), TreeEntry("a.csv", "2" * 64, 5),
+               TreeEntry("données/é.txt", "3" * 64, 0)]
+    data = dump_manifest(entries)
+    assert data == dump_manifest(list(reversed(entries)))
+    assert json.loads(data) == {
+        "himo-manifest": 1, "hash": "blake3",
+        "files": [["a.csv", "2" * 64, 5], ["b/z.csv", "1" * 64, 3], ["données/é.txt", "3" * 64, 0]],
+    }
+    assert b" " not in data
+    assert load_manifest(data) == sorted(entries, key=lambda e: e.path)
+
+
+@pytest.mark.parametrize("data", [b"plain bytes", b"[]", b'{"himo-manifest": 2, "files": []}'])
+def test_load_manifest_rejects_what_is_not_one(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        load_manifest(data)
+
+
+def test_walk_lists_files_with_posix_paths(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    for rel in ("a.txt", "sub/b.txt", "sub/deeper/c.txt", "other/d.txt"):
+        write(root / rel, rel)
+    write(root / "sub" / ".e.txt.himo-tmp-0123456789ab", "half placed")
+    write(tmp_path / "elsewhere" / "x.txt", "outside")
+    (root / "linked-dir").symlink_to(tmp_path / "elsewhere")
+    (root / "linked-file.txt").symlink_to(root / "a.txt")
+    files = {f.rel: f for f in walk_files(str(root))}
+    assert sorted(files) == ["a.txt", "linked-file.txt", "other/d.txt", "sub/b.txt", "sub/deeper/c.txt"]
+    assert files["sub/deeper/c.txt"].path == str(root / "sub" / "deeper" / "c.txt")
+    assert files["sub/b.txt"].stat.st_size == len("sub/b.txt")
+    assert files["linked-file.txt"].stat.st_ino == files["a.txt"].stat.st_ino  # files: followed
+
+
+def test_walk_prunes_ignored_folders_and_files(tmp_path: Path) -> None:
+    for rel in ("keep.csv", "skip.tmp", "scratch/x.csv", "sub/scratch/y.csv"):
+        write(tmp_path / rel, rel)
+    seen: list[tuple[str, bool]] = []
+
+    def ignored(rel: str, isdir: bool) -> bool:
+        seen.append((rel, isdir))
+        return rel.endswith(".tmp") or rel == "scratch"
+
+    files = sorted(f.rel for f in walk_files(str(tmp_path), ignored))
+    assert files == ["keep.csv", "sub/scratch/y.csv"]
+    assert ("scratch", True) in seen
+    assert not any(rel.startswith("scratch/") for rel, _ in seen)  # never entered
