@@ -28,7 +28,7 @@ def tracked(repo: Path, himo: Himo) -> Path:
 def _json(himo: Himo, *args: str) -> dict[str, dict[str, object]]:
     proc = himo("status", "--json", *args)
     assert proc.returncode == 0
-    return json.loads(proc.stdout)
+    return json.loads(proc.stdout)["data"]
 
 
 def test_nothing_tracked(himo: Himo) -> None:

@@ -51,7 +51,7 @@ class Store(ABC):
     url: str
 
     @abstractmethod
-    def keys(self) -> list[str]:
+    def stored(self) -> list[str]:
         """Every stored key below the remote's root, temp files included."""
 
     @abstractmethod
@@ -68,7 +68,7 @@ class Store(ABC):
 
     def objects(self) -> set[str]:
         """Objects: keys `ab/cdef...` whose name is a digest."""
-        return {k.replace("/", "") for k in self.keys() if DIGEST.match(k.replace("/", ""))}
+        return {k.replace("/", "") for k in self.stored() if DIGEST.match(k.replace("/", ""))}
 
     def verify(self) -> None:
         """Every object's bytes hash to its name."""
@@ -81,7 +81,7 @@ class FolderStore(Store):
         self.root = root
         self.url = url or str(root)
 
-    def keys(self) -> list[str]:
+    def stored(self) -> list[str]:
         if not self.root.is_dir():
             return []
         return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
@@ -112,7 +112,7 @@ class S3Store(Store):
         super().configure(himo, default)
         himo("remote", "modify", self.name, "endpointurl", self.endpoint)
 
-    def keys(self) -> list[str]:
+    def stored(self) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
         assert all(k.startswith(self.prefix + "/") for k in keys), keys

@@ -202,5 +202,5 @@ def test_cloud_deletes_unused_remote_objects(repo: Path, himo: Himo, store: Stor
     assert store.objects() == {old, digest_of(V2), stray}
     assert gc_output(himo, "-w", "--cloud", "-r", "store", "-f") == "Removed 3 object(s)\n"
     new = digest_of(V2)
-    assert store.objects() == {new} and store.keys() == [f"{new[:2]}/{new[2:]}"]
+    assert store.objects() == {new} and store.stored() == [f"{new[:2]}/{new[2:]}"]
     assert cache_objects(repo) == {digest_of(V2)}

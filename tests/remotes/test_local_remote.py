@@ -110,7 +110,7 @@ def test_permission_denied_on_the_remote_folder(repo: Path, himo: Himo, folder_s
         f" [Errno 13] Permission denied: '{shard}'",
         "Hint: check the remote's permissions or credentials",
     ]
-    assert folder_store.keys() == []
+    assert folder_store.stored() == []
 
 
 def test_remote_folder_that_is_a_file(repo: Path, himo: Himo, tmp_path: Path):

@@ -48,7 +48,7 @@ def test_push_sends_only_missing_objects(repo: Path, himo: Himo, store: Store):
     himo("commit")
     assert pushed(himo("push", "-j", "3").stdout) == (2, 12)  # the file and the new manifest
     assert store.objects() - old == {digest_of(b"changed bytes"), pointer_digest(repo / "data.himo")}
-    assert len(store.keys()) == len(store.objects())  # nothing but objects on the remote
+    assert len(store.stored()) == len(store.objects())  # nothing but objects on the remote
     store.verify()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -63,8 +64,6 @@ def test_corrupted_object_on_the_remote_never_enters_the_cache(repo: Path, himo:
 
 def _path_in(repo: Path, oid: str) -> str:
     """Which file of data/ has digest `oid`, from the (fetched) manifest."""
-    import json
-
     manifest = pointer_digest(repo / "data.himo")
     doc = json.loads((repo / ".himo" / "cache" / manifest[:2] / manifest[2:]).read_bytes())
     return next(path for path, digest, _ in doc["files"] if digest == oid)
@@ -98,11 +97,11 @@ def test_manifest_missing_from_the_remote_is_reported_once(repo: Path, himo: Him
 
 def test_push_killed_then_run_again(repo: Path, himo: Himo, folder_store: FolderStore):
     folder_store.configure(himo)
-    for i in range(3000):
-        write(repo / "data" / f"d{i % 30}" / f"f{i}", f"file {i}\n")
+    for i in range(2000):
+        write(repo / "data" / f"d{i % 20}" / f"f{i}", f"file {i}\n")
     himo("add", "data")
     total = len(cache_objects(repo))
-    assert total == 3001
+    assert total == 2001
 
     proc = subprocess.Popen([sys.executable, "-m", "himo", "push", "-j", "2"], cwd=repo,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -119,6 +118,8 @@ def test_push_killed_then_run_again(repo: Path, himo: Himo, folder_store: Folder
     assert (sent, present) == (total - arrived, arrived)
     assert folder_store.objects() == cache_objects(repo)
     folder_store.verify()
+    others = [k for k in folder_store.stored() if k.replace("/", "") not in folder_store.objects()]
+    assert all(".himo-tmp-" in k for k in others), others  # only temp files of killed copies
     assert himo("gc", "--cloud", "--dry").stdout == "Nothing to remove.\n"
 
 

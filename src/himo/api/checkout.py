@@ -8,7 +8,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from himo.api.contents import read_manifest, workspace_files
+from himo.api.contents import read_manifest, tracked, workspace_files
 from himo.errors import LocalChangesError, MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.ingest import parallel_map
@@ -16,7 +16,6 @@ from himo.objects.walk import FileRef
 from himo.progress import SILENT, Reporter
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
-from himo.workspace.tracked import pointers_for
 
 
 @dataclass
@@ -46,7 +45,7 @@ def checkout(
 ) -> list[CheckoutResult]:
     """Restore tracked paths; refuse (changing nothing) if that would lose unsaved changes."""
     with repo.lock():
-        plans = [_plan(repo, p, jobs) for p in pointers_for(repo, paths or [])]
+        plans = [_plan(repo, p, jobs) for p in tracked(repo, paths)]
         _refuse_if_unsafe(repo, plans, force)
         return [_apply(repo, plan, jobs, reporter) for plan in plans]
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from himo.errors import MissingObjectError, PointerError
+from himo.errors import HimoError, MissingObjectError, PointerError
 from himo.model import HashInfo, TreeEntry
 from himo.objects.manifest import load_manifest
 from himo.objects.walk import FileRef, walk_files
 from himo.workspace.ignore import load_ignore
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
+from himo.workspace.tracked import pointers_for
 
 
 def read_manifest(repo: Repo, pointer: Pointer) -> list[TreeEntry]:
@@ -43,3 +44,40 @@ def workspace_files(repo: Repo, target: Path) -> list[FileRef]:
     if target.is_dir():
         return walk_files(str(target), load_ignore(repo.root, target))
     return [FileRef(str(target), target.name, target.stat())]
+
+
+def stage_outputs(repo: Repo, lock_text: str | None = None) -> list[Pointer]:
+    """Cached stage outputs recorded in himo.lock (the workspace's, or `lock_text`), as pointers."""
+    from himo.pipeline.lockfile import LOCK_FILE, parse_lock, read_lock
+
+    entries = read_lock(repo.root) if lock_text is None else parse_lock(lock_text)
+    cached = _cached_out_paths(repo)
+    lock_file = repo.root / LOCK_FILE
+    return [
+        Pointer(lock_file, repo.root / out.path, HashInfo(out.digest, out.size, out.nfiles))
+        for entry in entries.values() for out in entry.outs
+        if out.digest is not None and out.path in cached
+    ]
+
+
+def _cached_out_paths(repo: Repo) -> set[str]:
+    """Outputs himo.yaml stores in the cache (`cache: false` ones are only recorded)."""
+    from himo.pipeline.loader import load_stages
+
+    try:
+        return {o.path for s in load_stages(repo.root) for o in s.outs if o.cache}
+    except HimoError:
+        return set()
+
+
+def tracked(repo: Repo, paths: list[str] | tuple[str, ...] | None = None) -> list[Pointer]:
+    """Pointers of `paths` (all if none): PATH.himo files and cached outputs in himo.lock."""
+    outputs = {repo.rel(p.target): p for p in stage_outputs(repo)}
+    if not paths:
+        return pointers_for(repo, []) + list(outputs.values())
+    found: list[Pointer] = []
+    for path in paths:
+        rel = repo.rel(repo.resolve(path))
+        inside = [p for o, p in outputs.items() if o == rel or o.startswith(rel + "/")]
+        found.extend(inside or pointers_for(repo, [path]))
+    return found

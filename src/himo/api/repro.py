@@ -8,6 +8,7 @@ interrupted stage commits nothing and leaves its lock entry as it was.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -196,8 +197,7 @@ def repro(repo: Repo, targets: list[str] | None = None, opts: ReproOptions | Non
           echo: Callable[[str], None] = lambda _: None) -> list[StageResult]:
     """Run what is stale; raise StageFailedError after a failure (results are in `.results`)."""
     opts = opts or ReproOptions()
-    context = repo.lock() if not opts.dry else _nothing()
-    with context:
+    with repo.lock() if not opts.dry else contextlib.nullcontext():
         reproducer = Reproducer(repo, opts, echo)
         results = reproducer.run(list(targets or []))
     failed = [r for r in results if r.status in ("failed", "aborted")]
@@ -210,11 +210,3 @@ def repro(repo: Repo, targets: list[str] | None = None, opts: ReproOptions | Non
         error.results = results  # type: ignore[attr-defined]
         raise error
     return results
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from himo.api.contents import object_ids, read_manifest, workspace_files
+from himo.api.contents import object_ids, read_manifest, tracked, workspace_files
 from himo.errors import MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.manifest import dump_manifest
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
-from himo.workspace.tracked import pointers_for
 
 
 @dataclass
@@ -33,7 +32,7 @@ class TargetStatus:
 
 def status(repo: Repo, paths: list[str] | None = None, jobs: int | None = None) -> list[TargetStatus]:
     """The status of every tracked path (or of `paths`)."""
-    return [_status_of(repo, p, jobs) for p in pointers_for(repo, paths or [])]
+    return [_status_of(repo, p, jobs) for p in tracked(repo, paths)]
 
 
 def _status_of(repo: Repo, pointer: Pointer, jobs: int | None) -> TargetStatus:
@@ -89,3 +88,29 @@ def _compare_dir(repo, pointer, entries, result, ingester) -> None:  # type: ign
     result.modified = sorted(p for p, d in now.items() if p in recorded and recorded[p] != d)
     if result.added or result.deleted or result.modified:
         result.state = "modified"
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    name: str  # stage name in himo.yaml
+    reasons: list[str]  # why `himo repro` would run it
+
+
+def stage_status(repo: Repo, jobs: int | None = None) -> list[StageStatus]:
+    """Stale stages of himo.yaml and why, in pipeline order (reads files, changes nothing)."""
+    from himo.api.repro import load_dag
+    from himo.pipeline.changes import Snapshot, reasons_to_run
+    from himo.pipeline.lockfile import read_lock
+
+    dag = load_dag(repo)
+    lock = read_lock(repo.root)
+    snap = Snapshot(repo, jobs)
+    stale: dict[str, list[str]] = {}
+    for name in dag.order():
+        stage = dag.stages[name]
+        reasons = reasons_to_run(stage, lock.get(name), snap)
+        if not stage.frozen:
+            reasons += [f"upstream stage '{up}' is stale" for up in sorted(dag.upstream[name]) if up in stale]
+        if reasons:
+            stale[name] = reasons
+    return [StageStatus(name, reasons) for name, reasons in stale.items()]

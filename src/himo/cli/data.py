@@ -69,18 +69,27 @@ def _report_recorded(results) -> None:  # type: ignore[no-untyped-def]
 @jobs_option
 @common
 def status_cmd(paths: tuple[str, ...], as_json: bool, jobs: int | None) -> None:
-    """Show what differs between workspace, pointers and cache (exit 0 either way)."""
-    from himo.api.status import status
+    """Show what differs between workspace, pointers and cache, and which stages are stale.
 
-    results = status(Repo.find(), list(paths), jobs)
+    Exit 0 either way; `--json` gives {"data": {path: ...}, "stages": {name: [reasons]}}.
+    """
+    from himo.api.status import stage_status, status
+
+    repo = Repo.find()
+    results = status(repo, list(paths), jobs)
+    stages = [] if paths else stage_status(repo, jobs)
     if as_json:
-        OUT.json({r.path: r.to_dict() for r in results})
+        OUT.json({"data": {r.path: r.to_dict() for r in results},
+                  "stages": {s.name: s.reasons for s in stages}})
         return
     dirty = [r for r in results if not r.clean]
-    if not dirty:
-        OUT.echo("Everything is up to date." if results else "Nothing is tracked yet: try `himo add PATH`.")
+    if not dirty and not stages:
+        OUT.echo("Everything is up to date." if results or (repo.root / "himo.yaml").exists()
+                 else "Nothing is tracked yet: try `himo add PATH`.")
     for r in dirty:
         _print_status(r)
+    for s in stages:
+        OUT.echo(f"stage {s.name}: {'; '.join(s.reasons)}")
 
 
 def _print_status(r) -> None:  # type: ignore[no-untyped-def]

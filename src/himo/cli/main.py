@@ -80,9 +80,16 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run(argv))
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends work like Ctrl-C: running stages stopped, nothing committed
+
+
 def run(argv: list[str] | None = None) -> int:
+    import signal
+
     from himo.errors import HimoError
 
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         cli.main(args=argv, prog_name="himo", standalone_mode=False)
     except HimoError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def _index_outputs(dag: Dag) -> None:
                              "each path is written by one stage only")
             dag.producer[out.path] = stage.name
     paths = sorted(dag.producer)
-    for outer, inner in zip(paths, paths[1:], strict=False):
+    for outer, inner in itertools.pairwise(paths):
         if _within(inner, outer):
             stage = dag.stages[dag.producer[inner]]
             raise _error(stage, f"output {inner!r} is inside output {outer!r} of stage"

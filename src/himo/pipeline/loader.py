@@ -9,8 +9,8 @@ import difflib
 import itertools
 import os
 import re
-from pathlib import Path, PurePosixPath
 from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from himo.errors import PipelineError

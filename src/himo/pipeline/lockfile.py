@@ -37,8 +37,10 @@ def parse_lock(text: str) -> dict[str, LockEntry]:
         doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         return {name: _entry(body) for name, body in (doc.get("stages") or {}).items()}
     except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise PipelineError(f"{LOCK_FILE}: unreadable ({type(exc).__name__})",
-                            f"restore it with `git checkout -- {LOCK_FILE}`, or delete it and run `himo repro`") from None
+        raise PipelineError(
+            f"{LOCK_FILE}: unreadable ({type(exc).__name__})",
+            f"restore it with `git checkout -- {LOCK_FILE}`, or delete it and run `himo repro`",
+        ) from None
 
 
 def _entry(body: dict[str, Any]) -> LockEntry:

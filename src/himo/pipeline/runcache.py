@@ -45,6 +45,6 @@ class RunCache:
     def put(self, key: str, stage: Stage, outs: tuple[DepState, ...]) -> None:
         file = self._file(key)
         file.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"stage": stage.name, "recorded_at": time.time(),
-               "outs": [{"path": o.path, "digest": o.digest, "size": o.size, "nfiles": o.nfiles} for o in outs]}
+        outs_doc = [{"path": o.path, "digest": o.digest, "size": o.size, "nfiles": o.nfiles} for o in outs]
+        doc = {"stage": stage.name, "recorded_at": time.time(), "outs": outs_doc}
         write_text_atomic(file, json.dumps(doc, indent=1))

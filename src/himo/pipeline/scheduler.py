@@ -11,55 +11,63 @@ from himo.pipeline.dag import Dag
 Step = Callable[[str], bool]
 
 
-def run_in_order(dag: Dag, names: list[str], step: Step, jobs: int, keep_going: bool,
-                 on_skip: Callable[[str], None], stop: Callable[[], None]) -> None:
-    """Call `step(name)` once upstream stages (among `names`) have succeeded.
+class Scheduler:
+    """Calls `step(name)` once the stage's upstream stages (among `names`) have succeeded.
 
     A failure skips everything downstream of it; without `keep_going` it also stops
-    starting new stages. On KeyboardInterrupt, `stop()` ends the running commands first.
+    starting new stages. On KeyboardInterrupt, `stop()` ends the running commands before
+    the interrupt propagates, so no stage outlives himo.
     """
-    try:
-        _schedule(dag, names, step, jobs, keep_going, on_skip)
-    except BaseException:
-        stop()
-        raise
 
+    def __init__(self, dag: Dag, names: list[str], jobs: int, keep_going: bool) -> None:
+        self.pending = list(names)
+        self.ups = {n: dag.upstream[n] & set(names) for n in names}
+        self.jobs = max(1, jobs)
+        self.keep_going = keep_going
+        self.succeeded: set[str] = set()
+        self.failed = False
+        self.running: dict[Future[bool], str] = {}
 
-def _schedule(dag: Dag, names: list[str], step: Step, jobs: int, keep_going: bool,
-              on_skip: Callable[[str], None]) -> None:
-    pending = list(names)
-    ups = {n: dag.upstream[n] & set(names) for n in names}
-    succeeded: set[str] = set()
-    failed = False
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        running: dict[Future[bool], str] = {}
-        while pending or running:
-            for name in [n for n in pending if ups[n] <= succeeded]:
-                if failed and not keep_going:
-                    break
-                pending.remove(name)
-                running[pool.submit(step, name)] = name
-            doomed = [n for n in pending if _doomed(n, ups, succeeded, pending, running)]
-            for name in doomed:
-                pending.remove(name)
+    def run(self, step: Step, on_skip: Callable[[str], None], stop: Callable[[], None]) -> None:
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            try:
+                self._loop(pool, step, on_skip)
+            except BaseException:
+                stop()
+                raise
+
+    def _loop(self, pool: ThreadPoolExecutor, step: Step, on_skip: Callable[[str], None]) -> None:
+        while self.pending or self.running:
+            if not self.failed or self.keep_going:
+                self._start_ready(pool, step)
+            for name in self._doomed():
+                self.pending.remove(name)
                 on_skip(name)
-            if failed and not keep_going and not running:
-                for name in pending:
+            if not self.running:
+                for name in self.pending:  # stopped after a failure
                     on_skip(name)
                 return
-            if not running:
-                continue
-            done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            done, _ = wait(self.running, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
-                name = running.pop(future)
+                name = self.running.pop(future)
                 if future.result():
-                    succeeded.add(name)
+                    self.succeeded.add(name)
                 else:
-                    failed = True
+                    self.failed = True
+
+    def _start_ready(self, pool: ThreadPoolExecutor, step: Step) -> None:
+        for name in [n for n in self.pending if self.ups[n] <= self.succeeded]:
+            if len(self.running) >= self.jobs:
+                return
+            self.pending.remove(name)
+            self.running[pool.submit(step, name)] = name
+
+    def _doomed(self) -> list[str]:
+        """Stages with an upstream stage that finished without success: they can never run."""
+        active = set(self.pending) | set(self.running.values())
+        return [n for n in self.pending if any(u not in self.succeeded and u not in active for u in self.ups[n])]
 
 
-def _doomed(name: str, ups: dict[str, set[str]], ok: set[str], pending: list[str],
-            running: dict[Future[bool], str]) -> bool:
-    """An upstream stage finished without success: this one can never run."""
-    active = set(pending) | set(running.values())
-    return any(up not in ok and up not in active for up in ups[name])
+def run_in_order(dag: Dag, names: list[str], step: Step, jobs: int, keep_going: bool,
+                 on_skip: Callable[[str], None], stop: Callable[[], None]) -> None:
+    Scheduler(dag, names, jobs, keep_going).run(step, on_skip, stop)
