@@ -46,8 +46,11 @@ class StateDB:
     def lookup(self, stats: Iterable[os.stat_result]) -> dict[int, str]:
         """Digests of the files whose stat still matches the recorded one, by inode."""
         wanted = {st.st_ino: st for st in stats}
-        with self._lock:
-            rows = self._rows(list(wanted))
+        try:
+            with self._lock:
+                rows = self._rows(list(wanted))
+        except sqlite3.Error:
+            return {}  # an unreadable stat cache only costs re-hashing
         found = {}
         for inode, mtime_ns, size, digest in rows:
             st = wanted.get(inode)
@@ -78,6 +81,12 @@ class StateDB:
         rows = [(st.st_ino, st.st_mtime_ns, st.st_size, digest) for st, digest in items]
         if not rows:
             return
+        try:
+            self._save_rows(rows)
+        except sqlite3.Error:
+            pass  # full disk or read-only state.db: the next run re-hashes, nothing is lost
+
+    def _save_rows(self, rows: list[tuple[int, int, int, str]]) -> None:
         with self._lock:
             if self._table is not None:
                 self._table.update((inode, (mtime, size, digest)) for inode, mtime, size, digest in rows)

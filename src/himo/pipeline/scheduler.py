@@ -65,7 +65,8 @@ class Scheduler:
     def _doomed(self) -> list[str]:
         """Stages with an upstream stage that finished without success: they can never run."""
         active = set(self.pending) | set(self.running.values())
-        return [n for n in self.pending if any(u not in self.succeeded and u not in active for u in self.ups[n])]
+        finished_badly = {u for n in self.pending for u in self.ups[n]} - self.succeeded - active
+        return [n for n in self.pending if self.ups[n] & finished_badly]
 
 
 def run_in_order(dag: Dag, names: list[str], step: Step, jobs: int, keep_going: bool,

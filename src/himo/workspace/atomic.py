@@ -1,4 +1,9 @@
-"""Atomic text writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic text writes: a reader sees the old file or the new one, never half of one.
+
+The rename makes a write atomic against a crash or kill of himo itself. No fsync: it
+costs 5-20 ms per file on ext4, paid on every stage of a pipeline, and the files written
+here (pointers, himo.lock, config) are in git or can be rebuilt by running again.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,6 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
