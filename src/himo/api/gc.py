@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from himo.api.contents import read_manifest
+from himo.api.contents import read_manifest, tracked
 from himo.api.transfer import get_remote, remote_errors
 from himo.errors import HimoError, MissingObjectError, UsageError
+from himo.model import HashInfo
+from himo.pipeline.lockfile import LOCK_FILE, parse_lock
 from himo.workspace.pointer import Pointer, parse_pointer
 from himo.workspace.repo import Repo
-from himo.workspace.tracked import pointers_for
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def plan_gc(repo: Repo, scopes: Scopes, cloud: bool = False, remote: str | None 
 
 def referenced_objects(repo: Repo, scopes: Scopes) -> set[str]:
     """Every object some pointer of the scopes needs."""
-    pointers = pointers_for(repo, [])
+    pointers = tracked(repo)  # pointer files and the stage outputs in himo.lock
     if scopes.branches or scopes.tags or scopes.commits:
         pointers += _history_pointers(repo, scopes)
     return _referenced(repo, pointers)
@@ -75,17 +76,29 @@ def _history_pointers(repo: Repo, scopes: Scopes) -> list[Pointer]:
         raise UsageError("--all-branches, --all-tags and --all-commits need a git repository")
     git = repo.git
     blobs: dict[str, str] = {}
+    lock_path = (repo.root / LOCK_FILE).relative_to(git.root).as_posix()
     for rev in git.revisions(scopes.branches, scopes.tags, scopes.commits):
-        blobs.update((blob, path) for path, blob in git.pointer_blobs(rev))
+        blobs.update((blob, path) for path, blob in git.pointer_blobs(rev, also=(lock_path,)))
     texts = git.read_blobs(sorted(blobs))
     pointers = []
     for blob, path in blobs.items():
-        file = git.root / path
+        text = texts[blob].decode("utf-8", "replace")
         try:
-            pointers.append(parse_pointer(texts[blob].decode("utf-8", "replace"), file, repo.root))
+            if path == lock_path:
+                pointers.extend(_lock_pointers(repo, text))
+            else:
+                pointers.append(parse_pointer(text, git.root / path, repo.root))
         except HimoError:
-            continue  # an old broken pointer protects nothing
+            continue  # an old broken pointer or lock file protects nothing
     return pointers
+
+
+def _lock_pointers(repo: Repo, text: str) -> list[Pointer]:
+    """Every output an old himo.lock records (cached or not: an uncached one is in no cache)."""
+    return [
+        Pointer(repo.root / LOCK_FILE, repo.root / out.path, HashInfo(out.digest, out.size, out.nfiles))
+        for entry in parse_lock(text).values() for out in entry.outs if out.digest
+    ]
 
 
 def _referenced(repo: Repo, pointers: list[Pointer]) -> set[str]:

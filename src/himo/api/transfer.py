@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from himo.api.checkout import CheckoutResult, checkout
-from himo.api.contents import read_manifest
+from himo.api.contents import read_manifest, tracked
 from himo.errors import ConfigError, CorruptObjectError, HimoError, MissingObjectError, RemoteError
 from himo.objects.hashing import hash_file
 from himo.objects.odb import _unlink_quietly
@@ -25,7 +25,6 @@ from himo.remotes.parallel import run_parallel
 from himo.remotes.registry import open_remote
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
-from himo.workspace.tracked import pointers_for
 
 R = TypeVar("R")
 
@@ -79,7 +78,7 @@ def push(
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
     store = get_remote(repo, remote, jobs)
-    wanted = _needed(repo, pointers_for(repo, paths or []))
+    wanted = _needed(repo, tracked(repo, paths))
     local = repo.odb.existing(wanted)
     result = TransferResult(store.name, missing=sorted(set(wanted) - local), paths=wanted)
     with remote_errors(store):
@@ -96,7 +95,7 @@ def fetch(
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
     store = get_remote(repo, remote, jobs)
-    pointers = pointers_for(repo, paths or [])
+    pointers = tracked(repo, paths)
     result = TransferResult(store.name)
     manifests = {p.hash_info.digest: repo.rel(p.target) for p in pointers if p.hash_info.isdir}
     _download(repo, store, manifests, result, reporter)  # directory listings first
@@ -111,7 +110,7 @@ def pull(
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> tuple[TransferResult, list[CheckoutResult]]:
     result = fetch(repo, paths, remote, jobs, reporter)
-    complete = [repo.rel(p.target) for p in pointers_for(repo, paths or []) if _all_cached(repo, p)]
+    complete = [repo.rel(p.target) for p in tracked(repo, paths) if _all_cached(repo, p)]
     restored = checkout(repo, complete, force, jobs, reporter) if complete else []
     return result, restored
 

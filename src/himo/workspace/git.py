@@ -49,12 +49,14 @@ class Git:
             out = self.run("rev-parse", *out.decode().split()) if out.strip() else b""
         return sorted(set(out.decode().split()))
 
-    def pointer_blobs(self, rev: str) -> Iterator[tuple[str, str]]:
-        """(path, blob id) of every pointer file in commit `rev`."""
+    def pointer_blobs(self, rev: str, also: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+        """(path, blob id) of every pointer file in commit `rev`, and of the paths in `also`."""
         out = self.run("ls-tree", "-r", "-z", rev)
         for line in out.decode().split("\0"):
-            if line.endswith(".himo") and "\t" in line:
-                meta, path = line.split("\t", 1)
+            if "\t" not in line:
+                continue
+            meta, path = line.split("\t", 1)
+            if path.endswith(".himo") or path in also:
                 yield path, meta.split()[2]
 
     def read_blobs(self, blob_ids: list[str]) -> dict[str, bytes]:
