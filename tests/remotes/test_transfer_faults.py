@@ -116,9 +116,10 @@ def test_push_killed_then_run_again(repo: Path, himo: Himo, folder_store: Folder
     (shard / ".himo-tmp-0123456789abcdef").write_bytes(b"half an upl")  # as a kill leaves it
     sent, present = pushed(himo("push", "-j", "2").stdout)
     assert (sent, present) == (total - arrived, arrived)
-    assert folder_store.objects() == cache_objects(repo)
+    objects = folder_store.objects()
+    assert objects == cache_objects(repo)
     folder_store.verify()
-    others = [k for k in folder_store.stored() if k.replace("/", "") not in folder_store.objects()]
+    others = [k for k in folder_store.stored() if k.replace("/", "") not in objects]
     assert all(".himo-tmp-" in k for k in others), others  # only temp files of killed copies
     assert himo("gc", "--cloud", "--dry").stdout == "Nothing to remove.\n"
 
