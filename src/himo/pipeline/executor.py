@@ -43,9 +43,11 @@ class Executor:
         return 0
 
     def _run_one(self, cmd: str, cwd: Path, log, prefix: str) -> int:  # type: ignore[no-untyped-def]
-        proc = subprocess.Popen(cmd, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        with self._lock:
+        with self._lock:  # stop() either sees this process or prevents it from starting
+            if self.stopping:
+                return 130
+            proc = subprocess.Popen(cmd, shell=True, cwd=cwd, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             self._running[proc.pid] = proc
         try:
             assert proc.stdout is not None
@@ -60,8 +62,8 @@ class Executor:
 
     def stop(self) -> None:
         """Ctrl-C / SIGTERM: end every running command (and its children)."""
-        self.stopping = True
         with self._lock:
+            self.stopping = True
             procs = list(self._running.values())
         for proc in procs:
             _signal_group(proc, signal.SIGTERM)
