@@ -11,7 +11,7 @@ from pathlib import Path
 from himo.api.contents import read_manifest, tracked, workspace_files
 from himo.errors import LocalChangesError, MissingObjectError
 from himo.model import TreeEntry
-from himo.objects.ingest import parallel_map
+from himo.objects.tree import materialize
 from himo.objects.walk import FileRef
 from himo.progress import SILENT, Reporter
 from himo.workspace.pointer import Pointer
@@ -124,21 +124,12 @@ def _apply(repo: Repo, plan: Plan, jobs: int | None, reporter: Reporter) -> Chec
         _prune_empty_parents(target, removed)
     reporter.start(f"Checking out {repo.rel(target)}", len(plan.place))
     try:
-        placed = list(parallel_map(lambda e: _place(repo, base, e, reporter), plan.place, jobs or repo.jobs))
+        materialize(repo.ingester(jobs), base, plan.place, reporter.advance)
     finally:
         reporter.finish()
-    repo.state.save(placed)
     if isdir:
         target.mkdir(parents=True, exist_ok=True)
     return CheckoutResult(repo.rel(target), len(plan.place), len(plan.remove))
-
-
-def _place(repo: Repo, base: Path, entry: TreeEntry, reporter: Reporter) -> tuple[os.stat_result, str]:
-    dest = base / entry.path
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    repo.linker.place(repo.odb.path(entry.digest), str(dest))
-    reporter.advance()
-    return os.stat(dest), entry.digest
 
 
 def _delete(path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from himo.model import HashInfo, TreeEntry
@@ -64,10 +65,24 @@ def place_path(ingester: Ingester, path: Path, info: HashInfo) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         base = path.parent
 
+    materialize(ingester, base, entries)
+
+
+def materialize(ingester: Ingester, base: Path, entries: list[TreeEntry],
+                on_done: Callable[[], None] | None = None) -> None:
+    """Write each entry at base/entry.path from the cache (link kind per cache.type).
+
+    Folders are made once up front; files are placed on the ingester's threads, and their new
+    stat is recorded so the next status does not read them again.
+    """
+    for folder in sorted({os.path.dirname(e.path) for e in entries}):
+        (base / folder).mkdir(parents=True, exist_ok=True)
+
     def place(entry: TreeEntry) -> tuple[os.stat_result, str]:
-        dest = base / entry.path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        ingester.linker.place(ingester.odb.path(entry.digest), str(dest))
+        dest = str(base / entry.path)
+        ingester.linker.place(ingester.odb.path(entry.digest), dest)
+        if on_done:
+            on_done()
         return os.stat(dest), entry.digest
 
     ingester.state.save(list(parallel_map(place, entries, ingester.jobs)))
