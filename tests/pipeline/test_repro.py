@@ -178,7 +178,8 @@ def test_sigterm_stops_the_stage_and_records_nothing(repo: Path, himo: Himo):
 
 
 def test_second_repro_is_refused_while_one_runs(repo: Path, himo: Himo):
-    write(repo / "himo.yaml", "stages:\n  slow:\n    cmd: echo started && sleep 30\n    always_changed: true\n")
+    write(repo / "himo.yaml",
+          "stages:\n  slow:\n    cmd: echo started && sleep 30\n    always_changed: true\n")
     proc = subprocess.Popen([sys.executable, "-m", "himo", "repro"], cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from himo.errors import HimoError, MissingObjectError, PointerError
 from himo.model import HashInfo, TreeEntry
-from himo.objects.manifest import load_manifest
+from himo.objects.manifest import load_manifest, manifest_digests
 from himo.objects.walk import FileRef, walk_files
 from himo.workspace.ignore import load_ignore
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
 from himo.workspace.tracked import pointers_for
 
+T = TypeVar("T")
+
 
 def read_manifest(repo: Repo, pointer: Pointer) -> list[TreeEntry]:
     """The entries of a tracked directory, from its manifest object in the cache."""
+    return _parse_manifest(repo, pointer, load_manifest)
+
+
+def read_manifest_digests(repo: Repo, pointer: Pointer) -> dict[str, str]:
+    """{path: digest} of a tracked directory: the cheap form, for status on big trees."""
+    return _parse_manifest(repo, pointer, manifest_digests)
+
+
+def _parse_manifest(repo: Repo, pointer: Pointer, parse: Callable[[bytes], T]) -> T:
     oid = pointer.hash_info.digest
     if not repo.odb.exists(oid):
         raise MissingObjectError(
@@ -23,7 +36,7 @@ def read_manifest(repo: Repo, pointer: Pointer) -> list[TreeEntry]:
             f"run `himo pull {repo.rel(pointer.target)}`",
         )
     try:
-        return load_manifest(repo.odb.read_bytes(oid))
+        return parse(repo.odb.read_bytes(oid))
     except (ValueError, KeyError, TypeError):
         raise PointerError(
             f"{repo.rel(pointer.file)}: digest {oid[:12]} names a file, not a directory manifest",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from himo.api.contents import object_ids, read_manifest, tracked, workspace_files
+from himo.api.contents import read_manifest_digests, tracked, workspace_files
 from himo.errors import MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.manifest import dump_manifest
@@ -37,24 +37,25 @@ def status(repo: Repo, paths: list[str] | None = None, jobs: int | None = None) 
 
 def _status_of(repo: Repo, pointer: Pointer, jobs: int | None) -> TargetStatus:
     result = TargetStatus(repo.rel(pointer.target), repo.rel(pointer.file), "unchanged")
-    entries = _entries_or_none(repo, pointer)
+    recorded = _recorded_or_none(repo, pointer)
     ingester = repo.ingester(jobs)
     if not pointer.target.exists():
         result.state = "deleted"
     elif pointer.hash_info.isdir:
-        _compare_dir(repo, pointer, entries, result, ingester)
+        _compare_dir(repo, pointer, recorded, result, ingester)
     else:
         _compare_file(repo, pointer, result, ingester)
-    needed = object_ids(repo, pointer.hash_info, entries)
+    needed = {pointer.hash_info.digest, *(recorded or {}).values()}
     result.not_in_cache = sorted(needed - repo.odb.existing(needed))
     return result
 
 
-def _entries_or_none(repo: Repo, pointer: Pointer) -> list[TreeEntry] | None:
+def _recorded_or_none(repo: Repo, pointer: Pointer) -> dict[str, str] | None:
+    """{path: digest} a tracked directory should hold; None for a file or an uncached manifest."""
     if not pointer.hash_info.isdir:
         return None
     try:
-        return read_manifest(repo, pointer)
+        return read_manifest_digests(repo, pointer)
     except MissingObjectError:
         return None
 
@@ -68,13 +69,13 @@ def _compare_file(repo, pointer, result, ingester) -> None:  # type: ignore[no-u
         result.state = "modified"
 
 
-def _compare_dir(repo, pointer, entries, result, ingester) -> None:  # type: ignore[no-untyped-def]
+def _compare_dir(repo, pointer, recorded, result, ingester) -> None:  # type: ignore[no-untyped-def]
     if not pointer.target.is_dir():
         result.state = "modified"
         return
     files = workspace_files(repo, pointer.target)
     now = ingester.hash_files(files)
-    if entries is None:  # manifest not in cache: compare the whole tree's digest only
+    if recorded is None:  # manifest not in cache: compare the whole tree's digest only
         sizes = {f.rel: f.stat.st_size for f in files}
         current = [TreeEntry(rel, d, sizes[rel]) for rel, d in now.items()]
         from himo.objects.hashing import hash_bytes
@@ -82,10 +83,9 @@ def _compare_dir(repo, pointer, entries, result, ingester) -> None:  # type: ign
         if hash_bytes(dump_manifest(current)) != pointer.hash_info.digest:
             result.state = "modified"
         return
-    recorded = {e.path: e.digest for e in entries}
     result.added = sorted(set(now) - set(recorded))
     result.deleted = sorted(set(recorded) - set(now))
-    result.modified = sorted(p for p, d in now.items() if p in recorded and recorded[p] != d)
+    result.modified = sorted(p for p, d in now.items() if recorded.get(p, d) != d)
     if result.added or result.deleted or result.modified:
         result.state = "modified"
 

@@ -46,8 +46,14 @@ class Ingester:
     ) -> dict[str, str]:
         """Digest of every file, by its `rel` path; only files the stat cache misses are read."""
         known = self.state.lookup(f.stat for f in files)
-        digests = {f.rel: known[f.stat.st_ino] for f in files if f.stat.st_ino in known}
-        misses = [f for f in files if f.rel not in digests]
+        digests: dict[str, str] = {}
+        misses: list[FileRef] = []
+        for f in files:
+            digest = known.get(f.stat.st_ino)
+            if digest is None:
+                misses.append(f)
+            else:
+                digests[f.rel] = digest
         fresh = list(parallel_map(lambda f: hash_file(f.path), misses, self.jobs))
         digests.update((f.rel, d) for f, d in zip(misses, fresh, strict=True))
         self.state.save((f.stat, d) for f, d in zip(misses, fresh, strict=True))

@@ -28,3 +28,11 @@ def load_manifest(data: bytes) -> list[TreeEntry]:
     if not isinstance(doc, dict) or doc.get("himo-manifest") != FORMAT_VERSION:
         raise ValueError("not a himo directory manifest")
     return [TreeEntry(path, digest, size) for path, digest, size in doc["files"]]
+
+
+def manifest_digests(data: bytes) -> dict[str, str]:
+    """{path: digest} of a manifest, without building TreeEntry values (status on big trees)."""
+    doc = json.loads(data)
+    if not isinstance(doc, dict) or doc.get("himo-manifest") != FORMAT_VERSION:
+        raise ValueError("not a himo directory manifest")
+    return {path: digest for path, digest, _size in doc["files"]}

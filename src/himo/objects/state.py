@@ -29,7 +29,8 @@ class StateDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
-        self._table: dict[int, tuple[int, int, str]] | None = None  # whole table, once loaded
+        # The whole table, once loaded: (inode, mtime_ns, size) -> digest.
+        self._table: dict[tuple[int, int, int], str] | None = None
         self._lock = threading.RLock()
 
     @property
@@ -45,36 +46,39 @@ class StateDB:
 
     def lookup(self, stats: Iterable[os.stat_result]) -> dict[int, str]:
         """Digests of the files whose stat still matches the recorded one, by inode."""
-        wanted = {st.st_ino: st for st in stats}
+        stats = list(stats)
         try:
             with self._lock:
-                rows = self._rows(list(wanted))
+                if self._table is None and len(stats) > BULK_THRESHOLD:
+                    rows = self.conn.execute("SELECT inode, mtime_ns, size, digest FROM state").fetchall()
+                    self._table = {(i, m, s): d for i, m, s, d in rows}
+                if self._table is None:
+                    return self._query(stats)
+                table = self._table
         except sqlite3.Error:
             return {}  # an unreadable stat cache only costs re-hashing
         found = {}
-        for inode, mtime_ns, size, digest in rows:
-            st = wanted.get(inode)
-            if st is not None and st.st_mtime_ns == mtime_ns and st.st_size == size:
-                found[inode] = digest
+        for st in stats:
+            digest = table.get((st.st_ino, st.st_mtime_ns, st.st_size))
+            if digest is not None:
+                found[st.st_ino] = digest
         return found
 
     def get(self, st: os.stat_result) -> str | None:
         return self.lookup([st]).get(st.st_ino)
 
-    def _rows(self, inodes: list[int]) -> Iterable[tuple[int, int, int, str]]:
-        if self._table is None and len(inodes) > BULK_THRESHOLD:
-            rows = self.conn.execute("SELECT inode, mtime_ns, size, digest FROM state")
-            self._table = {inode: (mtime, size, digest) for inode, mtime, size, digest in rows}
-        if self._table is not None:
-            table = self._table
-            return [(i, *table[i]) for i in inodes if i in table]
-        rows: list[tuple[int, int, int, str]] = []
+    def _query(self, stats: list[os.stat_result]) -> dict[int, str]:
+        wanted = {(st.st_ino, st.st_mtime_ns, st.st_size) for st in stats}
+        inodes = [st.st_ino for st in stats]
+        found: dict[int, str] = {}
         for start in range(0, len(inodes), CHUNK):
             chunk = inodes[start : start + CHUNK]
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT inode, mtime_ns, size, digest FROM state WHERE inode IN ({marks})"
-            rows.extend(self.conn.execute(sql, chunk))
-        return rows
+            for inode, mtime_ns, size, digest in self.conn.execute(sql, chunk):
+                if (inode, mtime_ns, size) in wanted:
+                    found[inode] = digest
+        return found
 
     def save(self, items: Iterable[tuple[os.stat_result, str]]) -> None:
         """Record (stat, digest) pairs in one transaction."""
@@ -89,7 +93,7 @@ class StateDB:
     def _save_rows(self, rows: list[tuple[int, int, int, str]]) -> None:
         with self._lock:
             if self._table is not None:
-                self._table.update((inode, (mtime, size, digest)) for inode, mtime, size, digest in rows)
+                self._table.update(((inode, mtime, size), digest) for inode, mtime, size, digest in rows)
             with self.conn:
                 self.conn.execute("BEGIN")
                 self.conn.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)

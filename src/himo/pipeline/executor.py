@@ -46,8 +46,10 @@ class Executor:
         with self._lock:  # stop() either sees this process or prevents it from starting
             if self.stopping:
                 return 130
-            proc = subprocess.Popen(cmd, shell=True, cwd=cwd, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
             self._running[proc.pid] = proc
         try:
             assert proc.stdout is not None
