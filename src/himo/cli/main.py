@@ -35,6 +35,8 @@ COMMANDS = {
     "run": ("himo.cli.pipeline:run_cmd", "Add a stage and run it at once."),
     "repro": ("himo.cli.pipeline:repro_cmd", "Run the stages whose inputs changed."),
     "dag": ("himo.cli.pipeline:dag_cmd", "Show the pipeline graph."),
+    "params": ("himo.cli.metrics:params_group", "Compare parameters between revisions."),
+    "metrics": ("himo.cli.metrics:metrics_group", "Show and compare metrics."),
 }
 
 

@@ -120,13 +120,12 @@ def _reproduce(targets: list[str], force: bool, single_item: bool, downstream: b
 
 @click.command("repro")
 @click.argument("targets", nargs=-1)
+@lambda fn: _with(repro_options, fn)
 @common
 def repro_cmd(targets: tuple[str, ...], **kw: Any) -> None:
     """Run the stages whose deps, params, cmd or outs changed (all stages, or TARGETS)."""
     _reproduce(list(targets), **kw)
 
-
-repro_cmd = _with(repro_options, repro_cmd)
 
 
 @click.command("run", context_settings=NO_INTERSPERSE)

@@ -73,3 +73,18 @@ class Git:
             blobs[oid] = out[start : start + int(size)]
             pos = start + int(size) + 1
         return blobs
+
+    def resolve(self, rev: str) -> str:
+        """The commit id `rev` names; ScmError naming it if it names none."""
+        try:
+            return self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+        except ScmError:
+            raise ScmError(f"unknown git revision {rev!r}",
+                           "use a commit, branch or tag name, e.g. HEAD~1") from None
+
+    def show_file(self, commit: str, path: str) -> str | None:
+        """The text of `path` (relative to the git root) in `commit`, or None if it is not there."""
+        try:
+            return self.run("show", f"{commit}:{path}").decode("utf-8", "replace")
+        except ScmError:
+            return None
