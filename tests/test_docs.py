@@ -22,7 +22,7 @@ from himo.workspace.pointer import FIELDS
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 README_COMMANDS = [
-    "python3 -m pip install . && bash examples/quickstart.sh",
+    "python3 -m pip install '.[demo]' && python3 -m himo demo \"$(mktemp -d)/himo-demo\"",
     "python3 -m pip install -q -e '.[test]' && python3 -m pytest -n 2",
 ]
 

@@ -17,6 +17,7 @@ from himo.cli.output import OUT
 
 # name -> (module:function, one-line help); modules load only when their command runs.
 COMMANDS = {
+    "demo": ("himo.cli.demo:demo_cmd", "Create and run a small ML project: the quickest tour."),
     "init": ("himo.cli.data:init_cmd", "Make this git repository a himo repository."),
     "add": ("himo.cli.data:add_cmd", "Track files or directories by content."),
     "status": ("himo.cli.data:status_cmd", "Show how workspace, pointers and cache differ."),
