@@ -71,13 +71,14 @@ def reasons_to_run(stage: Stage, entry: LockEntry | None, snap: Snapshot) -> lis
     """Why `stage` is stale ([] if up to date). Frozen stages are never stale."""
     if stage.frozen:
         return []
+    params = snap.params(stage)  # also validates: a missing key is an error even on a first run
     if entry is None:
         return ["never ran"]
     reasons = ["always_changed"] if stage.always_changed else []
     if entry.cmd != stage.cmd:
         reasons.append("cmd changed")
     reasons += _compare("dep", {d.path: d for d in entry.deps}, snap.deps(stage))
-    reasons += _compare_params(entry.params, snap.params(stage))
+    reasons += _compare_params(entry.params, params)
     reasons += _compare("out", {o.path: o for o in entry.outs}, snap.outs(stage))
     return reasons
 

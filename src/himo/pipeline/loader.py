@@ -23,7 +23,6 @@ PIPELINE_FILE = "himo.yaml"
 TOP_KEYS = ("stages", "vars")
 STAGE_KEYS = ("cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "desc", "frozen",
               "always_changed", "meta")
-GENERATOR_KEYS = ("foreach", "matrix", "do")
 OUT_FLAGS = ("cache", "persist", "kind", "desc")
 PLOT_FLAGS = ("x", "y", "template", "title", "x_label", "y_label")
 KINDS = ("dataset", "features", "model", "metrics", "predictions", "code", "other")
@@ -99,9 +98,10 @@ def _expand(root: Path, name: str, body: Any, context: dict[str, Any], where: Wh
 def _generate(name: str, body: dict[str, Any], context: dict[str, Any], where: Where) -> Iterator[
     tuple[str, dict[str, Any], dict[str, Any]]
 ]:
-    _check_keys(body, (*GENERATOR_KEYS,), where, "key of a foreach/matrix stage")
-    if "do" in body and "matrix" in body:
-        raise where.error("'matrix' takes the stage keys directly, without 'do'")
+    if "matrix" in body:
+        _check_keys(body, ("matrix", *STAGE_KEYS), where, "key of a matrix stage")
+    else:
+        _check_keys(body, ("foreach", "do"), where, "key of a foreach stage")
     if "foreach" in body:
         if not isinstance(body.get("do"), dict):
             raise where.error("'foreach' needs a 'do' mapping with the stage to repeat")
