@@ -128,7 +128,8 @@ def test_the_exact_run_line_of_the_issue(repo: Path, himo: Himo):
     himo("run", "-n", "prepare", "-p", "prepare.seed,prepare.split", "-d", "src/prepare.py", "-d",
          "data/data.xml", "-o", "data/prepared", "python", "src/prepare.py", "data/data.xml")
     stage = yaml.safe_load((repo / "himo.yaml").read_text())["stages"]["prepare"]
-    assert stage == {"cmd": "python src/prepare.py data/data.xml", "deps": ["src/prepare.py", "data/data.xml"],
+    assert stage == {"cmd": "python src/prepare.py data/data.xml",
+                     "deps": ["src/prepare.py", "data/data.xml"],
                      "params": ["prepare.seed", "prepare.split"], "outs": ["data/prepared"]}
     assert (repo / "data" / "prepared" / "out.xml").read_text() == "<rows/>\n"
     lock = yaml.safe_load((repo / "himo.lock").read_text())["stages"]["prepare"]
@@ -168,8 +169,10 @@ BAD = [
      "himo.yaml:2: stage 'a': params key 'train.nope' not found in params.yaml"),
     ("stages:\n  a/b:\n    cmd: x\n", "himo.yaml:2: stage 'a/b': invalid stage name 'a/b'"),
     ("stages:\n  a:\n    cmd: echo ${nope}\n", "himo.yaml:2: stage 'a': cannot resolve ${nope}"),
-    ("stages:\n  a:\n    cmd: x\n    outs: [../x.txt]\n", "himo.yaml:2: stage 'a': outs: '../x.txt' is outside"),
-    ("stages:\n  a:\n    cmd: x\n    outs: [/abs.txt]\n", "himo.yaml:2: stage 'a': outs: '/abs.txt' is outside"),
+    ("stages:\n  a:\n    cmd: x\n    outs: [../x.txt]\n",
+     "himo.yaml:2: stage 'a': outs: '../x.txt' is outside"),
+    ("stages:\n  a:\n    cmd: x\n    outs: [/abs.txt]\n",
+     "himo.yaml:2: stage 'a': outs: '/abs.txt' is outside"),
 ]
 
 
