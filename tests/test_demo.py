@@ -3,45 +3,107 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import git
 
+STAGES = ["prepare", "featurize", "train", "evaluate", "predict"]
 
-def test_demo_builds_runs_changes_and_pushes(tmp_path: Path):
-    dest = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "himo", "demo", str(dest)], capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+
+def himo(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "himo", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One real run, on a machine where git knows no user (the demo sets one in its repository)."""
+    base = tmp_path_factory.mktemp("demo")
+    (base / "home").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_AUTHOR", "GIT_COMMITTER"))}
+    env.update(HOME=str(base / "home"), XDG_CONFIG_HOME=str(base / "home"), GIT_CONFIG_NOSYSTEM="1")
+    proc = himo("demo", cwd=base, env=env)  # default DIR: ./himo-demo
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return base / "himo-demo", proc
+
+
+def test_demo_defines_the_pipeline_with_himo(demo):
+    dest, _ = demo
     stages = yaml.safe_load((dest / "himo.yaml").read_text())["stages"]
-    assert list(stages) == ["prepare", "featurize", "train", "evaluate", "predict"]
+    assert list(stages) == STAGES
+    assert stages["train"]["params"] == ["train.C", "train.max_iter"]
+    assert stages["evaluate"]["metrics"] == [{"metrics.json": {"cache": False}}]
+    python = stages["train"]["cmd"].split()[0]
+    assert python in (sys.executable, f"'{sys.executable}'")  # the stages run with himo's Python
+    assert (dest / "data/raw.csv.himo").is_file() and (dest / "data/new.csv.himo").is_file()
+
+
+def test_demo_runs_every_stage_and_records_it(demo):
+    dest, _ = demo
     lock = yaml.safe_load((dest / "himo.lock").read_text())["stages"]
-    assert lock["train"]["params"]["params.yaml"]["train.C"] == 0.01
-    assert lock["train"]["outs"][0]["path"] == "models/model.pkl"
+    assert list(lock) == STAGES
+    assert lock["train"]["params"]["params.yaml"]["train.C"] == 1.0
+    assert [o["path"] for o in lock["train"]["outs"]] == ["models/model.pkl"]
+    assert all(o["digest"] for entry in lock.values() for o in entry["outs"])
+    assert (dest / "models/model.pkl").stat().st_size > 0
+    predictions = (dest / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "id,probability,label" and len(predictions) == 201
     metrics = json.loads((dest / "metrics.json").read_text())
-    assert 0.5 < metrics["accuracy"] <= 1
-    assert len((dest / "predictions.csv").read_text().splitlines()) == 201
-    # the second run re-ran only what reads train.C
-    assert "prepare    up to date" in proc.stdout and "featurize  up to date" in proc.stdout
-    assert "train      ran (param train.C changed (1.0 -> 0.01))" in proc.stdout
-    log = git(dest, "log", "--format=%s").splitlines()
-    assert log == ["Add a storage remote", "Try train.C = 0.01", "Run the pipeline",
-                   "Demo project: code, params, pipeline; data tracked by himo"]
-    remote_objects = [p for p in (dest / ".demo-remote").rglob("*") if p.is_file()]
-    assert len(remote_objects) >= 10
-    status = subprocess.run([sys.executable, "-m", "himo", "status", "--json"], cwd=dest,
-                            capture_output=True, text=True)
+    assert 0 < metrics["accuracy"] <= 1 and 0 < metrics["f1"] <= 1
+
+
+def test_the_second_run_re_runs_only_what_reads_the_changed_parameter(demo):
+    dest, proc = demo
+    assert "re-ran: train, evaluate, predict " in proc.stdout
+    assert "up to date, not run: prepare, featurize\n" in proc.stdout
+    assert "Running stage 'train': param train.C changed (0.01 -> 1.0)" in proc.stdout
+    runs = {stage: len(list((dest / ".himo/logs" / stage).iterdir())) for stage in STAGES}
+    assert runs == {"prepare": 1, "featurize": 1, "train": 2, "evaluate": 2, "predict": 2}
+    assert "accuracy" in proc.stdout.split("== 5.")[1]  # metrics before and after are shown
+
+
+def test_demo_commits_everything_and_pushes(demo):
+    dest, proc = demo
+    log = git(dest, "log", "--format=%an|%s").splitlines()
+    assert [line.split("|")[1] for line in log] == [
+        "Less regularization: train.C = 1.0",
+        "Run the pipeline (train.C = 0.01)",
+        "Demo project: data generator, pipeline and params; raw data tracked by himo",
+    ]
+    assert log[0].startswith("himo demo|")  # the local identity the demo set
+    # nothing left uncommitted, nothing stray (but .himo/runs, which `himo init` does not ignore yet)
+    changes = git(dest, "status", "--porcelain").splitlines()
+    assert [line for line in changes if ".himo/runs" not in line] == []
+    assert "himo.lock" in git(dest, "show", "--name-only", "--format=", "HEAD~1").split()
+    lock = yaml.safe_load((dest / "himo.lock").read_text())["stages"]
+    remote = dest / ".himo-remote"
+    for entry in lock.values():
+        for out in entry["outs"]:
+            if out["path"] != "metrics.json":  # -M: not cached, kept in git
+                assert (remote / out["digest"][:2] / out["digest"][2:]).is_file(), out["path"]
+    status = himo("status", "--json", cwd=dest)
     assert json.loads(status.stdout)["stages"] == {}
+    assert "himo dag" in proc.stdout.split("Try next:")[1]
 
 
 def test_demo_refuses_a_non_empty_folder(tmp_path: Path):
     (tmp_path / "keep.txt").write_text("mine")
-    proc = subprocess.run([sys.executable, "-m", "himo", "demo", str(tmp_path)], capture_output=True,
+    proc = himo("demo", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"Error: {tmp_path}: exists and is not an empty folder\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_demo_without_scikit_learn_names_the_extra(tmp_path: Path):
+    code = "import sys; sys.modules['sklearn'] = None; from himo.cli.main import main; main(sys.argv[1:])"
+    proc = subprocess.run([sys.executable, "-c", code, "demo", str(tmp_path / "d")], capture_output=True,
                           text=True)
     assert proc.returncode == 1
-    assert proc.stderr.startswith(f"Error: {tmp_path}: exists and is not empty\n")
-    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+    assert "scikit-learn" in proc.stderr and "pip install 'himo[demo]'" in proc.stderr
+    assert not (tmp_path / "d").exists()

@@ -1,119 +1,254 @@
-"""`himo demo`: a small ML project in a new git repository, run end to end, then changed and run
-again, so a user sees versioned data, a pipeline, the lock file, metrics and a remote at work."""
+"""`himo demo`: a small ML project in a new git repository, run end to end, changed and run
+again, then pushed, so a user sees versioned data, a pipeline, the lock file, params, metrics
+and a remote at work. Everything goes through himo's own API, as the commands would.
+
+Steps (each printed through `echo`): git init + himo init; src/generate.py writes the data,
+`himo add` tracks it; a folder remote; five stages written with `add_stage` (so himo.yaml is
+exactly what `himo stage add` writes); commit; `repro`; commit himo.lock; change train.C;
+`repro` again (prepare and featurize stay up to date); commit; metrics before and after; push.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from himo.api.add import add
 from himo.api.config import add_remote
 from himo.api.init import init
-from himo.api.metrics import metrics_diff
-from himo.api.repro import repro
+from himo.api.repro import ReproOptions, StageResult, repro
+from himo.api.stage import StageSpec, add_stage, command_line
 from himo.api.transfer import push
-from himo.demo import FILES, PIPELINE
+from himo.demo import CHANGE, FILES, METRICS, RAW_DATA, REMOTE, STAGES, StageDef
 from himo.errors import HimoError, PathError
 from himo.workspace.git import Git
+from himo.workspace.repo import Repo
 
 Echo = Callable[[str], None]
+JOBS = 2  # evaluate and predict are independent: run them side by side
+REQUIREMENTS = {"numpy": "numpy", "sklearn": "scikit-learn"}  # module -> distribution
+
+
+@dataclass
+class DemoResult:
+    root: Path
+    commits: list[str] = field(default_factory=list)  # subjects, oldest first
+    first_run: list[StageResult] = field(default_factory=list)
+    second_run: list[StageResult] = field(default_factory=list)
+    metrics_before: dict[str, float] = field(default_factory=dict)
+    metrics_after: dict[str, float] = field(default_factory=dict)
+    pushed: int = 0  # objects sent to the remote
+    seconds: float = 0.0
 
 
 def check_requirements() -> None:
-    try:
-        import numpy  # noqa: F401
-        import sklearn  # noqa: F401
-    except ImportError:
-        raise HimoError("the demo needs scikit-learn and numpy",
-                        "pip install 'himo[demo]' (with the Python that runs himo)") from None
+    """HimoError naming the extra to install if numpy or scikit-learn is missing (not imported:
+    importing scikit-learn costs seconds, and the stages import it in their own processes)."""
+    missing = [dist for module, dist in REQUIREMENTS.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise HimoError(
+            f"himo demo needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+            f"not installed for {sys.executable}",
+            "pip install 'himo[demo]' (with the Python that runs himo)",
+        )
 
 
-def create_project(dest: Path) -> Git:
-    """Write the project files into a new git repository at `dest`."""
+def check_destination(dest: Path) -> None:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise PathError(f"{dest}: exists and is not empty", "give a new folder: himo demo DIR")
-    dest.mkdir(parents=True, exist_ok=True)
-    git = Git(dest)
-    git.run("init", "-q")
-    if not _git_identity(git):
-        git.run("config", "user.name", "himo demo")
-        git.run("config", "user.email", "demo@himo.invalid")
-    for rel, text in FILES.items():
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        (dest / rel).write_text(text, encoding="utf-8")
-    python = json.dumps(sys.executable)  # a YAML string, quoted if needed
-    (dest / "himo.yaml").write_text(PIPELINE.format(python=python), encoding="utf-8")
-    (dest / ".gitignore").write_text("/.demo-remote\n__pycache__/\n", encoding="utf-8")
-    (dest / "data").mkdir()
-    subprocess.run([sys.executable, "src/generate.py"], cwd=dest, check=True)
-    return git
+        raise PathError(f"{dest}: exists and is not an empty folder",
+                        "give a new or empty folder: himo demo DIR (default ./himo-demo)")
 
 
-def _git_identity(git: Git) -> bool:
-    try:
-        return bool(git.run("config", "user.email").strip())
-    except HimoError:
-        return False
-
-
-def run_demo(dest: Path, echo: Echo) -> None:
-    check_requirements()
+def run_demo(dest: str | os.PathLike[str], echo: Echo = lambda _: None) -> DemoResult:
+    """Build the demo project in `dest` (new or empty) and walk through it; see the module doc."""
     started = time.monotonic()
-    dest = dest.resolve()
-    git = create_project(dest)
-    cwd = os.getcwd()
-    os.chdir(dest)  # the API resolves user paths against the working directory
-    try:
-        _walkthrough(dest, git, echo)
-    finally:
-        os.chdir(cwd)
-    echo(f"\nDone in {time.monotonic() - started:.1f} s. The project is in {dest}. Try:")
-    echo(f"  cd {dest}")
-    for line in NEXT_STEPS:
-        echo(f"  {line}")
+    check_requirements()
+    path = Path(os.path.abspath(dest))
+    check_destination(path)
+    path.mkdir(parents=True, exist_ok=True)
+    result = DemoResult(path.resolve())
+    Walkthrough(result, echo).run()
+    result.seconds = time.monotonic() - started
+    _summary(result, echo)
+    return result
+
+
+class Walkthrough:
+    def __init__(self, result: DemoResult, echo: Echo) -> None:
+        self.result = result
+        self.root = result.root
+        self.echo = echo
+        self.git = Git(self.root)
+
+    def say(self, line: str = "") -> None:
+        self.echo(f"   {line}" if line else "")
+
+    def run(self) -> None:
+        self.echo(f"Creating a himo demo project in {self.root}\n")
+        repo = self.create()
+        self.define_stages(repo)
+        self.commit("Demo project: data generator, pipeline and params; raw data tracked by himo")
+
+        opts = ReproOptions(jobs=JOBS)
+        key, old, new = CHANGE
+        self.echo(f"\n== 3. Run the pipeline: himo repro -j {JOBS}")
+        self.result.first_run = repro(repo, opts=opts, echo=self.say)
+        self.result.metrics_before = self.metrics()
+        self.say(f"{METRICS}: {_inline(self.result.metrics_before)}")
+        self.commit(f"Run the pipeline ({key} = {old})")
+
+        self.echo(f"\n== 4. Change {key} from {old} to {new}, then run again: himo repro -j {JOBS}")
+        self.change_param()
+        self.result.second_run = repro(repo, opts=opts, echo=self.say)
+        self.result.metrics_after = self.metrics()
+        ran = [r.name for r in self.result.second_run if r.status == "ran"]
+        kept = [r.name for r in self.result.second_run if r.status == "up to date"]
+        self.say(f"re-ran: {', '.join(ran) or 'nothing'} (they read {key}, or what it changed)")
+        self.say(f"up to date, not run: {', '.join(kept) or 'nothing'}")
+        self.commit(f"Less regularization: {key} = {new}")
+
+        self.echo("\n== 5. Metrics before and after (himo metrics diff HEAD~1 shows the same)")
+        self.metrics_table(f"{key}={old}", f"{key}={new}")
+
+        self.echo("\n== 6. Send data, models and outputs to the remote: himo push")
+        sent = push(repo)
+        self.result.pushed = sent.transferred
+        self.say(f"{sent.transferred} objects pushed to {REMOTE}/ (remote 'storage')")
+
+    def create(self) -> Repo:
+        self.echo("== 1. A git repository with code, params and data")
+        self.git.run("init", "-q")
+        self.say("$ git init && himo init")
+        self._local_git_identity()
+        for rel, text in FILES.items():
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / rel).write_text(text, encoding="utf-8")
+        (self.root / ".gitignore").write_text(f"/{REMOTE}/\n__pycache__/\n", encoding="utf-8")
+        (self.root / "data").mkdir(exist_ok=True)
+        repo = init(self.root)
+        self.say(f"wrote {', '.join(FILES)}")
+        self.say("$ python src/generate.py")
+        self._python("src/generate.py")
+        self.say(f"$ himo add {' '.join(RAW_DATA)}")
+        for added in add(repo, [str(self.root / p) for p in RAW_DATA]):
+            info = added.hash_info
+            self.say(f"{added.pointer}: {info.size:,} bytes, blake3 {info.digest[:12]}")
+        self.say(f"$ himo remote add -d storage {REMOTE}")
+        add_remote(repo, "storage", os.path.relpath(self.root / REMOTE), default=True)
+        return repo
+
+    def define_stages(self, repo: Repo) -> None:
+        self.echo(f"\n== 2. Five stages in himo.yaml (python = {sys.executable})")
+        for stage in STAGES:
+            spec = _spec(stage)
+            for out in spec.outs:  # `himo stage add -o models/x` needs models/ to exist (for now)
+                (self.root / out).parent.mkdir(parents=True, exist_ok=True)
+            self.say(_stage_add_line(spec).replace(shlex.quote(sys.executable), "python"))
+            add_stage(repo, spec)
+
+    def change_param(self) -> None:
+        key, old, new = CHANGE
+        section, name = key.split(".")
+        path = self.root / "params.yaml"
+        text = path.read_text(encoding="utf-8")
+        changed, count = re.subn(rf"(?m)^(  {re.escape(name)}: ){re.escape(old)}\b", rf"\g<1>{new}", text)
+        if count != 1:
+            raise HimoError(f"params.yaml: no line '{name}: {old}' under {section}:",
+                            "this is a bug in himo demo's template")
+        path.write_text(changed, encoding="utf-8")
+        self.say(f"params.yaml: {section}: {name}: {old} -> {new}")
+
+    def metrics(self) -> dict[str, float]:
+        return json.loads((self.root / METRICS).read_text(encoding="utf-8"))
+
+    def metrics_table(self, before: str, after: str) -> None:
+        old, new = self.result.metrics_before, self.result.metrics_after
+        self.say(f"{'Metric':<10} {before:>12} {after:>12} {'Change':>8}")
+        for key in [*old, *(k for k in new if k not in old)]:
+            a, b = old.get(key), new.get(key)
+            delta = f"{b - a:+.4f}" if isinstance(a, int | float) and isinstance(b, int | float) else "-"
+            self.say(f"{key:<10} {a!s:>12} {b!s:>12} {delta:>8}")
+
+    def commit(self, message: str) -> None:
+        # .himo/runs (the run-cache) is machine-local like .himo/cache, but `himo init` does not
+        # git-ignore it yet: keep it out of the demo's commits
+        self.git.run("add", "-A", "--", ".", ":!.himo/runs")
+        self.git.run("commit", "-q", "-m", message)
+        short = self.git.run("rev-parse", "--short", "HEAD").decode().strip()
+        self.say(f"$ git commit -m {shlex.quote(message)}   -> {short}")
+        self.result.commits.append(message)
+
+    def _local_git_identity(self) -> None:
+        """Commits must work on a machine where git knows no user: set one in this repository."""
+        self.git.run("config", "commit.gpgsign", "false")  # no passphrase prompt in a demo
+        for key, value in (("user.name", "himo demo"), ("user.email", "demo@himo.invalid")):
+            try:
+                self.git.run("config", key)
+            except HimoError:  # git config exits 1 when the key is unset
+                self.git.run("config", key, value)
+
+    def _python(self, script: str) -> None:
+        proc = subprocess.run([sys.executable, script], cwd=self.root, capture_output=True, text=True)
+        for line in proc.stdout.splitlines():
+            self.say(line)
+        if proc.returncode != 0:
+            lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
+            raise HimoError(f"{script} failed: {lines[-1]}",
+                            f"run `{sys.executable} {script}` in {self.root} to see the whole error")
+
+
+def _spec(stage: StageDef) -> StageSpec:
+    return StageSpec(
+        name=stage.name, cmd=[sys.executable, stage.script], desc=stage.desc, deps=list(stage.deps),
+        params=[",".join(stage.params)] if stage.params else [], outs=list(stage.outs),
+        metrics_no_cache=list(stage.metrics_no_cache),
+    )
+
+
+def _stage_add_line(spec: StageSpec) -> str:
+    """The `himo stage add` command that writes the same stage."""
+    args = ["himo", "stage", "add", "-n", spec.name]
+    args += [a for p in spec.params for a in ("-p", p)]
+    args += [a for d in spec.deps for a in ("-d", d)]
+    args += [a for o in spec.outs for a in ("-o", o)]
+    args += [a for m in spec.metrics_no_cache for a in ("-M", m)]
+    return f"$ {shlex.join(args)} {command_line(spec.cmd)}"
+
+
+def _inline(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in metrics.items())
 
 
 NEXT_STEPS = [
-    "himo dag                            # the pipeline graph",
-    "himo status                         # data and stages: everything up to date",
-    "himo params diff HEAD~1 HEAD        # what changed between the two runs",
-    "himo metrics diff HEAD~1 HEAD       # and what it did to the metrics",
-    "edit params.yaml, then himo repro   # only the stages that read it run",
-    "git log --oneline                   # code, data and results, versioned together",
+    ("himo dag", "the pipeline graph"),
+    ("himo status", "data and stages: all up to date"),
+    ("himo params diff HEAD~1", "parameters of the first run against now"),
+    ("himo metrics diff HEAD~1", "and what the change did to the metrics"),
+    ("himo repro", "nothing to do; edit params.yaml or src/*.py first"),
+    ("git checkout HEAD~1 -- params.yaml && himo repro",
+     f"{CHANGE[0]} back to {CHANGE[1]}: the model comes from the run-cache, not re-trained"),
+    ("git log --stat", "code, params, pointers and himo.lock, versioned together"),
 ]
 
 
-def _walkthrough(dest: Path, git: Git, echo: Echo) -> None:
-    repo = init(dest)
-    echo("== 1. Version the data: himo add data/raw.csv data/new.csv")
-    for result in add(repo, ["data/raw.csv", "data/new.csv"]):
-        echo(f"   {result.path}: {result.hash_info.size} bytes, blake3 {result.hash_info.digest[:12]}")
-    _commit(git, "Demo project: code, params, pipeline; data tracked by himo")
-    echo("\n== 2. Run the pipeline: himo repro")
-    repro(repo, echo=lambda line: echo(f"   {line}"))
-    _commit(git, "Run the pipeline")
-    echo("\n== 3. Change one parameter (train.C 1.0 -> 0.01) and run again: only what reads it re-runs")
-    params = dest / "params.yaml"
-    params.write_text(params.read_text().replace("C: 1.0", "C: 0.01"), encoding="utf-8")
-    for result in repro(repo, echo=lambda line: None):
-        why = f" ({'; '.join(result.reasons)})" if result.reasons else ""
-        echo(f"   {result.name:<10} {result.status}{why}")
-    _commit(git, "Try train.C = 0.01")
-    echo("\n== 4. Metrics, before and after: himo metrics diff HEAD~1 HEAD")
-    for change in metrics_diff(repo, "HEAD~1", "HEAD", show_all=True):
-        echo(f"   {change.key:<9} {change.old} -> {change.new}")
-    echo("\n== 5. Share the data and models: himo remote add + himo push")
-    add_remote(repo, "storage", str(dest / ".demo-remote"), default=True)
-    _commit(git, "Add a storage remote")
-    sent = push(repo)
-    echo(f"   pushed {sent.transferred} objects to {dest / '.demo-remote'}")
-
-
-def _commit(git: Git, message: str) -> None:
-    git.run("add", "-A")
-    git.run("commit", "-q", "-m", message)
+def _summary(result: DemoResult, echo: Echo) -> None:
+    stages = ", ".join(s.name for s in STAGES)
+    echo(f"\nDone in {result.seconds:.1f} s. In {result.root}:")
+    echo(f"   {len(result.commits)} git commits: the project, the first run, the parameter change")
+    echo(f"   {', '.join(RAW_DATA)}: tracked by himo (*.himo pointers in git, bytes in .himo/cache)")
+    echo(f"   himo.yaml: {len(STAGES)} stages ({stages}); himo.lock: what each read and wrote")
+    echo(f"   {REMOTE}/: a folder remote with {result.pushed} objects (himo pull fetches them)")
+    echo("\nTry next:")
+    echo(f"   cd {shlex.quote(str(result.root))}")
+    width = max(len(cmd) for cmd, _ in NEXT_STEPS)
+    for cmd, why in NEXT_STEPS:
+        echo(f"   {cmd:<{width}}   # {why}")

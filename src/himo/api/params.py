@@ -1,4 +1,10 @@
-"""`himo params diff`: parameter values the pipeline uses, between two revisions."""
+"""`himo params diff`: the parameter values the pipeline uses, between two revisions.
+
+    from himo import api
+    from himo.api.params import params_diff
+    for c in params_diff(api.Repo.find(), "HEAD~1", "HEAD"):
+        print(c.path, c.key, c.old, c.new)
+"""
 
 from __future__ import annotations
 
@@ -6,63 +12,95 @@ from dataclasses import dataclass
 from typing import Any
 
 from himo.api.revisions import Revision, revision
-from himo.pipeline.params import DEFAULT_PARAMS, flatten, parse_params_text
+from himo.pipeline.params import DEFAULT_PARAMS, flatten, lookup, parse_params_text
 from himo.workspace.repo import Repo
+
+# params or metrics file -> the dotted keys to compare in it (None: every key of the file)
+Selection = dict[str, set[str] | None]
 
 
 @dataclass(frozen=True)
 class ValueChange:
-    path: str  # params or metrics file, repository-relative
-    key: str  # dotted key
-    old: Any  # value at the first revision (None: absent)
-    new: Any  # value at the second revision (None: absent)
+    """One key of a params or metrics file, at two revisions."""
+
+    path: str  # params or metrics file, repository-relative POSIX path
+    key: str  # dotted key, `train.lr`
+    old: Any  # value at the first revision (None: absent there)
+    new: Any  # value at the second revision (None: absent there)
 
     @property
-    def delta(self) -> float | None:
-        """new - old for numbers, else None."""
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.old, self.new))
-        return round(self.new - self.old, 12) if numbers else None  # 0.85 - 0.8 prints as 0.05
+    def delta(self) -> int | float | None:
+        """new - old when both are numbers (not booleans), else None."""
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (self.old, self.new)):
+            return None
+        return round(self.new - self.old, 12)  # 0.85 - 0.8 is 0.05, not 0.04999999999999993
 
 
-def params_used(rev: Revision) -> dict[str, set[str] | None]:
-    """{params file: keys} the stages read (None: every key); params.yaml if no stage says."""
-    used: dict[str, set[str] | None] = {}
+def params_used(rev: Revision) -> Selection:
+    """{params file: keys} the stages at `rev` read; all of params.yaml when no stage names any."""
+    used: Selection = {}
     for stage in rev.stages():
         for ref in stage.params:
-            if not ref.keys:
-                used[ref.file] = None
-            elif used.get(ref.file, set()) is not None:
-                used.setdefault(ref.file, set()).update(ref.keys)  # type: ignore[union-attr]
+            keys = used.get(ref.file, set())
+            used[ref.file] = None if keys is None or not ref.keys else keys | set(ref.keys)
     if not used and rev.read(DEFAULT_PARAMS) is not None:
         used[DEFAULT_PARAMS] = None
     return used
 
 
-def read_values(rev: Revision, path: str) -> dict[str, Any]:
-    """Flattened values of a params/metrics file at `rev` ({} if absent)."""
+def merge(a: Selection, b: Selection) -> Selection:
+    """The files and keys of both selections (None, every key, wins)."""
+    merged = dict(a)
+    for path, keys in b.items():
+        known = merged.get(path, set())
+        merged[path] = None if keys is None or known is None else known | keys
+    return merged
+
+
+def read_values(rev: Revision, path: str, keys: set[str] | None = None) -> dict[str, Any] | None:
+    """{dotted key: value} of a params or metrics file (JSON, YAML or TOML) at `rev`: every leaf, or
+    those under `keys` (a key naming a section brings its leaves). None if the file is absent."""
     text = rev.read(path)
-    return flatten(parse_params_text(text, path)) if text is not None else {}
+    if text is None:
+        return None
+    with rev.naming():
+        data = parse_params_text(text, path)
+    if keys is None:
+        return flatten(data)
+    picked: dict[str, Any] = {}
+    for key in sorted(keys):
+        try:
+            picked.update(flatten(lookup(data, key), key))
+        except KeyError:
+            continue  # absent at this revision: shown as None
+    return picked
 
 
-def compare(a: Revision, b: Revision, files: dict[str, set[str] | None],
-            show_all: bool) -> list[ValueChange]:
+def compare(a: Revision, b: Revision, files: Selection, show_all: bool = False) -> list[ValueChange]:
+    """The values of `files` at `a` against `b`, sorted by file and key; only the changed ones
+    unless `show_all`."""
     rows = []
     for path in sorted(files):
-        old, new = read_values(a, path), read_values(b, path)
-        keys = files[path] if files[path] is not None else set(old) | set(new)
-        for key in sorted(keys):  # type: ignore[arg-type]
+        old = read_values(a, path, files[path]) or {}
+        new = read_values(b, path, files[path]) or {}
+        for key in sorted(set(old) | set(new)):
             before, after = old.get(key), new.get(key)
             if show_all or before != after:
                 rows.append(ValueChange(path, key, before, after))
     return rows
 
 
-def params_diff(repo: Repo, a_rev: str | None = "HEAD", b_rev: str | None = None,
+def params_diff(repo: Repo, a_rev: str = "HEAD", b_rev: str | None = None,
                 show_all: bool = False) -> list[ValueChange]:
-    """Params the pipeline uses, `a_rev` (default HEAD) against `b_rev` (default the workspace)."""
+    """Parameters the pipeline uses, at git revision `a_rev` against `b_rev` (None: the workspace).
+
+    The files and keys are those the stages list in himo.yaml at either revision (all of params.yaml
+    when none lists any). Only changed values, unless `show_all`, which also brings every other key
+    of those files. Raises ScmError for an unknown revision or without git, PipelineError for a
+    file that does not parse.
+    """
     a, b = revision(repo, a_rev), revision(repo, b_rev)
-    files = params_used(a)
-    for path, keys in params_used(b).items():
-        known = files.get(path, set())
-        files[path] = None if keys is None or known is None else known | keys
+    files = merge(params_used(a), params_used(b))
+    if show_all:
+        files = dict.fromkeys(files)
     return compare(a, b, files, show_all)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from himo.errors import PipelineError
 from himo.model.stage import Stage
 from himo.pipeline.dag import build_dag
 from himo.pipeline.edit import with_stage
 from himo.pipeline.loader import PIPELINE_FILE, parse_stages
+from himo.pipeline.yamlfile import load_yaml_lines
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.gitignore import ignore_target
 from himo.workspace.repo import Repo
@@ -34,8 +37,11 @@ class StageSpec:
 
 
 def command_line(args: list[str]) -> str:
-    """One argument is a shell command as written; several are joined, quoting when needed."""
-    return args[0] if len(args) == 1 else shlex.join(args)
+    """One argument is a shell command as written; several are joined as `dvc stage add` does:
+    an argument with spaces is quoted, others (`>`, `&&`, `$VAR`) are kept for the shell."""
+    if len(args) == 1:
+        return args[0]
+    return " ".join(a if a and not any(c.isspace() for c in a) else shlex.quote(a) for a in args)
 
 
 def stage_body(spec: StageSpec) -> dict[str, Any]:
@@ -57,6 +63,18 @@ def stage_body(spec: StageSpec) -> dict[str, Any]:
     return body
 
 
+def _about_new_stage(repo: Repo, name: str, exc: PipelineError) -> PipelineError:
+    """An error about the stage being added points at a line himo.yaml does not have yet:
+    name the stage instead."""
+    path = repo.root / PIPELINE_FILE
+    on_disk = load_yaml_lines(path.read_text(encoding="utf-8"), PIPELINE_FILE) if path.exists() else None
+    if name in ((on_disk or {}).get("stages") or {}):  # -f: the stage's line is right
+        return exc
+    prefix = re.compile(rf"^{re.escape(PIPELINE_FILE)}:\d+: stage '{re.escape(name)}': ")
+    message = prefix.sub(f"{PIPELINE_FILE}: stage '{name}' (not added): ", exc.message)
+    return exc if message == exc.message else PipelineError(message, exc.hint)
+
+
 def _params(items: list[str]) -> list[Any]:
     keys: list[Any] = []
     for item in items:
@@ -71,8 +89,11 @@ def _params(items: list[str]) -> list[Any]:
 def add_stage(repo: Repo, spec: StageSpec, force: bool = False) -> Stage:
     """Write the stage into himo.yaml (validated first: nothing is written if it is wrong)."""
     text = with_stage(repo.root, spec.name, stage_body(spec), force)
-    stages = parse_stages(repo.root, text)
-    build_dag(repo.root, stages)
+    try:
+        stages = parse_stages(repo.root, text)
+        build_dag(repo.root, stages)
+    except PipelineError as exc:
+        raise _about_new_stage(repo, spec.name, exc) from None
     with repo.lock():
         write_text_atomic(repo.root / PIPELINE_FILE, text)
     stage = next(s for s in stages if s.name == spec.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -12,7 +13,10 @@ from himo.workspace.repo import Repo
 
 
 def _fmt(value: Any) -> str:
-    return "-" if value is None else str(value)
+    """A value as JSON writes it (`true`, `[1, 2]`), strings bare, `-` for absent."""
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -22,39 +26,32 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     )
 
 
-def _diff_json(changes: list[Any], with_delta: bool) -> dict[str, dict[str, Any]]:
-    doc: dict[str, dict[str, Any]] = {}
-    for c in changes:
-        item = {"old": c.old, "new": c.new}
-        if with_delta:
-            item["diff"] = c.delta
-        doc.setdefault(c.path, {})[c.key] = item
-    return doc
-
-
-def _print_diff(changes: list[Any], as_json: bool, with_delta: bool, a: str, b: str) -> None:
+def _print_diff(changes: list[Any], as_json: bool, what: str, labels: tuple[str, str]) -> None:
+    """A diff as a table (Path, Param/Metric, A, B[, Change]) or JSON {path: {key: {old, new[, diff]}}}."""
+    with_delta = what == "Metric"
     if as_json:
-        OUT.json(_diff_json(changes, with_delta))
-        return
-    if not changes:
+        doc: dict[str, dict[str, Any]] = {}
+        for c in changes:
+            item = {"old": c.old, "new": c.new} | ({"diff": c.delta} if with_delta else {})
+            doc.setdefault(c.path, {})[c.key] = item
+        OUT.json(doc)
+    elif not changes:
         OUT.echo("No changes.")
-        return
-    headers = ["Path", "Key", a, b] + (["Change"] if with_delta else [])
-    rows = [[c.path, c.key, _fmt(c.old), _fmt(c.new)] + ([_fmt(c.delta)] if with_delta else [])
-            for c in changes]
-    click.echo(_table(headers, rows))
-
-
-diff_args = [
-    click.argument("a_rev", required=False, default="HEAD"),
-    click.argument("b_rev", required=False),
-    click.option("--all", "show_all", is_flag=True, help="Also unchanged values."),
-    click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts."),
-]
+    else:
+        headers = ["Path", what, *labels] + (["Change"] if with_delta else [])
+        rows = [[c.path, c.key, _fmt(c.old), _fmt(c.new)] + ([_fmt(c.delta)] if with_delta else [])
+                for c in changes]
+        click.echo(_table(headers, rows))
 
 
 def diff_options(fn: Any) -> Any:
-    for option in reversed(diff_args):
+    """A_REV, B_REV, --all and --json, shared by both diffs."""
+    for option in reversed([
+        click.argument("a_rev", required=False, default="HEAD"),
+        click.argument("b_rev", required=False),
+        click.option("--all", "show_all", is_flag=True, help="Also list unchanged values."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts."),
+    ]):
         fn = option(fn)
     return fn
 
@@ -62,19 +59,22 @@ def diff_options(fn: Any) -> Any:
 @click.group("params")
 @common
 def params_group() -> None:
-    """Compare parameters between git revisions."""
+    """Compare the pipeline's parameters between git revisions."""
 
 
 @params_group.command("diff")
 @diff_options
 @common
 def params_diff_cmd(a_rev: str, b_rev: str | None, show_all: bool, as_json: bool) -> None:
-    """Params the stages use: A_REV (default HEAD) against B_REV (default the workspace)."""
+    """Params the stages use, at A_REV (default HEAD) against B_REV (default the workspace).
+
+    The params files and keys listed in himo.yaml (all of params.yaml when no stage lists any);
+    only changed values, unless --all, which lists every key of those files.
+    """
     from himo.api.params import params_diff
 
     changes = params_diff(Repo.find(), a_rev, b_rev, show_all)
-    _print_diff(changes, as_json, False, a_rev, b_rev or "workspace")
-
+    _print_diff(changes, as_json, "Param", (a_rev, b_rev or "workspace"))
 
 
 @click.group("metrics")
@@ -90,25 +90,29 @@ def metrics_show_cmd(as_json: bool) -> None:
     """Values in the metrics files of the stages (JSON, YAML or TOML), flattened to dotted keys."""
     from himo.api.metrics import metrics_show
 
-    rows = metrics_show(Repo.find())
+    files = metrics_show(Repo.find())
     if as_json:
-        doc: dict[str, dict[str, Any]] = {}
-        for r in rows:
-            doc.setdefault(r.path, {})[r.key] = r.new
-        OUT.json(doc)
-    elif rows:
-        click.echo(_table(["Path", "Metric", "Value"], [[r.path, r.key, _fmt(r.new)] for r in rows]))
-    else:
-        OUT.echo("No metrics: declare metrics files under `metrics:` in himo.yaml.")
+        OUT.json(files)
+        return
+    for path in (p for p, values in files.items() if values is None):
+        click.echo(f"Warning: {path}: not found (run `himo repro` to make it)", err=True)
+    rows = [[path, key, _fmt(value)] for path, values in files.items() for key, value in (values or {}).items()]
+    if rows:
+        click.echo(_table(["Path", "Metric", "Value"], rows))
+    elif not files:
+        OUT.echo("No metrics: declare metrics files under `metrics:` in himo.yaml (himo stage add -m FILE).")
 
 
 @metrics_group.command("diff")
 @diff_options
 @common
 def metrics_diff_cmd(a_rev: str, b_rev: str | None, show_all: bool, as_json: bool) -> None:
-    """Metrics at A_REV (default HEAD) against B_REV (default the workspace), with the change."""
+    """Metrics at A_REV (default HEAD) against B_REV (default the workspace), with the change.
+
+    The metrics files are those declared in himo.yaml at either revision; a file missing at one of
+    them shows `-` (JSON null). Only changed values, unless --all.
+    """
     from himo.api.metrics import metrics_diff
 
     changes = metrics_diff(Repo.find(), a_rev, b_rev, show_all)
-    _print_diff(changes, as_json, True, a_rev, b_rev or "workspace")
-
+    _print_diff(changes, as_json, "Metric", (a_rev, b_rev or "workspace"))

@@ -1,6 +1,6 @@
-"""The files of `himo demo`'s project: a synthetic data generator and a five-stage
-scikit-learn pipeline (prepare -> featurize -> train -> evaluate -> predict)."""
+"""The project `himo demo` writes: a synthetic data generator and a five-stage scikit-learn
+pipeline (prepare -> featurize -> train -> evaluate -> predict). Plain values; no I/O."""
 
-from himo.demo.template import FILES, GENERATOR, PIPELINE
+from himo.demo.template import CHANGE, FILES, METRICS, RAW_DATA, REMOTE, STAGES, StageDef
 
-__all__ = ["FILES", "GENERATOR", "PIPELINE"]
+__all__ = ["CHANGE", "FILES", "METRICS", "RAW_DATA", "REMOTE", "STAGES", "StageDef"]

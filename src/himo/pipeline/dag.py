@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from himo.errors import PipelineError
 from himo.model.stage import Stage
 from himo.pipeline.loader import PIPELINE_FILE
+from himo.pipeline.params import load_params_file, lookup
 
 
 def _within(path: str, folder: str) -> bool:
@@ -66,9 +66,10 @@ class Dag:
 
 
 def build_dag(root: Path, stages: list[Stage]) -> Dag:
-    """Link stages by paths; PipelineError for clashing outputs, cycles and dangling deps."""
+    """Link stages by paths; PipelineError for clashing outputs, cycles, dangling deps, a missing
+    wdir and params keys missing from their files."""
     dag = Dag({s.name: s for s in stages})
-    _index_outputs(dag)
+    _index_outputs(root, dag)
     for stage in stages:
         dag.upstream[stage.name] = set()
         for dep in stage.deps:
@@ -79,11 +80,13 @@ def build_dag(root: Path, stages: list[Stage]) -> Dag:
             dag.upstream[stage.name].update(producers - {stage.name})
             if stage.name in producers:
                 raise _error(stage, f"depends on its own output {dep!r}")
+        _check_wdir(root, dag, stage)
     _check_acyclic(dag)
+    _check_params(root, dag)
     return dag
 
 
-def _index_outputs(dag: Dag) -> None:
+def _index_outputs(root: Path, dag: Dag) -> None:
     for stage in dag.stages.values():
         for out in stage.outs:
             other = dag.producer.get(out.path)
@@ -91,12 +94,15 @@ def _index_outputs(dag: Dag) -> None:
                 raise _error(stage, f"output {out.path!r} is also an output of stage '{other}'",
                              "each path is written by one stage only")
             dag.producer[out.path] = stage.name
-    paths = sorted(dag.producer)
-    for outer, inner in itertools.pairwise(paths):
-        if _within(inner, outer):
-            stage = dag.stages[dag.producer[inner]]
-            raise _error(stage, f"output {inner!r} is inside output {outer!r} of stage"
-                                f" '{dag.producer[outer]}'", "outputs must not overlap")
+    for path, name in dag.producer.items():
+        for outer in [str(p) for p in PurePosixPath(path).parents if str(p) != "."]:
+            if outer in dag.producer:
+                raise _error(dag.stages[name], f"output {path!r} is inside output {outer!r} of stage"
+                                               f" '{dag.producer[outer]}'", "outputs must not overlap")
+        for tracked in [path, *map(str, PurePosixPath(path).parents)][:-1]:
+            if (root / (tracked + ".himo")).exists():
+                raise _error(dag.stages[name], f"output {path!r} is tracked by {tracked}.himo (himo add)",
+                             f"a stage output cannot also be added: himo remove {tracked}.himo")
 
 
 def _producers_of(dag: Dag, dep: str) -> set[str]:
@@ -107,6 +113,33 @@ def _exists(root: Path, path: str) -> bool:
     return (root / path).exists() or (root / (path + ".himo")).exists()
 
 
+def _check_wdir(root: Path, dag: Dag, stage: Stage) -> None:
+    """The folder the commands run in exists (or a stage writes it)."""
+    if stage.wdir == "." or (root / stage.wdir).is_dir() or _producers_of(dag, stage.wdir):
+        return
+    problem = "is not a folder" if (root / stage.wdir).exists() else "does not exist"
+    raise _error(stage, f"wdir {stage.wdir!r} {problem}", f"create the folder {stage.wdir}, or fix 'wdir'")
+
+
+def _check_params(root: Path, dag: Dag) -> None:
+    """Every params key a stage names is in its file (files a stage writes are checked when run)."""
+    files: dict[str, dict[str, object]] = {}
+    for stage in dag.stages.values():
+        for ref in stage.params:
+            if ref.file not in files:
+                if not (root / ref.file).is_file():
+                    if _producers_of(dag, ref.file):
+                        continue
+                    raise _error(stage, f"params file {ref.file} does not exist", f"create {ref.file}")
+                files[ref.file] = load_params_file(root / ref.file, ref.file)
+            for key in ref.keys:
+                try:
+                    lookup(files[ref.file], key)
+                except KeyError:
+                    raise _error(stage, f"params key {key!r} not found in {ref.file}",
+                                 f"add {key} to {ref.file}, or remove it from the stage") from None
+
+
 def _check_acyclic(dag: Dag) -> None:
     state: dict[str, int] = {}  # 1 visiting, 2 done
 
@@ -114,9 +147,10 @@ def _check_acyclic(dag: Dag) -> None:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = [*trail[trail.index(name):], name]
+            cycle = [name, *reversed(trail[trail.index(name):])]  # in the direction data flows
             raise _error(dag.stages[name], f"dependency cycle: {' -> '.join(cycle)}",
-                         "break the cycle: a stage cannot depend on what it produces, even indirectly")
+                         "each stage reads an output of the one before it; a stage cannot depend on"
+                         " what it produces, even indirectly")
         state[name] = 1
         for up in sorted(dag.upstream[name]):
             visit(up, [*trail, name])

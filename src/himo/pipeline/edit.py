@@ -8,6 +8,7 @@ from typing import Any
 
 from himo.errors import PipelineError
 from himo.pipeline.loader import PIPELINE_FILE
+from himo.pipeline.yamlfile import load_yaml_lines
 
 
 def _yaml() -> Any:
@@ -24,15 +25,47 @@ def with_stage(root: Path, name: str, body: dict[str, Any], force: bool) -> str:
     from ruamel.yaml.comments import CommentedMap
 
     path = root / PIPELINE_FILE
+    text, tail = _split_tail(path.read_text(encoding="utf-8") if path.exists() else "")
+    parsed = load_yaml_lines(text, PIPELINE_FILE)  # our errors, with line numbers, before ruamel's
+    if parsed is not None and not isinstance(parsed, dict):
+        raise _not_stages("himo.yaml:1: expected a mapping with a 'stages' key")
+    if parsed and parsed.get("stages") is not None and not isinstance(parsed["stages"], dict):
+        raise _not_stages(f"himo.yaml:{parsed.lines['stages']}: 'stages' must be a mapping of name: stage")
     yaml = _yaml()
-    doc = yaml.load(path.read_text(encoding="utf-8")) if path.exists() else None
+    doc = yaml.load(text) if parsed is not None else None
     if doc is None:
         doc = CommentedMap()
-    stages = doc.setdefault("stages", CommentedMap())
+    if doc.get("stages") is None:
+        doc["stages"] = CommentedMap()
+    stages = doc["stages"]
     if name in stages and not force:
         raise PipelineError(f"stage '{name}' already exists in {PIPELINE_FILE}",
                             "use -f to overwrite it, or choose another name with -n")
     stages[name] = CommentedMap(body)
     out = io.StringIO()
     yaml.dump(doc, out)
-    return out.getvalue()
+    head = _keep_leading_comments(text) if parsed is None else ""
+    return head + out.getvalue() + tail
+
+
+def _split_tail(text: str) -> tuple[str, str]:
+    """(text, comments at its end): unindented comments closing the file stay at its end.
+
+    ruamel.yaml attaches them to the last stage, so a new stage would land below them.
+    """
+    lines = text.splitlines(keepends=True)
+    end = len(lines)
+    while end and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
+        end -= 1
+    if end == 0 or end == len(lines):
+        return text, ""
+    return "".join(lines[:end]), "".join(lines[end:])
+
+
+def _not_stages(message: str) -> PipelineError:
+    return PipelineError(message, f"fix {PIPELINE_FILE}, then add the stage again")
+
+
+def _keep_leading_comments(text: str) -> str:
+    """A himo.yaml of comments only loads as nothing: keep its text above the new stages."""
+    return text if not text.strip() or text.endswith("\n") else text + "\n"

@@ -15,8 +15,8 @@ from typing import Any
 
 from himo.errors import PipelineError
 from himo.model.stage import Output, ParamsRef, Stage
-from himo.pipeline.interpolate import Unresolved, resolve
-from himo.pipeline.params import DEFAULT_PARAMS, load_params_file
+from himo.pipeline.interpolate import Unresolved, Unusable, resolve
+from himo.pipeline.params import DEFAULT_PARAMS, load_params_file, lookup
 from himo.pipeline.yamlfile import line_of, load_yaml_lines
 
 PIPELINE_FILE = "himo.yaml"
@@ -27,6 +27,8 @@ OUT_FLAGS = ("cache", "persist", "kind", "desc")
 PLOT_FLAGS = ("x", "y", "template", "title", "x_label", "y_label")
 KINDS = ("dataset", "features", "model", "metrics", "predictions", "code", "other")
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+# Paths no stage may write: its outputs are removed before it runs and then moved into the cache.
+RESERVED = (".git", ".himo", PIPELINE_FILE, "himo.lock")
 
 
 class Where:
@@ -71,17 +73,39 @@ def _context(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
     context: dict[str, Any] = {}
     if (root / DEFAULT_PARAMS).exists():
         context.update(load_params_file(root / DEFAULT_PARAMS, DEFAULT_PARAMS))
-    for item in doc.get("vars") or []:
+    where = Where(PIPELINE_FILE, line_of(doc, "vars"))
+    items = doc.get("vars") or []
+    if not isinstance(items, list):
+        raise where.error("'vars' must be a list of file names and mappings", "write vars:\n  - name: value")
+    for item in items:
         if isinstance(item, dict):
             context.update(item)
         elif isinstance(item, str):
-            file, _, keys = item.partition(":")
-            data = load_params_file(root / file, file)
-            context.update({k: data[k] for k in keys.split(",") if k in data} if keys else data)
+            context.update(_vars_file(root, item, where))
         else:
-            where = Where(PIPELINE_FILE, line_of(doc, "vars"))
             raise where.error("each 'vars' item is a file name or a mapping")
     return context
+
+
+def _vars_file(root: Path, item: str, where: Where) -> dict[str, Any]:
+    """The names a `vars` item `file` or `file:key1,key2` brings in."""
+    file, _, keys = item.partition(":")
+    path = _repo_path(root, ".", file, where, "vars")
+    if not (root / path).is_file():
+        raise where.error(f"vars: file {file!r} does not exist", f"create {file}, or remove it from 'vars'")
+    data = load_params_file(root / path, file)
+    picked: dict[str, Any] = {}
+    for key in filter(None, keys.split(",")):
+        try:
+            value = lookup(data, key)
+        except KeyError:
+            raise where.error(f"vars: key {key!r} not found in {file}") from None
+        *parents, last = key.split(".")
+        node = picked
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return picked if keys else data
 
 
 def _expand(root: Path, name: str, body: Any, context: dict[str, Any], where: Where) -> list[Stage]:
@@ -131,13 +155,13 @@ def _resolve(value: Any, context: dict[str, Any], where: Where) -> Any:
     except Unresolved as exc:
         raise where.error(f"cannot resolve ${{{exc.name}}}",
                           "define it in params.yaml or under 'vars' in himo.yaml") from None
-    except TypeError as exc:
+    except Unusable as exc:
         raise where.error(str(exc)) from None
 
 
 def _stage(root: Path, name: str, raw: dict[str, Any], context: dict[str, Any], where: Where) -> Stage:
     _check_keys(raw, STAGE_KEYS, where, "stage key")
-    body = _resolve(dict(raw), context, where)
+    body = _resolve(raw, context, where)
     if "cmd" not in body:
         raise where.error("missing 'cmd'", "give the command that runs the stage")
     cmd = body["cmd"]
@@ -149,7 +173,7 @@ def _stage(root: Path, name: str, raw: dict[str, Any], context: dict[str, Any], 
     return Stage(
         name=name, cmd=cmds, wdir=wdir,
         deps=tuple(_repo_path(root, wdir, d, where, "deps") for d in _str_list(body, "deps", where)),
-        params=_params(body.get("params") or [], where), outs=outs,
+        params=_params(root, wdir, body.get("params") or [], where), outs=outs,
         desc=body.get("desc"), frozen=_bool(body, "frozen", where),
         always_changed=_bool(body, "always_changed", where), line=where.line,
     )
@@ -165,9 +189,21 @@ def _outputs(root: Path, wdir: str, body: dict[str, Any], role: str, where: Wher
         kind = flags.get("kind")
         if kind is not None and kind not in KINDS:
             raise where.error(f"{role}: unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
-        outs.append(Output(_repo_path(root, wdir, path, where, role), bool(flags.get("cache", True)),
-                           bool(flags.get("persist", False)), "out" if role == "outs" else role, kind))
+        out = _repo_path(root, wdir, path, where, role)
+        _check_writable(out, path, role, where)
+        outs.append(Output(out, _bool(flags, "cache", where, True), _bool(flags, "persist", where),
+                           "out" if role == "outs" else role, kind))
     return outs
+
+
+def _check_writable(out: str, path: str, role: str, where: Where) -> None:
+    if out == ".":
+        raise where.error(f"{role}: {path!r} is the whole repository",
+                          "name the files or folders the stage writes")
+    top = out.split("/", 1)[0]
+    if top in RESERVED:
+        raise where.error(f"{role}: {path!r} is {'inside ' if top != out else ''}{top}, which himo manages",
+                          "a stage cannot write there: its outputs are removed before it runs")
 
 
 def _path_and_flags(item: Any, role: str, where: Where) -> tuple[str, dict[str, Any]]:
@@ -184,9 +220,11 @@ def _path_and_flags(item: Any, role: str, where: Where) -> tuple[str, dict[str, 
     raise where.error(f"{role}: each item is a path or a mapping 'path: {{flags}}'")
 
 
-def _params(items: Any, where: Where) -> tuple[ParamsRef, ...]:
+def _params(root: Path, wdir: str, items: Any, where: Where) -> tuple[ParamsRef, ...]:
+    """Params files are relative to wdir, as in dvc.yaml; keys are dotted."""
+    form = "each 'params' item is a key, 'file:key1,key2' or a mapping file: [keys]"
     if not isinstance(items, list):
-        raise where.error("'params' must be a list")
+        raise where.error("'params' must be a list", form)
     refs: dict[str, list[str]] = {}
     for item in items:
         if isinstance(item, str):
@@ -194,10 +232,14 @@ def _params(items: Any, where: Where) -> tuple[ParamsRef, ...]:
             refs.setdefault(file, []).extend(k for k in keys.split(",") if k)
         elif isinstance(item, dict):
             for file, keys in item.items():
+                if keys is not None and (not isinstance(keys, list)
+                                         or not all(isinstance(k, str) for k in keys)):
+                    raise where.error(f"params: the keys of {file!r} must be a list", form)
                 refs.setdefault(str(file), []).extend(keys or [])
         else:
-            raise where.error("each 'params' item is a key, 'file:key1,key2' or a mapping file: [keys]")
-    return tuple(ParamsRef(f, tuple(dict.fromkeys(k))) for f, k in refs.items())
+            raise where.error(form)
+    return tuple(ParamsRef(_repo_path(root, wdir, f, where, "params"), tuple(dict.fromkeys(k)))
+                 for f, k in refs.items())
 
 
 def _str_list(body: dict[str, Any], key: str, where: Where) -> list[str]:
@@ -207,8 +249,8 @@ def _str_list(body: dict[str, Any], key: str, where: Where) -> list[str]:
     return value
 
 
-def _bool(body: dict[str, Any], key: str, where: Where) -> bool:
-    value = body.get(key, False)
+def _bool(body: dict[str, Any], key: str, where: Where, default: bool = False) -> bool:
+    value = body.get(key, default)
     if not isinstance(value, bool):
         raise where.error(f"'{key}' must be true or false")
     return value
@@ -228,7 +270,8 @@ def _check_keys(mapping: dict[str, Any], allowed: tuple[str, ...], where: Where,
         if key not in allowed:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(allowed)}"
-            raise Where(where.file, line_of(mapping, key), where.stage).error(f"unknown {what} {key!r}", hint)
+            line = line_of(mapping, key) or where.line
+            raise Where(where.file, line, where.stage).error(f"unknown {what} {key!r}", hint)
 
 
 def _check_unique(stages: list[Stage]) -> None:

@@ -23,10 +23,29 @@ class _LineLoader(_Base):  # type: ignore[misc, valid-type]
 
 
 def _construct_mapping(loader: Any, node: yaml.MappingNode) -> LineDict:
+    _refuse_duplicate_keys(loader, node)
     mapping = LineDict(yaml.SafeLoader.construct_mapping(loader, node, deep=True))
     mapping.lines = {loader.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
     mapping.line = node.start_mark.line + 1
     return mapping
+
+
+def _refuse_duplicate_keys(loader: Any, node: yaml.MappingNode) -> None:
+    """YAML keeps the last of two equal keys silently; in himo.yaml that hides a stage."""
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, (dict, list)) and first.setdefault(key, line) != line:
+            raise _DuplicateKey(f"duplicate key {key!r} (also on line {first[key]})", line)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, problem: str, line: int) -> None:
+        super().__init__(problem)
+        self.problem, self.line = problem, line
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -36,11 +55,32 @@ def load_yaml_lines(text: str, name: str) -> Any:
     """Parse YAML; PipelineError with the line number on bad syntax."""
     try:
         return yaml.load(text, Loader=_LineLoader)
+    except _DuplicateKey as exc:
+        raise PipelineError(f"{name}:{exc.line}: {exc.problem}",
+                            f"remove or rename one of them in {name}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "bad syntax"
-        raise PipelineError(f"{name}{line}: invalid YAML: {problem}", f"fix the syntax of {name}") from None
+        raise PipelineError(f"{name}{_syntax_problem(exc)}", _syntax_hint(exc, text, name)) from None
+
+
+def _syntax_hint(exc: yaml.YAMLError, text: str, name: str) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    lines = text.splitlines()
+    line = lines[mark.line] if mark and mark.line < len(lines) else ""
+    if "${" in line and ("[" in line or "{" in line.replace("${", "")):
+        return ("inside [...] or {...}, YAML reads '{' as a mapping: quote the value ('${x}.txt')"
+                " or write one item per line (- ${x}.txt)")
+    return f"fix the syntax of {name}"
+
+
+def _syntax_problem(exc: yaml.YAMLError) -> str:
+    """`:LINE: invalid YAML: problem (while ... on line N)` from a yaml error."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark else None
+    text = f"{f':{line}' if line else ''}: invalid YAML: {getattr(exc, 'problem', None) or 'bad syntax'}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark and context_mark.line + 1 != line:
+        text += f" ({context} that starts on line {context_mark.line + 1})"
+    return text
 
 
 def line_of(mapping: Any, key: Any) -> int:

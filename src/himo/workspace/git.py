@@ -75,16 +75,27 @@ class Git:
         return blobs
 
     def resolve(self, rev: str) -> str:
-        """The commit id `rev` names; ScmError naming it if it names none."""
-        try:
-            return self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
-        except ScmError:
-            raise ScmError(f"unknown git revision {rev!r}",
-                           "use a commit, branch or tag name, e.g. HEAD~1") from None
+        """The commit id `rev` (a commit, branch, tag, `HEAD~1`...) names; ScmError naming it if none."""
+        if rev and not rev.startswith("-"):  # never let a revision be read as an option
+            try:
+                return self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+            except ScmError:
+                pass
+        if not self.has_commits():
+            raise ScmError(f"unknown git revision {rev!r}: the repository has no commits yet",
+                           "commit first (git add -A && git commit), then compare")
+        raise ScmError(f"unknown git revision {rev!r}", "use a commit, branch or tag name, e.g. HEAD~1")
 
-    def show_file(self, commit: str, path: str) -> str | None:
-        """The text of `path` (relative to the git root) in `commit`, or None if it is not there."""
+    def has_commits(self) -> bool:
         try:
-            return self.run("show", f"{commit}:{path}").decode("utf-8", "replace")
+            self.run("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
         except ScmError:
+            return False
+        return True
+
+    def file_at(self, commit: str, path: str) -> bytes | None:
+        """The bytes of file `path` (POSIX, relative to the git root) in `commit`; None if it has none."""
+        try:
+            return self.run("cat-file", "blob", f"{commit}:{path}")
+        except ScmError:  # no such path in that commit, or a folder there
             return None

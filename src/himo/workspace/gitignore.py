@@ -28,6 +28,7 @@ def ignore_target(target: Path) -> Path | None:
     entry = _entry(target)
     if entry in lines:
         return None
+    file.parent.mkdir(parents=True, exist_ok=True)  # a stage output's folder may not exist yet
     write_text_atomic(file, "\n".join([*lines, entry]) + "\n")
     return file
 

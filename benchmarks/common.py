@@ -1,0 +1,200 @@
+"""What the himo-vs-DVC benchmarks share: running and timing commands, the two tools,
+measures with their medians, the results table and the machine facts.
+
+Standard library only. The benchmark scripts import it as `common` (their own folder is
+first on sys.path when they run as scripts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DVC_VENV = Path(os.environ.get("HIMO_BENCH_DVC_VENV", "/tmp/himo-bench-dvc-venv"))
+
+
+# ---------------------------------------------------------------- running commands
+
+
+class CommandError(Exception):
+    """A command failed; the message names it and ends with the last line of its stderr."""
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def run(cmd: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> str:
+    """Run cmd in cwd and return its stdout; raise CommandError if it fails."""
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+        )
+    except OSError as exc:
+        raise CommandError(f"{cmd[0]}: {exc.strerror}") from exc
+    if proc.returncode != 0:
+        name = " ".join([Path(cmd[0]).name, *cmd[1:3]])
+        raise CommandError(
+            f"`{name}` exit {proc.returncode}: {last_line(proc.stderr + proc.stdout)}"
+        )
+    return proc.stdout
+
+
+def time_runs(
+    cmd: Sequence[str],
+    repeat: int,
+    prepare: Callable[[int], Path],
+    after: Callable[[Path], None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[float]:
+    """Time cmd `repeat` times, each in the dir prepare(i) readies; after(dir) checks or undoes.
+
+    Only the command is timed; dirty pages are flushed before the clock starts.
+    """
+    samples = []
+    for i in range(repeat):
+        cwd = prepare(i)
+        os.sync()
+        start = time.perf_counter()
+        run(cmd, cwd, env)
+        samples.append(time.perf_counter() - start)
+        if after is not None:
+            after(cwd)
+    return samples
+
+
+def remove(path: Path) -> None:
+    """Delete a file, link or tree; nothing to do if it is not there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the tools
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    exe: str
+    meta: str  # the tool's dir in a repo: .dvc or .himo
+    env: Mapping[str, str]
+
+    def cmd(self, *args: str) -> list[str]:
+        return [self.exe, *args]
+
+    def run(self, cwd: Path, *args: str) -> str:
+        return run(self.cmd(*args), cwd, self.env)
+
+    def time(
+        self,
+        repeat: int,
+        args: Sequence[str],
+        prepare: Callable[[int], Path],
+        after: Callable[[Path], None] | None = None,
+    ) -> list[float]:
+        return time_runs(self.cmd(*args), repeat, prepare, after, self.env)
+
+    def init_repo(self, path: Path) -> Path:
+        path.mkdir(parents=True)
+        run(["git", "init", "-q"], path)
+        self.run(path, "init", "-q")
+        return path
+
+    def version(self, cwd: Path) -> str:
+        try:
+            return last_line(self.run(cwd, "--version"))
+        except CommandError as exc:
+            return f"n/a ({exc})"
+
+
+def make_tools(opts: argparse.Namespace, run_dir: Path) -> dict[str, Tool]:
+    """DVC (opts.dvc) and himo (opts.himo), in that order."""
+    dvc_env = os.environ | {
+        "DVC_NO_ANALYTICS": "1",  # no report daemon after each command
+        "DVC_SITE_CACHE_DIR": str(run_dir / "dvc-site-cache"),  # state db, wiped with the run
+    }
+    return {
+        "dvc": Tool("dvc", opts.dvc, ".dvc", dvc_env),
+        "himo": Tool("himo", opts.himo, ".himo", dict(os.environ)),
+    }
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Measure:
+    samples: list[float] = field(default_factory=list)
+    error: str | None = None  # no samples and no error: the tool was not run
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples and not self.error else None
+
+    def cell(self) -> str:
+        if self.error:
+            return "n/a"
+        return "-" if self.median is None else f"{self.median:.3f}"
+
+    def as_json(self) -> dict[str, object]:
+        return {"median": self.median, "samples": self.samples, "error": self.error}
+
+
+def measure(what: Callable[[], list[float]]) -> Measure:
+    try:
+        return Measure(samples=what())
+    except (CommandError, OSError) as exc:
+        return Measure(error=str(exc))
+
+
+def print_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    rows = [header, *rows]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def fs_type(path: Path) -> str:
+    try:
+        return run(["df", "-PT", str(path)], path).splitlines()[-1].split()[1]
+    except (CommandError, IndexError):
+        return "unknown"
+
+
+def machine_facts(workdir: Path, tools: Mapping[str, Tool]) -> dict[str, str]:
+    return {
+        "cores": str(os.cpu_count()),
+        "filesystem": fs_type(workdir),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **{f"{name} version": tool.version(workdir) for name, tool in tools.items()},
+    }
