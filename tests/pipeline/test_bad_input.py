@@ -169,6 +169,11 @@ CASES = {
         "  bad:\n    cmd: x\n    outs: [.]\n",
         "himo.yaml:7: stage 'bad': outs: '.' is the whole repository",
         "name the files or folders the stage writes"),
+    "output-holds-the-wdir": (
+        "  bad:\n    wdir: sub\n    cmd: x\n    outs: [.]\n",
+        "himo.yaml:7: stage 'bad': outs: '.' holds the stage's wdir 'sub', which would be removed before"
+        " the stage runs",
+        "write into a folder below wdir, or add persist: true"),
     "output-in-himo-dir": (
         "  bad:\n    cmd: x\n    outs: [.himo/cache]\n",
         "himo.yaml:7: stage 'bad': outs: '.himo/cache' is inside .himo, which himo manages",
@@ -200,11 +205,11 @@ def test_bad_himo_yaml_is_refused_and_changes_nothing(repo: Path, stages: str, m
     assert snapshot(repo) == before  # `ok` did not run (it always would), nothing was written
 
 
-def test_read_only_commands_refuse_it_too(repo: Path, himo: Himo):
+@pytest.mark.parametrize("command", [["dag"], ["status"], ["stage", "list"], ["repro", "--dry"]], ids=str)
+def test_read_only_commands_refuse_it_too(repo: Path, himo: Himo, command: list[str]):
     write(repo / "himo.yaml", GOOD + "  bad:\n    cmd: x\n    dep: [data.txt]\n")
-    error = "Error: himo.yaml:9: stage 'bad': unknown stage key 'dep'\nHint: did you mean 'deps'?\n"
-    for command in (["dag"], ["status"], ["stage", "list"], ["repro", "--dry"]):
-        assert refused(himo, *command) == error, command
+    assert refused(himo, *command) == (
+        "Error: himo.yaml:9: stage 'bad': unknown stage key 'dep'\nHint: did you mean 'deps'?\n")
 
 
 ADD_CASES = {

@@ -23,7 +23,7 @@ stages:
 """
 
 
-def test_dag_in_every_format(repo: Path, himo: Himo):
+def test_dag_as_text_and_json(repo: Path, himo: Himo):
     write(repo / "raw.txt", "x\n")
     write(repo / "himo.yaml", FAN_IN)
     assert himo("dag").stdout == "* features  -> train\n* labels  -> train\n* train\n"
@@ -37,6 +37,11 @@ def test_dag_in_every_format(repo: Path, himo: Himo):
         ],
         "edges": [{"from": "features", "to": "train"}, {"from": "labels", "to": "train"}],
     }
+
+
+def test_dag_as_mermaid_and_dot(repo: Path, himo: Himo):
+    write(repo / "raw.txt", "x\n")
+    write(repo / "himo.yaml", FAN_IN)
     assert himo("dag", "--mermaid").stdout == """\
 flowchart TD
     s0["features"]

@@ -132,3 +132,13 @@ stages:
     assert [d["path"] for d in lock["deps"]] == ["src/prepare.py", "data/data.xml"]
     assert lock["outs"][0]["path"] == "data/prepared" and lock["outs"][0]["nfiles"] == 1
     assert himo("repro").stdout.startswith("Stage 'prepare' is up to date\n")
+
+
+def test_stage_add_writes_in_the_file_own_indentation(repo: Path, himo: Himo):
+    own_style = "stages:\n    a:\n        cmd: echo > a.txt\n        outs:\n        - a.txt\n"
+    write(repo / "himo.yaml", own_style)
+    himo("stage", "add", "-n", "b", "-d", "a.txt", "-o", "b.txt", "cp a.txt b.txt")
+    assert (repo / "himo.yaml").read_text() == own_style + (
+        "    b:\n        cmd: cp a.txt b.txt\n"
+        "        deps:\n        - a.txt\n"
+        "        outs:\n        - b.txt\n")

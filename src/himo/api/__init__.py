@@ -21,13 +21,18 @@ from himo.api.config import add_remote, set_config
 from himo.api.fsck import FsckResult, fsck
 from himo.api.gc import GcPlan, Scopes, plan_gc, run_gc
 from himo.api.init import init
+from himo.api.metrics import metrics_diff, metrics_show
+from himo.api.params import params_diff
 from himo.api.remove import remove, unprotect
+from himo.api.repro import ReproOptions, StageResult, repro
+from himo.api.stage import StageSpec, add_stage
 from himo.api.status import TargetStatus, status
 from himo.api.transfer import TransferResult, fetch, pull, push
 from himo.workspace.repo import Repo
 
 __all__ = [
-    "AddResult", "CheckoutResult", "FsckResult", "GcPlan", "Repo", "Scopes", "TargetStatus",
-    "TransferResult", "add", "add_remote", "checkout", "commit", "fetch", "fsck", "init", "plan_gc",
-    "pull", "push", "remove", "run_gc", "set_config", "status", "unprotect",
+    "AddResult", "CheckoutResult", "FsckResult", "GcPlan", "Repo", "ReproOptions", "Scopes",
+    "StageResult", "StageSpec", "TargetStatus", "TransferResult", "add", "add_remote", "add_stage",
+    "checkout", "commit", "fetch", "fsck", "init", "metrics_diff", "metrics_show", "params_diff",
+    "plan_gc", "pull", "push", "remove", "repro", "run_gc", "set_config", "status", "unprotect",
 ]

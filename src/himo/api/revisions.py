@@ -59,7 +59,8 @@ def _read_workspace(repo: Repo, path: str) -> str | None:
     try:
         return file.read_bytes().decode("utf-8", "replace")
     except OSError as exc:
-        raise PipelineError(f"{path}: cannot read: {exc.strerror}", f"check the permissions of {path}") from None
+        raise PipelineError(f"{path}: cannot read: {exc.strerror}",
+                            f"check the permissions of {path}") from None
 
 
 def revision(repo: Repo, rev: str | None) -> Revision:

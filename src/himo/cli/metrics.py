@@ -96,7 +96,8 @@ def metrics_show_cmd(as_json: bool) -> None:
         return
     for path in (p for p, values in files.items() if values is None):
         click.echo(f"Warning: {path}: not found (run `himo repro` to make it)", err=True)
-    rows = [[path, key, _fmt(value)] for path, values in files.items() for key, value in (values or {}).items()]
+    rows = [[path, key, _fmt(value)]
+            for path, values in files.items() for key, value in (values or {}).items()]
     if rows:
         click.echo(_table(["Path", "Metric", "Value"], rows))
     elif not files:

@@ -127,9 +127,9 @@ def _check_params(root: Path, dag: Dag) -> None:
     for stage in dag.stages.values():
         for ref in stage.params:
             if ref.file not in files:
+                if _producers_of(dag, ref.file):
+                    continue
                 if not (root / ref.file).is_file():
-                    if _producers_of(dag, ref.file):
-                        continue
                     raise _error(stage, f"params file {ref.file} does not exist", f"create {ref.file}")
                 files[ref.file] = load_params_file(root / ref.file, ref.file)
             for key in ref.keys:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,38 @@ from himo.errors import PipelineError
 from himo.pipeline.loader import PIPELINE_FILE
 from himo.pipeline.yamlfile import load_yaml_lines
 
+_KEY = re.compile(r"^( *)[^\s#-][^#]*:\s*(#.*)?$")  # `key:` opening a nested block
+_ITEM = re.compile(r"^( *)- ")
 
-def _yaml() -> Any:
+
+def _yaml(text: str) -> Any:
     from ruamel.yaml import YAML
 
     yaml = YAML()
     yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    mapping, offset = _indents(text)
+    yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)
     return yaml
+
+
+def _indents(text: str) -> tuple[int, int]:
+    """The file's own (mapping indent, offset of `-` under its key); (2, 2) when it has none.
+
+    ruamel.yaml writes the whole file with one style: take the user's, so only the new stage differs.
+    """
+    mapping = offset = None
+    key_indent = None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        item = _ITEM.match(line)
+        if key_indent is not None and item and offset is None:
+            offset = indent - key_indent
+        elif key_indent is not None and not item and mapping is None and indent > key_indent:
+            mapping = indent - key_indent
+        key_indent = indent if _KEY.match(line) else None
+    return mapping or 2, 2 if offset is None or offset < 0 else offset
 
 
 def with_stage(root: Path, name: str, body: dict[str, Any], force: bool) -> str:
@@ -31,7 +56,7 @@ def with_stage(root: Path, name: str, body: dict[str, Any], force: bool) -> str:
         raise _not_stages("himo.yaml:1: expected a mapping with a 'stages' key")
     if parsed and parsed.get("stages") is not None and not isinstance(parsed["stages"], dict):
         raise _not_stages(f"himo.yaml:{parsed.lines['stages']}: 'stages' must be a mapping of name: stage")
-    yaml = _yaml()
+    yaml = _yaml(text)
     doc = yaml.load(text) if parsed is not None else None
     if doc is None:
         doc = CommentedMap()

@@ -190,13 +190,19 @@ def _outputs(root: Path, wdir: str, body: dict[str, Any], role: str, where: Wher
         if kind is not None and kind not in KINDS:
             raise where.error(f"{role}: unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
         out = _repo_path(root, wdir, path, where, role)
-        _check_writable(out, path, role, where)
-        outs.append(Output(out, _bool(flags, "cache", where, True), _bool(flags, "persist", where),
+        persist = _bool(flags, "persist", where)
+        _check_writable(out, path, role, where, "" if persist else wdir)
+        outs.append(Output(out, _bool(flags, "cache", where, True), persist,
                            "out" if role == "outs" else role, kind))
     return outs
 
 
-def _check_writable(out: str, path: str, role: str, where: Where) -> None:
+def _check_writable(out: str, path: str, role: str, where: Where, wdir: str) -> None:
+    """Refuse outputs whose removal before the run would hurt: the repository, himo's files, and
+    (unless persistent) the folder the stage runs in."""
+    if wdir and wdir != "." and (wdir == out or wdir.startswith(out + "/")):
+        raise where.error(f"{role}: {path!r} holds the stage's wdir {wdir!r}, which would be removed"
+                          " before the stage runs", "write into a folder below wdir, or add persist: true")
     if out == ".":
         raise where.error(f"{role}: {path!r} is the whole repository",
                           "name the files or folders the stage writes")

@@ -7,10 +7,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from himo.errors import PipelineError
 
 DEFAULT_PARAMS = "params.yaml"
-_MISSING = object()
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_params_text(text: str, name: str) -> dict[str, Any]:
@@ -21,10 +23,13 @@ def parse_params_text(text: str, name: str) -> dict[str, Any]:
         elif name.endswith(".toml"):
             data = tomllib.loads(text)
         else:
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-    except Exception as exc:  # yaml, json and toml errors all mean the same to a user
+            data = yaml.load(text, Loader=_YAML_LOADER) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark else name
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PipelineError(f"{where}: cannot parse: {problem}", f"fix {name}") from None
+    except Exception as exc:  # json and toml errors name the line themselves
         raise PipelineError(f"{name}: cannot parse: {str(exc).splitlines()[0]}", f"fix {name}") from None
     if not isinstance(data, dict):
         raise PipelineError(f"{name}: expected a mapping of parameters at the top level", f"fix {name}")
