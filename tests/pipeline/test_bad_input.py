@@ -127,6 +127,14 @@ CASES = {
         "  bad:\n    cmd: x\n    params: ['other.yaml:lr']\n",
         "himo.yaml:7: stage 'bad': params file other.yaml does not exist",
         "create other.yaml"),
+    "params-keys-not-a-list": (
+        "  bad:\n    cmd: x\n    params:\n      - params.yaml: train.lr\n",
+        "himo.yaml:7: stage 'bad': params: the keys of 'params.yaml' must be a list",
+        "each 'params' item is a key, 'file:key1,key2' or a mapping file: [keys]"),
+    "output-flag-not-a-boolean": (
+        "  bad:\n    cmd: x\n    outs:\n      - o.txt: {cache: 'no'}\n",
+        "himo.yaml:7: stage 'bad': 'cache' must be true or false",
+        "fix himo.yaml"),
     "name-with-slash": (
         "  a/b:\n    cmd: x\n",
         "himo.yaml:7: stage 'a/b': invalid stage name 'a/b'",
@@ -190,6 +198,10 @@ CASES = {
         "vars: {a: 1}\n",
         "himo.yaml:7: 'vars' must be a list of file names and mappings",
         "write vars:\n  - name: value"),
+    "vars-key-missing": (
+        "vars: ['params.yaml:train.nope']\n",
+        "himo.yaml:7: vars: key 'train.nope' not found in params.yaml",
+        "fix himo.yaml"),
     "vars-file-missing": (
         "vars: [nothere.yaml]\n",
         "himo.yaml:7: vars: file 'nothere.yaml' does not exist",
@@ -256,4 +268,22 @@ def test_stage_add_into_a_broken_himo_yaml_names_its_line(repo: Path, himo: Himo
     assert refused(himo, "stage", "add", "-n", "b", "true") == (
         "Error: himo.yaml:9: invalid YAML: did not find expected ',' or ']'"
         " (while parsing a flow sequence that starts on line 8)\nHint: fix the syntax of himo.yaml\n")
+    assert snapshot(repo) == before
+
+
+LOCKS = {
+    "invalid-yaml": ("stages: [\n", "invalid YAML on line 2: did not find expected node content"),
+    "bad-digest": ("stages:\n  ok:\n    cmd: [x]\n    deps: [{path: data.txt, digest: zz}]\n",
+                   "bad digest 'zz'"),
+    "no-cmd": ("stages:\n  ok: {deps: []}\n", "a stage lacks 'cmd'"),
+}
+
+
+@pytest.mark.parametrize(("lock", "problem"), LOCKS.values(), ids=LOCKS.keys())
+def test_an_unreadable_himo_lock_is_named_and_left_alone(repo: Path, himo: Himo, lock: str, problem: str):
+    write(repo / "himo.lock", lock)
+    before = snapshot(repo)
+    assert refused(himo, "repro") == (
+        f"Error: himo.lock: unreadable: {problem}\n"
+        "Hint: restore it with `git checkout -- himo.lock`, or delete it and run `himo repro`\n")
     assert snapshot(repo) == before

@@ -35,12 +35,24 @@ def read_lock(root: Path) -> dict[str, LockEntry]:
 def parse_lock(text: str) -> dict[str, LockEntry]:
     try:
         doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        if str(doc.get("schema", SCHEMA)) != SCHEMA:
+            raise PipelineError(f"{LOCK_FILE}: schema {doc['schema']!r}, this himo reads {SCHEMA!r}",
+                                "it was written by a newer himo: upgrade himo")
         return {name: _entry(body) for name, body in (doc.get("stages") or {}).items()}
     except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise PipelineError(
-            f"{LOCK_FILE}: unreadable ({type(exc).__name__})",
+            f"{LOCK_FILE}: unreadable: {_problem(exc)}",
             f"restore it with `git checkout -- {LOCK_FILE}`, or delete it and run `himo repro`",
         ) from None
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, yaml.YAMLError):
+        mark = getattr(exc, "problem_mark", None)
+        return f"invalid YAML{f' on line {mark.line + 1}' if mark else ''}: {getattr(exc, 'problem', '')}"
+    if isinstance(exc, KeyError):
+        return f"a stage lacks {exc.args[0]!r}"
+    return str(exc) if isinstance(exc, ValueError) else f"unexpected structure ({type(exc).__name__})"
 
 
 def _entry(body: dict[str, Any]) -> LockEntry:
