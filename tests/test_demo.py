@@ -77,9 +77,9 @@ def test_demo_commits_everything_and_pushes(demo):
         "Demo project: data generator, pipeline and params; raw data tracked by himo",
     ]
     assert log[0].startswith("himo demo|")  # the local identity the demo set
-    # nothing left uncommitted, nothing stray (but .himo/runs, which `himo init` does not ignore yet)
+    # nothing left uncommitted, nothing stray
     changes = git(dest, "status", "--porcelain").splitlines()
-    assert [line for line in changes if ".himo/runs" not in line] == []
+    assert changes == []
     assert "himo.lock" in git(dest, "show", "--name-only", "--format=", "HEAD~1").split()
     lock = yaml.safe_load((dest / "himo.lock").read_text())["stages"]
     remote = dest / ".himo-remote"

@@ -105,7 +105,7 @@ def test_unreadable_workspace_file(repo: Path, himo: Himo) -> None:
     proc = himo("add", "secret.csv", ok=False, preexec_fn=drop_root_powers)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.splitlines() == [
-        f"Error: cannot store secret.csv: Permission denied ({repo / 'secret.csv'})",
+        "Error: cannot store secret.csv: Permission denied",
         "Hint: check the permissions of the file and of .himo/cache",
     ]
     assert snapshot(repo, skip={"secret.csv"}) == before

@@ -122,7 +122,10 @@ def _write_if_changed(repo: Repo, target: Path, info: HashInfo) -> bool:
 
 def _storage_error(repo: Repo, target: Path, exc: OSError) -> HimoError:
     rel = repo.rel(target)
-    where = f" ({exc.filename})" if exc.filename else ""
+    # Name the file only when it is not the one being added (shutil names the source even
+    # when writing the copy failed).
+    named = Path(exc.filename) if exc.filename else None
+    where = f" ({exc.filename})" if named and not (named == target or named.is_relative_to(target)) else ""
     if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         hint = "free space in the cache's filesystem, then run the command again"
     elif exc.errno in (errno.EACCES, errno.EPERM):

@@ -179,9 +179,7 @@ class Walkthrough:
             self.say(f"{key:<10} {a!s:>12} {b!s:>12} {delta:>8}")
 
     def commit(self, message: str) -> None:
-        # .himo/runs (the run-cache) is machine-local like .himo/cache, but `himo init` does not
-        # git-ignore it yet: keep it out of the demo's commits
-        self.git.run("add", "-A", "--", ".", ":!.himo/runs")
+        self.git.run("add", "-A")
         self.git.run("commit", "-q", "-m", message)
         short = self.git.run("rev-parse", "--short", "HEAD").decode().strip()
         self.say(f"$ git commit -m {shlex.quote(message)}   -> {short}")
