@@ -109,9 +109,10 @@ print("prepared", sys.argv[1])
             " -o data/prepared python src/prepare.py data/data.xml")
     proc = himo(*line.split()[1:])
     assert proc.stdout == (
+        "Added stage 'prepare' to himo.yaml\n"
         "Running stage 'prepare': never ran\n$ python src/prepare.py data/data.xml\nprepared data/data.xml\n"
         "Pipeline is up to date (1 stage(s) run or restored).\n"
-        "To track the changes with git, run:\n  git add himo.lock\n")
+        "To track the changes with git, run:\n  git add himo.yaml himo.lock .gitignore\n")
     assert (repo / "himo.yaml").read_text() == """\
 stages:
   prepare:

@@ -100,7 +100,7 @@ def _with(options: list[Any], fn: Any) -> Any:
 
 
 def _reproduce(targets: list[str], force: bool, single_item: bool, downstream: bool, dry: bool,
-               jobs: int, keep_going: bool, pull: bool) -> None:
+               jobs: int, keep_going: bool, pull: bool, git_files: str = "himo.lock") -> None:
     from himo.api.repro import ReproOptions, repro
 
     repo = Repo.find()
@@ -115,7 +115,7 @@ def _reproduce(targets: list[str], force: bool, single_item: bool, downstream: b
         OUT.echo(f"Pipeline is up to date ({len(ran)} stage(s) run or restored)." if results
                  else "No stages: define them in himo.yaml or with `himo stage add`.")
         if ran:
-            OUT.echo("To track the changes with git, run:\n  git add himo.lock")
+            OUT.echo(f"To track the changes with git, run:\n  git add {git_files}")
 
 
 @click.command("repro")
@@ -136,8 +136,9 @@ def run_cmd(**kw: Any) -> None:
     from himo.api.stage import add_stage
 
     stage = add_stage(Repo.find(), _spec(kw), kw["force"])
+    OUT.echo(f"Added stage '{stage.name}' to himo.yaml")
     _reproduce([stage.name], force=False, single_item=False, downstream=False, dry=False, jobs=1,
-               keep_going=False, pull=False)
+               keep_going=False, pull=False, git_files="himo.yaml himo.lock .gitignore")
 
 
 @click.command("dag")

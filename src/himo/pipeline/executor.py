@@ -46,10 +46,16 @@ class Executor:
         with self._lock:  # stop() either sees this process or prevents it from starting
             if self.stopping:
                 return 130
-            proc = subprocess.Popen(
-                cmd, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )
+            try:
+                proc = subprocess.Popen(
+                    cmd, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True,
+                )
+            except OSError as exc:  # e.g. a wdir that an upstream stage was to create
+                message = f"cannot start the command in {cwd}: {exc.strerror}"
+                log.write(f"{message}\n".encode())
+                self.echo(prefix + message)
+                return 127
             self._running[proc.pid] = proc
         try:
             assert proc.stdout is not None
