@@ -44,14 +44,6 @@ def _parse_manifest(repo: Repo, pointer: Pointer, parse: Callable[[bytes], T]) -
         ) from None
 
 
-def object_ids(repo: Repo, info: HashInfo, entries: list[TreeEntry] | None) -> set[str]:
-    """Every object a target needs: the file's, or the manifest's and each file's."""
-    oids = {info.digest}
-    if entries:
-        oids.update(e.digest for e in entries)
-    return oids
-
-
 def workspace_files(repo: Repo, target: Path) -> list[FileRef]:
     """The files now at `target` (one for a file, all not ignored for a directory)."""
     if target.is_dir():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from himo.objects.hashing import hash_file
-from himo.objects.ingest import parallel_map
+from himo.objects.parallel import run_parallel
 from himo.progress import SILENT, Reporter
 from himo.workspace.repo import Repo
 
@@ -28,7 +28,7 @@ def fsck(
         return hash_file(repo.odb.path(oid)) != oid
 
     try:
-        flags = list(parallel_map(bad, oids, jobs or repo.jobs))
+        flags = run_parallel(bad, oids, jobs or repo.jobs)
     finally:
         reporter.finish()
     corrupted = sorted(oid for oid, is_bad in zip(oids, flags, strict=True) if is_bad)

@@ -19,9 +19,9 @@ from himo.api.contents import read_manifest, tracked
 from himo.errors import ConfigError, CorruptObjectError, HimoError, MissingObjectError, RemoteError
 from himo.objects.hashing import hash_file
 from himo.objects.odb import _unlink_quietly
+from himo.objects.parallel import run_parallel
 from himo.progress import SILENT, Reporter
 from himo.remotes.base import Remote
-from himo.remotes.parallel import run_parallel
 from himo.remotes.registry import open_remote
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo

@@ -7,32 +7,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 from himo.errors import PathError
 from himo.objects.hashing import MMAP_THRESHOLD, hash_bytes, hash_file
 from himo.objects.links import UNSUPPORTED, Linker, reflink
 from himo.objects.odb import ObjectDB, _unlink_quietly
+from himo.objects.parallel import run_parallel
 from himo.objects.state import StateDB
 from himo.objects.walk import FileRef
-
-T = TypeVar("T")
-R = TypeVar("R")
-BATCH = 64
-
-
-def parallel_map(fn: Callable[[T], R], items: list[T], jobs: int) -> Iterator[R]:
-    """`map(fn, items)` on `jobs` threads, in batches to keep per-task overhead low."""
-    if jobs <= 1 or len(items) <= 1:
-        yield from map(fn, items)
-        return
-    size = max(1, min(BATCH, len(items) // (jobs * 4)))
-    batches = [items[i : i + size] for i in range(0, len(items), size)]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for results in pool.map(lambda batch: [fn(item) for item in batch], batches):
-            yield from results
 
 
 class Ingester:
@@ -56,7 +40,7 @@ class Ingester:
                 misses.append(f)
             else:
                 digests[f.rel] = digest
-        fresh = list(parallel_map(lambda f: hash_file(f.path), misses, self.jobs))
+        fresh = run_parallel(lambda f: hash_file(f.path), misses, self.jobs)
         digests.update((f.rel, d) for f, d in zip(misses, fresh, strict=True))
         self.state.save((f.stat, d) for f, d in zip(misses, fresh, strict=True))
         self.hashed = len(misses)
@@ -76,7 +60,7 @@ class Ingester:
             # Copy modes leave the workspace file as it was; link modes replace it.
             return (os.stat(f.path) if relinks else f.stat), digest
 
-        results = list(parallel_map(store, files, self.jobs))
+        results = run_parallel(store, files, self.jobs)
         self.hashed = sum(1 for f in files if f.stat.st_ino not in known)
         self.state.save(results)
         return {f.rel: digest for f, (_, digest) in zip(files, results, strict=True)}

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from himo.model import HashInfo, TreeEntry
 from himo.objects.hashing import hash_bytes
-from himo.objects.ingest import Ingester, parallel_map
+from himo.objects.ingest import Ingester
 from himo.objects.manifest import dump_manifest, load_manifest
+from himo.objects.parallel import run_parallel
 from himo.objects.walk import FileRef, IgnoreFn, walk_files
 
 
@@ -85,4 +86,4 @@ def materialize(ingester: Ingester, base: Path, entries: list[TreeEntry],
             on_done()
         return os.stat(dest), entry.digest
 
-    ingester.state.save(list(parallel_map(place, entries, ingester.jobs)))
+    ingester.state.save(run_parallel(place, entries, ingester.jobs))

@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from himo.objects.parallel import run_parallel
 from himo.remotes.base import Remote
-from himo.remotes.parallel import run_parallel
 
 # Object stores publish an object only once its upload completed; others need tmp + rename.
 ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}

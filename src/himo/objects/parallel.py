@@ -1,4 +1,4 @@
-"""Running many remote operations on a few threads, and stopping at the first failure.
+"""Running many file or remote operations on a few threads, stopping at the first failure.
 
 A remote that is unreachable fails every request after the same retries; waiting for all of
 them would multiply that delay by the number of objects. `run_parallel` stops handing out

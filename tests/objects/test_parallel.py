@@ -1,4 +1,4 @@
-"""remotes.parallel.run_parallel: results in order, and the first failure stops the rest."""
+"""objects.parallel.run_parallel: results in order, and the first failure stops the rest."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from himo.remotes.parallel import run_parallel
+from himo.objects.parallel import run_parallel
 
 
 def test_results_keep_the_order_of_the_items():
