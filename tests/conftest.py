@@ -37,6 +37,11 @@ def _environment() -> Iterator[None]:
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(proxy, None)
     os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    # Deliver metadata records before each command returns, so tests see them at once
+    # (tests/meta/test_delivery.py covers the default background delivery).
+    os.environ["HIMO_META_DELIVER"] = "inline"
+    os.environ.pop("HIMO_META_URL", None)
+    os.environ.pop("CI", None)
     yield
     os.environ.clear()
     os.environ.update(old)
@@ -142,3 +147,47 @@ def s3_bucket(s3_server: str) -> str:
     name = f"himo-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
     return name
+
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL server on 127.0.0.1:5432, started if it is down; fails loudly if missing."""
+    import psycopg
+
+    for attempt in range(2):
+        try:
+            with psycopg.connect(PG_ADMIN_URL, connect_timeout=5):
+                return PG_ADMIN_URL
+        except psycopg.OperationalError as error:
+            if attempt:
+                pytest.fail(f"PostgreSQL is not reachable on 127.0.0.1:5432: {error}")
+            versions = os.listdir("/etc/postgresql") if os.path.isdir("/etc/postgresql") else []
+            for version in versions:
+                subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+                               check=False, capture_output=True)
+            time.sleep(2)
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def pg_url(postgres_server: str) -> Iterator[str]:
+    """A new empty PostgreSQL database for one test (dropped after it); its SQLAlchemy URL."""
+    import psycopg
+
+    name = f"himo_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def meta_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A metadata store URL: the suite of the store runs once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'meta.db'}"
+    return request.getfixturevalue("pg_url")

@@ -14,6 +14,8 @@
     ├── LockError               another himo process holds the repository lock
     ├── PipelineError           himo.yaml / himo.lock / params: bad stage, cycle, missing dep
     │   └── StageFailedError    a stage's command exited non-zero (or was interrupted)
+    ├── MetaError               the metadata store: corrupt, newer than this himo, bad query
+    │   └── MetaUnreachableError  the store's server cannot be reached (records wait in the journal)
     └── UsageError              a bad combination of arguments (exit code 2)
 
 Every error carries a one-line `message` (what is wrong, naming the file or field) and a `hint`
@@ -80,6 +82,14 @@ class LocalChangesError(HimoError):
 
 
 class LockError(HimoError):
+    pass
+
+
+class MetaError(HimoError):
+    pass
+
+
+class MetaUnreachableError(MetaError):
     pass
 
 

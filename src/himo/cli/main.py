@@ -38,6 +38,7 @@ COMMANDS = {
     "dag": ("himo.cli.pipeline:dag_cmd", "Show the pipeline graph."),
     "params": ("himo.cli.metrics:params_group", "Compare parameters between revisions."),
     "metrics": ("himo.cli.metrics:metrics_group", "Show and compare metrics."),
+    "meta": ("himo.cli.meta:meta_group", "The metadata store: sync, upgrade, export."),
 }
 
 
@@ -114,7 +115,18 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, details with -v
         return _report(f"internal error: {type(exc).__name__}: {exc}",
                        "this is a bug in himo; run again with -v and report the traceback", 3)
+    finally:
+        _tell_notices()
     return 0
+
+
+def _tell_notices() -> None:
+    """Warnings the metadata recorder kept for the end of the command (only if it ran)."""
+    recording = sys.modules.get("himo.api.recording")
+    for notice in getattr(recording, "NOTICES", ()):
+        click.echo(notice, err=True)
+    if recording is not None:
+        recording.NOTICES.clear()
 
 
 def _report(message: str, hint: str, code: int) -> int:

@@ -20,7 +20,10 @@ from himo.workspace.atomic import write_text_atomic
 SECTION_KEYS = {
     "core": {"remote", "jobs"},
     "cache": {"type"},
+    "meta": {"url", "deliver", "record"},
+    "openlineage": {"url", "namespace"},
 }
+DELIVER_MODES = ("background", "inline")
 REMOTE_KEYS = {
     "url",
     "endpointurl",
@@ -58,7 +61,31 @@ def validate_value(parts: list[str], value: str, local: bool) -> Any:
         return positive_int(".".join(parts), value)
     if parts == ["cache", "type"]:
         link_types(value)
+    if parts == ["meta", "deliver"] and value not in DELIVER_MODES:
+        raise ConfigError(f"meta.deliver must be one of {', '.join(DELIVER_MODES)}, not {value!r}")
+    if parts == ["meta", "record"]:
+        return boolean("meta.record", value)
+    if parts == ["meta", "url"] and _has_password(value) and not local:
+        raise ConfigError("refusing to write a password in meta.url to .himo/config (tracked by git)",
+                          "use --local, or HIMO_META_URL, or a password file (~/.pgpass)")
     return value
+
+
+def boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise ConfigError(f"{key} must be true or false, not {value!r}", f"fix it with `himo config {key} false`")
+
+
+def _has_password(url: str) -> bool:
+    """user:password@ in a URL's authority."""
+    authority = url.split("://", 1)[-1].split("/", 1)[0]
+    return "@" in authority and ":" in authority.rsplit("@", 1)[0]
 
 
 def positive_int(key: str, value: Any) -> int:

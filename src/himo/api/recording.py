@@ -1,0 +1,189 @@
+"""Recording what commands do in the metadata store, and opening the store for queries.
+
+Commands journal their records (cheap, see himo.meta.recorder) and hand delivery to a
+background `himo meta sync` when they end (`meta.deliver = inline` delivers in-process).
+Every query delivers pending journals first, so it sees everything recorded before it.
+If the store cannot be reached, records wait in `.himo/journal/` and the user is told once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from himo import __version__
+from himo.errors import HimoError, MetaError
+from himo.meta.journal import pending
+from himo.meta.recorder import Context, Recorder
+from himo.meta.records import TRIGGERS
+from himo.workspace.config import DELIVER_MODES, boolean
+from himo.workspace.repo import Repo
+
+NOTICES: list[str] = []  # told to the user by the CLI when the command ends
+MARKER = "UNREACHABLE.json"  # in the journal folder: the store failed; told or not yet
+
+
+def journal_dir(repo: Repo) -> Path:
+    return repo.himo_dir / "journal"
+
+
+def store_url(repo: Repo) -> str:
+    return os.environ.get("HIMO_META_URL") or repo.config.get("meta.url") or \
+        f"sqlite:///{repo.himo_dir / 'meta.db'}"
+
+
+def open_store(repo: Repo, deliver_pending: bool = True):  # type: ignore[no-untyped-def]
+    """The store at its current schema, with every pending journal delivered (MetaError if not)."""
+    from himo.meta.deliver import deliver
+    from himo.meta.store import Store
+
+    store = Store(store_url(repo)).open()
+    if deliver_pending:
+        deliver(store, journal_dir(repo))
+        (journal_dir(repo) / MARKER).unlink(missing_ok=True)
+    return store
+
+
+def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]
+    """`himo meta sync`: deliver the journal. In the background, a failure is kept to be told once."""
+    from himo.meta.deliver import deliver
+    from himo.meta.store import Store
+
+    store = None
+    try:
+        store = Store(store_url(repo)).open()
+        result = deliver(store, journal_dir(repo))
+    except MetaError as error:
+        if not background:
+            raise
+        _remember_failure(repo, error)
+        return None
+    finally:
+        if store is not None:
+            store.close()
+    (journal_dir(repo) / MARKER).unlink(missing_ok=True)
+    return result
+
+
+def context(repo: Repo) -> Context:
+    commit, branch, dirty = _git_state(repo)
+    trigger = os.environ.get("HIMO_TRIGGER", "")
+    if trigger not in TRIGGERS:
+        trigger = "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "manual"
+    return Context(repo=_repo_identity(repo), git_commit=commit, branch=branch, dirty=dirty,
+                   user=_user(), host=socket.gethostname(), himo_version=__version__, trigger=trigger)
+
+
+def recording_enabled(repo: Repo) -> bool:
+    if os.environ.get("HIMO_META_RECORD", "").lower() in ("0", "false", "no", "off"):
+        return False
+    return boolean("meta.record", repo.config.get("meta.record", True))
+
+
+@contextlib.contextmanager
+def recording(repo: Repo, command: str, args: list[str]) -> Iterator[Recorder]:
+    """A started Recorder for this invocation; its run ends with the block's outcome, then is delivered."""
+    if not recording_enabled(repo):
+        yield Recorder(None, Context(repo=""))  # records nothing
+        return
+    _tell_failure(repo)
+    recorder = Recorder(journal_dir(repo), context(repo))
+    recorder.start(command, args)
+    status = "failed"
+    try:
+        yield recorder
+        status = "succeeded"
+    except KeyboardInterrupt:
+        status = "aborted"
+        raise
+    finally:
+        recorder.finish(status)
+        deliver_later(repo)
+
+
+def deliver_later(repo: Repo) -> None:
+    mode = os.environ.get("HIMO_META_DELIVER") or repo.config.get("meta.deliver", "background")
+    if mode not in DELIVER_MODES:
+        mode = "background"
+    if mode == "inline":
+        with contextlib.suppress(HimoError):
+            sync(repo, background=True)
+        _tell_failure(repo)
+        return
+    with contextlib.suppress(OSError):  # delivery is retried by the next command anyway
+        subprocess.Popen([sys.executable, "-m", "himo", "meta", "sync", "--background", "-q"],
+                         cwd=repo.root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _remember_failure(repo: Repo, error: MetaError) -> None:
+    marker = journal_dir(repo) / MARKER
+    with contextlib.suppress(OSError):
+        told = json.loads(marker.read_text()).get("told", False) if marker.exists() else False
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"error": error.message, "hint": error.hint, "told": told}))
+
+
+def _tell_failure(repo: Repo) -> None:
+    """Once per outage: records are safe in the journal, and how they will be delivered."""
+    marker = journal_dir(repo) / MARKER
+    try:
+        state = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return
+    if state.get("told"):
+        return
+    waiting = len(pending(journal_dir(repo)))
+    NOTICES.append(f"Warning: {state.get('error')}. {waiting} journal file(s) kept in .himo/journal/; "
+                   "they are delivered on the next successful connection or `himo meta sync`")
+    state["told"] = True
+    with contextlib.suppress(OSError):
+        marker.write_text(json.dumps(state))
+
+
+def _git_state(repo: Repo) -> tuple[str, str, bool]:
+    """HEAD commit, branch and whether tracked files differ from it, in one `git status`."""
+    if repo.git is None:
+        return "", "", False
+    try:
+        out = repo.git.run("status", "--porcelain=v2", "--branch", "--untracked-files=no").decode()
+    except HimoError:
+        return "", "", False
+    commit = branch = ""
+    dirty = False
+    for line in out.splitlines():
+        if line.startswith("# branch.oid "):
+            commit = line.split()[2] if line.split()[2] != "(initial)" else ""
+        elif line.startswith("# branch.head "):
+            branch = line.split()[2] if line.split()[2] != "(detached)" else ""
+        elif line and not line.startswith("#"):
+            dirty = True
+    return commit, branch, dirty
+
+
+def _repo_identity(repo: Repo) -> str:
+    """The origin URL when there is one (the same across clones), else the repository folder."""
+    config = (repo.git.root / ".git" / "config") if repo.git else None
+    if config and config.is_file():
+        section = ""
+        for line in config.read_text(errors="replace").splitlines():
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == '[remote "origin"]' and line.startswith("url"):
+                return line.split("=", 1)[1].strip()
+    return str(repo.root)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

@@ -1,0 +1,119 @@
+"""Applying journal records to the store, idempotently (any record may arrive twice).
+
+Starts insert only if absent (a late copy of a start never undoes an end); ends update.
+Artifacts, paths, events and locations are inserted with ON CONFLICT DO NOTHING, so two
+writers recording the same artifact at once (two clones, one PostgreSQL) both succeed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from himo.meta.records import Record, parse_time
+from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run
+
+RUN_FIELDS = ("command", "args", "trigger", "user", "host", "repo", "git_commit", "branch", "dirty",
+              "himo_version")
+EXEC_FIELDS = ("stage", "cmd", "params", "reasons", "git_commit", "branch", "dirty", "code_digests",
+               "host", "user", "himo_version", "log")
+
+
+class Applier:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+        self.artifact_ids: dict[str, int] = {}
+        self.repos: dict[str, tuple[str, str]] = {}  # run id -> (repo, commit), for Path rows
+
+    def apply(self, record: Record) -> None:
+        handler = getattr(self, "_" + str(record.get("type")), None)
+        if handler is not None:  # an unknown type comes from a newer himo: keep what we understand
+            handler(record)
+
+    def _run_start(self, r: Record) -> None:
+        self.repos[r["run_id"]] = (r.get("repo", ""), r.get("git_commit", ""))
+        values = {k: r[k] for k in RUN_FIELDS if k in r}
+        self._insert_ignore(Run, ["id"], id=r["run_id"], status="running",
+                            started_at=parse_time(r.get("started_at") or r["at"]),
+                            queued_at=parse_time(r.get("queued_at")), **values)
+
+    def _run_end(self, r: Record) -> None:
+        self.session.execute(sa.update(Run).where(Run.id == r["run_id"]).values(
+            status=r["status"], ended_at=parse_time(r.get("ended_at") or r["at"])))
+
+    def _exec_start(self, r: Record) -> None:
+        values = {k: r[k] for k in EXEC_FIELDS if k in r}
+        values["cmd"] = _cmd_text(values.get("cmd", ""))
+        self._insert_ignore(Execution, ["id"], id=r["exec_id"], run_id=r["run_id"], status="running",
+                            started_at=parse_time(r.get("started_at") or r["at"]), **values)
+
+    def _exec_end(self, r: Record) -> None:
+        ended = parse_time(r.get("ended_at") or r["at"])
+        values: dict[str, Any] = {"status": r["status"], "ended_at": ended}
+        for key in ("exit_code", "log", "reasons", "params", "code_digests"):
+            if key in r:
+                values[key] = r[key]
+        self.session.execute(sa.update(Execution).where(Execution.id == r["exec_id"]).values(**values))
+        run_id = self.session.scalar(sa.select(Execution.run_id).where(Execution.id == r["exec_id"]))
+        repo, commit = self._repo_of(run_id)
+        for direction, refs in (("INPUT", r.get("inputs", [])), ("OUTPUT", r.get("outputs", []))):
+            for ref in refs:
+                if not ref.get("digest"):
+                    continue
+                artifact = self.artifact(ref, ended)
+                self._insert_ignore(Event, ["execution_id", "artifact_id", "direction", "path"],
+                                    execution_id=r["exec_id"], artifact_id=artifact, direction=direction,
+                                    path=ref.get("path", ""))
+                if ref.get("path"):
+                    self._insert_ignore(ArtifactPath, ["artifact_id", "repo", "path", "commit"],
+                                        artifact_id=artifact, repo=repo, path=ref["path"],
+                                        commit=commit, first_seen=ended)
+
+    def _location(self, r: Record) -> None:
+        at = parse_time(r["at"])
+        artifact = self.artifact(r, at)
+        self._insert_ignore(Location, ["artifact_id", "kind", "url"], artifact_id=artifact,
+                            kind=r["location"], url=r["url"], first_at=at, last_at=at,
+                            who=r.get("who", ""), run_id=r.get("run_id"))
+        self.session.execute(sa.update(Location).where(
+            Location.artifact_id == artifact, Location.kind == r["location"], Location.url == r["url"],
+            Location.last_at < at).values(last_at=at, who=r.get("who", ""), run_id=r.get("run_id")))
+
+    def artifact(self, ref: Record, seen: Any) -> int:
+        """The id of the artifact with this digest, created on first sight; a vague kind is refined."""
+        digest, kind = ref["digest"], ref.get("kind") or "other"
+        if digest not in self.artifact_ids:
+            self._insert_ignore(Artifact, ["digest"], digest=digest, kind=kind, size=ref.get("size") or 0,
+                                nfiles=ref.get("nfiles"), first_seen=seen)
+            self.artifact_ids[digest] = self.session.scalar(
+                sa.select(Artifact.id).where(Artifact.digest == digest))
+        if kind != "other":
+            self.session.execute(sa.update(Artifact).where(
+                Artifact.id == self.artifact_ids[digest], Artifact.kind == "other").values(kind=kind))
+        return self.artifact_ids[digest]
+
+    def _repo_of(self, run_id: str | None) -> tuple[str, str]:
+        if run_id and run_id not in self.repos:
+            row = self.session.execute(sa.select(Run.repo, Run.git_commit).where(Run.id == run_id)).first()
+            self.repos[run_id] = (row[0], row[1]) if row else ("", "")
+        return self.repos.get(run_id or "", ("", ""))
+
+    def _insert_ignore(self, model: type, keys: list[str], **values: Any) -> None:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        self.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+
+
+def _cmd_text(cmd: Any) -> str:
+    return "\n".join(cmd) if isinstance(cmd, list | tuple) else str(cmd or "")
+
+
+def apply_records(session: Session, records: list[Record]) -> None:
+    applier = Applier(session)
+    for record in records:
+        applier.apply(record)

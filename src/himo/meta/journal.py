@@ -1,0 +1,112 @@
+"""Journals: the records of one himo invocation, appended to `.himo/journal/*.jsonl`.
+
+The writer holds an exclusive flock on its file for its whole life. A reader that can take
+the lock knows the writer has finished, or died (the kernel drops a dead process's locks):
+then a run without a `run_end` was killed or crashed, and is closed as `aborted`. A file
+whose lock is held belongs to a live command; its complete lines can still be delivered
+(records are idempotent) so a long run shows as running in the store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from himo.meta.records import FORMAT_VERSION, Record, now
+
+SUFFIX = ".jsonl"
+
+
+class JournalWriter:
+    """Appends records, one JSON line per write(2), so a crash tears at most the last line."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        self.path = folder / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def write(self, record: Record) -> None:
+        record = {"v": FORMAT_VERSION, "at": now(), **record}
+        os.write(self._fd, (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode())
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # releases the lock: readers may now deliver and remove the file
+            self._fd = -1
+
+
+@dataclass
+class Claimed:
+    """A journal file being delivered: its records, and whether its writer is gone."""
+
+    path: Path
+    records: list[Record]
+    finished: bool  # writer closed it or died: remove after delivery
+    fd: int = field(repr=False, default=-1)
+
+    def release(self, delivered: bool) -> None:
+        if delivered and self.finished:
+            self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+
+
+def pending(folder: Path) -> list[Path]:
+    """Journal files waiting for delivery, oldest first."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIX))
+    except FileNotFoundError:
+        return []
+
+
+def claim(path: Path) -> Claimed | None:
+    """Read a journal; for a finished one, keep its lock until `release` so no one else delivers it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:  # delivered by someone else meanwhile
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finished = True
+    except BlockingIOError:
+        finished = False
+    with os.fdopen(os.dup(fd), "rb") as f:
+        data = f.read()
+    mtime = os.fstat(fd).st_mtime
+    records = list(_complete_records(data))
+    if finished:
+        records += close_abandoned(records, datetime.fromtimestamp(mtime, UTC).isoformat())
+    return Claimed(path, records, finished, fd)
+
+
+def _complete_records(data: bytes) -> Iterator[Record]:
+    for line in data.split(b"\n")[:-1]:  # the part after the last newline is a torn write
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("type"):
+            yield record
+
+
+def close_abandoned(records: list[Record], at: str) -> list[Record]:
+    """`aborted` ends for runs and executions that started in a journal and never ended."""
+    ended = {r.get("run_id") for r in records if r["type"] == "run_end"}
+    ended |= {r.get("exec_id") for r in records if r["type"] == "exec_end"}
+    closing: list[Record] = []
+    for record in records:
+        if record["type"] == "exec_start" and record["exec_id"] not in ended:
+            closing.append({"type": "exec_end", "exec_id": record["exec_id"], "status": "aborted",
+                            "ended_at": at, "inputs": [], "outputs": [], "note": "himo was killed"})
+    for record in records:
+        if record["type"] == "run_start" and record["run_id"] not in ended:
+            closing.append({"type": "run_end", "run_id": record["run_id"], "status": "aborted",
+                            "ended_at": at})
+    return closing

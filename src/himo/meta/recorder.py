@@ -1,0 +1,84 @@
+"""Recording one invocation: a run, its executions, locations, as journal records.
+
+Standard library only (no SQLAlchemy import): what a command pays for being recorded is a
+few appended lines. Nothing is written until the run starts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from himo.meta.journal import JournalWriter
+from himo.meta.records import ArtifactRef, now
+
+
+@dataclass
+class Context:
+    """Who and where: recorded on the run and on each of its executions."""
+
+    repo: str  # the repository's identity: its git origin URL, else its folder
+    git_commit: str = ""
+    branch: str = ""
+    dirty: bool = False
+    user: str = ""
+    host: str = ""
+    himo_version: str = ""
+    trigger: str = "manual"
+
+
+class Recorder:
+    def __init__(self, folder: Path | None, context: Context) -> None:
+        """`folder` None: a recorder that records nothing (recording is switched off)."""
+        self.folder = folder
+        self.context = context
+        self.run_id = str(uuid.uuid4())
+        self._writer: JournalWriter | None = None
+
+    @property
+    def journal(self) -> Path | None:
+        return self._writer.path if self._writer else None
+
+    def start(self, command: str, args: list[str], queued_at: str | None = None) -> None:
+        if self.folder is None:
+            return
+        self._writer = JournalWriter(self.folder)
+        self._write({"type": "run_start", "run_id": self.run_id, "command": command, "args": args,
+                     "started_at": now(), "queued_at": queued_at, **asdict(self.context)})
+
+    def start_execution(self, stage: str, cmd: list[str] | str, params: dict[str, Any] | None = None,
+                        reasons: list[str] | None = None, code_digests: dict[str, str] | None = None) -> str:
+        exec_id = str(uuid.uuid4())
+        ctx = self.context
+        self._write({"type": "exec_start", "exec_id": exec_id, "run_id": self.run_id, "stage": stage,
+                     "cmd": cmd, "params": params or {}, "reasons": reasons or [],
+                     "code_digests": code_digests or {}, "started_at": now(), "git_commit": ctx.git_commit,
+                     "branch": ctx.branch, "dirty": ctx.dirty, "host": ctx.host, "user": ctx.user,
+                     "himo_version": ctx.himo_version})
+        return exec_id
+
+    def end_execution(self, exec_id: str, status: str, inputs: list[ArtifactRef] = (),  # type: ignore[assignment]
+                      outputs: list[ArtifactRef] = (), exit_code: int | None = None,  # type: ignore[assignment]
+                      log: str | None = None, **extra: Any) -> None:
+        self._write({"type": "exec_end", "exec_id": exec_id, "status": status, "ended_at": now(),
+                     "inputs": list(inputs), "outputs": list(outputs), "exit_code": exit_code, "log": log,
+                     **extra})
+
+    def location(self, ref: ArtifactRef, location: str, url: str) -> None:
+        self._write({"type": "location", "run_id": self.run_id, "location": location, "url": url,
+                     "who": self.context.user, **ref})
+
+    def finish(self, status: str) -> None:
+        if self._writer is None:
+            return
+        self._write({"type": "run_end", "run_id": self.run_id, "status": status, "ended_at": now()})
+        self._writer.close()
+        self._writer = None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._writer is not None:
+            self._writer.write(record)
+        elif self.folder is not None:
+            raise RuntimeError("Recorder.start() first")

@@ -1,0 +1,124 @@
+"""The tables of the metadata store (SQLAlchemy 2). Changes here need an Alembic migration.
+
+Times are naive UTC everywhere (SQLite has no time zones; PostgreSQL then stores the same).
+Indexes follow the queries: the run list (time, stage, status) and the lineage walk
+(artifact -> events -> execution -> events -> artifacts).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Artifact(Base):
+    __tablename__ = "artifact"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="other")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    nfiles: Mapped[int | None] = mapped_column(Integer)
+    first_seen: Mapped[datetime]
+
+
+class ArtifactPath(Base):
+    """An artifact at a path of a repository, at a git commit ('' before its first commit)."""
+
+    __tablename__ = "path"
+    __table_args__ = (UniqueConstraint("artifact_id", "repo", "path", "commit"),
+                      Index("ix_path_repo_path", "repo", "path"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifact.id"))
+    repo: Mapped[str] = mapped_column(String(500))
+    path: Mapped[str] = mapped_column(String(1000))
+    commit: Mapped[str] = mapped_column(String(64), default="")
+    first_seen: Mapped[datetime]
+
+
+class Run(Base):
+    """One invocation: a repro, a run, an add, a push ... (MLMD's context)."""
+
+    __tablename__ = "run"
+    __table_args__ = (Index("ix_run_started", "started_at"), Index("ix_run_status", "status", "started_at"))
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    command: Mapped[str] = mapped_column(String(32))
+    args: Mapped[list[Any]] = mapped_column(default=list)
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")
+    user: Mapped[str] = mapped_column(String(200), default="")
+    host: Mapped[str] = mapped_column(String(200), default="")
+    repo: Mapped[str] = mapped_column(String(500), default="")
+    git_commit: Mapped[str] = mapped_column(String(64), default="")
+    branch: Mapped[str] = mapped_column(String(200), default="")
+    dirty: Mapped[bool] = mapped_column(default=False)
+    himo_version: Mapped[str] = mapped_column(String(32), default="")
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class Execution(Base):
+    """One stage run (or one add/commit): what it read and wrote, with which params and code."""
+
+    __tablename__ = "execution"
+    __table_args__ = (
+        Index("ix_execution_started", "started_at"),
+        Index("ix_execution_stage", "stage", "started_at"),
+        Index("ix_execution_status", "status", "started_at"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(200))
+    cmd: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    exit_code: Mapped[int | None]
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    git_commit: Mapped[str] = mapped_column(String(64), default="")
+    branch: Mapped[str] = mapped_column(String(200), default="")
+    dirty: Mapped[bool] = mapped_column(default=False)
+    code_digests: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    host: Mapped[str] = mapped_column(String(200), default="")
+    user: Mapped[str] = mapped_column(String(200), default="")
+    himo_version: Mapped[str] = mapped_column(String(32), default="")
+    log: Mapped[str | None] = mapped_column(String(1000))
+
+
+class Event(Base):
+    """An execution read (INPUT) or wrote (OUTPUT) an artifact, at a path."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("execution_id", "artifact_id", "direction", "path"),
+        Index("ix_event_artifact", "artifact_id", "direction"),
+        Index("ix_event_execution", "execution_id", "direction"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution_id: Mapped[str] = mapped_column(ForeignKey("execution.id"))
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifact.id"))
+    direction: Mapped[str] = mapped_column(String(8))  # INPUT | OUTPUT
+    path: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class Location(Base):
+    """Where an artifact's bytes are: a remote, an export destination; first and last seen there."""
+
+    __tablename__ = "location"
+    __table_args__ = (UniqueConstraint("artifact_id", "kind", "url"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifact.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # remote | export | cache
+    url: Mapped[str] = mapped_column(String(1000))
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    who: Mapped[str] = mapped_column(String(200), default="")
+    run_id: Mapped[str | None] = mapped_column(String(36))

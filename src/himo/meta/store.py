@@ -1,0 +1,140 @@
+"""Opening a store: the engine, the schema at this himo's version, clear errors for the rest.
+
+The first use of a store creates or upgrades its schema with Alembic (under a lock, so two
+processes starting at once migrate once). A store written by a newer himo is refused.
+SQLite runs in WAL mode with a busy timeout and takes its write lock when a transaction
+begins (BEGIN IMMEDIATE), so several writers wait their turn instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from himo.errors import MetaError, MetaUnreachableError
+
+BUSY_TIMEOUT_S = 60
+PG_MIGRATION_LOCK = 0x68696D6F  # "himo": the advisory lock taken while migrating
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return url
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        try:
+            self.url = make_url(url)
+        except exc.ArgumentError:
+            raise MetaError(f"meta.url {url!r} is not a database URL",
+                            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB") from None
+        if self.url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise MetaError(f"meta.url {redact(url)!r}: unsupported database "
+                            f"{self.url.get_backend_name()!r}", "use SQLite or PostgreSQL")
+        self.name = redact(url)
+
+    @cached_property
+    def engine(self) -> Engine:
+        if self.url.get_backend_name() == "sqlite":
+            return _sqlite_engine(self.url)
+        if self.url.drivername == "postgresql":  # psycopg 3 is the driver we ship
+            self.url = self.url.set(drivername="postgresql+psycopg")
+        try:
+            return sa.create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        except ModuleNotFoundError as error:
+            raise MetaError(f"no driver for {self.name}: {error}", "pip install 'psycopg[binary]'") from None
+
+    def open(self) -> Store:
+        """Connect and bring the schema to this himo's version; errors say how to recover."""
+        with self.errors():
+            from himo.meta.migrate import ensure_schema
+
+            ensure_schema(self.writer, self.name)
+        return self
+
+    @cached_property
+    def writer(self) -> Engine:
+        """The engine for write transactions (SQLite: they take the write lock when they begin)."""
+        return self.engine.execution_options(himo_write=True)
+
+    @contextlib.contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """One transaction: committed at the end, rolled back on any error."""
+        with self.errors(), Session(self.writer if write else self.engine) as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """Database errors as MetaError: unreachable, corrupt, or otherwise unusable."""
+        try:
+            yield
+        except exc.OperationalError as error:
+            if self.url.get_backend_name() == "sqlite":
+                raise self._sqlite_error(error) from None
+            raise MetaUnreachableError(
+                f"cannot reach the metadata store {self.name}: {_first_line(error)}",
+                "start the database server or fix meta.url; records wait in .himo/journal/",
+            ) from None
+        except exc.DatabaseError as error:
+            if self.url.get_backend_name() == "sqlite":
+                raise self._sqlite_error(error) from None
+            raise MetaError(f"metadata store {self.name}: {_first_line(error)}") from None
+
+    def _sqlite_error(self, error: exc.DBAPIError) -> MetaError:
+        path = self.url.database or ""
+        text = _first_line(error)
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return MetaError(
+                f"the metadata store {path} is corrupt ({text})",
+                f"move it aside (mv {path} {path}.broken) and run `himo meta sync`: a new store is made; "
+                "history before is lost unless restored from a backup; pipeline files, cache and "
+                "himo.lock are untouched",
+            )
+        if "locked" in text:
+            return MetaError(f"the metadata store {path} stayed locked for {BUSY_TIMEOUT_S} s",
+                             "another himo process is writing it; retry")
+        return MetaError(f"cannot use the metadata store {path}: {text}",
+                         "check that its folder exists and is writable")
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def _sqlite_engine(url: sa.URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "isolation_level": None})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps it consistent
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):  # type: ignore[no-untyped-def]
+        # Writers take the lock now, not mid-transaction (which could fail instead of waiting).
+        write = connection.get_execution_options().get("himo_write")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _first_line(error: Exception) -> str:
+    orig = getattr(error, "orig", None) or error
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
