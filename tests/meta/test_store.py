@@ -1,0 +1,192 @@
+"""The store itself, on SQLite and on the real PostgreSQL: schema versions, idempotent delivery, errors."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from himo.errors import MetaError, MetaUnreachableError
+from himo.meta import migrate
+from himo.meta.apply import apply_records
+from himo.meta.deliver import deliver
+from himo.meta.journal import JournalWriter, pending
+from himo.meta.recorder import Context, Recorder
+from himo.meta.schema import Artifact, Event, Execution, Run
+from himo.meta.store import Store
+
+DATA = {"path": "data/raw.csv", "digest": "a" * 64, "size": 10, "kind": "dataset"}
+MODEL = {"path": "model.pkl", "digest": "b" * 64, "size": 20, "kind": "model"}
+
+
+def record_run(folder: Path, stage: str = "train", status: str = "succeeded") -> str:
+    context = Context(repo="git@example.com:team/repo.git", git_commit="c" * 40, user="ana")
+    recorder = Recorder(folder, context)
+    recorder.start("repro", [stage])
+    exec_id = recorder.start_execution(stage, ["python train.py"], {"params.yaml": {"lr": 0.1}})
+    recorder.end_execution(exec_id, status, inputs=[DATA], outputs=[MODEL], exit_code=0, log="log")
+    recorder.finish(status)
+    return recorder.run_id
+
+
+def counts(store: Store) -> dict[str, int]:
+    with store.session() as s:
+        return {m.__tablename__: s.scalar(sa.select(sa.func.count()).select_from(m))
+                for m in (Run, Execution, Artifact, Event)}
+
+
+def test_new_store_gets_the_current_schema(meta_url: str) -> None:
+    store = Store(meta_url).open()
+    with store.engine.connect() as conn:
+        assert migrate.current(conn) == migrate.head()
+    assert counts(store) == {"run": 0, "execution": 0, "artifact": 0, "event": 0}
+
+
+def test_delivery_is_idempotent(meta_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "journal"
+    run_id = record_run(folder)
+    records = [json.loads(line) for line in next(folder.iterdir()).read_text().splitlines()]
+    store = Store(meta_url).open()
+    assert deliver(store, folder).records == len(records)
+    assert pending(folder) == []  # delivered files are removed
+    with store.session(write=True) as session:  # the same records again change nothing
+        apply_records(session, records)
+    assert counts(store) == {"run": 1, "execution": 1, "artifact": 2, "event": 2}
+    with store.session() as s:
+        run = s.get(Run, run_id)
+        assert (run.status, run.user, run.command) == ("succeeded", "ana", "repro")
+        kinds = dict(s.execute(sa.select(Artifact.digest, Artifact.kind)).all())
+    assert kinds == {"a" * 64: "dataset", "b" * 64: "model"}
+
+
+def test_a_late_copy_of_a_start_never_undoes_an_end(meta_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "journal"
+    record_run(folder)
+    records = [json.loads(line) for line in next(folder.iterdir()).read_text().splitlines()]
+    store = Store(meta_url).open()
+    with store.session(write=True) as session:
+        apply_records(session, records)
+        apply_records(session, [r for r in records if r["type"].endswith("_start")])
+    with store.session() as s:
+        assert s.scalars(sa.select(Execution.status)).all() == ["succeeded"]
+
+
+def test_dead_writer_means_aborted(meta_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "journal"
+
+    def crash() -> None:  # a run that starts a stage, then dies without a word
+        recorder = Recorder(folder, Context(repo="r"))
+        recorder.start("repro", [])
+        recorder.start_execution("train", ["sleep 100"])
+        os._exit(9)
+
+    proc = multiprocessing.get_context("fork").Process(target=crash)
+    proc.start()
+    proc.join()
+    store = Store(meta_url).open()
+    deliver(store, folder)
+    with store.session() as s:
+        assert s.scalars(sa.select(Run.status)).all() == ["aborted"]
+        assert s.scalars(sa.select(Execution.status)).all() == ["aborted"]
+    assert pending(folder) == []
+
+
+def test_live_journal_is_delivered_but_kept(meta_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "journal"
+    recorder = Recorder(folder, Context(repo="r"))
+    recorder.start("repro", [])
+    recorder.start_execution("train", ["python train.py"])
+    store = Store(meta_url).open()
+    result = deliver(store, folder)
+    assert (result.live, len(pending(folder))) == (1, 1)
+    with store.session() as s:
+        assert s.scalars(sa.select(Run.status)).all() == ["running"]
+    recorder.finish("succeeded")
+    deliver(store, folder)
+    with store.session() as s:
+        assert s.scalars(sa.select(Run.status)).all() == ["succeeded"]
+    assert pending(folder) == []
+
+
+def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
+    folder = tmp_path / "journal"
+    writer = JournalWriter(folder)
+    writer.write({"type": "run_start", "run_id": "1", "command": "add", "args": []})
+    writer.close()
+    with open(writer.path, "a") as f:
+        f.write('{"type": "run_end", "run_id": "1", "sta')  # killed mid-write
+    store = Store(f"sqlite:///{tmp_path / 'meta.db'}").open()
+    deliver(store, folder)
+    with store.session() as s:
+        assert s.scalars(sa.select(Run.status)).all() == ["aborted"]
+
+
+def test_older_store_is_upgraded_and_keeps_its_rows(meta_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "journal"
+    record_run(folder)
+    store = Store(meta_url)
+    with store.writer.begin() as conn:  # a store as the first himo release left it
+        config = migrate._config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    with store.session(write=True) as session:
+        for path in pending(folder):
+            apply_records(session, [json.loads(x) for x in path.read_text().splitlines()])
+    store.open()
+    with store.engine.connect() as conn:
+        assert migrate.current(conn) == migrate.head()
+    assert counts(store)["run"] == 1
+
+
+def test_a_store_from_a_newer_himo_is_refused(meta_url: str) -> None:
+    store = Store(meta_url).open()
+    with store.writer.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with pytest.raises(MetaError, match="newer than this himo") as info:
+        Store(meta_url).open()
+    assert "upgrade himo" in info.value.hint
+
+
+def test_corrupt_sqlite_store_says_how_to_recover(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    path.write_bytes(os.urandom(8192))
+    with pytest.raises(MetaError, match="corrupt") as info:
+        Store(f"sqlite:///{path}").open()
+    assert f"mv {path}" in info.value.hint
+
+
+def test_unreachable_server_is_its_own_error() -> None:
+    with pytest.raises(MetaUnreachableError, match="cannot reach"):
+        Store("postgresql+psycopg://postgres@127.0.0.1:9/none").open()
+
+
+def test_bad_urls_are_named() -> None:
+    with pytest.raises(MetaError, match="not a database URL"):
+        Store("not a url")
+    with pytest.raises(MetaError, match="unsupported database"):
+        Store("mysql://root@127.0.0.1/test")
+
+
+def _deliver_many(url: str, folder: str, runs: int) -> None:
+    for _ in range(runs):
+        record_run(Path(folder))
+        deliver(Store(url).open(), Path(folder))
+
+
+def test_several_writers_at_once(meta_url: str, tmp_path: Path) -> None:
+    """Processes recording and delivering at the same time: every run arrives, none fails."""
+    Store(meta_url).open()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_deliver_many, args=(meta_url, str(tmp_path / f"j{i}"), 5)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    store = Store(meta_url)
+    assert counts(store) == {"run": 20, "execution": 20, "artifact": 2, "event": 40}
