@@ -15,7 +15,9 @@ PR_CAPBSET_DROP = 24
 # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER: what lets root ignore permission bits.
 DAC_CAPS = (1, 2, 3)
 # Files that change on every command and say nothing about the user's data.
-VOLATILE = {".himo/lock", ".himo/state.db", ".himo/state.db-wal", ".himo/state.db-shm"}
+# The metadata store records failed commands too (docs/metadata.md).
+VOLATILE = {".himo/lock", ".himo/state.db", ".himo/state.db-wal", ".himo/state.db-shm",
+            ".himo/meta.db", ".himo/meta.db-wal", ".himo/meta.db-shm"}
 
 
 def digest_of(data: bytes) -> str:

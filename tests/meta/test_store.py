@@ -50,7 +50,7 @@ def test_new_store_gets_the_current_schema(meta_url: str) -> None:
 def test_delivery_is_idempotent(meta_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "journal"
     run_id = record_run(folder)
-    records = [json.loads(line) for line in next(folder.iterdir()).read_text().splitlines()]
+    records = [json.loads(line) for line in pending(folder)[0].read_text().splitlines()]
     store = Store(meta_url).open()
     assert deliver(store, folder).records == len(records)
     assert pending(folder) == []  # delivered files are removed
@@ -67,7 +67,7 @@ def test_delivery_is_idempotent(meta_url: str, tmp_path: Path) -> None:
 def test_a_late_copy_of_a_start_never_undoes_an_end(meta_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "journal"
     record_run(folder)
-    records = [json.loads(line) for line in next(folder.iterdir()).read_text().splitlines()]
+    records = [json.loads(line) for line in pending(folder)[0].read_text().splitlines()]
     store = Store(meta_url).open()
     with store.session(write=True) as session:
         apply_records(session, records)

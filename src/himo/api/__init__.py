@@ -20,6 +20,7 @@ from himo.api.checkout import CheckoutResult, checkout
 from himo.api.config import add_remote, set_config
 from himo.api.fsck import FsckResult, fsck
 from himo.api.gc import GcPlan, Scopes, plan_gc, run_gc
+from himo.api.history import Lineage, LineageResult, RunDetail, RunSummary, lineage, run_show, runs
 from himo.api.init import init
 from himo.api.metrics import metrics_diff, metrics_show
 from himo.api.params import params_diff
@@ -31,8 +32,9 @@ from himo.api.transfer import TransferResult, fetch, pull, push
 from himo.workspace.repo import Repo
 
 __all__ = [
-    "AddResult", "CheckoutResult", "FsckResult", "GcPlan", "Repo", "ReproOptions", "Scopes",
-    "StageResult", "StageSpec", "TargetStatus", "TransferResult", "add", "add_remote", "add_stage",
-    "checkout", "commit", "fetch", "fsck", "init", "metrics_diff", "metrics_show", "params_diff",
-    "plan_gc", "pull", "push", "remove", "repro", "run_gc", "set_config", "status", "unprotect",
+    "AddResult", "CheckoutResult", "FsckResult", "GcPlan", "Lineage", "LineageResult", "Repo",
+    "ReproOptions", "RunDetail", "RunSummary", "Scopes", "StageResult", "StageSpec", "TargetStatus",
+    "TransferResult", "add", "add_remote", "add_stage", "checkout", "commit", "fetch", "fsck", "init",
+    "lineage", "metrics_diff", "metrics_show", "params_diff", "plan_gc", "pull", "push", "remove",
+    "repro", "run_gc", "run_show", "runs", "set_config", "status", "unprotect",
 ]

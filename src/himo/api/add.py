@@ -1,13 +1,22 @@
-"""`himo add` and `himo commit`: record the workspace content of paths in the cache and pointers."""
+"""`himo add` and `himo commit`: record the workspace content of paths in the cache and pointers.
+
+Each is a run in the metadata store, with one execution per target whose output is the
+artifact (kind `dataset` unless its name says otherwise, see himo.meta.kinds).
+"""
 
 from __future__ import annotations
 
 import errno
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from himo.api.contents import workspace_files
+from himo.api.recording import recording
 from himo.errors import HimoError, PathError
+from himo.meta.kinds import infer_kind
+from himo.meta.recorder import Recorder
+from himo.meta.records import ArtifactRef
 from himo.model import HashInfo, TreeEntry
 from himo.objects.ingest import Ingester
 from himo.objects.manifest import dump_manifest
@@ -35,8 +44,8 @@ def add(
 ) -> list[AddResult]:
     """Track `paths` (files or directories): store their bytes and write PATH.himo beside each."""
     targets = [_check_addable(repo, p) for p in paths]
-    with repo.lock():
-        return [_record(repo, t, jobs, reporter) for t in targets]
+    with repo.lock(), recording(repo, "add", list(paths)) as recorder:
+        return [_recorded(repo, recorder, "add", t, jobs, reporter) for t in targets]
 
 
 def commit(
@@ -51,8 +60,8 @@ def commit(
                 f"{rel}: missing from the workspace, nothing to commit",
                 f"run `himo checkout {rel}` to restore it, or `himo remove {rel}{SUFFIX}`",
             )
-    with repo.lock():
-        return [_record(repo, p.target, jobs, reporter) for p in pointers]
+    with repo.lock(), recording(repo, "commit", list(paths)) as recorder:
+        return [_recorded(repo, recorder, "commit", p.target, jobs, reporter) for p in pointers]
 
 
 def _check_addable(repo: Repo, user_path: str) -> Path:
@@ -69,6 +78,23 @@ def _check_addable(repo: Repo, user_path: str) -> Path:
             f"run `himo add {repo.rel(owner)}` (or `himo commit`) to record the whole directory",
         )
     return target
+
+
+def _recorded(repo: Repo, recorder: Recorder, verb: str, target: Path, jobs: int | None,
+              reporter: Reporter) -> AddResult:
+    """_record, as one execution of stage `verb` ("add" or "commit") in the metadata store."""
+    rel = repo.rel(target)
+    exec_id = recorder.start_execution(verb, f"himo {verb} {shlex.quote(rel)}")
+    try:
+        result = _record(repo, target, jobs, reporter)
+    except BaseException as exc:
+        recorder.end_execution(exec_id, "aborted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        raise
+    info = result.hash_info
+    output = ArtifactRef(path=rel, digest=info.digest, size=info.size, nfiles=info.nfiles,
+                         kind=infer_kind(rel, data=True))
+    recorder.end_execution(exec_id, "succeeded", outputs=[output])
+    return result
 
 
 def _record(repo: Repo, target: Path, jobs: int | None, reporter: Reporter) -> AddResult:

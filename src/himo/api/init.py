@@ -14,7 +14,7 @@ from himo.workspace.ignore import TEMPLATE as IGNORE_TEMPLATE
 from himo.workspace.repo import HIMO_DIR, Repo
 
 # Inside .himo/: what stays out of git (machine-local or derived).
-INNER_GITIGNORE = "/cache\n/tmp\n/state.db*\n/meta.db*\n/config.local\n/lock\n/logs\n/runs\n"
+INNER_GITIGNORE = "/cache\n/tmp\n/state.db*\n/meta.db*\n/journal\n/config.local\n/lock\n/logs\n/runs\n"
 
 
 def init(path: str | os.PathLike[str] = ".", no_scm: bool = False, force: bool = False) -> Repo:

@@ -87,25 +87,42 @@ def recording_enabled(repo: Repo) -> bool:
     return boolean("meta.record", repo.config.get("meta.record", True))
 
 
+class RunRecorder(Recorder):
+    """A Recorder whose block may set the run's status when it ends without an exception
+    (`failed` for a push that left objects behind, say); default `succeeded`."""
+
+    outcome: str = "succeeded"
+
+
 @contextlib.contextmanager
-def recording(repo: Repo, command: str, args: list[str]) -> Iterator[Recorder]:
-    """A started Recorder for this invocation; its run ends with the block's outcome, then is delivered."""
+def recording(repo: Repo, command: str, args: list[str]) -> Iterator[RunRecorder]:
+    """A started Recorder for this invocation; its run ends with the block's outcome, then is delivered.
+
+    Thread-safe: stages running at once (`repro -j`) share it.
+    """
     if not recording_enabled(repo):
-        yield Recorder(None, Context(repo=""))  # records nothing
+        yield RunRecorder(None, Context(repo=""))  # records nothing
         return
     _tell_failure(repo)
-    recorder = Recorder(journal_dir(repo), context(repo))
+    recorder = RunRecorder(journal_dir(repo), context(repo))
+    emitter = None
+    if repo.config.get("openlineage.url"):  # live OpenLineage events; imported only when set
+        from himo.api.openlineage import live_emitter
+
+        recorder.listener = emitter = live_emitter(repo)
     recorder.start(command, args)
     status = "failed"
     try:
         yield recorder
-        status = "succeeded"
+        status = recorder.outcome
     except KeyboardInterrupt:
         status = "aborted"
         raise
     finally:
         recorder.finish(status)
         deliver_later(repo)
+        if emitter is not None:
+            emitter.close()  # bounded: waits a few seconds at most
 
 
 def deliver_later(repo: Repo) -> None:

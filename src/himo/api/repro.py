@@ -4,6 +4,9 @@ For each selected stage, in DAG order: compare deps, params, cmd and outs with h
 if stale, restore from the run-cache when this exact run happened before, else run it.
 Outputs of a successful run enter the cache and himo.lock (atomically); a failed or
 interrupted stage commits nothing and leaves its lock entry as it was.
+
+Every stage that runs or is restored is an execution in the metadata store, recorded as it
+starts and ends (inputs, outputs, params, code digests); up-to-date stages and --dry record nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +14,18 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from himo.api.recording import recording
 from himo.errors import PipelineError, StageFailedError
+from himo.meta.kinds import infer_kind, is_code
+from himo.meta.recorder import Context, Recorder
+from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
-from himo.model.stage import DepState, LockEntry, Stage
+from himo.model.stage import DepState, LockEntry, Output, Stage
 from himo.objects.tree import hash_path, place_path, store_path, tree_objects
 from himo.pipeline.changes import Snapshot, reasons_to_run
 from himo.pipeline.dag import Dag, build_dag
@@ -71,9 +79,15 @@ def select(dag: Dag, targets: list[str], opts: ReproOptions) -> list[str]:
     return dag.order(chosen)
 
 
+Params = dict[str, dict[str, Any]]  # params file -> key -> value
+EXEC_STATUS = {"ran": "succeeded", "failed": "failed", "aborted": "aborted"}  # StageResult -> store
+
+
 class Reproducer:
-    def __init__(self, repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -> None:
+    def __init__(self, repo: Repo, opts: ReproOptions, echo: Callable[[str], None],
+                 recorder: Recorder | None = None) -> None:
         self.repo = repo
+        self.recorder = recorder or Recorder(None, Context(repo=""))  # None: record nothing
         self.opts = opts
         self.echo = echo
         self.dag = load_dag(repo)
@@ -85,8 +99,8 @@ class Reproducer:
         self._mutex = threading.Lock()
         self.forced: set[str] = set()
 
-    def run(self, targets: list[str]) -> list[StageResult]:
-        names = select(self.dag, targets, self.opts)
+    def run(self, names: list[str]) -> list[StageResult]:
+        """Bring the stages `names` (from `select`) up to date, in DAG order."""
         self.forced = set(names) if self.opts.force else set()
         run_in_order(self.dag, names, self._step, 1 if self.opts.dry else self.opts.jobs,
                      self.opts.keep_going, self._skip, self.executor.stop)
@@ -127,16 +141,37 @@ class Reproducer:
         ingester = self.repo.ingester()
         if outs is None or not all(_cached(ingester, o) for o in outs):
             return None
-        for out in outs:
-            place_path(ingester, self.repo.root / out.path, HashInfo(out.digest or "", out.size, out.nfiles))
-            self.snap.forget(out.path)
-        self._record(stage, deps, params, tuple(outs))
+        exec_id = self._start_execution(stage, deps, params, reasons)
+        try:
+            for out in outs:
+                info = HashInfo(out.digest or "", out.size, out.nfiles)
+                place_path(ingester, self.repo.root / out.path, info)
+                self.snap.forget(out.path)
+            self._record(stage, deps, params, tuple(outs))
+        except BaseException:
+            self.recorder.end_execution(exec_id, "failed", self._inputs(deps))
+            raise
+        self.recorder.end_execution(exec_id, "cached", self._inputs(deps), self._outputs(stage, outs))
         self.echo(f"Restored stage '{stage.name}' from the run-cache (same cmd, deps and params ran before)")
         return StageResult(stage.name, "restored", reasons)
 
     def _execute(self, stage: Stage, reasons: list[str]) -> StageResult:
+        """Run the stage, recorded as an execution from before its command to after its commit."""
         self.echo(f"Running stage '{stage.name}': {'; '.join(reasons)}")
         deps, params = self.snap.deps(stage), self.snap.params(stage)
+        exec_id = self._start_execution(stage, deps, params, reasons)
+        try:
+            result, outs = self._run_and_commit(stage, deps, params, reasons)
+        except BaseException:
+            self.recorder.end_execution(exec_id, "aborted" if self.executor.stopping else "failed",
+                                        self._inputs(deps))
+            raise
+        self.recorder.end_execution(exec_id, EXEC_STATUS[result.status], self._inputs(deps),
+                                    self._outputs(stage, outs), result.exit_code, result.log)
+        return result
+
+    def _run_and_commit(self, stage: Stage, deps: tuple[DepState, ...], params: Params,
+                        reasons: list[str]) -> tuple[StageResult, tuple[DepState, ...]]:
         self._clear_outputs(stage)
         log = self._log_path(stage)
         prefix = f"[{stage.name}] " if self.opts.jobs > 1 else ""
@@ -144,15 +179,35 @@ class Reproducer:
         rel_log = self.repo.rel(log)
         if code != 0:
             status = "aborted" if self.executor.stopping else "failed"
-            return StageResult(stage.name, status, reasons, log=rel_log, exit_code=code)
+            return StageResult(stage.name, status, reasons, log=rel_log, exit_code=code), ()
         missing = [o.path for o in stage.outs if not (self.repo.root / o.path).exists()]
         if missing:
             self.echo(f"Stage '{stage.name}' did not create {', '.join(missing)}")
-            return StageResult(stage.name, "failed", reasons, log=rel_log, exit_code=0)
+            return StageResult(stage.name, "failed", reasons, log=rel_log, exit_code=0), ()
         outs = self._commit_outputs(stage)
         self._record(stage, deps, params, outs)
         self.runs.put(run_key(stage, deps, params), stage, outs)
-        return StageResult(stage.name, "ran", reasons, log=rel_log, exit_code=0)
+        return StageResult(stage.name, "ran", reasons, log=rel_log, exit_code=0), outs
+
+    def _start_execution(self, stage: Stage, deps: tuple[DepState, ...], params: Params,
+                         reasons: list[str]) -> str:
+        code = {d.path: d.digest for d in deps if d.digest and is_code(d.path)}  # pins uncommitted code
+        return self.recorder.start_execution(stage.name, list(stage.cmd), params, reasons, code)
+
+    def _inputs(self, deps: tuple[DepState, ...]) -> list[ArtifactRef]:
+        return [_ref(d, self._dep_kind(d.path)) for d in deps if d.digest]
+
+    def _outputs(self, stage: Stage, outs: Sequence[DepState]) -> list[ArtifactRef]:
+        declared = {o.path: o for o in stage.outs}
+        return [_ref(o, _out_kind(declared.get(o.path, Output(o.path)))) for o in outs if o.digest]
+
+    def _dep_kind(self, path: str) -> str:
+        """A dep written by a stage has that output's kind; any other dep is source data or code."""
+        for out_path, name in self.dag.producer.items():
+            if path == out_path or path.startswith(out_path + "/"):
+                output = next(o for o in self.dag.stages[name].outs if o.path == out_path)
+                return _out_kind(output) if path == out_path else infer_kind(path, output.role)
+        return infer_kind(path, "dep", data=True)
 
     def _clear_outputs(self, stage: Stage) -> None:
         import shutil
@@ -187,6 +242,15 @@ class Reproducer:
         return self.repo.himo_dir / "logs" / stage.name.replace("/", "_") / f"{stamp}.log"
 
 
+def _out_kind(out: Output) -> str:
+    return infer_kind(out.path, out.role, out.kind)
+
+
+def _ref(state: DepState, kind: str) -> ArtifactRef:
+    return ArtifactRef(path=state.path, digest=state.digest or "", size=state.size, nfiles=state.nfiles,
+                       kind=kind)
+
+
 def _cached(ingester, out: DepState) -> bool:  # type: ignore[no-untyped-def]
     info = HashInfo(out.digest or "", out.size, out.nfiles)
     return all(ingester.odb.exists(o) for o in tree_objects(ingester, info)) and (
@@ -194,19 +258,41 @@ def _cached(ingester, out: DepState) -> bool:  # type: ignore[no-untyped-def]
 
 
 def repro(repo: Repo, targets: list[str] | None = None, opts: ReproOptions | None = None,
-          echo: Callable[[str], None] = lambda _: None) -> list[StageResult]:
-    """Run what is stale; raise StageFailedError after a failure (results are in `.results`)."""
+          echo: Callable[[str], None] = lambda _: None, command: str = "repro",
+          args: list[str] | None = None) -> list[StageResult]:
+    """Run what is stale; raise StageFailedError after a failure (results are in `.results`).
+
+    Recorded in the metadata store as a run of `command` ("repro", or "run" for `himo run`)
+    with `args` (default: the targets and options), unless `opts.dry`.
+    """
     opts = opts or ReproOptions()
+    targets = list(targets or [])
     with repo.lock() if not opts.dry else contextlib.nullcontext():
         reproducer = Reproducer(repo, opts, echo)
-        results = reproducer.run(list(targets or []))
+        names = select(reproducer.dag, targets, opts)  # bad input is refused before a run is recorded
+        if opts.dry:
+            return _check(reproducer.run(names))
+        with recording(repo, command, _args(targets, opts) if args is None else args) as recorder:
+            reproducer.recorder = recorder
+            return _check(reproducer.run(names))
+
+
+def _check(results: list[StageResult]) -> list[StageResult]:
     failed = [r for r in results if r.status in ("failed", "aborted")]
     if failed:
         first = failed[0]
         error = StageFailedError(
             f"stage '{first.name}' {first.status} (exit code {first.exit_code}); log: {first.log}",
-            "fix the stage and run `himo repro` again; nothing from the failed stage was recorded",
+            "fix the stage and run `himo repro` again; nothing from the failed stage entered himo.lock",
         )
         error.results = results  # type: ignore[attr-defined]
         raise error
     return results
+
+
+def _args(targets: list[str], opts: ReproOptions) -> list[str]:
+    """The command line that asks for this repro, as the run's args."""
+    flags = [flag for flag, on in (("--force", opts.force), ("--single-item", opts.single_item),
+                                   ("--downstream", opts.downstream), ("--keep-going", opts.keep_going))
+             if on]
+    return flags + (["--jobs", str(opts.jobs)] if opts.jobs > 1 else []) + targets

@@ -4,6 +4,9 @@ Only objects the other side lacks are sent (one batched existence check), transf
 `jobs` threads, and every downloaded object is hashed before it may enter the cache. An
 interrupted transfer is resumed by running it again: each object lands whole or not at all.
 The first failed request stops the transfer (an unreachable remote fails fast).
+
+Each is a run in the metadata store; every top-level tracked artifact now known to be on
+the remote gets a Location there (kind `remote`, the remote's URL).
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ from typing import TypeVar
 
 from himo.api.checkout import CheckoutResult, checkout
 from himo.api.contents import read_manifest, tracked
+from himo.api.recording import RunRecorder, recording
 from himo.errors import ConfigError, CorruptObjectError, HimoError, MissingObjectError, RemoteError
+from himo.meta.kinds import infer_kind
+from himo.meta.records import ArtifactRef
 from himo.objects.hashing import hash_file
 from himo.objects.odb import _unlink_quietly
 from himo.objects.parallel import run_parallel
 from himo.progress import SILENT, Reporter
 from himo.remotes.base import Remote
+from himo.remotes.local import LocalRemote
 from himo.remotes.registry import open_remote
-from himo.workspace.pointer import Pointer
+from himo.workspace.pointer import SUFFIX, Pointer
 from himo.workspace.repo import Repo
 
 R = TypeVar("R")
@@ -37,6 +44,11 @@ class TransferResult:
     missing: list[str] = field(default_factory=list)  # objects the source does not have
     corrupted: list[str] = field(default_factory=list)  # downloads whose digest did not match
     paths: dict[str, str] = field(default_factory=dict)  # object -> a tracked path needing it
+    confirmed: set[str] = field(default_factory=set)  # objects seen on the remote (sent, there, fetched)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.corrupted
 
 
 def get_remote(repo: Repo, name: str | None = None, jobs: int | None = None) -> Remote:
@@ -78,15 +90,19 @@ def push(
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
     store = get_remote(repo, remote, jobs)
-    wanted = _needed(repo, tracked(repo, paths))
-    local = repo.odb.existing(wanted)
-    result = TransferResult(store.name, missing=sorted(set(wanted) - local), paths=wanted)
-    with remote_errors(store):
-        todo = sorted(local - store.existing(local))
-        result.present = len(local) - len(todo)
-        _run(f"Pushing to {store.name}", todo, lambda oid: store.upload(repo.odb.path(oid), oid),
-             store.jobs, reporter)
-    result.transferred = len(todo)
+    with recording(repo, "push", _args(paths, remote)) as recorder:
+        pointers = tracked(repo, paths)
+        wanted = _needed(repo, pointers)
+        local = repo.odb.existing(wanted)
+        result = TransferResult(store.name, missing=sorted(set(wanted) - local), paths=wanted)
+        with remote_errors(store):
+            todo = sorted(local - store.existing(local))
+            result.present = len(local) - len(todo)
+            _run(f"Pushing to {store.name}", todo, lambda oid: store.upload(repo.odb.path(oid), oid),
+                 store.jobs, reporter)
+        result.transferred = len(todo)
+        result.confirmed = set(local)
+        _record_locations(repo, recorder, store, pointers, result)
     return result
 
 
@@ -95,7 +111,28 @@ def fetch(
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
     store = get_remote(repo, remote, jobs)
-    pointers = tracked(repo, paths)
+    with recording(repo, "fetch", _args(paths, remote)) as recorder:
+        pointers = tracked(repo, paths)
+        result = _fetch(repo, store, pointers, reporter)
+        _record_locations(repo, recorder, store, pointers, result)
+    return result
+
+
+def pull(
+    repo: Repo, paths: list[str] | None = None, remote: str | None = None, force: bool = False,
+    jobs: int | None = None, reporter: Reporter = SILENT,
+) -> tuple[TransferResult, list[CheckoutResult]]:
+    store = get_remote(repo, remote, jobs)
+    with recording(repo, "pull", _args(paths, remote)) as recorder:
+        pointers = tracked(repo, paths)
+        result = _fetch(repo, store, pointers, reporter)
+        _record_locations(repo, recorder, store, pointers, result)
+        complete = [repo.rel(p.target) for p in pointers if _all_cached(repo, p)]
+        restored = checkout(repo, complete, force, jobs, reporter) if complete else []
+    return result, restored
+
+
+def _fetch(repo: Repo, store: Remote, pointers: list[Pointer], reporter: Reporter) -> TransferResult:
     result = TransferResult(store.name)
     manifests = {p.hash_info.digest: repo.rel(p.target) for p in pointers if p.hash_info.isdir}
     _download(repo, store, manifests, result, reporter)  # directory listings first
@@ -105,14 +142,30 @@ def fetch(
     return result
 
 
-def pull(
-    repo: Repo, paths: list[str] | None = None, remote: str | None = None, force: bool = False,
-    jobs: int | None = None, reporter: Reporter = SILENT,
-) -> tuple[TransferResult, list[CheckoutResult]]:
-    result = fetch(repo, paths, remote, jobs, reporter)
-    complete = [repo.rel(p.target) for p in tracked(repo, paths) if _all_cached(repo, p)]
-    restored = checkout(repo, complete, force, jobs, reporter) if complete else []
-    return result, restored
+def _url(store: Remote) -> str:
+    """The remote's URL; for a folder, its absolute path (a relative one means nothing in the store)."""
+    return store.root if isinstance(store, LocalRemote) else store.url
+
+
+def _args(paths: list[str] | None, remote: str | None) -> list[str]:
+    return (["--remote", remote] if remote else []) + list(paths or [])
+
+
+def _record_locations(repo: Repo, recorder: RunRecorder, store: Remote, pointers: list[Pointer],
+                      result: TransferResult) -> None:
+    """A Location for each artifact whose objects were all seen on the remote; a transfer that
+    left objects behind ends its run `failed`."""
+    bad = set(result.missing) | set(result.corrupted)
+    for pointer in pointers:
+        needed = set(_needed(repo, [pointer]))
+        if needed & bad or not needed & result.confirmed:
+            continue
+        rel, info = repo.rel(pointer.target), pointer.hash_info
+        kind = infer_kind(rel, data=pointer.file.name.endswith(SUFFIX))  # else a stage output
+        ref = ArtifactRef(path=rel, digest=info.digest, size=info.size, nfiles=info.nfiles, kind=kind)
+        recorder.location(ref, "remote", _url(store))
+    if not result.complete:
+        recorder.outcome = "failed"
 
 
 def raise_for(result: TransferResult, verb: str) -> None:
@@ -167,6 +220,7 @@ def _download(
         verified = _run(f"Fetching from {store.name}", available,
                         lambda oid: _download_one(repo, store, oid), store.jobs, reporter)
     result.corrupted.extend(oid for oid, ok in zip(available, verified, strict=True) if not ok)
+    result.confirmed.update(oid for oid, ok in zip(available, verified, strict=True) if ok)
     result.transferred += sum(verified)
 
 

@@ -38,7 +38,10 @@ COMMANDS = {
     "dag": ("himo.cli.pipeline:dag_cmd", "Show the pipeline graph."),
     "params": ("himo.cli.metrics:params_group", "Compare parameters between revisions."),
     "metrics": ("himo.cli.metrics:metrics_group", "Show and compare metrics."),
+    "runs": ("himo.cli.history:runs_group", "List runs and their executions; `runs show ID` for one."),
+    "lineage": ("himo.cli.history:lineage_cmd", "What produced a file or model, and what was built from it."),
     "meta": ("himo.cli.meta:meta_group", "The metadata store: sync, upgrade, export."),
+    "ui": ("himo.cli.ui:ui_cmd", "Serve the dashboard: runs, pipeline, lineage, releases, metrics."),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from himo.cli.main import common
@@ -40,3 +42,20 @@ def upgrade_cmd() -> None:
 
     store = open_store(Repo.find(), deliver_pending=False)
     OUT.echo(f"Metadata store {store.name} is at schema version {head()}")
+
+
+@meta_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["openlineage"]), default="openlineage",
+              show_default=True, help="The export format: OpenLineage RunEvents as JSON lines.")
+@click.option("--since", metavar="T",
+              help="Only executions started at or after T: an ISO date/time (local) or an age (30m, 2h, 7d).")
+@click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE (replaced atomically) instead of stdout.")
+@common
+def export_cmd(fmt: str, since: str | None, output: Path | None) -> None:
+    """Export every recorded execution as OpenLineage events (START, then COMPLETE/FAIL/ABORT)."""
+    from himo.api.openlineage import export_openlineage
+
+    count = export_openlineage(Repo.find(), output or click.get_text_stream("stdout"), since)
+    if output is not None:
+        OUT.echo(f"Wrote {count} OpenLineage events to {output}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -100,7 +101,8 @@ def _with(options: list[Any], fn: Any) -> Any:
 
 
 def _reproduce(targets: list[str], force: bool, single_item: bool, downstream: bool, dry: bool,
-               jobs: int, keep_going: bool, pull: bool, git_files: str = "himo.lock") -> None:
+               jobs: int, keep_going: bool, pull: bool, git_files: str = "himo.lock",
+               command: str = "repro", args: list[str] | None = None) -> None:
     from himo.api.repro import ReproOptions, repro
 
     repo = Repo.find()
@@ -109,7 +111,7 @@ def _reproduce(targets: list[str], force: bool, single_item: bool, downstream: b
 
         pull_data(repo, [], reporter=OUT.reporter())
     opts = ReproOptions(force, single_item, downstream, dry, jobs, keep_going)
-    results = repro(repo, targets, opts, echo=OUT.echo)
+    results = repro(repo, targets, opts, echo=OUT.echo, command=command, args=args)
     ran = [r for r in results if r.status in ("ran", "restored")]
     if not dry:
         OUT.echo(f"Pipeline is up to date ({len(ran)} stage(s) run or restored)." if results
@@ -138,7 +140,14 @@ def run_cmd(**kw: Any) -> None:
     stage = add_stage(Repo.find(), _spec(kw), kw["force"])
     OUT.echo(f"Added stage '{stage.name}' to himo.yaml")
     _reproduce([stage.name], force=False, single_item=False, downstream=False, dry=False, jobs=1,
-               keep_going=False, pull=False, git_files="himo.yaml himo.lock .gitignore")
+               keep_going=False, pull=False, git_files="himo.yaml himo.lock .gitignore",
+               command="run", args=_args_after("run"))
+
+
+def _args_after(command: str) -> list[str]:
+    """The words after COMMAND on this process's command line (what the user typed)."""
+    argv = sys.argv[1:]
+    return argv[argv.index(command) + 1:] if command in argv else argv
 
 
 @click.command("dag")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,20 +28,27 @@ class JournalWriter:
     """Appends records, one JSON line per write(2), so a crash tears at most the last line."""
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            # Never committed by accident, even in repositories made before .himo/.gitignore named it.
+            (folder / ".gitignore").write_text("*\n")
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         self.path = folder / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._lock = threading.Lock()  # stages on several threads (repro -j) share one writer
 
     def write(self, record: Record) -> None:
         record = {"v": FORMAT_VERSION, "at": now(), **record}
-        os.write(self._fd, (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode())
+        line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
+        with self._lock:
+            os.write(self._fd, line)
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)  # releases the lock: readers may now deliver and remove the file
-            self._fd = -1
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)  # releases the lock: readers may now deliver and remove the file
+                self._fd = -1
 
 
 @dataclass
@@ -82,7 +90,10 @@ def claim(path: Path) -> Claimed | None:
     mtime = os.fstat(fd).st_mtime
     records = list(_complete_records(data))
     if finished:
-        records += close_abandoned(records, datetime.fromtimestamp(mtime, UTC).isoformat())
+        # The file's mtime is the writer's last sign of life; the kernel's clock for it is
+        # coarse, so it may read a little before the last record's own time.
+        last = datetime.fromtimestamp(mtime, UTC).isoformat(timespec="microseconds")
+        records += close_abandoned(records, max([last, *(str(r.get("at", "")) for r in records)]))
     return Claimed(path, records, finished, fd)
 
 

@@ -7,12 +7,13 @@ few appended lines. Nothing is written until the run starts.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from himo.meta.journal import JournalWriter
-from himo.meta.records import ArtifactRef, now
+from himo.meta.records import ArtifactRef, Record, now
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Recorder:
         self.context = context
         self.run_id = str(uuid.uuid4())
         self._writer: JournalWriter | None = None
+        self.listener: Callable[[Record], None] | None = None  # told each record once journaled
 
     @property
     def journal(self) -> Path | None:
@@ -80,5 +82,7 @@ class Recorder:
     def _write(self, record: dict[str, Any]) -> None:
         if self._writer is not None:
             self._writer.write(record)
+            if self.listener is not None:  # live OpenLineage emission (himo.api.openlineage)
+                self.listener(record)
         elif self.folder is not None:
             raise RuntimeError("Recorder.start() first")

@@ -1,0 +1,264 @@
+"""Asking the metadata store what ran and what produced what: `runs`, `run_show`, `lineage`.
+
+    from himo import api
+    repo = api.Repo.find()
+    for run in api.runs(repo, stage="train", since="7d", limit=10):
+        print(run.id[:8], run.status, [(e.stage, e.changes) for e in run.executions])
+    graph = api.lineage(repo, "model.pkl", downstream=False).graph
+    print(graph.executions)   # who made model.pkl, from which data and code, at which commit
+
+Results are the plain dataclasses of himo.meta.results (re-exported here). Times are naive UTC.
+Each call delivers pending journals first (open_store), so it sees everything recorded before.
+SQLAlchemy loads only when a query runs: importing himo.api stays cheap for other commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from himo.api.recording import open_store
+from himo.api.revisions import revision
+from himo.errors import MetaError, PathError, UsageError
+from himo.meta.records import STATUSES
+from himo.meta.results import (
+    ArtifactNode,
+    Edge,
+    ExecutionDetail,
+    ExecutionNode,
+    ExecutionSummary,
+    IOEntry,
+    Lineage,
+    ParamChange,
+    RunDetail,
+    RunSummary,
+)
+from himo.model import is_digest
+from himo.pipeline.lockfile import LOCK_FILE, parse_lock, read_lock
+from himo.workspace.pointer import SUFFIX, load_pointer, parse_pointer, pointer_file_for
+from himo.workspace.repo import Repo
+
+__all__ = [
+    "ArtifactNode", "Edge", "ExecutionDetail", "ExecutionNode", "ExecutionSummary", "IOEntry", "Lineage",
+    "LineageResult", "ParamChange", "RunDetail", "RunSummary", "lineage", "parse_when", "run_show", "runs",
+]
+
+LOG_TAIL = 20  # lines of each execution's log shown by run_show
+RELATIVE = re.compile(r"(\d+)\s*(s|m|h|d|w)")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+HEX = re.compile(r"[0-9a-fA-F]+")
+ID_PREFIX = re.compile(r"[0-9a-fA-F-]+")
+
+
+@dataclass(frozen=True)
+class LineageResult:
+    """What `himo lineage TARGET` found: the artifact TARGET names, and the graph around it."""
+
+    target: str  # as given: PATH, PATH@REV or a digest (prefix)
+    digest: str  # the artifact's full digest
+    path: str | None  # repository-relative path, when TARGET named one
+    revision: str | None  # the git revision of PATH@REV
+    upstream: bool  # the graph was walked toward producers
+    downstream: bool  # ... and/or toward consumers
+    graph: Lineage
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+def runs(repo: Repo, *, stage: str | None = None, status: str | None = None,
+         since: str | datetime | None = None, until: str | datetime | None = None,
+         limit: int = 20, offset: int = 0) -> list[RunSummary]:
+    """Runs newest first, each with its executions (only those of `stage`, if given).
+
+    status: runs that ended so; `cached`: runs with a stage restored from the run-cache; with
+    `stage`: the executions of that stage in that status.
+    since/until: datetimes (naive = UTC) or text: ISO dates/times (local time unless they say
+    otherwise) or ages such as 30m, 2h, 7d. UsageError for a bad value, naming the option.
+    """
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"--status: unknown status {status!r}", f"use one of: {', '.join(STATUSES)}")
+    if limit < 1 or offset < 0:
+        raise UsageError(f"--limit: {limit} is not a positive number", "e.g. --limit 50")
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    with _session(repo) as (session, queries):
+        if stage is not None:
+            _check_stage(session, stage)
+        return queries.list_runs(session, stage=stage, status=status, since=start, until=end,
+                                 limit=limit, offset=offset)
+
+
+def _check_stage(session: Any, stage: str) -> None:
+    from himo.meta import queries
+
+    if queries.stage_known(session, stage):
+        return
+    known = queries.stage_names(session)
+    hint = f"recorded stages: {', '.join(known)}" if known else "nothing is recorded yet: run `himo repro`"
+    raise UsageError(f"--stage: no execution of stage {stage!r} is recorded", hint)
+
+
+def parse_when(value: str | datetime | None, option: str = "--since") -> datetime | None:
+    """A time as naive UTC: a datetime (naive = UTC), ISO text (naive = local time), or an age."""
+    if value is None or isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value and value.tzinfo else value
+    text = value.strip()
+    if match := RELATIVE.fullmatch(text):
+        age = timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+        return datetime.now(UTC).replace(tzinfo=None) - age
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not a time", "use an ISO date or time "
+                         "(2024-05-01, 2024-05-01T13:30) or an age (30m, 2h, 7d)") from None
+    return parsed.astimezone(UTC).replace(tzinfo=None)  # naive text is local time
+
+
+# -- one run --------------------------------------------------------------------------------
+
+
+def run_show(repo: Repo, id_prefix: str, log_lines: int = LOG_TAIL) -> RunDetail:
+    """The run whose id (or one of whose executions' id) starts with `id_prefix`, with inputs,
+    outputs and the last `log_lines` lines of each execution's log. MetaError if no run or
+    several match (the message lists them)."""
+    prefix = id_prefix.strip().lower()
+    if not ID_PREFIX.fullmatch(prefix):
+        raise UsageError(f"ID: {id_prefix!r} is not a run or execution id",
+                         "give the first characters of an id from `himo runs`")
+    with _session(repo) as (session, queries):
+        run_ids, exec_ids = queries.find_ids(session, prefix)
+        candidates = [("run", r) for r in run_ids] + [("execution", e) for e, _ in exec_ids]
+        if not candidates:
+            raise MetaError(f"no run or execution id starts with {id_prefix!r}",
+                            "see `himo runs` for the ids")
+        if len(candidates) > 1:
+            listed = ", ".join(f"{kind} {i}" for kind, i in candidates[:queries.CANDIDATES])
+            more = " and more" if len(candidates) > queries.CANDIDATES else ""
+            raise MetaError(f"id prefix {id_prefix!r} is ambiguous: it starts {listed}{more}",
+                            "give more characters of the id")
+        detail = queries.run_detail(session, *(run_ids[0], None) if run_ids else exec_ids[0][::-1])
+    assert detail is not None  # found just above, in the same store
+    execs = [dataclasses.replace(e, log_tail=log_tail(repo, e.log, log_lines)) for e in detail.executions]
+    return dataclasses.replace(detail, executions=execs)
+
+
+def log_tail(repo: Repo, log: str | None, lines: int = LOG_TAIL) -> list[str]:
+    """The last `lines` lines of a log file (relative to the repository root); [] if it is gone."""
+    if not log or lines <= 0:
+        return []
+    path = Path(log) if Path(log).is_absolute() else repo.root / log
+    try:
+        with path.open("rb") as file:
+            size = file.seek(0, 2)
+            file.seek(max(0, size - 64 * 1024))  # enough for any tail worth printing
+            text = file.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+# -- lineage --------------------------------------------------------------------------------
+
+
+def lineage(repo: Repo, target: str, *, upstream: bool = True, downstream: bool = True,
+            depth: int | None = None, fan_out: int = 20) -> LineageResult:
+    """The graph of artifacts and executions around TARGET, across commits and runs.
+
+    target: a path (its current version: PATH.himo, or a stage output in himo.lock), PATH@REV
+    (the version at a git revision), or a digest or unique digest prefix.
+    upstream: producers, back to the source data (an artifact produced several times: its latest
+    succeeded or cached producer). downstream: consumers, at most `fan_out` per artifact (newest
+    first; `graph.omitted` counts the rest). depth: executions deep in each direction (None: all).
+    """
+    if depth is not None and depth < 1:
+        raise UsageError(f"--depth: {depth} is not a positive number", "e.g. --depth 3")
+    path, rev, digest = _target_digest(repo, target)
+    with _session(repo) as (session, queries):
+        if digest is None:
+            digest = _digest_by_prefix(session, target)
+        graph = queries.lineage(session, digest, upstream=upstream, downstream=downstream,
+                                depth=depth, fan_out=fan_out)
+    if graph is None:
+        raise MetaError(f"{path or target} (digest {digest[:12]}) is not in the metadata store",
+                        "it was tracked before recording began: run `himo commit` or `himo repro` to "
+                        "record it, or `himo meta sync` if records wait in .himo/journal/")
+    return LineageResult(target, digest, path, rev, upstream, downstream, graph)
+
+
+def _target_digest(repo: Repo, target: str) -> tuple[str | None, str | None, str | None]:
+    """(path, rev, digest) of a path target; digest None when TARGET is not a tracked path."""
+    if "@" in target:
+        path, rev = target.rsplit("@", 1)
+        rel = repo.rel(repo.resolve(path))
+        return rel, rev, _digest_at(repo, rel, rev, target)
+    if HEX.fullmatch(target) and not (Path(target).exists() or Path(target + SUFFIX).exists()):
+        return None, None, None
+    rel = repo.rel(repo.resolve(target))
+    digest = _current_digest(repo, rel)
+    if digest is None and not HEX.fullmatch(target):
+        raise PathError(f"{rel}: not tracked (no {rel}{SUFFIX} and no output {rel} in {LOCK_FILE})",
+                        "give a tracked path, PATH@REV, or a digest (or its first characters)")
+    return (rel, None, digest) if digest else (None, None, None)
+
+
+def _current_digest(repo: Repo, rel: str) -> str | None:
+    pointer = pointer_file_for(repo.root / rel)
+    if pointer.is_file():
+        return load_pointer(pointer, repo.root).hash_info.digest
+    for entry in read_lock(repo.root).values():
+        for out in entry.outs:
+            if out.path == rel and out.digest:
+                return out.digest
+    return None
+
+
+def _digest_at(repo: Repo, rel: str, rev: str, target: str) -> str:
+    at = revision(repo, rev)
+    text = at.read(rel + SUFFIX)
+    if text is not None:
+        return parse_pointer(text, pointer_file_for(repo.root / rel), repo.root).hash_info.digest
+    lock = at.read(LOCK_FILE)
+    for entry in parse_lock(lock).values() if lock else ():
+        for out in entry.outs:
+            if out.path == rel and out.digest:
+                return out.digest
+    raise PathError(f"{target}: {rel} is not tracked at {rev} (no {rel}{SUFFIX} and no output {rel} "
+                    f"in its {LOCK_FILE})", f"name a revision where it was: `git log -- {rel}{SUFFIX}`")
+
+
+def _digest_by_prefix(session: Any, prefix: str) -> str:
+    from himo.meta import queries
+
+    if is_digest(prefix.lower()):
+        return prefix.lower()
+    found = queries.find_artifacts(session, prefix)
+    if not found:
+        raise MetaError(f"{prefix}: no tracked path, and no artifact in the metadata store has a "
+                        "digest starting so", "give a tracked path, PATH@REV, or a digest from "
+                        "`himo runs show ID`")
+    if len(found) > 1:
+        listed = "; ".join(f"{d[:16]} ({kind}{', ' + path if path else ''})" for d, kind, path
+                           in found[:queries.CANDIDATES])
+        more = "; and more" if len(found) > queries.CANDIDATES else ""
+        raise MetaError(f"digest prefix {prefix!r} is ambiguous: {min(len(found), queries.CANDIDATES)}"
+                        f"{'+' if more else ''} artifacts match", f"give more characters: {listed}{more}")
+    return found[0][0]
+
+
+@contextmanager
+def _session(repo: Repo) -> Iterator[tuple[Any, Any]]:
+    """A read transaction on the store (pending journals delivered), and the queries module."""
+    from himo.meta import queries
+
+    store = open_store(repo)
+    try:
+        with store.session() as session:
+            yield session, queries
+    finally:
+        store.close()

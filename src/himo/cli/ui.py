@@ -1,0 +1,30 @@
+"""`himo ui`: the dashboard over the metadata store (the optional extra `himo[ui]`)."""
+
+from __future__ import annotations
+
+import click
+
+from himo.cli.main import common
+from himo.cli.output import OUT
+
+
+@click.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback needs a token.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535), help="Port.")
+@click.option("--meta-url", default=None, metavar="URL",
+              help="Store to show (default: the repository's, meta.url or .himo/meta.db).")
+@click.option("--token", default=None, metavar="TOKEN",
+              help="Require this token (default: $HIMO_UI_TOKEN; needed off loopback).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
+@common
+def ui_cmd(host: str, port: int, meta_url: str | None, token: str | None, open_browser: bool) -> None:
+    """Serve the read-only dashboard: runs, pipeline, lineage, releases, metrics."""
+    from himo.errors import HimoError
+
+    try:
+        from himo.ui.server import serve
+    except ImportError as error:
+        raise HimoError(f"the dashboard needs {error.name}, which is not installed",
+                        "pip install 'himo[ui]'") from None
+    serve(host, port, meta_url, token, open_browser, announce=OUT.echo)

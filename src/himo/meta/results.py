@@ -1,0 +1,143 @@
+"""What the store's queries return: plain dataclasses, no SQL (importing them stays cheap).
+
+Times are naive UTC, as the store keeps them. Params are flattened to {key: value}: keys of
+params.yaml as they are (`train.lr`), keys of another params file as `FILE:key`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ParamChange:
+    """One parameter that differs from the previous execution of the same stage."""
+
+    key: str  # dotted key; `FILE:key` when the file is not params.yaml
+    before: Any  # value in the previous execution (None if it had no such key)
+    after: Any  # value in this execution (None if removed)
+    change: str  # "changed", "added" (also: first execution of the stage) or "removed"
+
+
+@dataclass(frozen=True)
+class ExecutionSummary:
+    """One execution of a stage (or of an add/commit), as the run list shows it."""
+
+    id: str  # UUID
+    run_id: str
+    stage: str
+    status: str  # running | succeeded | failed | cached | aborted
+    started_at: datetime  # naive UTC
+    ended_at: datetime | None  # naive UTC; None while running
+    seconds: float | None  # wall time, None while running
+    exit_code: int | None
+    params: dict[str, Any]  # flattened: {key: value} (see ParamChange.key)
+    changes: list[ParamChange]  # params that differ from the previous execution of this stage
+    previous_id: str | None  # that previous execution (same stage, same repository), if any
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One invocation of himo (repro, add, push ...) with its executions."""
+
+    id: str  # UUID
+    command: str  # repro, run, add, commit, push, pull ...
+    args: list[Any]
+    status: str  # running | succeeded | failed | aborted
+    trigger: str  # manual | schedule | ci
+    user: str
+    host: str
+    repo: str  # the repository's identity (origin URL, else its folder)
+    git_commit: str
+    branch: str
+    dirty: bool  # tracked files differed from the commit
+    started_at: datetime  # naive UTC
+    ended_at: datetime | None
+    seconds: float | None
+    executions: list[ExecutionSummary]
+
+
+@dataclass(frozen=True)
+class IOEntry:
+    """An artifact an execution read (INPUT) or wrote (OUTPUT)."""
+
+    direction: str  # INPUT | OUTPUT
+    path: str  # repository-relative path at the time
+    digest: str
+    kind: str  # dataset | features | model | metrics | predictions | code | other
+    size: int
+
+
+@dataclass(frozen=True)
+class ExecutionDetail:
+    """An execution with everything `himo runs show` prints."""
+
+    summary: ExecutionSummary
+    cmd: str
+    reasons: list[Any]  # why the stage ran
+    git_commit: str
+    branch: str
+    dirty: bool
+    code_digests: dict[str, Any]  # code dependency path -> digest
+    host: str
+    user: str
+    himo_version: str
+    log: str | None  # log file, relative to the repository root
+    inputs: list[IOEntry]
+    outputs: list[IOEntry]
+    log_tail: list[str] = field(default_factory=list)  # last lines of the log (filled by himo.api)
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunSummary
+    executions: list[ExecutionDetail]  # all of the run's, or the one asked for by execution id
+
+
+@dataclass(frozen=True)
+class ArtifactNode:
+    digest: str
+    kind: str
+    size: int
+    nfiles: int | None  # directories: number of files
+    first_seen: datetime  # naive UTC
+    paths: list[str]  # paths it was read from / written to in the walk (sorted)
+
+
+@dataclass(frozen=True)
+class ExecutionNode:
+    id: str
+    run_id: str
+    stage: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    git_commit: str
+    branch: str
+    dirty: bool
+    params: dict[str, Any]  # flattened, as in ExecutionSummary
+    code_digests: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """INPUT: the artifact was read by the execution; OUTPUT: the execution wrote it."""
+
+    artifact: str  # digest
+    execution: str  # execution id
+    direction: str  # INPUT | OUTPUT
+    path: str
+
+
+@dataclass
+class Lineage:
+    """The graph around one artifact, upstream and/or downstream."""
+
+    root: str  # digest of the artifact asked about
+    artifacts: dict[str, ArtifactNode] = field(default_factory=dict)  # by digest
+    executions: dict[str, ExecutionNode] = field(default_factory=dict)  # by id
+    edges: list[Edge] = field(default_factory=list)
+    omitted: dict[str, int] = field(default_factory=dict)  # digest -> consumers left out (the cap)
+    truncated: bool = False  # the walk stopped at max_nodes

@@ -1,0 +1,79 @@
+"""The JSON API under /api (OpenAPI at /api/docs). Read-only: GET only. Each route checks its
+input in himo.ui.views and returns what the matching page shows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from himo.ui import views
+from himo.ui.app import Dashboard
+
+router = APIRouter(tags=["himo"])
+
+
+def _d(request: Request) -> Dashboard:
+    return request.app.state.dashboard
+
+
+@router.get("/runs", summary="Runs, newest first, with their executions")
+def runs(request: Request, stage: str | None = None, status: str | None = None,
+         trigger: str | None = None, since: str | None = None, until: str | None = None,
+         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+         per_page: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """Filters: `stage` (runs with an execution of it), `status`, `trigger` (manual|schedule|ci),
+    `since` / `until` (YYYY-MM-DD or ISO time, UTC; a date as `until` includes the day)."""
+    return views.runs(_d(request), views.run_filter(stage, status, trigger, since, until), page, per_page)
+
+
+@router.get("/runs/{run_id}", summary="One run: executions, params and their changes, inputs, outputs")
+def run(request: Request, run_id: str) -> dict[str, Any]:
+    return views.run(_d(request), run_id)
+
+
+@router.get("/executions/{exec_id}", summary="The run an execution belongs to")
+def execution(request: Request, exec_id: str) -> dict[str, str]:
+    return {"execution": exec_id, "run_id": views.execution_run(_d(request), exec_id)}
+
+
+@router.get("/grid", summary="Per stage and day, how executions ended (the last `days` days)")
+def grid(request: Request, days: Annotated[int, Query(ge=1, le=365)] = 30) -> dict[str, Any]:
+    return views.grid(_d(request), days)
+
+
+@router.get("/stages", summary="Stage names seen in the store")
+def stages(request: Request) -> list[str]:
+    return views.stages(_d(request))
+
+
+@router.get("/pipeline", summary="The DAG of himo.yaml, stale stages, each stage's latest execution")
+def pipeline(request: Request) -> dict[str, Any]:
+    return views.pipeline(_d(request))
+
+
+@router.get("/artifacts/{digest}", summary="An artifact: paths, versions, producers, readers, locations")
+def artifact(request: Request, digest: str) -> dict[str, Any]:
+    return views.artifact(_d(request), digest)
+
+
+@router.get("/lineage/{digest}", summary="The lineage graph of an artifact (cytoscape elements)")
+def lineage(request: Request, digest: str, direction: str = "both",
+            depth: Annotated[int, Query(ge=1, le=views.MAX_DEPTH)] = 5) -> dict[str, Any]:
+    return views.lineage(_d(request), digest, direction, depth)
+
+
+@router.get("/releases", summary="Releases per environment, newest first")
+def releases(request: Request, env: str | None = None) -> dict[str, Any]:
+    return views.releases(_d(request), env)
+
+
+@router.get("/metrics", summary="Metrics of chosen executions (`exec`, repeated), side by side")
+def metrics(request: Request, exec: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    return views.metrics(_d(request), exec)
+
+
+@router.get("/metrics/history", summary="One metric (FILE:KEY) over time")
+def metric_history(request: Request, key: str,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+    return views.metric_history(_d(request), key, limit)

@@ -1,0 +1,164 @@
+"""The dashboard's FastAPI app: pages (Jinja2, autoescaped), the JSON API under /api (OpenAPI at
+/api/docs, served from the packaged swagger-ui: no network), and two guards in front of both.
+
+    create_app(store, repo=None, token=None)
+
+Guards: with a token, every request must carry it (`Authorization: Bearer TOKEN`, the
+`himo_token` cookie, or `?token=TOKEN` once, which sets the cookie), else 401. A request path
+with a `..` segment (plain or percent-encoded) is refused with 400 before any route sees it.
+Read-only: only GET routes exist. Errors have one JSON body, {"error": ..., "hint": ...}.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from himo import __version__
+from himo.errors import HimoError, MetaError, MetaUnreachableError, UsageError
+from himo.meta.store import Store
+from himo.workspace.repo import Repo
+
+HERE = Path(__file__).parent
+COOKIE = "himo_token"
+
+
+def not_found(message: str, hint: str = "") -> MetaError:
+    """A run, execution or artifact the store does not have: a MetaError answered with HTTP 404."""
+    error = MetaError(message, hint)
+    error.http_status = 404  # type: ignore[attr-defined]
+    return error
+
+
+class Dashboard:
+    """What every route needs: the store, and the repository when started in one."""
+
+    def __init__(self, store: Store, repo: Repo | None) -> None:
+        self.store = store
+        self.repo = repo
+        self.pages = Environment(loader=FileSystemLoader(HERE / "templates"),
+                                 autoescape=select_autoescape(["html"], default=True))
+        self.pages.filters.update(duration=duration, short=lambda digest: (digest or "")[:12])
+
+    def render(self, name: str, request: Request, **values: Any) -> HTMLResponse:
+        html = self.pages.get_template(name).render(request=request, repo=self.repo, store=self.store.name,
+                                                   version=__version__, **values)
+        return HTMLResponse(html)
+
+
+def duration(value: float | None) -> str:
+    """Seconds as people read them: 0.4 s, 12 s, 3 min 5 s, 2 h 10 min."""
+    if value is None:
+        return "–"
+    if value < 10:
+        return f"{value:.1f} s"
+    if value < 60:
+        return f"{value:.0f} s"
+    minutes, secs = divmod(int(value), 60)
+    return f"{minutes} min {secs} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def create_app(store: Store, repo: Repo | None = None, token: str | None = None) -> FastAPI:
+    """The app over an opened store; `token` (None: no auth, for loopback only) guards everything."""
+    from himo.ui import api, pages
+
+    app = FastAPI(title="himo dashboard", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json",
+                  description="Read-only JSON API over himo's metadata store: runs, lineage, releases, "
+                              "metrics.")
+    app.state.dashboard = Dashboard(store, repo)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api.router, prefix="/api")
+    app.include_router(pages.router)
+    _guards(app, token)
+    _errors(app)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="himo API",
+                                   swagger_js_url="/static/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger-ui.css", swagger_favicon_url="")
+
+    return app
+
+
+def _guards(app: FastAPI, token: str | None) -> None:
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        if _escapes(raw) or _escapes(request.url.path):
+            return error_response(request, 400, f"path {request.url.path!r} refused: '..' segment",
+                                  "name runs by id and artifacts by digest")
+        if token is None:
+            return await call_next(request)
+        given = _token_of(request)
+        if given is None or not secrets.compare_digest(given.encode(), token.encode()):
+            response = error_response(request, 401, "a token is required",
+                                      "pass it as 'Authorization: Bearer TOKEN' or open /?token=TOKEN once")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        response = await call_next(request)
+        if request.query_params.get("token"):  # the browser keeps it: later links need no token
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+
+def _escapes(path: str) -> bool:
+    """A '..' segment, even percent-encoded (twice) or with backslashes."""
+    decoded = unquote(unquote(path)).replace("\\", "/")
+    return ".." in decoded.split("/")
+
+
+def _token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(COOKIE) or request.query_params.get("token")
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(HimoError)
+    async def himo_error(request: Request, exc: HimoError) -> Response:
+        status = getattr(exc, "http_status", None) or (
+            503 if isinstance(exc, MetaUnreachableError) else 400 if isinstance(exc, UsageError) else 500)
+        return error_response(request, status, exc.message, exc.hint)
+
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+        return error_response(request, 400, f"{where}: {first.get('msg', 'invalid')}", "see /api/docs")
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> Response:
+        return error_response(request, 500, f"internal error: {type(exc).__name__}: {exc}",
+                              "this is a bug in himo; the server's log has the traceback")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error_response(request, exc.status_code, str(exc.detail), "")
+
+
+def error_response(request: Request, status: int, message: str, hint: str) -> Response:
+    """The one error body: JSON under /api, a small escaped page elsewhere."""
+    if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse({"error": message, "hint": hint}, status_code=status)
+    dashboard: Dashboard | None = getattr(request.app.state, "dashboard", None)
+    if dashboard is None or status == 401:
+        from html import escape
+
+        return HTMLResponse(f"<h1>{status}</h1><p>{escape(message)}</p><p>{escape(hint)}</p>", status)
+    page = dashboard.render("error.html", request, status=status, message=message, hint=hint)
+    page.status_code = status
+    return page

@@ -1,0 +1,218 @@
+"""The dashboard's own queries, over himo.meta.schema: the run list with its filters, the
+day-by-day grid per stage, a run with its executions, an artifact, and metrics values.
+
+Every filter is a bound parameter of a SQLAlchemy select (never SQL text built from input).
+Results are plain JSON-ready dicts: the JSON API returns them as they are, pages render them.
+Times in the store are naive UTC; they leave here as ISO 8601 strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from himo.meta.queries import flatten_params
+from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run
+
+FAILED = ("failed", "aborted")
+DIGEST = re.compile(r"[0-9a-f]{4,80}")
+GRID_STAGES = 60  # at most this many stages in the grid: the most recently run ones
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    stage: str | None = None  # runs with an execution of this stage
+    status: str | None = None  # the run's status (running|succeeded|failed|cached|aborted)
+    trigger: str | None = None  # manual|schedule|ci
+    since: datetime | None = None  # started at or after (naive UTC)
+    until: datetime | None = None  # started before
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat(sep=" ", timespec="seconds") if value else None
+
+
+def seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 3) if start and end else None
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+def run_query(f: RunFilter) -> sa.Select[Any]:
+    query = sa.select(Run)
+    if f.stage:
+        query = query.where(sa.exists().where(Execution.run_id == Run.id, Execution.stage == f.stage))
+    if f.status:
+        query = query.where(Run.status == f.status)
+    if f.trigger:
+        query = query.where(Run.trigger == f.trigger)
+    if f.since:
+        query = query.where(Run.started_at >= f.since)
+    if f.until:
+        query = query.where(Run.started_at < f.until)
+    return query
+
+
+def runs_page(session: Session, f: RunFilter, page: int = 1, per_page: int = 50) -> dict[str, Any]:
+    """One page of runs, newest first, each with its executions; `has_next` instead of a count
+    (counting a million rows would cost more than the page)."""
+    query = run_query(f).order_by(Run.started_at.desc(), Run.id.desc())
+    rows = list(session.scalars(query.offset((page - 1) * per_page).limit(per_page + 1)))
+    runs = rows[:per_page]
+    execs = _executions_of(session, [r.id for r in runs])
+    return {"page": page, "per_page": per_page, "has_next": len(rows) > per_page,
+            "runs": [_run_dict(r) | {"executions": execs.get(r.id, [])} for r in runs]}
+
+
+def _executions_of(session: Session, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not run_ids:
+        return found
+    query = sa.select(Execution.id, Execution.run_id, Execution.stage, Execution.status,
+                      Execution.started_at, Execution.ended_at).where(Execution.run_id.in_(run_ids))
+    for row in session.execute(query.order_by(Execution.started_at)):
+        found.setdefault(row.run_id, []).append(
+            {"id": row.id, "stage": row.stage, "status": row.status,
+             "seconds": seconds(row.started_at, row.ended_at)})
+    return found
+
+
+def _run_dict(r: Run) -> dict[str, Any]:
+    return {"id": r.id, "command": r.command, "args": list(r.args or []), "trigger": r.trigger,
+            "user": r.user, "host": r.host, "repo": r.repo, "git_commit": r.git_commit, "branch": r.branch,
+            "dirty": r.dirty, "himo_version": r.himo_version, "status": r.status,
+            "started_at": iso(r.started_at), "ended_at": iso(r.ended_at),
+            "seconds": seconds(r.started_at, r.ended_at)}
+
+
+def grid(session: Session, days: int = 30, today: date | None = None) -> dict[str, Any]:
+    """Airflow's grid: for each stage, each of the last `days` days, how its executions ended."""
+    today = today or datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    day = sa.func.date(Execution.started_at)  # 'YYYY-MM-DD' on SQLite, a date on PostgreSQL
+    query = (sa.select(Execution.stage, day.label("day"), Execution.status, sa.func.count().label("n"))
+             .where(Execution.started_at >= datetime.combine(first, datetime.min.time()))
+             .group_by(Execution.stage, day, Execution.status))
+    cells: dict[str, dict[str, dict[str, int]]] = {}
+    for row in session.execute(query):
+        cells.setdefault(row.stage, {}).setdefault(str(row.day)[:10], {})[row.status] = row.n
+    dates = [(first + timedelta(days=i)).isoformat() for i in range(days)]
+    stages = sorted(cells, key=lambda s: (max(cells[s]), s), reverse=True)[:GRID_STAGES]
+    return {"days": dates, "stages": [
+        {"stage": s, "cells": [_cell(d, cells[s].get(d, {})) for d in dates]} for s in sorted(stages)]}
+
+
+def _cell(day: str, counts: dict[str, int]) -> dict[str, Any]:
+    return {"date": day, "counts": counts, "state": _state(counts)}
+
+
+def _state(counts: dict[str, int]) -> str:
+    """The colour of a grid cell: any failure shows, then success, then cached, running."""
+    if any(counts.get(s) for s in FAILED):
+        return "failed"
+    for state in ("succeeded", "cached", "running"):
+        if counts.get(state):
+            return state
+    return "none"
+
+
+def stages(session: Session) -> list[str]:
+    """Stage names seen in the store, for the filter's list."""
+    return list(session.scalars(sa.select(Execution.stage).distinct().order_by(Execution.stage).limit(500)))
+
+
+# -- executions ---------------------------------------------------------------------------
+
+
+def run_of_execution(session: Session, exec_id: str) -> str | None:
+    return session.scalar(sa.select(Execution.run_id).where(Execution.id == exec_id))
+
+
+def latest_executions(session: Session, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The newest execution of each stage named (for the pipeline page's links)."""
+    found = {}
+    for name in names:
+        row = session.execute(sa.select(Execution.id, Execution.run_id, Execution.status,
+                                        Execution.started_at)
+                              .where(Execution.stage == name)
+                              .order_by(Execution.started_at.desc()).limit(1)).first()
+        if row:
+            found[name] = {"id": row.id, "run_id": row.run_id, "status": row.status,
+                           "started_at": iso(row.started_at)}
+    return found
+
+
+# -- artifacts ----------------------------------------------------------------------------
+
+
+def artifact_detail(session: Session, digest: str) -> dict[str, Any] | None:
+    art = session.scalar(sa.select(Artifact).where(Artifact.digest == digest))
+    if art is None:
+        return None
+    paths = session.execute(sa.select(ArtifactPath.repo, ArtifactPath.path, ArtifactPath.commit,
+                                      ArtifactPath.first_seen)
+                            .where(ArtifactPath.artifact_id == art.id).order_by(ArtifactPath.first_seen))
+    paths = [dict(p._mapping) | {"first_seen": iso(p.first_seen)} for p in paths]
+    return {"digest": art.digest, "kind": art.kind, "size": art.size, "nfiles": art.nfiles,
+            "first_seen": iso(art.first_seen), "paths": paths,
+            "versions": versions(session, [(p["repo"], p["path"]) for p in paths]),
+            "produced_by": _touching(session, art.id, "OUTPUT"),
+            "used_by": _touching(session, art.id, "INPUT"),
+            "locations": locations(session, art.id)}
+
+
+def versions(session: Session, places: list[tuple[str, str]], limit: int = 100) -> list[dict[str, Any]]:
+    """Every artifact seen at the same paths, newest first: the versions of a file."""
+    if not places:
+        return []
+    where = sa.or_(*[sa.and_(ArtifactPath.repo == r, ArtifactPath.path == p) for r, p in set(places)])
+    query = (sa.select(Artifact.digest, Artifact.kind, Artifact.size,
+                       sa.func.min(ArtifactPath.first_seen).label("first_seen"),
+                       sa.func.min(ArtifactPath.path).label("path"))
+             .join(Artifact, Artifact.id == ArtifactPath.artifact_id).where(where)
+             .group_by(Artifact.digest, Artifact.kind, Artifact.size)
+             .order_by(sa.func.min(ArtifactPath.first_seen).desc()).limit(limit))
+    return [dict(row._mapping) | {"first_seen": iso(row.first_seen)} for row in session.execute(query)]
+
+
+def _touching(session: Session, artifact_id: int, direction: str, limit: int = 50) -> list[dict[str, Any]]:
+    query = (sa.select(Execution.id, Execution.run_id, Execution.stage, Execution.status,
+                       Execution.started_at, Event.path)
+             .join(Event, Event.execution_id == Execution.id)
+             .where(Event.artifact_id == artifact_id, Event.direction == direction)
+             .order_by(Execution.started_at.desc()).limit(limit))
+    return [dict(row._mapping) | {"started_at": iso(row.started_at)} for row in session.execute(query)]
+
+
+def locations(session: Session, artifact_id: int) -> list[dict[str, Any]]:
+    query = (sa.select(Location.kind, Location.url, Location.first_at, Location.last_at, Location.who)
+             .where(Location.artifact_id == artifact_id).order_by(Location.first_at))
+    return [dict(row._mapping) | {"first_at": iso(row.first_at), "last_at": iso(row.last_at)}
+            for row in session.execute(query)]
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+def metrics_outputs(session: Session, exec_ids: list[str] | None = None, path: str | None = None,
+                    limit: int = 200) -> list[dict[str, Any]]:
+    """Metrics artifacts written by executions (the given ones, or the newest; only at `path` if
+    given), newest first."""
+    query = (sa.select(Execution.id, Execution.run_id, Execution.stage, Execution.started_at,
+                       Execution.params, Event.path, Artifact.digest)
+             .join(Event, Event.execution_id == Execution.id).join(Artifact, Artifact.id == Event.artifact_id)
+             .where(Event.direction == "OUTPUT", Artifact.kind == "metrics"))
+    if exec_ids is not None:
+        query = query.where(Execution.id.in_(exec_ids))
+    if path is not None:
+        query = query.where(Event.path == path)
+    query = query.order_by(Execution.started_at.desc()).limit(limit)
+    return [dict(row._mapping) | {"started_at": iso(row.started_at), "params": flatten_params(row.params)}
+            for row in session.execute(query)]

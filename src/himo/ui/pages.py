@@ -1,0 +1,81 @@
+"""The server-rendered pages. Each builds its values with himo.ui.views (as the API does) and
+renders a Jinja2 template with autoescaping on: store contents are never trusted as HTML."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from himo.meta.records import STATUSES, TRIGGERS
+from himo.ui import views
+from himo.ui.app import Dashboard
+
+router = APIRouter(include_in_schema=False)
+
+
+def _d(request: Request) -> Dashboard:
+    return request.app.state.dashboard
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/runs", status_code=303)
+
+
+@router.get("/runs")
+def runs(request: Request, stage: str = "", status: str = "", trigger: str = "", since: str = "",
+         until: str = "", page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
+    d = _d(request)
+    found = views.runs(d, views.run_filter(stage, status, trigger, since, until), page)
+    filters = {k: v for k, v in dict(stage=stage, status=status, trigger=trigger, since=since,
+                                      until=until).items() if v}
+    link = lambda n: "/runs?" + urlencode(filters | {"page": n})  # noqa: E731
+    return d.render("runs.html", request, found=found, grid=views.grid(d), stages=views.stages(d),
+                    filters=filters, statuses=STATUSES, triggers=TRIGGERS,
+                    prev_link=link(page - 1) if page > 1 else None,
+                    next_link=link(page + 1) if found["has_next"] else None)
+
+
+@router.get("/runs/{run_id}")
+def run(request: Request, run_id: str) -> HTMLResponse:
+    d = _d(request)
+    return d.render("run.html", request, run=views.run(d, run_id))
+
+
+@router.get("/executions/{exec_id}")
+def execution(request: Request, exec_id: str) -> RedirectResponse:
+    run_id = views.execution_run(_d(request), exec_id)
+    return RedirectResponse(f"/runs/{run_id}#exec-{views.check_id(exec_id, 'execution')}", status_code=303)
+
+
+@router.get("/pipeline")
+def pipeline(request: Request) -> HTMLResponse:
+    d = _d(request)
+    return d.render("pipeline.html", request, pipeline=views.pipeline(d))
+
+
+@router.get("/artifacts/{digest}")
+def artifact(request: Request, digest: str) -> HTMLResponse:
+    d = _d(request)
+    return d.render("artifact.html", request, artifact=views.artifact(d, digest))
+
+
+@router.get("/releases")
+def releases(request: Request, env: str = "") -> HTMLResponse:
+    d = _d(request)
+    return d.render("releases.html", request, releases=views.releases(d, env or None), env=env)
+
+
+@router.get("/metrics")
+def metrics(request: Request, exec: Annotated[list[str] | None, Query()] = None,
+            key: str = "") -> HTMLResponse:
+    d = _d(request)
+    recent = views.metrics(d)
+    found = views.metrics(d, exec) if exec else recent
+    key = key or (found["keys"][0] if found["keys"] else "")
+    history = views.metric_history(d, key) if key else []
+    return d.render("metrics.html", request, recent=recent, metrics=found, key=key, history=history,
+                    chosen=exec or [])

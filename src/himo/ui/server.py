@@ -1,0 +1,77 @@
+"""Serving the dashboard: the store to read, the loopback/token rule, uvicorn.
+
+    from himo.ui.server import serve
+    serve(host="127.0.0.1", port=8765)                       # the store of the repository here
+    serve(meta_url="postgresql+psycopg://me@db/himo", host="0.0.0.0", token="s3cret")
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import threading
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+
+from himo.errors import NotARepoError, UsageError
+from himo.meta.store import Store
+from himo.workspace.repo import Repo
+
+TOKEN_ENV = "HIMO_UI_TOKEN"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token(host: str, token: str | None) -> str | None:
+    """The token to require: none on loopback unless given; refused start elsewhere without one."""
+    token = token or os.environ.get(TOKEN_ENV) or None
+    if token is None and not is_loopback(host):
+        raise UsageError(f"--host {host}: serving beyond this machine needs a token",
+                         f"pass --token TOKEN or set {TOKEN_ENV} (users then send it as a Bearer token "
+                         "or open /?token=TOKEN once)")
+    if token is not None and len(token) < 8:
+        raise UsageError("--token: shorter than 8 characters", "use a long random string")
+    return token
+
+
+def open_source(meta_url: str | None, start: Path | None = None) -> tuple[Store, Repo | None]:
+    """The store (--meta-url, else the repository's) and the repository, if the UI runs in one."""
+    try:
+        repo: Repo | None = Repo.find(start)
+    except NotARepoError:
+        if meta_url is None:
+            raise
+        repo = None
+    if meta_url is not None:
+        return Store(meta_url).open(), repo
+    from himo.api.recording import open_store
+
+    assert repo is not None
+    return open_store(repo), repo
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, meta_url: str | None = None, token: str | None = None,
+          open_browser: bool = False, announce: Callable[[str], None] = print) -> None:
+    """Run the dashboard until interrupted."""
+    import uvicorn
+
+    from himo.ui.app import create_app
+
+    token = check_token(host, token)
+    store, repo = open_source(meta_url)
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
+    announce(f"himo dashboard on {url} (store {store.name}); Ctrl-C to stop")
+    if open_browser:
+        threading.Timer(1.0, webbrowser.open, [url + (f"?token={token}" if token else "")]).start()
+    try:
+        uvicorn.run(create_app(store, repo, token), host=host, port=port, log_level="warning")
+    finally:
+        store.close()

@@ -1,0 +1,276 @@
+"""What each page and API route shows, as JSON-ready dicts: the one place both are built from.
+
+Input from the request is checked here (ids, digests, statuses, dates) and raises UsageError
+(HTTP 400); what the store does not have raises a MetaError answered with 404. Queries come from
+himo.meta.queries (runs, lineage: shared with the CLI) and himo.ui.data (the dashboard's own).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from himo.errors import HimoError, UsageError
+from himo.meta import queries
+from himo.meta.records import STATUSES, TRIGGERS
+from himo.ui import data, files
+from himo.ui.app import Dashboard, not_found
+
+ID = re.compile(r"[0-9a-fA-F-]{1,36}")
+HEX = re.compile(r"[0-9a-fA-F]{4,80}")
+MAX_DEPTH = 20
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, datetimes and containers as JSON values (times: ISO 8601, naive UTC)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return data.iso(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    return value
+
+
+# -- checking input -----------------------------------------------------------------------
+
+
+def check_id(value: str, what: str) -> str:
+    if not ID.fullmatch(value):
+        raise UsageError(f"{what} {value!r} is not an id", f"{what}s are UUIDs, as listed on /runs")
+    return value.lower()
+
+
+def parse_time(value: str | None, field: str, end: bool = False) -> datetime | None:
+    """YYYY-MM-DD or an ISO time; a date as `until` includes that whole day."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{field} {value!r} is not a date", "use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(tz=None).replace(tzinfo=None)
+    return parsed + timedelta(days=1) if end and len(value) == 10 else parsed
+
+
+def run_filter(stage: str | None, status: str | None, trigger: str | None, since: str | None,
+               until: str | None) -> data.RunFilter:
+    if status and status not in STATUSES:
+        raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}", "pick one from the list")
+    if trigger and trigger not in TRIGGERS:
+        raise UsageError(f"trigger {trigger!r} is not one of {', '.join(TRIGGERS)}", "pick one from the list")
+    if stage and len(stage) > 200:
+        raise UsageError("stage: longer than 200 characters", "name a stage of himo.yaml")
+    return data.RunFilter(stage or None, status or None, trigger or None,
+                          parse_time(since, "since"), parse_time(until, "until", end=True))
+
+
+def resolve_digest(d: Dashboard, prefix: str) -> str:
+    """The one digest starting with `prefix`: 400 if it is not hex or is ambiguous, 404 if unknown."""
+    if not HEX.fullmatch(prefix):
+        raise UsageError(f"{prefix!r} is not a digest",
+                         "artifacts are named by their hex digest (4+ characters)")
+    with d.store.session() as session:
+        found = queries.find_artifacts(session, prefix)
+    if not found:
+        raise not_found(f"no artifact {prefix} in the store",
+                       "open an artifact from a run's inputs or outputs")
+    if len(found) > 1:
+        raise UsageError(f"digest prefix {prefix} is ambiguous: {', '.join(f[0][:16] for f in found)}",
+                         "give more characters")
+    return found[0][0]
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+def runs(d: Dashboard, f: data.RunFilter, page: int, per_page: int = 50) -> dict[str, Any]:
+    with d.store.session() as session:
+        return data.runs_page(session, f, page, per_page)
+
+
+def grid(d: Dashboard, days: int = 30) -> dict[str, Any]:
+    with d.store.session() as session:
+        return data.grid(session, days)
+
+
+def stages(d: Dashboard) -> list[str]:
+    with d.store.session() as session:
+        return data.stages(session)
+
+
+def run(d: Dashboard, run_id: str) -> dict[str, Any]:
+    """The run, its executions with params (and their change), inputs, outputs, metrics, log tail."""
+    run_id = check_id(run_id, "run")
+    with d.store.session() as session:
+        detail = queries.run_detail(session, run_id)
+    if detail is None:
+        raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
+    result = jsonable(detail.run)
+    result["executions"] = [_execution(d, e) for e in detail.executions]
+    return result
+
+
+def _execution(d: Dashboard, e: queries.ExecutionDetail) -> dict[str, Any]:
+    result = jsonable(e)
+    summary = result.pop("summary")
+    before = {c["key"]: c for c in summary["changes"]}
+    summary["param_rows"] = [{"key": k, "value": v, "change": before.get(k)}
+                             for k, v in summary["params"].items()]
+    summary["param_rows"] += [{"key": k, "value": None, "change": c} for k, c in before.items()
+                              if c["change"] == "removed"]
+    result.update(summary)
+    result["log_tail"] = files.log_tail(d.repo, e.log)
+    result["metrics"] = {o.path: files.metrics_values(d.repo, o.digest, o.path)
+                         for o in e.outputs if o.kind == "metrics"}
+    return result
+
+
+def execution_run(d: Dashboard, exec_id: str) -> str:
+    exec_id = check_id(exec_id, "execution")
+    with d.store.session() as session:
+        run_id = data.run_of_execution(session, exec_id)
+    if run_id is None:
+        raise not_found(f"no execution {exec_id} in the store", "pick a run on /runs")
+    return run_id
+
+
+# -- pipeline -----------------------------------------------------------------------------
+
+
+def pipeline(d: Dashboard) -> dict[str, Any]:
+    """The DAG of himo.yaml (the repository the dashboard runs in), stale stages, latest executions."""
+    if d.repo is None:
+        return {"available": False, "nodes": [], "edges": []}
+    from himo.api.dag import dag_edges
+    from himo.api.repro import load_dag
+    from himo.api.status import stage_status
+
+    dag = load_dag(d.repo)
+    names = dag.order()
+    try:
+        stale = {s.name: s.reasons for s in stage_status(d.repo)}
+    except HimoError:
+        stale = {}
+    with d.store.session() as session:
+        latest = data.latest_executions(session, names)
+    nodes = [{"name": n, "cmd": list(dag.stages[n].cmd), "deps": list(dag.stages[n].deps),
+              "outs": [o.path for o in dag.stages[n].outs], "stale": n in stale, "reasons": stale.get(n, []),
+              "latest": latest.get(n)} for n in names]
+    return {"available": True, "nodes": nodes,
+            "edges": [{"from": a, "to": b} for a, b in dag_edges(dag, names)]}
+
+
+# -- artifacts ----------------------------------------------------------------------------
+
+
+def artifact(d: Dashboard, prefix: str) -> dict[str, Any]:
+    digest = resolve_digest(d, prefix)
+    with d.store.session() as session:
+        found = data.artifact_detail(session, digest)
+    if found is None:
+        raise not_found(f"no artifact {digest} in the store", "")
+    found["releases"] = [r for r in releases(d)["releases"] if r.get("digest") == digest]
+    return found
+
+
+def lineage(d: Dashboard, prefix: str, direction: str = "both", depth: int = 5) -> dict[str, Any]:
+    """The lineage graph as cytoscape elements: artifacts and executions, edges in data-flow order."""
+    if direction not in ("both", "upstream", "downstream"):
+        raise UsageError(f"direction {direction!r} is not both, upstream or downstream", "")
+    digest = resolve_digest(d, prefix)
+    with d.store.session() as session:
+        graph = queries.lineage(session, digest, upstream=direction != "downstream",
+                                downstream=direction != "upstream", depth=max(1, min(depth, MAX_DEPTH)))
+    if graph is None:
+        raise not_found(f"no artifact {digest} in the store", "")
+    nodes = [{"id": a.digest, "type": "artifact", "kind": a.kind, "label": _artifact_label(a),
+              "href": f"/artifacts/{a.digest}", "root": a.digest == digest} for a in graph.artifacts.values()]
+    nodes += [{"id": e.id, "type": "execution", "status": e.status, "label": e.stage,
+               "href": f"/runs/{e.run_id}#exec-{e.id}", "started_at": data.iso(e.started_at),
+               "git_commit": e.git_commit} for e in graph.executions.values()]
+    edges = {(e.artifact, e.execution) if e.direction == "INPUT" else (e.execution, e.artifact)
+             for e in graph.edges}
+    return {"root": digest, "nodes": nodes, "truncated": graph.truncated,
+            "edges": [{"source": s, "target": t} for s, t in sorted(edges)]}
+
+
+def _artifact_label(a: queries.ArtifactNode) -> str:
+    return f"{a.paths[0] if a.paths else a.digest[:12]}\n{a.kind} · {a.digest[:8]}"
+
+
+# -- releases -----------------------------------------------------------------------------
+
+
+def releases(d: Dashboard, env: str | None = None) -> dict[str, Any]:
+    """Releases per environment, newest first, each placed on its env's timeline (left/width in %)."""
+    timeline = _release_query()
+    if timeline is None:
+        return {"envs": {}, "releases": []}
+    with d.store.session() as session:
+        rows = [jsonable(r) for r in timeline(session, env=env)]
+    envs: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        envs.setdefault(row["env"], []).append(row)
+    for env_rows in envs.values():
+        _place(env_rows, datetime.now(UTC).replace(tzinfo=None))
+    return {"envs": envs, "releases": rows}
+
+
+def _release_query():  # type: ignore[no-untyped-def]
+    """The releases query of himo.meta.releases (the releases issue), if this himo has it."""
+    try:
+        from himo.meta import releases as store_releases
+    except ImportError:
+        return None
+    return getattr(store_releases, "timeline", None)
+
+
+def _place(rows: list[dict[str, Any]], now: datetime) -> None:
+    """Each release's interval as a share of its environment's whole history, for the timeline bar."""
+    def at(value: str | None) -> datetime:
+        return datetime.fromisoformat(value) if value else now
+
+    start = min(at(r["released_at"]) for r in rows)
+    span = max((now - start).total_seconds(), 1.0)
+    for r in rows:
+        r["left"] = round((at(r["released_at"]) - start).total_seconds() / span * 100, 2)
+        length = (at(r["retired_at"]) - at(r["released_at"])).total_seconds()
+        r["width"] = max(round(length / span * 100, 2), 0.5)
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+def metrics(d: Dashboard, exec_ids: list[str] | None = None) -> dict[str, Any]:
+    """Metrics of the chosen executions (default: the newest 20 that wrote metrics), side by side."""
+    chosen = [check_id(e, "execution") for e in exec_ids] if exec_ids else None
+    with d.store.session() as session:
+        outputs = data.metrics_outputs(session, chosen, limit=20 if chosen is None else 200)
+    columns = []
+    for out in outputs:
+        values = files.metrics_values(d.repo, out["digest"], out["path"]) or {}
+        columns.append(out | {"values": {f"{out['path']}:{k}": v for k, v in values.items()}})
+    keys = sorted({k for c in columns for k in c["values"]})
+    return {"columns": columns, "keys": keys, "repo": d.repo is not None}
+
+
+def metric_history(d: Dashboard, key: str, limit: int = 200) -> list[dict[str, Any]]:
+    """One metric (`FILE:KEY`) over time, oldest first, from the newest `limit` metrics outputs."""
+    path, _, name = key.partition(":")
+    if not name:
+        raise UsageError(f"metric {key!r} is not FILE:KEY", "e.g. metrics.json:accuracy")
+    with d.store.session() as session:
+        outputs = data.metrics_outputs(session, None, path, limit)
+    points = []
+    for out in reversed(outputs):
+        value = (files.metrics_values(d.repo, out["digest"], path) or {}).get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            points.append({"exec_id": out["id"], "run_id": out["run_id"], "stage": out["stage"],
+                           "started_at": out["started_at"], "value": value})
+    return points

@@ -1,0 +1,104 @@
+"""Fixtures of the dashboard's tests: a real project run twice by `himo repro`, the app over its
+store, a served copy on a free loopback port, and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from himo.ui.app import create_app
+from himo.ui.server import open_source
+from tests.ui.project import make_project
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory, _environment: None) -> Path:
+    """One project for the session (read-only for the tests: the dashboard changes nothing)."""
+    return make_project(tmp_path_factory.mktemp("ui") / "project")
+
+
+@pytest.fixture(scope="session")
+def app(project: Path):  # type: ignore[no-untyped-def]
+    store, repo = open_source(None, project)
+    yield create_app(store, repo)
+    store.close()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the dashboard did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed with apt-get when missing (CI starts from a clean machine)."""
+    with open("/tmp/himo-chromium-install.lock", "w") as lock:  # two xdist workers: one installs
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not Path(CHROMIUM).exists():
+            if shutil.which("apt-get") is None:
+                pytest.fail(f"{CHROMIUM} is missing and apt-get is not here to install it")
+            for args in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+                proc = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+                if proc.returncode != 0:
+                    pytest.fail(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"apt-get installed chromium but {CHROMIUM} is missing")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

@@ -1,0 +1,63 @@
+"""A small real project for the dashboard's tests: three stages (prepare -> train -> evaluate)
+run twice by `himo repro`, the second time with another learning rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Himo, git, write
+
+PIPELINE = """\
+stages:
+  prepare:
+    cmd: python3 prepare.py
+    deps: [prepare.py, data/raw.csv]
+    outs: [data/prepared.csv]
+  train:
+    cmd: python3 train.py
+    deps: [train.py, data/prepared.csv]
+    params: [train.lr]
+    outs: [models/model.pkl]
+  evaluate:
+    cmd: python3 evaluate.py
+    deps: [evaluate.py, models/model.pkl]
+    outs: [predictions.csv]
+    metrics: [metrics.json]
+"""
+SCRIPTS = {
+    "prepare.py": "import os\nos.makedirs('data', exist_ok=True)\n"
+                  "rows = open('data/raw.csv').read().splitlines()\n"
+                  "open('data/prepared.csv', 'w').write('\\n'.join(sorted(rows)) + '\\n')\n"
+                  "print('prepared', len(rows), 'rows')\n",
+    "train.py": "import os, yaml\nlr = yaml.safe_load(open('params.yaml'))['train']['lr']\n"
+                "os.makedirs('models', exist_ok=True)\n"
+                "open('models/model.pkl', 'w').write(f'model lr={lr}\\n')\nprint('trained with lr', lr)\n",
+    "evaluate.py": "import json\nlr = float(open('models/model.pkl').read().split('=')[1])\n"
+                   "scores = {'accuracy': round(0.5 + lr, 3), 'loss': round(1 - lr, 3)}\n"
+                   "json.dump(scores, open('metrics.json', 'w'))\n"
+                   "open('predictions.csv', 'w').write('id,p\\n1,0.7\\n')\nprint('evaluated')\n",
+}
+
+
+def make_project(root: Path) -> Path:
+    """The project at `root`, after two `himo repro` (lr 0.1, then 0.3), both committed."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    himo = Himo(root)
+    himo("init")
+    write(root / "data" / "raw.csv", "b,2\na,1\nc,3\n")
+    write(root / "params.yaml", "train:\n  lr: 0.1\n")
+    write(root / "himo.yaml", PIPELINE)
+    for name, text in SCRIPTS.items():
+        write(root / name, text)
+    himo("add", "data/raw.csv")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "project")
+    himo("repro")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first run")
+    write(root / "params.yaml", "train:\n  lr: 0.3\n")
+    himo("repro")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "lr 0.3")
+    return root

@@ -1,0 +1,330 @@
+"""The dashboard's JSON API and pages through FastAPI's TestClient (httpx), over the store a real
+project filled; the security rules: escaping, `..` refused, filters as bound parameters, tokens."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from himo.api.recording import open_store, recording
+from himo.meta.records import ArtifactRef
+from himo.ui import data
+from himo.ui.app import create_app
+from himo.ui.server import check_token, is_loopback, open_source
+from himo.workspace.repo import Repo
+from tests.conftest import Himo, write
+from tests.ui.conftest import free_port
+
+EVIL = "<script>alert('x')</script>"
+EVIL_SHOWN = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+
+
+def repros(client: TestClient, **query: Any) -> list[dict[str, Any]]:
+    response = client.get("/api/runs", params=query)
+    assert response.status_code == 200, response.text
+    return response.json()["runs"]
+
+
+# -- what the API answers ---------------------------------------------------------------------
+
+
+def test_runs_newest_first_with_executions_and_durations(client: TestClient) -> None:
+    runs = repros(client)
+    assert [r["command"] for r in runs] == ["repro", "repro", "add"]
+    assert [e["stage"] for e in runs[0]["executions"]] == ["train", "evaluate"]
+    assert [e["stage"] for e in runs[1]["executions"]] == ["prepare", "train", "evaluate"]
+    assert runs[0]["started_at"] >= runs[1]["started_at"] >= runs[2]["started_at"]
+    assert all(r["status"] == "succeeded" and r["seconds"] >= 0 for r in runs)
+
+
+@pytest.mark.parametrize(("query", "commands"), [
+    ({"stage": "prepare"}, ["repro"]),
+    ({"stage": "add"}, ["add"]),
+    ({"status": "succeeded"}, ["repro", "repro", "add"]),
+    ({"status": "failed"}, []),
+    ({"trigger": "manual"}, ["repro", "repro", "add"]),
+    ({"trigger": "ci"}, []),
+    ({"since": "2999-01-01"}, []),
+    ({"until": "2000-01-01"}, []),
+    ({"stage": "train", "since": "2000-01-01", "until": "2999-12-31"}, ["repro", "repro"]),
+])
+def test_run_filters(client: TestClient, query: dict[str, str], commands: list[str]) -> None:
+    assert [r["command"] for r in repros(client, **query)] == commands
+
+
+def test_pages_of_runs(client: TestClient) -> None:
+    first = client.get("/api/runs", params={"per_page": 2}).json()
+    second = client.get("/api/runs", params={"per_page": 2, "page": 2}).json()
+    assert first["has_next"] and not second["has_next"]
+    assert [r["command"] for r in first["runs"] + second["runs"]] == ["repro", "repro", "add"]
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ({"status": "done"}, "status 'done' is not one of running, succeeded, failed, cached, aborted"),
+    ({"trigger": "cron"}, "trigger 'cron' is not one of manual, schedule, ci"),
+    ({"since": "yesterday"}, "since 'yesterday' is not a date"),
+    ({"page": "0"}, "page: Input should be greater than or equal to 1"),
+])
+def test_bad_filters_are_400_with_the_one_error_body(client: TestClient, query: dict[str, str],
+                                                       message: str) -> None:
+    response = client.get("/api/runs", params=query)
+    assert response.status_code == 400
+    assert response.json()["error"] == message and "hint" in response.json()
+
+
+def test_run_shows_params_diff_metrics_io_log_and_git(client: TestClient, project: Path) -> None:
+    run = client.get(f"/api/runs/{repros(client)[0]['id']}").json()
+    train, evaluate = run["executions"]
+    assert train["params"] == {"train.lr": 0.3}
+    assert [(c["key"], c["before"], c["after"]) for c in train["changes"]] == [("train.lr", 0.1, 0.3)]
+    assert train["outputs"][0]["path"] == "models/model.pkl" and train["outputs"][0]["kind"] == "model"
+    assert {i["path"] for i in train["inputs"]} == {"train.py", "data/prepared.csv"}
+    assert "trained with lr 0.3" in train["log_tail"]
+    head = subprocess.run(["git", "rev-parse", "HEAD~1"], cwd=project, capture_output=True, text=True)
+    assert train["git_commit"] == head.stdout.strip()
+    assert evaluate["metrics"] == {"metrics.json": {"accuracy": 0.8, "loss": 0.7}}
+
+
+def test_unknown_and_malformed_ids(client: TestClient) -> None:
+    missing = client.get("/api/runs/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "no run 00000000-0000-0000-0000-000000000000 in the store"
+    bad = client.get("/api/runs/not-a-run;drop")
+    assert bad.status_code == 400 and bad.json()["error"] == "run 'not-a-run;drop' is not an id"
+    assert client.get("/api/artifacts/zzzz").status_code == 400
+    assert client.get("/api/artifacts/ffffffffffff").status_code == 404
+
+
+def test_artifact_by_prefix_with_versions_producer_and_lineage(client: TestClient) -> None:
+    train = client.get(f"/api/runs/{repros(client)[0]['id']}").json()["executions"][0]
+    digest = train["outputs"][0]["digest"]
+    art = client.get(f"/api/artifacts/{digest[:10]}").json()
+    assert art["digest"] == digest and art["kind"] == "model"
+    assert len(art["versions"]) == 2 and art["versions"][0]["digest"] == digest
+    assert [e["stage"] for e in art["produced_by"]] == ["train"]
+    assert [e["stage"] for e in art["used_by"]] == ["evaluate"]
+    up = client.get(f"/api/lineage/{digest}", params={"direction": "upstream"}).json()
+    labels = {n["label"].split("\n")[0] for n in up["nodes"]}
+    assert labels == {"models/model.pkl", "train", "train.py", "data/prepared.csv", "prepare",
+                      "prepare.py", "data/raw.csv", "add"}
+    down = client.get(f"/api/lineage/{digest}", params={"direction": "downstream", "depth": 1}).json()
+    assert {n["label"].split("\n")[0] for n in down["nodes"]} == {
+        "models/model.pkl", "evaluate", "metrics.json", "predictions.csv"}
+    assert {"source": digest, "target": next(n["id"] for n in down["nodes"] if n["label"] == "evaluate")} \
+        in down["edges"]
+
+
+def test_grid_pipeline_and_metrics(client: TestClient) -> None:
+    grid = client.get("/api/grid").json()
+    today = {row["stage"]: row["cells"][-1] for row in grid["stages"]}
+    assert today["train"]["counts"] == {"succeeded": 2} and today["train"]["state"] == "succeeded"
+    assert today["prepare"]["counts"] == {"succeeded": 1} and len(grid["days"]) == 30
+    pipeline = client.get("/api/pipeline").json()
+    assert [n["name"] for n in pipeline["nodes"]] == ["prepare", "train", "evaluate"]
+    assert not any(n["stale"] for n in pipeline["nodes"])
+    assert pipeline["edges"] == [{"from": "prepare", "to": "train"}, {"from": "train", "to": "evaluate"}]
+    history = client.get("/api/metrics/history", params={"key": "metrics.json:accuracy"}).json()
+    assert [p["value"] for p in history] == [0.6, 0.8]
+    compared = client.get("/api/metrics", params={"exec": [p["exec_id"] for p in history]}).json()
+    assert compared["keys"] == ["metrics.json:accuracy", "metrics.json:loss"]
+
+
+def test_openapi_docs_are_served_without_network(client: TestClient) -> None:
+    spec = client.get("/api/openapi.json").json()
+    assert {"/api/runs", "/api/runs/{run_id}", "/api/lineage/{digest}", "/api/releases"} <= set(spec["paths"])
+    docs = client.get("/api/docs").text
+    assert "/static/swagger-ui-bundle.js" in docs and "https://" not in docs
+    assert client.get("/static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_read_only(client: TestClient) -> None:
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        assert client.request(method, "/api/runs").status_code == 405
+
+
+# -- security -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [
+    "/api/runs/..%2F..%2Fetc%2Fpasswd", "/api/artifacts/%2e%2e%2F%2e%2e%2Fetc", "/runs/..%5C..%5Cwin.ini",
+    "/static/..%2F..%2F..%2Fetc%2Fpasswd", "/api/lineage/%252e%252e%252fx", "/artifacts/%2E%2E",
+])
+def test_dot_dot_in_a_path_parameter_is_refused(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "refused: '..' segment" in response.json()["error"]
+
+
+def test_literal_dot_dot_reaches_the_server_and_is_refused(served: str) -> None:
+    """http.client sends the path as written (httpx would normalize it away)."""
+    host, port = served.removeprefix("http://").split(":")
+    for path in ("/static/../../../../etc/passwd", "/api/artifacts/../../etc/passwd"):
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", path)
+        response = conn.getresponse()
+        assert response.status == 400, path
+        assert b"root:" not in response.read()
+        conn.close()
+
+
+def test_filters_are_bound_parameters_never_sql_text(client: TestClient) -> None:
+    evil = "x' OR '1'='1"
+    assert repros(client, stage=evil) == []
+    sql = str(data.run_query(data.RunFilter(stage=evil, trigger="manual")).compile())
+    assert evil not in sql and "manual" not in sql and ":stage_1" in sql
+    assert len(repros(client)) == 3  # the store is intact
+
+
+@pytest.fixture
+def evil_store(make_repo: Callable[..., Path]) -> Repo:
+    """A store with `<script>` in a stage name, a param value and a log line (recorded for real)."""
+    repo = Repo(make_repo("evil"))
+    write(repo.himo_dir / "logs" / "evil.log", f"step 1\n{EVIL}\n")
+    with recording(repo, "repro", []) as recorder:
+        exec_id = recorder.start_execution(EVIL, ["echo"], {"params.yaml": {"note": EVIL}}, [EVIL])
+        out = ArtifactRef(path="out.txt", digest="ab" * 32, size=1, kind="other")
+        recorder.end_execution(exec_id, "failed", [], [out], 1, ".himo/logs/evil.log")
+    return repo
+
+
+def test_script_in_stage_param_and_log_is_escaped(evil_store: Repo) -> None:
+    store = open_store(evil_store)
+    with TestClient(create_app(store, evil_store)) as client:
+        listing = client.get("/runs").text
+        run_id = repros(client)[0]["id"]
+        page = client.get(f"/runs/{run_id}").text
+        grid = client.get("/api/grid").json()
+    store.close()
+    for html in (listing, page):
+        assert "<script>alert" not in html
+        assert EVIL_SHOWN in html
+    assert page.count(EVIL_SHOWN) >= 4  # stage name, reason, param value, log line
+    assert grid["stages"][0]["stage"] == EVIL  # JSON carries the value as it is
+
+
+def test_script_is_not_run_by_the_browser(evil_store: Repo, page) -> None:  # type: ignore[no-untyped-def]
+    """The same store in Chromium: no dialog opens, the text is shown as text."""
+    import threading
+
+    import uvicorn
+
+    store = open_store(evil_store)
+    server = uvicorn.Server(uvicorn.Config(create_app(store, evil_store), host="127.0.0.1", port=free_port(),
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        page.goto(f"http://127.0.0.1:{server.config.port}/runs")
+        page.locator("a.run-link").first.click()
+        assert EVIL in page.locator("section.execution h2").inner_text()
+        assert EVIL in page.locator("pre.log").inner_text()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+    assert dialogs == []
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+TOKEN = "s3cret-t0ken"
+
+
+@pytest.fixture
+def guarded(app) -> TestClient:  # type: ignore[no-untyped-def]
+    state = app.state.dashboard
+    return TestClient(create_app(state.store, state.repo, token=TOKEN))
+
+
+@pytest.mark.parametrize("path", ["/api/runs", "/runs", "/api/docs", "/static/himo.css", "/"])
+def test_without_the_token_everything_is_401(guarded: TestClient, path: str) -> None:
+    assert guarded.get(path).status_code == 401
+    wrong = guarded.get(path, headers={"Authorization": "Bearer wrong-token"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+
+
+def test_the_token_as_bearer_or_once_in_the_url(guarded: TestClient) -> None:
+    assert guarded.get("/api/runs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert guarded.get(f"/runs?token={TOKEN}").status_code == 200
+    assert guarded.get("/runs").status_code == 200  # the cookie set by the URL token
+
+
+def test_token_rule_by_host() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3") and not is_loopback("example.org")
+    assert check_token("127.0.0.1", None) is None
+    assert check_token("0.0.0.0", TOKEN) == TOKEN
+
+
+def test_himo_ui_refuses_a_non_loopback_host_without_a_token(project: Path) -> None:
+    proc = Himo(project)("ui", "--host", "0.0.0.0", ok=False, env=_env_without_token())
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == "Error: --host 0.0.0.0: serving beyond this machine needs a token"
+    assert "HIMO_UI_TOKEN" in proc.stderr
+
+
+def test_himo_ui_serves_the_store_of_the_repository(project: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "himo", "ui", "--port", str(port)], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = _get_when_up(f"http://127.0.0.1:{port}/api/runs", proc)
+        assert [r["command"] for r in json.loads(body)["runs"]] == ["repro", "repro", "add"]
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert f"himo dashboard on http://127.0.0.1:{port}/" in out
+
+
+def _get_when_up(url: str, proc: subprocess.Popen[str]) -> bytes:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read()
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"himo ui did not serve {url}: {proc.communicate()[1]}")
+            time.sleep(0.2)
+
+
+def _env_without_token() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "HIMO_UI_TOKEN"}
+
+
+def test_the_same_answers_from_a_postgresql_store(pg_url: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.ui.project import make_project
+
+    monkeypatch.setenv("HIMO_META_URL", pg_url)
+    store, repo = open_source(None, make_project(tmp_path / "pg"))
+    with TestClient(create_app(store, repo)) as client:
+        runs = repros(client)
+        assert [r["command"] for r in runs] == ["repro", "repro", "add"]
+        assert [r["command"] for r in repros(client, stage="prepare", trigger="manual")] == ["repro"]
+        grid = {row["stage"]: row["cells"][-1]["counts"] for row in client.get("/api/grid").json()["stages"]}
+        assert grid == {"add": {"succeeded": 1}, "prepare": {"succeeded": 1}, "train": {"succeeded": 2},
+                        "evaluate": {"succeeded": 2}}
+        train = client.get(f"/api/runs/{runs[0]['id']}").json()["executions"][0]
+        assert [(c["key"], c["before"], c["after"]) for c in train["changes"]] == [("train.lr", 0.1, 0.3)]
+        up = client.get(f"/api/lineage/{train['outputs'][0]['digest']}", params={"direction": "upstream"})
+        assert len(up.json()["nodes"]) == 8
+        assert client.get("/runs").text.count("himo repro") == 2  # the page renders from PostgreSQL too
+    store.close()
