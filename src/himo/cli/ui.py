@@ -1,4 +1,4 @@
-"""`himo ui`: the dashboard over the metadata store (the optional extra `himo[ui]`)."""
+"""`himo ui`: the dashboard over the metadata store."""
 
 from __future__ import annotations
 
@@ -20,11 +20,6 @@ from himo.cli.output import OUT
 @common
 def ui_cmd(host: str, port: int, meta_url: str | None, token: str | None, open_browser: bool) -> None:
     """Serve the read-only dashboard: runs, pipeline, lineage, releases, metrics."""
-    from himo.errors import HimoError
+    from himo.ui.server import serve
 
-    try:
-        from himo.ui.server import serve
-    except ImportError as error:
-        raise HimoError(f"the dashboard needs {error.name}, which is not installed",
-                        "pip install 'himo[ui]'") from None
     serve(host, port, meta_url, token, open_browser, announce=OUT.echo)
