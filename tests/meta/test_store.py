@@ -190,3 +190,9 @@ def test_several_writers_at_once(meta_url: str, tmp_path: Path) -> None:
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     store = Store(meta_url)
     assert counts(store) == {"run": 20, "execution": 20, "artifact": 2, "event": 40}
+
+
+def test_migrations_head_names_alembics_head() -> None:
+    from himo.meta.migrations import HEAD
+
+    assert migrate.head() == HEAD, "set HEAD in src/himo/meta/migrations/__init__.py to the new revision"

@@ -1,11 +1,13 @@
 """`himo demo`: a small ML project in a new git repository, run end to end, changed and run
-again, then pushed, so a user sees versioned data, a pipeline, the lock file, params, metrics
-and a remote at work. Everything goes through himo's own API, as the commands would.
+again, pushed, then the model released and the predictions delivered, so a user sees versioned
+data, a pipeline, the lock file, params, metrics, a remote and releases at work. Everything
+goes through himo's own API, as the commands would.
 
 Steps (each printed through `echo`): git init + himo init; src/generate.py writes the data,
 `himo add` tracks it; a folder remote; five stages written with `add_stage` (so himo.yaml is
 exactly what `himo stage add` writes); commit; `repro`; commit himo.lock; change train.C;
-`repro` again (prepare and featurize stay up to date); commit; metrics before and after; push.
+`repro` again (prepare and featurize stay up to date); commit; metrics before and after; push;
+`release` the model to production (with GTO git tags) and `export` the predictions to deliveries/.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from himo.api.add import add
 from himo.api.config import add_remote
 from himo.api.init import init
+from himo.api.release import export_artifact, release
 from himo.api.repro import ReproOptions, StageResult, repro
 from himo.api.stage import StageSpec, add_stage, command_line
 from himo.api.transfer import push
@@ -35,6 +38,7 @@ from himo.workspace.repo import Repo
 
 Echo = Callable[[str], None]
 JOBS = 2  # evaluate and predict are independent: run them side by side
+MODEL, PREDICTIONS, DELIVERIES = "models/model.pkl", "predictions.csv", "deliveries"
 REQUIREMENTS = {"numpy": "numpy", "sklearn": "scikit-learn"}  # module -> distribution
 
 
@@ -47,6 +51,8 @@ class DemoResult:
     metrics_before: dict[str, float] = field(default_factory=dict)
     metrics_after: dict[str, float] = field(default_factory=dict)
     pushed: int = 0  # objects sent to the remote
+    released: str = ""  # the model's version in production
+    exported: str = ""  # where the predictions were delivered
     seconds: float = 0.0
 
 
@@ -124,6 +130,15 @@ class Walkthrough:
         self.result.pushed = sent.transferred
         self.say(f"{sent.transferred} objects pushed to {REMOTE}/ (remote 'storage')")
 
+        self.echo(f"\n== 7. Release the model, deliver the predictions: himo release {MODEL} "
+                  f"--env production --tag; himo export {PREDICTIONS} {DELIVERIES}")
+        row = release(repo, str(self.root / MODEL), "production", note="demo: train.C = 1.0", tag=True)
+        self.result.released = row.version
+        self.say(f"{MODEL} live in production as {row.version}; git tags {', '.join(row.tags)}")
+        delivered = export_artifact(repo, str(self.root / PREDICTIONS), str(self.root / DELIVERIES))
+        self.result.exported = delivered.url
+        self.say(f"{PREDICTIONS} copied to {os.path.relpath(delivered.url, self.root)} (recorded)")
+
     def create(self) -> Repo:
         self.echo("== 1. A git repository with code, params and data")
         self.git.run("init", "-q")
@@ -132,7 +147,7 @@ class Walkthrough:
         for rel, text in FILES.items():
             (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
             (self.root / rel).write_text(text, encoding="utf-8")
-        (self.root / ".gitignore").write_text(f"/{REMOTE}/\n__pycache__/\n", encoding="utf-8")
+        (self.root / ".gitignore").write_text(f"/{REMOTE}/\n/{DELIVERIES}/\n__pycache__/\n", encoding="utf-8")
         (self.root / "data").mkdir(exist_ok=True)
         repo = init(self.root)
         self.say(f"wrote {', '.join(FILES)}")
@@ -235,6 +250,8 @@ NEXT_STEPS = [
     ("git checkout HEAD~1 -- params.yaml && himo repro",
      f"{CHANGE[0]} back to {CHANGE[1]}: the model comes from the run-cache, not re-trained"),
     ("git log --stat", "code, params, pointers and himo.lock, versioned together"),
+    ("himo releases", "which model is live in production, since when, made by which run"),
+    (f"himo where {PREDICTIONS}", "every place the predictions are: cache, remote, delivery"),
 ]
 
 
@@ -245,6 +262,8 @@ def _summary(result: DemoResult, echo: Echo) -> None:
     echo(f"   {', '.join(RAW_DATA)}: tracked by himo (*.himo pointers in git, bytes in .himo/cache)")
     echo(f"   himo.yaml: {len(STAGES)} stages ({stages}); himo.lock: what each read and wrote")
     echo(f"   {REMOTE}/: a folder remote with {result.pushed} objects (himo pull fetches them)")
+    echo(f"   {MODEL}: released to production as {result.released}; {PREDICTIONS} delivered to "
+         f"{DELIVERIES}/")
     echo("\nTry next:")
     echo(f"   cd {shlex.quote(str(result.root))}")
     width = max(len(cmd) for cmd, _ in NEXT_STEPS)

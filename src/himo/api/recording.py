@@ -120,7 +120,10 @@ def recording(repo: Repo, command: str, args: list[str]) -> Iterator[RunRecorder
         raise
     finally:
         recorder.finish(status)
-        deliver_later(repo)
+        if recorder.did_work or status != "succeeded":
+            deliver_later(repo)
+        # else (e.g. a no-op repro): the run waits in the journal for the next delivery, which
+        # every query does first; starting a delivery for it would cost more than the command.
         if emitter is not None:
             emitter.close()  # bounded: waits a few seconds at most
 

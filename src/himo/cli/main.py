@@ -40,6 +40,11 @@ COMMANDS = {
     "metrics": ("himo.cli.metrics:metrics_group", "Show and compare metrics."),
     "runs": ("himo.cli.history:runs_group", "List runs and their executions; `runs show ID` for one."),
     "lineage": ("himo.cli.history:lineage_cmd", "What produced a file or model, and what was built from it."),
+    "release": ("himo.cli.release:release_cmd", "Make a tracked model live in an environment."),
+    "releases": ("himo.cli.release:releases_cmd", "Which model was live where, since when."),
+    "rollback": ("himo.cli.release:rollback_cmd", "Release an earlier version again."),
+    "export": ("himo.cli.release:export_cmd", "Copy tracked bytes to a folder or URL, recorded."),
+    "where": ("himo.cli.release:where_cmd", "Every place the bytes of a file are known to be."),
     "meta": ("himo.cli.meta:meta_group", "The metadata store: sync, upgrade, export."),
     "ui": ("himo.cli.ui:ui_cmd", "Serve the dashboard: runs, pipeline, lineage, releases, metrics."),
 }

@@ -38,6 +38,7 @@ class Recorder:
         self.run_id = str(uuid.uuid4())
         self._writer: JournalWriter | None = None
         self.listener: Callable[[Record], None] | None = None  # told each record once journaled
+        self.did_work = False  # an execution or a location was recorded, not just the run
 
     @property
     def journal(self) -> Path | None:
@@ -81,6 +82,7 @@ class Recorder:
 
     def _write(self, record: dict[str, Any]) -> None:
         if self._writer is not None:
+            self.did_work = self.did_work or record["type"] in ("exec_start", "location")
             self._writer.write(record)
             if self.listener is not None:  # live OpenLineage emission (himo.api.openlineage)
                 self.listener(record)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -122,3 +122,34 @@ class Location(Base):
     last_at: Mapped[datetime]
     who: Mapped[str] = mapped_column(String(200), default="")
     run_id: Mapped[str | None] = mapped_column(String(36))
+
+
+LIVE = text("retired_at IS NULL")  # the partial index's condition: a release still live
+
+
+class Release(Base):
+    """An artifact live in an environment from released_at until retired_at (NULL: live now).
+
+    History is append-only: a new release retires the live one at the same instant, and a
+    rollback is a new release. At most one release per environment is live (ux_release_live).
+    """
+
+    __tablename__ = "release"
+    __table_args__ = (
+        UniqueConstraint("env", "version"),
+        Index("ux_release_live", "env", unique=True, sqlite_where=LIVE, postgresql_where=LIVE),
+        Index("ix_release_env", "env", "released_at"),
+        Index("ix_release_artifact", "artifact_id", "released_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifact.id"))
+    env: Mapped[str] = mapped_column(String(64))  # production, staging ...
+    version: Mapped[str] = mapped_column(String(64))  # v1, v2 ... unique in its env
+    path: Mapped[str] = mapped_column(String(1000), default="")  # repository-relative, as released
+    commit: Mapped[str] = mapped_column(String(64), default="")  # git commit holding that version
+    note: Mapped[str] = mapped_column(Text, default="")
+    user: Mapped[str] = mapped_column(String(200), default="")  # who released it
+    released_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+    run_id: Mapped[str | None] = mapped_column(String(36))  # the run that produced the artifact
+    tags: Mapped[list[Any]] = mapped_column(default=list)  # git tags made for it (GTO format)

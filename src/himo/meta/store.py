@@ -58,10 +58,26 @@ class Store:
     def open(self) -> Store:
         """Connect and bring the schema to this himo's version; errors say how to recover."""
         with self.errors():
-            from himo.meta.migrate import ensure_schema
+            if not self._schema_is_current():
+                from himo.meta.migrate import ensure_schema
 
-            ensure_schema(self.writer, self.name)
+                ensure_schema(self.writer, self.name)
         return self
+
+    def _schema_is_current(self) -> bool:
+        """One SELECT: the common case needs no Alembic (whose import alone costs ~0.1 s)."""
+        from himo.meta.migrations import HEAD
+
+        with self.engine.connect() as connection:
+            try:
+                found = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+            except exc.ProgrammingError:  # PostgreSQL: no such table yet (a new store)
+                return False
+            except exc.OperationalError as error:  # SQLite says "no such table" this way
+                if "no such table" in str(error):
+                    return False
+                raise
+        return found == [HEAD]
 
     @cached_property
     def writer(self) -> Engine:

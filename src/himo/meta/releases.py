@@ -1,0 +1,276 @@
+"""Releases and deliveries in the store: which artifact is live in which environment since when,
+and every place an artifact's bytes were sent.
+
+A release is an interval: `released_at` until `retired_at` (NULL while live). Releasing into an
+environment retires its live release at the same instant, in one transaction that holds the
+environment's lock (SQLite: the write lock taken at BEGIN IMMEDIATE; PostgreSQL: an advisory
+lock on the environment's name), and the partial unique index ux_release_live refuses a second
+live release should anything get past the lock. ORM rows never leave this module: results are
+the frozen dataclasses below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from himo.errors import MetaError
+from himo.meta.schema import Artifact, Event, Execution, Location, Release
+
+PRODUCED = ("succeeded", "cached")  # statuses of an execution whose outputs are real
+NUMBERED = re.compile(r"v(\d+)(?:\.\d+\.\d+)?")  # versions `next_version` counts from: v3, v3.1.0
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    """One release: an artifact live in `env` from `released_at` until `retired_at`."""
+
+    id: int
+    env: str
+    version: str  # v1, v2 ... (unique in its env)
+    digest: str  # the artifact's digest
+    kind: str  # model, dataset ...
+    path: str  # repository-relative path it was released from
+    commit: str  # git commit where the path held this digest ('' if not committed then)
+    released_at: datetime  # naive UTC
+    retired_at: datetime | None  # naive UTC; None: live now
+    who: str
+    note: str
+    run_id: str | None  # the run whose execution produced the artifact (latest), if recorded
+    tags: list[str] = field(default_factory=list)  # git tags made for it
+
+    @property
+    def live(self) -> bool:
+        return self.retired_at is None
+
+
+@dataclass(frozen=True)
+class NewRelease:
+    """What to release: the artifact (created in the store if absent) and the release's facts."""
+
+    digest: str
+    size: int
+    nfiles: int | None
+    kind: str
+    env: str
+    path: str
+    commit: str = ""
+    version: str | None = None  # None: the next vN of the env
+    note: str = ""
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class LocationRow:
+    """A place the artifact's bytes were recorded at: a remote (push/pull) or an export."""
+
+    kind: str  # remote | export
+    url: str
+    first_at: datetime  # naive UTC
+    last_at: datetime
+    who: str
+    run_id: str | None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def lock_env(session: Session, env: str) -> None:
+    """Serialize releases into `env` until the transaction ends. SQLite: a write session takes
+    the database's write lock when its transaction begins, which `connection()` does now."""
+    session.connection()
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.blake2b(f"himo-release:{env}".encode(), digest_size=8).digest(),
+                             "big", signed=True)
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def release(session: Session, new: NewRelease, at: datetime | None = None) -> ReleaseRow:
+    """Make the artifact live in `new.env` from `at` (now), retiring the live one at that instant.
+
+    MetaError if the version is already used in that env. Call in a write session; the caller
+    may still fail the transaction (a git tag that exists) and nothing is kept.
+    """
+    lock_env(session, new.env)
+    latest = session.scalar(sa.select(sa.func.max(Release.released_at)).where(Release.env == new.env))
+    at = at or max(utcnow(), latest or datetime.min)  # a clock behind the last release's host: no earlier
+    version = new.version or next_version(session, new.env)
+    if version_exists(session, new.env, version):
+        raise MetaError(f"{new.env} already has a release {version}",
+                        f"give another --version, or see `himo releases --env {new.env}`")
+    artifact_id = ensure_artifact(session, new.digest, new.size, new.nfiles, new.kind, at)
+    session.execute(sa.update(Release).where(Release.env == new.env, Release.retired_at.is_(None))
+                    .values(retired_at=at))
+    row = Release(artifact_id=artifact_id, env=new.env, version=version, path=new.path, commit=new.commit,
+                  note=new.note, user=new.user, released_at=at, retired_at=None,
+                  run_id=producing_run(session, artifact_id), tags=[])
+    session.add(row)
+    session.flush()
+    return _row(row, new.digest, new.kind)
+
+
+def set_tags(session: Session, release_id: int, tags: list[str]) -> None:
+    session.execute(sa.update(Release).where(Release.id == release_id).values(tags=tags))
+
+
+def ensure_artifact(session: Session, digest: str, size: int, nfiles: int | None, kind: str,
+                    seen: datetime) -> int:
+    """The artifact's id, created if the store never saw it (released before being recorded)."""
+    found = session.scalar(sa.select(Artifact.id).where(Artifact.digest == digest))
+    if found is not None:
+        return found
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(Artifact).values(digest=digest, kind=kind, size=size, nfiles=nfiles,
+                                            first_seen=seen).on_conflict_do_nothing(index_elements=["digest"]))
+    return session.scalar(sa.select(Artifact.id).where(Artifact.digest == digest))  # type: ignore[return-value]
+
+
+def next_version(session: Session, env: str) -> str:
+    """v1 for a new env, else one more than the highest vN (or vN.x.y) used in it."""
+    used = session.scalars(sa.select(Release.version).where(Release.env == env)).all()
+    numbers = [int(m.group(1)) for v in used if (m := NUMBERED.fullmatch(v))]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def version_exists(session: Session, env: str, version: str) -> bool:
+    query = sa.select(Release.id).where(Release.env == env, Release.version == version).limit(1)
+    return session.scalar(query) is not None
+
+
+def producing_run(session: Session, artifact_id: int) -> str | None:
+    """The run of the latest succeeded/cached execution that wrote the artifact (ix_event_artifact)."""
+    query = sa.select(Execution.run_id).join(Event, Event.execution_id == Execution.id) \
+        .where(Event.artifact_id == artifact_id, Event.direction == "OUTPUT",
+               Execution.status.in_(PRODUCED)) \
+        .order_by(Execution.started_at.desc(), Execution.id.desc()).limit(1)
+    return session.scalar(query)
+
+
+def restore(session: Session, rows: list[NewRelease], times: list[datetime],
+            tags: list[list[str]]) -> list[str]:
+    """Insert past releases (rebuilt from git tags) that the store lacks, then re-derive each
+    touched env's intervals from the release times. Returns the first tag of each restored."""
+    restored: list[str] = []
+    for new, at, names in zip(rows, times, tags, strict=True):
+        lock_env(session, new.env)
+        taken = new.version is not None and version_exists(session, new.env, new.version)
+        if taken or known_tag(session, new.env, names):
+            continue
+        artifact_id = ensure_artifact(session, new.digest, new.size, new.nfiles, new.kind, at)
+        session.add(Release(artifact_id=artifact_id, env=new.env, version=new.version or next_version(
+            session, new.env), path=new.path, commit=new.commit, note=new.note, user=new.user,
+            released_at=at, retired_at=at, run_id=producing_run(session, artifact_id), tags=names))
+        session.flush()
+        restored.append(names[0])
+    for env in sorted({new.env for new in rows}):
+        _reinterval(session, env)
+    return restored
+
+
+def known_tag(session: Session, env: str, names: list[str]) -> bool:
+    for tags in session.scalars(sa.select(Release.tags).where(Release.env == env)):
+        if set(tags or ()) & set(names):
+            return True
+    return False
+
+
+def _reinterval(session: Session, env: str) -> None:
+    """Each release of `env` retired when the next began; the newest live. The retirements are
+    written before the live one, so two are never live at once (ux_release_live)."""
+    releases = session.scalars(sa.select(Release).where(Release.env == env)
+                               .order_by(Release.released_at, Release.id)).all()
+    for current, following in itertools.pairwise(releases):
+        current.retired_at = following.released_at
+    session.flush()
+    if releases:
+        releases[-1].retired_at = None
+        session.flush()
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def timeline(session: Session, env: str | None = None, at: datetime | None = None) -> list[ReleaseRow]:
+    """Releases newest first, by env name (ix_release_env); `at`: only those live at that time."""
+    query = _rows_query()
+    if env is not None:
+        query = query.where(Release.env == env)
+    if at is not None:
+        query = query.where(Release.released_at <= at,
+                            sa.or_(Release.retired_at.is_(None), Release.retired_at > at))
+    query = query.order_by(Release.env, Release.released_at.desc(), Release.id.desc())
+    return [_row(r, digest, kind) for r, digest, kind in session.execute(query)]
+
+
+def live_release_at(session: Session, env: str, time: datetime | None = None) -> ReleaseRow | None:
+    """The release live in `env` at `time` (naive UTC; None: now)."""
+    found = timeline(session, env, time or utcnow())
+    return found[0] if found else None
+
+
+def releases_of(session: Session, artifact_ids: Iterable[int]) -> dict[int, list[ReleaseRow]]:
+    """Every release of each artifact, oldest first (ix_release_artifact); absent ids: none."""
+    ids = list(artifact_ids)
+    found: dict[int, list[ReleaseRow]] = {}
+    for start in range(0, len(ids), CHUNK):
+        query = _rows_query().where(Release.artifact_id.in_(ids[start:start + CHUNK])) \
+            .order_by(Release.released_at, Release.id)
+        for r, digest, kind in session.execute(query):
+            found.setdefault(r.artifact_id, []).append(_row(r, digest, kind))
+    return found
+
+
+def releases_of_digest(session: Session, digest: str) -> list[ReleaseRow]:
+    artifact_id = session.scalar(sa.select(Artifact.id).where(Artifact.digest == digest))
+    return releases_of(session, [artifact_id]).get(artifact_id, []) if artifact_id else []
+
+
+def envs(session: Session) -> list[str]:
+    return list(session.scalars(sa.select(Release.env).group_by(Release.env).order_by(Release.env)))
+
+
+def find_release(session: Session, env: str, version: str) -> ReleaseRow | None:
+    query = _rows_query().where(Release.env == env, Release.version == version)
+    row = session.execute(query).first()
+    return _row(*row) if row else None
+
+
+def locations(session: Session, digest: str) -> list[LocationRow]:
+    """Where push, pull and export recorded the artifact's bytes, oldest first."""
+    query = sa.select(Location).join(Artifact, Artifact.id == Location.artifact_id) \
+        .where(Artifact.digest == digest).order_by(Location.first_at, Location.id)
+    return [LocationRow(loc.kind, loc.url, loc.first_at, loc.last_at, loc.who, loc.run_id)
+            for loc in session.scalars(query)]
+
+
+def artifact_info(session: Session, digest: str) -> tuple[int, str, int, int | None] | None:
+    """(id, kind, size, nfiles) of the artifact, if the store has it."""
+    row = session.execute(sa.select(Artifact.id, Artifact.kind, Artifact.size, Artifact.nfiles)
+                          .where(Artifact.digest == digest)).first()
+    return tuple(row) if row else None  # type: ignore[return-value]
+
+
+def _rows_query() -> sa.Select[Any]:
+    return sa.select(Release, Artifact.digest, Artifact.kind) \
+        .join(Artifact, Artifact.id == Release.artifact_id)
+
+
+def _row(r: Release, digest: str, kind: str) -> ReleaseRow:
+    return ReleaseRow(r.id, r.env, r.version, digest, kind, r.path, r.commit, r.released_at, r.retired_at,
+                      r.user, r.note, r.run_id, list(r.tags or []))
