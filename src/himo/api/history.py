@@ -184,6 +184,10 @@ def lineage(repo: Repo, target: str, *, upstream: bool = True, downstream: bool 
             digest = _digest_by_prefix(session, target)
         graph = queries.lineage(session, digest, upstream=upstream, downstream=downstream,
                                 depth=depth, fan_out=fan_out)
+        if graph is not None:
+            from himo.meta.releases import mark_releases
+
+            mark_releases(session, graph)
     if graph is None:
         raise MetaError(f"{path or target} (digest {digest[:12]}) is not in the metadata store",
                         "it was tracked before recording began: run `himo commit` or `himo repro` to "

@@ -274,6 +274,8 @@ class LineageText:
         uses = ", ".join(f"{self.graph.artifacts[d].kind} {p or d[:DIGEST]}"
                          for d, p in self.inputs.get(e.id, []))
         yield f"{name} was made by {made}" + (f"\n  from {uses}" if uses else "")
+        for check in self._model_checks(e.id):
+            yield f"  {check}"
         yield ""
 
     def _summary_down(self, root: str, name: str) -> Iterator[str]:
@@ -314,6 +316,8 @@ class LineageText:
             params = ", ".join(f"{k}={value_text(v)}" for k, v in e.params.items())
             if params:
                 yield f"{inner}params: {params}"
+            for check in self._model_checks(exec_id):
+                yield f"{inner}{check}"
             arts = (self.inputs if up else self.outputs).get(exec_id, [])
             for m, (child, child_path) in enumerate(arts):
                 end = m == len(arts) - 1
@@ -330,7 +334,25 @@ class LineageText:
 
     def _artifact(self, digest: str, path: str | None) -> str:
         art = self.graph.artifacts[digest]
-        return f"{art.kind} {path or self._path(digest)} {digest[:DIGEST]}"
+        marks = "; ".join(f"{m.env} {m.version} {when(m.released_at)} -> "
+                          f"{when(m.retired_at) if m.retired_at else 'now'}"
+                          for m in self.graph.releases.get(digest, []))
+        return f"{art.kind} {path or self._path(digest)} {digest[:DIGEST]}" + (
+            f" [released: {marks}]" if marks else "")
+
+    def _model_checks(self, exec_id: str) -> Iterator[str]:
+        """Was the model this execution read the released one, in each environment, at the time?"""
+        for m in self.graph.models_at_run:
+            if m.execution != exec_id:
+                continue
+            model = f"model {self._path(m.model)} {m.model[:DIGEST]}"
+            if m.was_live:
+                yield f"{model} was the {m.env} release ({m.live_version}) at the time"
+            elif m.live_version:
+                yield (f"{model} was NOT the {m.env} release at the time "
+                       f"(that was {m.live_version}, {(m.live_digest or '')[:DIGEST]})")
+            else:
+                yield f"{model}: nothing was released in {m.env} at the time"
 
     def _path(self, digest: str) -> str:
         paths = self.graph.artifacts[digest].paths

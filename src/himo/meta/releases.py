@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from himo.errors import MetaError
+from himo.meta.results import Lineage, ModelAtRun, ReleaseMark
 from himo.meta.schema import Artifact, Event, Execution, Location, Release
 
 PRODUCED = ("succeeded", "cached")  # statuses of an execution whose outputs are real
@@ -234,6 +235,28 @@ def releases_of(session: Session, artifact_ids: Iterable[int]) -> dict[int, list
         for r, digest, kind in session.execute(query):
             found.setdefault(r.artifact_id, []).append(_row(r, digest, kind))
     return found
+
+
+def mark_releases(session: Session, graph: Lineage) -> None:
+    """Add to a lineage graph the releases of its artifacts, and, for each execution that read a
+    model, whether that model was the one live in each environment when the execution started."""
+    ids = dict(session.execute(sa.select(Artifact.digest, Artifact.id)
+                               .where(Artifact.digest.in_(list(graph.artifacts)))).all())
+    for artifact_id, rows in releases_of(session, ids.values()).items():
+        digest = next(d for d, i in ids.items() if i == artifact_id)
+        graph.releases[digest] = [ReleaseMark(r.env, r.version, r.released_at, r.retired_at) for r in rows]
+    environments = envs(session)
+    for edge in graph.edges:
+        if edge.direction != "INPUT" or graph.artifacts[edge.artifact].kind != "model":
+            continue
+        started = graph.executions[edge.execution].started_at
+        for env in environments:
+            live = live_release_at(session, env, started)
+            if live is None and not any(m.env == env for m in graph.releases.get(edge.artifact, [])):
+                continue  # an environment this model never went to, and empty then: say nothing
+            graph.models_at_run.append(ModelAtRun(
+                edge.execution, edge.artifact, env, live.version if live else None,
+                live.digest if live else None, live is not None and live.digest == edge.artifact))
 
 
 def releases_of_digest(session: Session, digest: str) -> list[ReleaseRow]:

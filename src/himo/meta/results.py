@@ -131,6 +131,28 @@ class Edge:
     path: str
 
 
+@dataclass(frozen=True)
+class ReleaseMark:
+    """A release of an artifact in the graph: live in `env` from `released_at` until `retired_at`."""
+
+    env: str
+    version: str
+    released_at: datetime  # naive UTC
+    retired_at: datetime | None  # None: live now
+
+
+@dataclass(frozen=True)
+class ModelAtRun:
+    """Whether the model an execution read was the one released in `env` when it started."""
+
+    execution: str  # execution id
+    model: str  # digest of the model it read
+    env: str
+    live_version: str | None  # the release live in env at the time (None: nothing was)
+    live_digest: str | None
+    was_live: bool  # the model it read was that release's
+
+
 @dataclass
 class Lineage:
     """The graph around one artifact, upstream and/or downstream."""
@@ -141,3 +163,5 @@ class Lineage:
     edges: list[Edge] = field(default_factory=list)
     omitted: dict[str, int] = field(default_factory=dict)  # digest -> consumers left out (the cap)
     truncated: bool = False  # the walk stopped at max_nodes
+    releases: dict[str, list[ReleaseMark]] = field(default_factory=dict)  # digest -> its releases
+    models_at_run: list[ModelAtRun] = field(default_factory=list)  # executions that read a model
