@@ -107,3 +107,19 @@ def test_demo_without_scikit_learn_names_the_extra(tmp_path: Path):
     assert proc.returncode == 1
     assert "scikit-learn" in proc.stderr and "pip install 'himo[demo]'" in proc.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_releases_delivers_and_shows_what_ran_and_made_the_model(demo):
+    dest, proc = demo
+    step7, step8 = proc.stdout.split("== 7.")[1].split("== 8.")
+    assert "models/model.pkl live in production as v1; git tags model@v1.0.0, model#production#1" in step7
+    assert (dest / "deliveries" / "predictions.csv").read_bytes() == (dest / "predictions.csv").read_bytes()
+    history = step8.split("\nDone in")[0].splitlines()
+    repros = [line for line in history if " repro succeeded in " in line]
+    assert len(repros) == 2  # oldest first: the first run, then the one after the change
+    second = history[history.index(repros[1]) + 1:]
+    assert [line.split()[0] for line in second[:3]] == ["train", "evaluate", "predict"]
+    assert "train.C 0.01->1.0" in second[0]
+    assert "made by stage 'train' at git " in history[-1] and "released: production v1" in history[-1]
+    releases = json.loads(himo("releases", "--json", cwd=dest).stdout)
+    assert [(r["env"], r["version"], r["retired_at"]) for r in releases] == [("production", "v1", None)]

@@ -7,7 +7,8 @@ Steps (each printed through `echo`): git init + himo init; src/generate.py write
 `himo add` tracks it; a folder remote; five stages written with `add_stage` (so himo.yaml is
 exactly what `himo stage add` writes); commit; `repro`; commit himo.lock; change train.C;
 `repro` again (prepare and featurize stay up to date); commit; metrics before and after; push;
-`release` the model to production (with GTO git tags) and `export` the predictions to deliveries/.
+`release` the model to production (with GTO git tags) and `export` the predictions to deliveries/;
+the runs and the model's lineage from the metadata store.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from himo.api.add import add
 from himo.api.config import add_remote
+from himo.api.history import lineage, runs
 from himo.api.init import init
 from himo.api.release import export_artifact, release
 from himo.api.repro import ReproOptions, StageResult, repro
@@ -139,6 +141,30 @@ class Walkthrough:
         self.result.exported = delivered.url
         self.say(f"{PREDICTIONS} copied to {os.path.relpath(delivered.url, self.root)} (recorded)")
 
+        self.echo(f"\n== 8. What ran, and what made the model (the metadata store): himo runs; "
+                  f"himo lineage {MODEL}")
+        self.history(repo)
+
+    def history(self, repo: Repo) -> None:
+        for run in reversed(runs(repo, limit=10)):  # oldest first, as the story went
+            if run.command != "repro":
+                continue
+            self.say(f"{run.started_at:%H:%M:%S} repro {run.status} in {run.seconds or 0:.1f} s, "
+                     f"git {run.git_commit[:8]}{' (dirty)' if run.dirty else ''}")
+            for e in run.executions:
+                changed = ", ".join(f"{c.key} {c.before}->{c.after}" for c in e.changes
+                                    if c.change == "changed")
+                self.say(f"   {e.stage:<10} {e.status:<10} {e.seconds or 0:5.1f} s  {changed}".rstrip())
+        graph = lineage(repo, str(self.root / MODEL), downstream=False, depth=1).graph
+        made = [graph.executions[e.execution] for e in graph.edges if e.direction == "OUTPUT"
+                and e.artifact == graph.root]
+        if made:
+            reads = sorted(f"{graph.artifacts[e.artifact].kind} {e.path}" for e in graph.edges
+                           if e.direction == "INPUT" and e.execution == made[0].id)
+            marks = "; ".join(f"{m.env} {m.version}" for m in graph.releases.get(graph.root, []))
+            self.say(f"{MODEL} {graph.root[:12]}: made by stage '{made[0].stage}' at git "
+                     f"{made[0].git_commit[:8]} from {', '.join(reads)}; released: {marks or 'no'}")
+
     def create(self) -> Repo:
         self.echo("== 1. A git repository with code, params and data")
         self.git.run("init", "-q")
@@ -250,8 +276,11 @@ NEXT_STEPS = [
     ("git checkout HEAD~1 -- params.yaml && himo repro",
      f"{CHANGE[0]} back to {CHANGE[1]}: the model comes from the run-cache, not re-trained"),
     ("git log --stat", "code, params, pointers and himo.lock, versioned together"),
+    ("himo runs", "when each stage ran, how long, which params changed"),
+    (f"himo lineage {PREDICTIONS}", "which data, model and code made the predictions"),
     ("himo releases", "which model is live in production, since when, made by which run"),
     (f"himo where {PREDICTIONS}", "every place the predictions are: cache, remote, delivery"),
+    ("himo ui --open", "the dashboard: runs, pipeline, lineage graph, releases, metrics"),
 ]
 
 
