@@ -48,8 +48,10 @@ class Recorder:
         if self.folder is None:
             return
         self._writer = JournalWriter(self.folder)
+        started = now()
+        # queued_at: when the run was asked for (a schedule's slot); a command typed now starts at once.
         self._write({"type": "run_start", "run_id": self.run_id, "command": command, "args": args,
-                     "started_at": now(), "queued_at": queued_at, **asdict(self.context)})
+                     "started_at": started, "queued_at": queued_at or started, **asdict(self.context)})
 
     def start_execution(self, stage: str, cmd: list[str] | str, params: dict[str, Any] | None = None,
                         reasons: list[str] | None = None, code_digests: dict[str, str] | None = None) -> str:
