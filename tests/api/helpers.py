@@ -15,7 +15,7 @@ PR_CAPBSET_DROP = 24
 # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER: what lets root ignore permission bits.
 DAC_CAPS = (1, 2, 3)
 # Files that change on every command and say nothing about the user's data.
-# The metadata store records failed commands too (docs/metadata.md).
+# The metadata store (and its journal) records failed commands too (docs/metadata.md).
 VOLATILE = {".himo/lock", ".himo/state.db", ".himo/state.db-wal", ".himo/state.db-shm",
             ".himo/meta.db", ".himo/meta.db-wal", ".himo/meta.db-shm"}
 
@@ -66,7 +66,7 @@ def snapshot(root: Path, skip: set[str] | frozenset[str] = frozenset()) -> dict[
         for name in names:
             path = Path(folder, name)
             rel = path.relative_to(root).as_posix()
-            if rel in VOLATILE or rel in skip:
+            if rel in VOLATILE or rel in skip or rel.startswith(".himo/journal/"):
                 continue
             st = os.lstat(path)
             data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()

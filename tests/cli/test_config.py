@@ -9,7 +9,8 @@ from pathlib import Path
 from tests.api.helpers import assert_error
 from tests.conftest import Himo, write
 
-VALID_KEYS = "Hint: valid keys: core.jobs, core.remote, cache.type, remote.NAME.OPTION"
+VALID_KEYS = ("Hint: valid keys: core.jobs, core.remote, cache.type, meta.deliver, meta.record, meta.url, "
+              "openlineage.namespace, openlineage.url, remote.NAME.OPTION")
 
 
 def _toml(path: Path) -> dict[str, object]:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -153,13 +152,16 @@ def test_missing_output_fails_the_stage(repo: Path, himo: Himo):
 
 
 def test_parallel_jobs_run_independent_stages_at_once(repo: Path, himo: Himo):
+    # Each stage waits (up to 60 s) until all four have started: only stages running at once finish.
+    wait = "n=0; while [ $(ls started | wc -l) -lt 4 ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done"
     stages = "".join(
-        f"  s{i}:\n    cmd: sleep 1 && echo {i} > o{i}.txt\n    outs: [o{i}.txt]\n" for i in range(4))
+        f"  s{i}:\n    cmd: touch started/{i} && {wait} && ls started | wc -l > o{i}.txt\n"
+        f"    outs: [o{i}.txt]\n" for i in range(4))
     write(repo / "himo.yaml", "stages:\n" + stages)
-    started = time.monotonic()
+    (repo / "started").mkdir()
     out = himo("repro", "-j", "4").stdout
-    assert time.monotonic() - started < 3.5  # four 1 s stages, not 4 s in a row
-    assert "[s2] $ sleep 1 && echo 2 > o2.txt" in out
+    assert [(repo / f"o{i}.txt").read_text().strip() for i in range(4)] == ["4"] * 4
+    assert "[s2] $ touch started/2" in out
 
 
 def test_sigterm_stops_the_stage_and_records_nothing(repo: Path, himo: Himo):
