@@ -1,8 +1,10 @@
 """A small real project for the dashboard's tests: three stages (prepare -> train -> evaluate)
-run twice by `himo repro`, the second time with another learning rate."""
+run twice by `himo repro`, the second time with another learning rate; each model released to
+production after its run was committed (v1 then v2, which retires v1), the second to staging too."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.conftest import Himo, git, write
@@ -40,7 +42,8 @@ SCRIPTS = {
 
 
 def make_project(root: Path) -> Path:
-    """The project at `root`, after two `himo repro` (lr 0.1, then 0.3), both committed."""
+    """The project at `root`, after two `himo repro` (lr 0.1, then 0.3), both committed, and three
+    `himo release`s: production v1 (lr 0.1), production v2 and staging v1 (lr 0.3)."""
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
     himo = Himo(root)
@@ -56,8 +59,12 @@ def make_project(root: Path) -> Path:
     himo("repro")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "first run")
+    himo("release", "models/model.pkl", "--env", "production", "--note", "first model")
+    time.sleep(1)  # v1 live for over a second: `at` = its start (shown to the second) + 1 s is inside
     write(root / "params.yaml", "train:\n  lr: 0.3\n")
     himo("repro")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "lr 0.3")
+    himo("release", "models/model.pkl", "--env", "production", "--note", "lr 0.3")
+    himo("release", "models/model.pkl", "--env", "staging")
     return root

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,76 @@ def test_grid_pipeline_and_metrics(client: TestClient) -> None:
     assert compared["keys"] == ["metrics.json:accuracy", "metrics.json:loss"]
 
 
+def models(client: TestClient) -> tuple[str, str]:
+    """Digests of the two trained models: (lr 0.1, lr 0.3)."""
+    newest, older = repros(client, stage="train")
+    return tuple(client.get(f"/api/runs/{r['id']}").json()["executions"][0 if r is newest else 1]
+                 ["outputs"][0]["digest"] for r in (older, newest))  # type: ignore[return-value]
+
+
+def test_releases_timeline_per_environment(client: TestClient) -> None:
+    first, second = models(client)
+    answer = client.get("/api/releases").json()
+    assert answer["environments"] == ["production", "staging"] and answer["at"] is None
+    production = answer["envs"]["production"]
+    assert [(r["version"], r["digest"], r["live"]) for r in production] == [
+        ("v2", second, True), ("v1", first, False)]
+    v2, v1 = production
+    assert v1["retired_at"] == v2["released_at"] and v2["retired_at"] is None
+    assert (v1["note"], v2["note"]) == ("first model", "lr 0.3")
+    assert (v1["path"], v1["kind"]) == ("models/model.pkl", "model")
+    assert len(v1["commit"]) == 40 and v1["commit"] != v2["commit"]  # committed before each release
+    train_runs = [r["id"] for r in repros(client, stage="train")]
+    assert [v2["run_id"], v1["run_id"]] == train_runs  # the run whose train produced each model
+    assert 0 <= v1["left"] < v2["left"] <= 100 and v1["width"] > 0
+    assert [(r["version"], r["digest"]) for r in answer["envs"]["staging"]] == [("v1", second)]
+    only = client.get("/api/releases", params={"env": "staging"}).json()
+    assert list(only["envs"]) == ["staging"] and [r["env"] for r in only["releases"]] == ["staging"]
+
+
+def test_releases_live_at_a_time(client: TestClient) -> None:
+    first, _ = models(client)
+    v2, v1 = client.get("/api/releases", params={"env": "production"}).json()["envs"]["production"]
+    inside = datetime.fromisoformat(v1["released_at"]) + timedelta(seconds=1)  # times are shown to the second
+    assert inside < datetime.fromisoformat(v2["released_at"])
+    then = client.get("/api/releases", params={"at": inside.isoformat()}).json()
+    assert [(r["env"], r["version"], r["digest"]) for r in then["releases"]] == [("production", "v1", first)]
+    assert client.get("/api/releases", params={"at": "2000-01-01"}).json()["envs"] == {}
+    bad = client.get("/api/releases", params={"at": "yesterday-ish"})
+    assert bad.status_code == 400 and bad.json()["error"] == "at 'yesterday-ish' is not a date"
+
+
+def test_artifact_releases_box_and_lineage_marks(client: TestClient) -> None:
+    first, second = models(client)
+    boxes = {d: client.get(f"/api/artifacts/{d}").json()["releases"] for d in (first, second)}
+    assert [(r["env"], r["version"], r["retired_at"] is None) for r in boxes[first]] == [
+        ("production", "v1", False)]
+    assert [(r["env"], r["version"], r["retired_at"] is None) for r in boxes[second]] == [
+        ("production", "v2", True), ("staging", "v1", True)]  # oldest first
+    graph = client.get(f"/api/lineage/{second}", params={"direction": "downstream", "depth": 1}).json()
+    root = next(n for n in graph["nodes"] if n["id"] == second)
+    assert root["released"] and root["live"]
+    assert root["label"].split("\n")[2:] == ["production v2 · live", "staging v1 · live"]
+    # the evaluate that read the lr 0.3 model ran while production's live model was still v1,
+    # and before anything was live in staging
+    assert [(m["env"], m["live_version"], m["live_digest"], m["was_live"]) for m in graph["models_at_run"]] \
+        == [("production", "v1", first, False), ("staging", None, None, False)]
+
+
+def test_releases_and_artifact_pages_show_the_timeline(client: TestClient) -> None:
+    first, second = models(client)
+    page = client.get("/releases").text
+    for text in ('data-env="production"', 'data-env="staging"', 'data-version="v1"', "first model",
+                 f'href="/artifacts/{second}#lineage"', "live: v2 (models/model.pkl"):
+        assert text in page
+    assert page.count('class="span live"') == 2 and page.count('class="span"') == 1
+    artifact = client.get(f"/artifacts/{first}").text
+    assert 'id="artifact-releases"' in artifact and "/releases?env=production#release-" in artifact
+    evaluate = client.get(f"/api/runs/{repros(client)[0]['id']}").json()["executions"][1]
+    predictions = next(o["digest"] for o in evaluate["outputs"] if o["path"] == "predictions.csv")
+    assert "Never released" in client.get(f"/artifacts/{predictions}").text
+
+
 def test_openapi_docs_are_served_without_network(client: TestClient) -> None:
     spec = client.get("/api/openapi.json").json()
     assert {"/api/runs", "/api/runs/{run_id}", "/api/lineage/{digest}", "/api/releases"} <= set(spec["paths"])
@@ -183,6 +254,45 @@ def test_filters_are_bound_parameters_never_sql_text(client: TestClient) -> None
     sql = str(data.run_query(data.RunFilter(stage=evil, trigger="manual")).compile())
     assert evil not in sql and "manual" not in sql and ":stage_1" in sql
     assert len(repros(client)) == 3  # the store is intact
+
+
+@pytest.mark.parametrize("stage", ["train", "prepare", "add", "nosuch"])
+def test_stage_filter_plans_agree(app, stage: str) -> None:  # type: ignore[no-untyped-def]
+    """Both plans of the stage filter (collect a rare stage's runs; probe runs newest first)."""
+    store = app.state.dashboard.store
+    with store.session() as session:
+        pages = [data.runs_page(session, data.RunFilter(stage=stage), rare_stage=rare) for rare in (1, 5000)]
+    found = [[r["id"] for r in page["runs"]] for page in pages]
+    expected = {"train": 2, "prepare": 1, "add": 1, "nosuch": 0}[stage]
+    assert found[0] == found[1] and len(found[0]) == expected
+
+
+def test_grid_stages_and_stage_filter_on_both_backends(make_repo: Callable[..., Path], meta_url: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queries with a dialect of their own (the grid's day, the stage list's loose index scan,
+    both stage-filter plans) on SQLite and PostgreSQL, over runs recorded for real."""
+    monkeypatch.setenv("HIMO_META_URL", meta_url)
+    repo = Repo(make_repo())
+    for ends in (("succeeded", "failed"), ("cached",)):
+        with recording(repo, "repro", []) as recorder:
+            for stage, status in zip(("a", "b"), ends, strict=False):
+                recorder.end_execution(recorder.start_execution(stage, ["true"], {}, []), status, [], [], 0)
+    store = open_store(repo)
+    try:
+        with TestClient(create_app(store, repo)) as client:
+            today = {row["stage"]: row["cells"][-1] for row in client.get("/api/grid").json()["stages"]}
+            assert client.get("/api/stages").json() == ["a", "b"]
+            b_runs = [r["id"] for r in repros(client, stage="b")]
+            assert len(repros(client, stage="a")) == 2 and len(b_runs) == 1
+        with store.session() as session:
+            for rare in (1, 5000):
+                found = data.runs_page(session, data.RunFilter(stage="b"), rare_stage=rare)["runs"]
+                assert [r["id"] for r in found] == b_runs
+    finally:
+        store.close()
+    assert today["a"]["counts"] == {"succeeded": 1, "cached": 1} and today["a"]["state"] == "succeeded"
+    assert today["b"] == {"date": today["b"]["date"], "counts": {"failed": 1}, "state": "failed",
+                          "summary": "1 failed"}
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def click_node(page: Page, container: str, node_id: str) -> None:
     page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
 
 
-def test_click_through_runs_run_artifact_lineage(page: Page, served: str, tmp_path: Path) -> None:
+def test_click_through_runs_run_artifact_lineage_release(page: Page, served: str, tmp_path: Path) -> None:
     page.goto(served + "/runs")
     expect(page.locator("h1")).to_have_text("Runs")
     grid = page.locator("#grid")
@@ -69,7 +69,48 @@ def test_click_through_runs_run_artifact_lineage(page: Page, served: str, tmp_pa
     click_node(page, "lineage", prepared)
     expect(page.locator("#digest")).to_have_text(prepared)
     expect(page.locator("h1")).to_contain_text("data/prepared.csv")
+    expect(page.locator("#artifact-releases")).to_have_count(0)
+    expect(page.locator("text=Never released.")).to_be_visible()
     assert model != prepared
+
+    # downstream of the prepared data, both models; the released one names its releases
+    expect(page.locator("#lineage")).to_have_attribute("data-ready", re.compile(r"\d+"))
+    label = page.evaluate("(id) => document.getElementById('lineage').cy.getElementById(id).data('label')",
+                          model)
+    assert label.endswith("production v2 · live\nstaging v1 · live"), label
+    click_node(page, "lineage", model)
+    expect(page.locator("#digest")).to_have_text(model)
+    box = page.locator("#artifact-releases tbody tr")
+    expect(box).to_have_count(2)
+    expect(box.nth(0)).to_contain_text("production")
+    expect(box.nth(0)).to_contain_text("v2")
+    expect(box.nth(0).locator(".status")).to_have_text("live")
+    expect(box.nth(1)).to_contain_text("staging")
+
+    box.nth(0).locator("a").click()  # the release, on the environment's timeline
+    expect(page).to_have_url(re.compile(r"/releases\?env=production#release-\d+$"))
+    expect(page.locator("h1")).to_have_text("Releases in production")
+    env = page.locator("section.env[data-env=production]")
+    expect(env.locator(".timeline .span")).to_have_text(["v2", "v1"])
+    expect(env.locator(".timeline .span.live")).to_have_text("v2")
+    rows = env.locator("table.releases tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("lr 0.3")
+    expect(rows.nth(1)).to_contain_text("first model")
+    expect(rows.nth(0).locator("a.digest")).to_have_attribute("href", f"/artifacts/{model}")
+    expect(page.locator("section.env")).to_have_count(1)
+
+    page.goto(served + "/releases")  # every environment
+    expect(page.locator("section.env")).to_have_count(2)
+    expect(page.locator("section.env[data-env=staging] .timeline .span.live")).to_have_text("v1")
+    shot(page, tmp_path, "releases")
+    page.locator("section.env[data-env=production] tr[data-version=v1] a.lineage-link").click()
+    expect(page.locator("#lineage")).to_have_attribute("data-ready", "11")  # v1 has a lineage of its own
+    first = page.locator("#digest").inner_text()
+    assert first != model
+    expect(page.locator("#artifact-releases tbody tr")).to_have_count(1)
+    expect(page.locator("#artifact-releases tbody tr")).to_contain_text("v1")
+    expect(page.locator("#artifact-releases .status")).to_have_count(0)  # retired
 
 
 def test_pipeline_page_links_each_stage_to_its_latest_execution(page: Page, served: str,

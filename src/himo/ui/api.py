@@ -63,9 +63,12 @@ def lineage(request: Request, digest: str, direction: str = "both",
     return views.lineage(_d(request), digest, direction, depth)
 
 
-@router.get("/releases", summary="Releases per environment, newest first")
-def releases(request: Request, env: str | None = None) -> dict[str, Any]:
-    return views.releases(_d(request), env)
+@router.get("/releases", summary="Releases per environment, newest first: which model was live when")
+def releases(request: Request, env: str | None = None, at: str | None = None) -> dict[str, Any]:
+    """`env`: one environment; `at` (YYYY-MM-DD or ISO time, UTC): only the release live then in
+    each environment. Each release: id, env, version, digest, kind, path, commit, released_at,
+    retired_at (null: live), who, note, run_id (the run that produced it), tags."""
+    return views.releases(_d(request), env, at)
 
 
 @router.get("/metrics", summary="Metrics of chosen executions (`exec`, repeated), side by side")

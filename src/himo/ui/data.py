@@ -23,6 +23,7 @@ from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location,
 FAILED = ("failed", "aborted")
 DIGEST = re.compile(r"[0-9a-f]{4,80}")
 GRID_STAGES = 60  # at most this many stages in the grid: the most recently run ones
+RARE_STAGE = 5000  # a stage with fewer executions: filter runs by collecting its executions' runs
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,11 @@ def seconds(start: datetime | None, end: datetime | None) -> float | None:
 # -- runs ---------------------------------------------------------------------------------
 
 
-def run_query(f: RunFilter) -> sa.Select[Any]:
+def run_query(f: RunFilter, session: Session | None = None, rare_stage: int = RARE_STAGE) -> sa.Select[Any]:
+    """The filtered runs; with a `session`, the stage filter is planned for the stage's size."""
     query = sa.select(Run)
     if f.stage:
-        query = query.where(sa.exists().where(Execution.run_id == Run.id, Execution.stage == f.stage))
+        query = query.where(*_stage_conditions(f.stage, session, rare_stage))
     if f.status:
         query = query.where(Run.status == f.status)
     if f.trigger:
@@ -60,10 +62,29 @@ def run_query(f: RunFilter) -> sa.Select[Any]:
     return query
 
 
-def runs_page(session: Session, f: RunFilter, page: int = 1, per_page: int = 50) -> dict[str, Any]:
+def _stage_conditions(stage: str, session: Session | None, rare: int) -> list[sa.ColumnElement[bool]]:
+    """Runs with an execution of `stage`. Walking runs newest first and probing each for the
+    stage is fast for a stage most runs have, and reads every run for a rare or gone one (0.3-0.9 s
+    at 1M executions on SQLite); collecting a rare stage's runs from ix_execution_stage is the
+    reverse. So: two index seeks first, for the stage's newest execution and whether it has fewer
+    than `rare` executions; then the cheap plan (each under 20 ms at 1M executions)."""
+    exists = sa.exists().where(Execution.run_id == Run.id, Execution.stage == stage)
+    if session is None:
+        return [exists]
+    newest = session.scalar(sa.select(sa.func.max(Execution.started_at)).where(Execution.stage == stage))
+    if newest is None:
+        return [sa.false()]
+    sample = sa.select(Execution.id).where(Execution.stage == stage).limit(rare).subquery()
+    if session.scalar(sa.select(sa.func.count()).select_from(sample)) < rare:
+        return [Run.id.in_(sa.select(Execution.run_id).where(Execution.stage == stage))]
+    return [exists, Run.started_at <= newest]  # a run starts before its executions: skip newer runs
+
+
+def runs_page(session: Session, f: RunFilter, page: int = 1, per_page: int = 50,
+              rare_stage: int = RARE_STAGE) -> dict[str, Any]:
     """One page of runs, newest first, each with its executions; `has_next` instead of a count
     (counting a million rows would cost more than the page)."""
-    query = run_query(f).order_by(Run.started_at.desc(), Run.id.desc())
+    query = run_query(f, session, rare_stage).order_by(Run.started_at.desc(), Run.id.desc())
     rows = list(session.scalars(query.offset((page - 1) * per_page).limit(per_page + 1)))
     runs = rows[:per_page]
     execs = _executions_of(session, [r.id for r in runs])
@@ -96,10 +117,14 @@ def grid(session: Session, days: int = 30, today: date | None = None) -> dict[st
     """Airflow's grid: for each stage, each of the last `days` days, how its executions ended."""
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
-    day = sa.func.date(Execution.started_at)  # 'YYYY-MM-DD' on SQLite, a date on PostgreSQL
-    query = (sa.select(Execution.stage, day.label("day"), Execution.status, sa.func.count().label("n"))
+    # Ordered by start, the month's rows come from ix_execution_started in the order they were
+    # written; SQLite otherwise picks a skip-scan of ix_execution_stage, 71 ranges in random
+    # order (39 ms against 52 ms at 1M executions). PostgreSQL plans both alike.
+    month = (sa.select(Execution.stage, _day(session).label("day"), Execution.status)
              .where(Execution.started_at >= datetime.combine(first, datetime.min.time()))
-             .group_by(Execution.stage, day, Execution.status))
+             .order_by(Execution.started_at).subquery())
+    query = (sa.select(month.c.stage, month.c.day, month.c.status, sa.func.count().label("n"))
+             .group_by(month.c.stage, month.c.day, month.c.status))
     cells: dict[str, dict[str, dict[str, int]]] = {}
     for row in session.execute(query):
         cells.setdefault(row.stage, {}).setdefault(str(row.day)[:10], {})[row.status] = row.n
@@ -109,8 +134,19 @@ def grid(session: Session, days: int = 30, today: date | None = None) -> dict[st
         {"stage": s, "cells": [_cell(d, cells[s].get(d, {})) for d in dates]} for s in sorted(stages)]}
 
 
+def _day(session: Session) -> sa.ColumnElement[Any]:
+    """The UTC day of an execution's start. SQLite stores times as ISO text, so its first ten
+    characters are the day, with no date() parsing each of a busy month's ~40,000 rows (52 ms
+    against 59 ms at 1M executions). PostgreSQL: a cast to date."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sa.func.substr(Execution.started_at, 1, 10)
+    return sa.cast(Execution.started_at, sa.Date)
+
+
 def _cell(day: str, counts: dict[str, int]) -> dict[str, Any]:
-    return {"date": day, "counts": counts, "state": _state(counts)}
+    """A day of a stage; `summary` (`3 succeeded, 1 failed`) is its tooltip."""
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no run"
+    return {"date": day, "counts": counts, "state": _state(counts), "summary": summary}
 
 
 def _state(counts: dict[str, int]) -> str:
@@ -123,9 +159,15 @@ def _state(counts: dict[str, int]) -> str:
     return "none"
 
 
-def stages(session: Session) -> list[str]:
-    """Stage names seen in the store, for the filter's list."""
-    return list(session.scalars(sa.select(Execution.stage).distinct().order_by(Execution.stage).limit(500)))
+def stages(session: Session, limit: int = 500) -> list[str]:
+    """Stage names seen in the store, for the filter's list. A loose index scan: each name is
+    one seek in ix_execution_stage for the next greater one, where PostgreSQL's DISTINCT would
+    read the whole index (56 ms at 1M executions, against under 1 ms)."""
+    names = sa.select(sa.func.min(Execution.stage).label("stage")).cte("names", recursive=True)
+    following = sa.select(Execution.stage).where(Execution.stage > names.c.stage) \
+        .order_by(Execution.stage).limit(1).scalar_subquery()
+    names = names.union_all(sa.select(following).where(names.c.stage.is_not(None)))
+    return list(session.scalars(sa.select(names.c.stage).where(names.c.stage.is_not(None)).limit(limit)))
 
 
 # -- executions ---------------------------------------------------------------------------

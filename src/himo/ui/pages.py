@@ -64,9 +64,10 @@ def artifact(request: Request, digest: str) -> HTMLResponse:
 
 
 @router.get("/releases")
-def releases(request: Request, env: str = "") -> HTMLResponse:
+def releases(request: Request, env: str = "", at: str = "") -> HTMLResponse:
     d = _d(request)
-    return d.render("releases.html", request, releases=views.releases(d, env or None), env=env)
+    return d.render("releases.html", request, releases=views.releases(d, env or None, at or None), env=env,
+                    at=at)
 
 
 @router.get("/metrics")

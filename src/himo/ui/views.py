@@ -14,7 +14,9 @@ from typing import Any
 
 from himo.errors import HimoError, UsageError
 from himo.meta import queries
+from himo.meta import releases as store_releases
 from himo.meta.records import STATUSES, TRIGGERS
+from himo.meta.results import ReleaseMark
 from himo.ui import data, files
 from himo.ui.app import Dashboard, not_found
 
@@ -173,9 +175,10 @@ def artifact(d: Dashboard, prefix: str) -> dict[str, Any]:
     digest = resolve_digest(d, prefix)
     with d.store.session() as session:
         found = data.artifact_detail(session, digest)
+        if found is not None:
+            found["releases"] = [jsonable(r) for r in store_releases.releases_of_digest(session, digest)]
     if found is None:
         raise not_found(f"no artifact {digest} in the store", "")
-    found["releases"] = [r for r in releases(d)["releases"] if r.get("digest") == digest]
     return found
 
 
@@ -187,48 +190,51 @@ def lineage(d: Dashboard, prefix: str, direction: str = "both", depth: int = 5) 
     with d.store.session() as session:
         graph = queries.lineage(session, digest, upstream=direction != "downstream",
                                 downstream=direction != "upstream", depth=max(1, min(depth, MAX_DEPTH)))
+        if graph is not None:
+            store_releases.mark_releases(session, graph)
     if graph is None:
         raise not_found(f"no artifact {digest} in the store", "")
-    nodes = [{"id": a.digest, "type": "artifact", "kind": a.kind, "label": _artifact_label(a),
-              "href": f"/artifacts/{a.digest}", "root": a.digest == digest} for a in graph.artifacts.values()]
+    nodes = [_artifact_node(a, graph.releases.get(a.digest, []), a.digest == digest)
+             for a in graph.artifacts.values()]
     nodes += [{"id": e.id, "type": "execution", "status": e.status, "label": e.stage,
                "href": f"/runs/{e.run_id}#exec-{e.id}", "started_at": data.iso(e.started_at),
                "git_commit": e.git_commit} for e in graph.executions.values()]
     edges = {(e.artifact, e.execution) if e.direction == "INPUT" else (e.execution, e.artifact)
              for e in graph.edges}
     return {"root": digest, "nodes": nodes, "truncated": graph.truncated,
-            "edges": [{"source": s, "target": t} for s, t in sorted(edges)]}
+            "edges": [{"source": s, "target": t} for s, t in sorted(edges)],
+            "models_at_run": jsonable(graph.models_at_run)}
 
 
-def _artifact_label(a: queries.ArtifactNode) -> str:
-    return f"{a.paths[0] if a.paths else a.digest[:12]}\n{a.kind} · {a.digest[:8]}"
+def _artifact_node(a: queries.ArtifactNode, marks: list[ReleaseMark], root: bool) -> dict[str, Any]:
+    """A graph node; a released artifact names its releases (`production v2 · live`) in its label."""
+    label = f"{a.paths[0] if a.paths else a.digest[:12]}\n{a.kind} · {a.digest[:8]}"
+    label += "".join(f"\n{m.env} {m.version}{' · live' if m.retired_at is None else ''}" for m in marks)
+    return {"id": a.digest, "type": "artifact", "kind": a.kind, "label": label, "root": root,
+            "href": f"/artifacts/{a.digest}", "released": bool(marks),
+            "live": any(m.retired_at is None for m in marks), "releases": jsonable(marks)}
 
 
 # -- releases -----------------------------------------------------------------------------
 
 
-def releases(d: Dashboard, env: str | None = None) -> dict[str, Any]:
-    """Releases per environment, newest first, each placed on its env's timeline (left/width in %)."""
-    timeline = _release_query()
-    if timeline is None:
-        return {"envs": {}, "releases": []}
+def releases(d: Dashboard, env: str | None = None, at: str | None = None) -> dict[str, Any]:
+    """Releases per environment, newest first (himo.meta.releases.timeline), each placed on its
+    env's timeline (left/width in %); `at`: only those live at that time, per env."""
+    if env and len(env) > 200:
+        raise UsageError("env: longer than 200 characters", "name an environment, e.g. production")
+    when = parse_time(at, "at")
     with d.store.session() as session:
-        rows = [jsonable(r) for r in timeline(session, env=env)]
+        rows = [jsonable(r) for r in store_releases.timeline(session, env=env or None, at=when)]
+        environments = store_releases.envs(session)
     envs: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
+        row["live"] = row["retired_at"] is None
         envs.setdefault(row["env"], []).append(row)
+    now = datetime.now(UTC).replace(tzinfo=None)
     for env_rows in envs.values():
-        _place(env_rows, datetime.now(UTC).replace(tzinfo=None))
-    return {"envs": envs, "releases": rows}
-
-
-def _release_query():  # type: ignore[no-untyped-def]
-    """The releases query of himo.meta.releases (the releases issue), if this himo has it."""
-    try:
-        from himo.meta import releases as store_releases
-    except ImportError:
-        return None
-    return getattr(store_releases, "timeline", None)
+        _place(env_rows, now)
+    return {"envs": envs, "releases": rows, "at": data.iso(when), "environments": environments}
 
 
 def _place(rows: list[dict[str, Any]], now: datetime) -> None:

@@ -14,6 +14,7 @@ var himo = (function () {
         "background-color": function (n) { return COLORS[n.data("status")] || "#bbb"; }, "color": "#fff",
         "border-width": 0}},
       {selector: "node[type = 'artifact']", style: {"shape": "ellipse"}},
+      {selector: "node[?released]", style: {"border-width": 3, "border-style": "double", "border-color": "#2e9d4f"}},
       {selector: "node[?root]", style: {"border-width": 3, "border-color": "#1f5fbf"}},
       {selector: "node[?stale]", style: {"background-color": "#f3c74b", "color": "#222"}},
       {selector: "edge", style: {"width": 1.5, "line-color": "#999", "target-arrow-color": "#999",
