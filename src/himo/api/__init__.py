@@ -18,79 +18,50 @@ Every function takes the Repo first and raises himo.errors.HimoError (with `.mes
 
 from __future__ import annotations
 
-# Eager imports on purpose: several modules share their function's name (add, status ...),
-# and these lines make the package attribute the function, whatever was imported first.
-from himo.api.add import AddResult, add, commit
-from himo.api.checkout import CheckoutResult, checkout
-from himo.api.config import add_remote, set_config
-from himo.api.fsck import FsckResult, fsck
-from himo.api.gc import GcPlan, Scopes, plan_gc, run_gc
-from himo.api.history import Lineage, LineageResult, RunDetail, RunSummary, lineage, run_show, runs
-from himo.api.init import init
-from himo.api.metrics import metrics_diff, metrics_show
-from himo.api.openlineage import export_openlineage
-from himo.api.params import params_diff
-from himo.api.release import (
-    export_artifact,
-    live_release,
-    release,
-    releases,
-    releases_from_tags,
-    rollback,
-    where,
-)
-from himo.api.remove import remove, unprotect
-from himo.api.repro import ReproOptions, StageResult, repro
-from himo.api.stage import StageSpec, add_stage
-from himo.api.status import TargetStatus, status
-from himo.api.transfer import TransferResult, fetch, pull, push
-from himo.workspace.repo import Repo
+import importlib
+import sys
+import types
 
-__all__ = [
-    "AddResult",
-    "CheckoutResult",
-    "FsckResult",
-    "GcPlan",
-    "Lineage",
-    "LineageResult",
-    "Repo",
-    "ReproOptions",
-    "RunDetail",
-    "RunSummary",
-    "Scopes",
-    "StageResult",
-    "StageSpec",
-    "TargetStatus",
-    "TransferResult",
-    "add",
-    "add_remote",
-    "add_stage",
-    "checkout",
-    "commit",
-    "export_artifact",
-    "export_openlineage",
-    "fetch",
-    "fsck",
-    "init",
-    "lineage",
-    "live_release",
-    "metrics_diff",
-    "metrics_show",
-    "params_diff",
-    "plan_gc",
-    "pull",
-    "push",
-    "release",
-    "releases",
-    "releases_from_tags",
-    "remove",
-    "repro",
-    "rollback",
-    "run_gc",
-    "run_show",
-    "runs",
-    "set_config",
-    "status",
-    "unprotect",
-    "where",
-]
+# What the package exports, and the module each name lives in. Loaded on first use: a command
+# imports only the modules it needs (`himo status` never loads releases or OpenLineage).
+MODULES = {  # module of himo.api -> the names it exports
+    "add": "AddResult add commit",
+    "checkout": "CheckoutResult checkout",
+    "config": "add_remote set_config",
+    "fsck": "FsckResult fsck",
+    "gc": "GcPlan Scopes plan_gc run_gc",
+    "history": "Lineage LineageResult RunDetail RunSummary lineage run_show runs",
+    "init": "init",
+    "metrics": "metrics_diff metrics_show",
+    "openlineage": "export_openlineage",
+    "params": "params_diff",
+    "release": "export_artifact live_release release releases releases_from_tags rollback where",
+    "remove": "remove unprotect",
+    "repro": "ReproOptions StageResult repro",
+    "stage": "StageSpec add_stage",
+    "status": "TargetStatus status",
+    "transfer": "TransferResult fetch pull push",
+    "himo.workspace.repo": "Repo",
+}
+EXPORTS = {name: module for module, names in MODULES.items() for name in names.split()}
+__all__ = sorted(EXPORTS)
+
+
+class _Api(types.ModuleType):
+    def __getattr__(self, name: str) -> object:
+        if name not in EXPORTS:
+            raise AttributeError(f"module 'himo.api' has no attribute {name!r}")
+        module = EXPORTS[name]
+        value = getattr(importlib.import_module(module if "." in module else f"himo.api.{module}"), name)
+        super().__setattr__(name, value)
+        return value
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Importing himo.api.add makes the import system set the package attribute `add` to that
+        # module; several modules share their function's name, and the function is what users mean.
+        if name in EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Api
