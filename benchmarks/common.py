@@ -75,9 +75,30 @@ def time_runs(
         start = time.perf_counter()
         run(cmd, cwd, env)
         samples.append(time.perf_counter() - start)
+        wait_for_background_delivery()
         if after is not None:
             after(cwd)
     return samples
+
+
+def wait_for_background_delivery(timeout: float = 120) -> None:
+    """Untimed: until no background `himo meta sync` (started by a recording himo command to
+    deliver its metadata records) is running, so it never overlaps the next timed command.
+    Its own cost is measured by bench_meta.py."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for proc in Path("/proc").iterdir():
+            try:
+                busy = proc.name.isdigit() and b"meta\0sync\0--background" in (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if busy:
+                break
+        if not busy:
+            return
+        time.sleep(0.05)
+    raise CommandError(f"a background `himo meta sync` still ran after {timeout:.0f} s")
 
 
 def remove(path: Path) -> None:
