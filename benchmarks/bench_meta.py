@@ -51,8 +51,9 @@ MODES = {  # recording mode -> environment
 
 
 @contextmanager
-def sqlite_store(workdir: Path, executions: int, reuse: bool) -> Iterator[tuple[str, bool]]:
-    """(url, made now): a store file per size, kept for the next run when `reuse`."""
+def sqlite_store(workdir: Path, executions: int, reuse: bool,
+                 label: str = "meta") -> Iterator[tuple[str, bool]]:
+    """(url, made now): a store file per size in `workdir`, kept for the next run when `reuse`."""
     path = workdir / f"meta-{executions}.db"
     if path.exists() and not reuse:
         remove(path)
@@ -60,11 +61,14 @@ def sqlite_store(workdir: Path, executions: int, reuse: bool) -> Iterator[tuple[
 
 
 @contextmanager
-def postgres_store(workdir: Path, executions: int, reuse: bool) -> Iterator[tuple[str, bool]]:
-    """(url, made now): a new database, dropped afterwards (kept, and reused, with --reuse)."""
+def postgres_store(workdir: Path, executions: int, reuse: bool,
+                   label: str = "meta") -> Iterator[tuple[str, bool]]:
+    """(url, made now): a new database `himo_bench_LABEL_...`, dropped afterwards (kept, and reused,
+    with --reuse). bench_ui.py uses these too, with its own label."""
     import psycopg
 
-    name = f"himo_bench_meta_{executions}" if reuse else f"himo_bench_meta_{uuid.uuid4().hex[:10]}"
+    prefix = f"himo_bench_{label}"
+    name = f"{prefix}_{executions}" if reuse else f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         made = not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if made:

@@ -29,7 +29,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,45 +36,15 @@ from pathlib import Path
 
 import gen_meta_store
 import sqlalchemy as sa
-from bench_meta import PG_ADMIN, Targets, find_targets
-from common import CommandError, Measure, log, print_rows, remove, run
+from bench_meta import STORES, Targets, find_targets
+from common import CommandError, Measure, log, print_rows, run
 
 TARGET_S = 0.300
 DEPTH = 10
 DAILY_STAGE = "featurize"  # one execution a day per project in gen_meta_store's daily pipeline
 
 
-# ---------------------------------------------------------------- stores
-
-
-@contextmanager
-def sqlite_store(workdir: Path, executions: int, reuse: bool) -> Iterator[tuple[str, bool]]:
-    """(url, made now): a store file per size, kept for the next run when `reuse`."""
-    path = workdir / f"meta-{executions}.db"
-    if path.exists() and not reuse:
-        remove(path)
-    yield f"sqlite:///{path}", not path.exists()
-
-
-@contextmanager
-def postgres_store(workdir: Path, executions: int, reuse: bool) -> Iterator[tuple[str, bool]]:
-    """(url, made now): a new database, dropped afterwards (kept, and reused, with --reuse)."""
-    import psycopg
-
-    name = f"himo_bench_ui_{executions}" if reuse else f"himo_bench_ui_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        made = not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if made:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", made
-    finally:
-        if not reuse:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-STORES = {"sqlite": sqlite_store, "postgresql": postgres_store}
+# ---------------------------------------------------------------- stores (bench_meta.STORES)
 
 
 def rarest_stage(url: str) -> tuple[str, int]:
@@ -272,7 +241,7 @@ class Row:
 
 def bench_backend(backend: str, opts: argparse.Namespace, workdir: Path) -> list[Row]:
     rows: list[Row] = []
-    with STORES[backend](workdir, opts.executions, opts.reuse) as (url, fresh):
+    with STORES[backend](workdir, opts.executions, opts.reuse, label="ui") as (url, fresh):
         if fresh:
             log(f"[{backend}] generating {opts.executions:,} executions ...")
             summary = gen_meta_store.generate(url, opts.executions, seed=opts.seed, progress=True)
