@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from himo.api.recording import open_store
+from himo.api.recording import store_session
 from himo.api.revisions import revision
 from himo.errors import MetaError, PathError, UsageError
 from himo.meta.records import STATUSES
@@ -260,9 +260,5 @@ def _session(repo: Repo) -> Iterator[tuple[Any, Any]]:
     """A read transaction on the store (pending journals delivered), and the queries module."""
     from himo.meta import queries
 
-    store = open_store(repo)
-    try:
-        with store.session() as session:
-            yield session, queries
-    finally:
-        store.close()
+    with store_session(repo) as session:
+        yield session, queries

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from himo.api.recording import NOTICES, open_store
+from himo.api.recording import NOTICES, store_session
 from himo.errors import PathError
 from himo.meta.openlineage import SchemaOf, Step, StepFeed, end_event, events, start_event, steps
 from himo.meta.records import ArtifactRef, Record
@@ -76,16 +76,12 @@ def export_openlineage(repo: Repo, output: Path | TextIO | None = None,
 
 
 def _write_events(repo: Repo, stream: TextIO, since: datetime | None) -> int:
-    store = open_store(repo)
     schema_of, ns, count = schema_reader(repo.odb), namespace(repo), 0
-    try:
-        with store.session() as session:  # one read transaction: a consistent snapshot
-            for step in steps(session, since):
-                for event in events(step, ns, schema_of):
-                    stream.write(json.dumps(event, separators=(",", ":")) + "\n")
-                    count += 1
-    finally:
-        store.close()
+    with store_session(repo) as session:  # one read transaction: a consistent snapshot
+        for step in steps(session, since):
+            for event in events(step, ns, schema_of):
+                stream.write(json.dumps(event, separators=(",", ":")) + "\n")
+                count += 1
     return count
 
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from himo import __version__
 from himo.errors import HimoError, MetaError
@@ -49,6 +50,17 @@ def open_store(repo: Repo, deliver_pending: bool = True):  # type: ignore[no-unt
         deliver(store, journal_dir(repo))
         (journal_dir(repo) / MARKER).unlink(missing_ok=True)
     return store
+
+
+@contextlib.contextmanager
+def store_session(repo: Repo, write: bool = False) -> Iterator[Any]:
+    """One transaction on the repository's store (pending journals delivered first), then closed."""
+    store = open_store(repo)
+    try:
+        with store.session(write=write) as session:
+            yield session
+    finally:
+        store.close()
 
 
 def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from himo.api.history import parse_when
-from himo.api.recording import _user, open_store, recording
+from himo.api.recording import _user, recording, store_session
 from himo.api.revisions import revision
 from himo.api.status import status
 from himo.api.transfer import get_remote, remote_errors
@@ -549,12 +549,8 @@ def _reading(repo: Repo) -> Iterator[tuple[Any, Any]]:
     """A read transaction (pending journals delivered first), and himo.meta.releases."""
     from himo.meta import releases as store_releases
 
-    store = open_store(repo)
-    try:
-        with store.session() as session:
-            yield session, store_releases
-    finally:
-        store.close()
+    with store_session(repo) as session:
+        yield session, store_releases
 
 
 @contextmanager
@@ -562,9 +558,5 @@ def _writing(repo: Repo) -> Iterator[tuple[Any, Any]]:
     """A write transaction: committed when the block ends, rolled back on any error."""
     from himo.meta import releases as store_releases
 
-    store = open_store(repo)
-    try:
-        with store.session(write=True) as session:
-            yield session, store_releases
-    finally:
-        store.close()
+    with store_session(repo, write=True) as session:
+        yield session, store_releases
