@@ -153,7 +153,8 @@ class LiveEmitter:
         self._unsent = 0  # queued or dropped, not (yet) sent
         self._lock = threading.Lock()
         self._error: str | None = None
-        self._since = datetime.now().isoformat(timespec="seconds")  # local: for the export hint
+        # local time, to the millisecond: the hint must not reach back to the previous command
+        self._since = datetime.now().isoformat(timespec="milliseconds")
         self._thread = threading.Thread(target=self._send_all, name="himo-openlineage", daemon=True)
         self._thread.start()
 
