@@ -353,8 +353,7 @@ def test_export_to_a_file_since_a_time_and_in_a_namespace(pipeline: Path, himo: 
     assert {json.loads(line)["job"]["namespace"] for line in lines} == {"churn-team"}
     assert [p.name for p in pipeline.iterdir() if "himo-tmp" in p.name] == []
 
-    later = datetime.now().replace(microsecond=0).isoformat()  # local time, as a user types it
-    time.sleep(1.1)
+    later = datetime.now().isoformat(timespec="milliseconds")  # local time; after the first repro
     himo("repro", "--force", "--single-item", "train")
     recent = export(himo, "--since", later)
     assert [(e["job"]["name"], e["eventType"]) for e in recent] == [("train", "START"), ("train", "COMPLETE")]
