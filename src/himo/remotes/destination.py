@@ -8,15 +8,13 @@ publish an object only once its upload completed).
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from typing import Any
 
 from himo.objects.parallel import run_parallel
 from himo.remotes.fsspec_remote import ATOMIC_PUT
+from himo.remotes.local import TMP_PREFIX, copy_into_place
 from himo.remotes.registry import _filesystem, local_path, scheme_of
-
-TMP_PREFIX = ".himo-tmp-"
 
 
 class Destination:
@@ -38,7 +36,7 @@ class Destination:
 
     def put(self, local: str, rel: str) -> None:
         if self.fs is None:
-            _copy_local(local, os.path.join(self.root, rel))
+            copy_into_place(local, os.path.join(self.root, rel))
             return
         dest = f"{self.root}/{rel}"
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
@@ -58,16 +56,3 @@ def open_destination(url: str, options: dict[str, Any], base: str) -> Destinatio
         return Destination(url, local_path(url, base))
     fs, root = _filesystem("export", scheme_of(url), url, options)
     return Destination(url, root, fs)
-
-
-def _copy_local(src: str, dest: str) -> None:
-    folder = os.path.dirname(dest)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f"{TMP_PREFIX}{uuid.uuid4().hex}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -33,17 +33,7 @@ class LocalRemote(Remote):
         return wanted & present
 
     def upload(self, local_path: str, oid: str) -> None:
-        dest = self._path(oid)
-        folder = os.path.dirname(dest)
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f"{TMP_PREFIX}{uuid.uuid4().hex}")
-        try:
-            shutil.copyfile(local_path, tmp)
-            os.replace(tmp, dest)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        copy_into_place(local_path, self._path(oid))
 
     def download(self, oid: str, local_path: str) -> None:
         shutil.copyfile(self._path(oid), local_path)
@@ -63,3 +53,18 @@ class LocalRemote(Remote):
                 os.unlink(self._path(oid))
             except FileNotFoundError:
                 pass
+
+
+def copy_into_place(src: str, dest: str) -> None:
+    """Copy `src` to `dest` under a temp name in dest's folder, then rename: readers never see
+    half a file, and an interrupted copy leaves only a temp file (`gc --cloud` knows the prefix)."""
+    folder = os.path.dirname(dest)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
