@@ -83,7 +83,7 @@ def git_text(commit: str, branch: str, dirty: bool) -> str:
 # -- himo runs ------------------------------------------------------------------------------
 
 
-@click.group("runs", invoke_without_command=True)
+@click.group("runs", invoke_without_command=True, subcommand_metavar="[COMMAND] [ARGS]...")
 @click.option("--stage", help="Only runs with an execution of this stage (and only those executions).")
 @click.option("--status", type=click.Choice(STATUSES),
               help="Only runs that ended so (cached: with a restored stage); with --stage, its executions.")
