@@ -40,6 +40,10 @@ class HimoError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Keeps the hint when the error crosses from a worker process (objects.parallel).
+        return type(self), (self.message, self.hint)
+
 
 class NotARepoError(HimoError):
     pass

@@ -79,3 +79,10 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+def cache_temp_files(repo: Path) -> list[Path]:
+    """Temp files of half-done writes in the repo's cache (in `tmp/` or beside objects)."""
+    cache = repo / ".himo" / "cache"
+    leftovers = list((cache / "tmp").iterdir()) if (cache / "tmp").is_dir() else []
+    return leftovers + list(cache.glob("??/.himo-tmp-*"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.helpers import digest_of, drop_root_powers, object_path, snapshot
+from tests.api.helpers import cache_temp_files, digest_of, drop_root_powers, object_path, snapshot
 from tests.conftest import Himo, write
 
 LIMIT = 1024 * 1024  # the largest file the `himo add` process may write
@@ -27,7 +27,7 @@ def _limit_file_size() -> None:
 
 def _assert_cache_holds_only_whole_objects(repo: Path) -> None:
     cache = repo / ".himo" / "cache"
-    assert list((cache / "tmp").iterdir()) == []
+    assert cache_temp_files(repo) == []
     for obj in cache.glob("??/*"):
         assert digest_of(obj.read_bytes()) == obj.parent.name + obj.name
 
@@ -78,6 +78,7 @@ def test_cache_not_writable_while_adding(repo: Path, himo: Himo) -> None:
     old_pointer, old_mtime = _add_old_version(repo, himo, "data.csv")
     write(repo / "data.csv", b"new content\n")
     cache = repo / ".himo" / "cache"
+    (cache / "tmp").mkdir(exist_ok=True)
     for folder in (cache, cache / "tmp", *cache.glob("??")):
         folder.chmod(0o555)
     try:

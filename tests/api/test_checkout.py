@@ -10,7 +10,15 @@ import pytest
 from himo.api.checkout import checkout
 from himo.errors import LocalChangesError
 from himo.workspace.repo import Repo
-from tests.api.helpers import assert_error, digest_of, is_read_only, object_path, snapshot, tree_bytes
+from tests.api.helpers import (
+    assert_error,
+    digest_of,
+    drop_root_powers,
+    is_read_only,
+    object_path,
+    snapshot,
+    tree_bytes,
+)
 from tests.conftest import Himo, git, write
 
 DIR = {"a/1.txt": b"one\n", "a/2.txt": b"two\n", "b/3.txt": b"three\n"}
@@ -52,6 +60,30 @@ def test_restores_a_deleted_directory_and_deleted_files_in_it(tracked: Path, him
     (tracked / "d" / "b").rmdir()
     assert himo("checkout", "d.himo").stdout == "Restored d (1 written, 0 removed)\n"
     assert tree_bytes(tracked / "d") == DIR
+
+
+def test_a_deleted_directory_is_built_aside_and_appears_whole_or_not_at_all(
+    tracked: Path, himo: Himo
+) -> None:
+    shutil.rmtree(tracked / "d")
+    before = snapshot(tracked)
+    unreadable = object_path(tracked, digest_of(DIR["b/3.txt"]))
+    unreadable.chmod(0)
+    try:
+        proc = himo("checkout", "d", ok=False, preexec_fn=drop_root_powers)
+    finally:
+        unreadable.chmod(0o444)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"Error: cannot restore d: Permission denied ({unreadable})",
+        "Hint: check the permissions of d, of its folder and of .himo/cache",
+    ]
+    assert snapshot(tracked) == before  # no half-made d/, no temp folder beside it
+    assert sorted(p.name for p in tracked.iterdir() if "himo-tmp" in p.name) == []
+
+    assert himo("checkout", "d").stdout == "Restored d (3 written, 0 removed)\n"
+    assert tree_bytes(tracked / "d") == DIR
+    assert himo("status").stdout == "Everything is up to date.\n"
 
 
 def test_refuses_to_overwrite_a_change_not_in_the_cache(tracked: Path, himo: Himo) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from himo.api.status import status
+from himo.objects.state import DirRecord, StateDB
 from himo.workspace.repo import Repo
 from tests.api.helpers import assert_error, digest_of, object_path, pointer_doc
 from tests.conftest import Himo, write
@@ -138,3 +142,114 @@ def test_status_api_reads_changed_files_only(
     assert (d.state, d.modified, d.clean) == ("modified", ["b/3.txt"], False)
     [data] = status(Repo(tracked), ["data.csv"])
     assert data.clean
+
+
+# -- the directory record: an unchanged directory is vouched for by its listing ----------------
+CLEAN = {"state": "unchanged", "added": [], "modified": [], "deleted": [], "not_in_cache": []}
+
+
+def _age_cache(repo: Path, seconds: float) -> None:
+    """Pretend the cache last changed `seconds` ago (shard folders changed since get that mtime).
+
+    ObjectDB.stamp() vouches for no folder changed in the last two seconds; this stands in for
+    waiting that long.
+    """
+    when = time.time() - seconds
+    for shard in (repo / ".himo" / "cache").iterdir():
+        if len(shard.name) == 2 and shard.stat().st_mtime > when:
+            os.utime(shard, (when, when))
+
+
+def _record(repo: Path) -> DirRecord | None:
+    state = StateDB(repo / ".himo" / "state.db")
+    try:
+        return state.dir_record("d")
+    finally:
+        state.close()
+
+
+def _d(himo: Himo) -> dict[str, object]:
+    report = _json(himo)["d"]
+    return {key: report[key] for key in CLEAN}
+
+
+@pytest.fixture
+def recorded(tracked: Path, himo: Himo) -> Path:
+    """`tracked`, after a clean status recorded d/'s listing with a settled cache."""
+    _age_cache(tracked, 100)
+    assert _d(himo) == CLEAN
+    record = _record(tracked)
+    assert record is not None and record.cache_stamp is not None
+    assert record.manifest == pointer_doc(tracked / "d.himo")["digest"]
+    return tracked
+
+
+def test_unchanged_directory_is_neither_rehashed_nor_looked_up(recorded: Path, himo: Himo) -> None:
+    with sqlite3.connect(recorded / ".himo" / "state.db") as db:
+        db.execute("DELETE FROM state")  # a full check would hash d/ again and record its files
+    assert himo("status").stdout == "Everything is up to date.\n"
+    assert _d(himo) == CLEAN
+    with sqlite3.connect(recorded / ".himo" / "state.db") as db:
+        rows = db.execute("SELECT count(*) FROM state").fetchone()[0]
+    assert rows == 1  # data.csv only: a single file has no listing to vouch for it
+
+
+def test_touched_file_is_checked_again(recorded: Path, himo: Himo) -> None:
+    before = _record(recorded)
+    os.utime(recorded / "d" / "a" / "1.txt", (1_000_000, 1_000_000))
+    assert _d(himo) == CLEAN
+    after = _record(recorded)
+    assert after is not None and before is not None
+    assert after.listing != before.listing and after.manifest == before.manifest
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ("edit", {"modified": ["a/1.txt"]}),
+    ("add", {"added": ["a/new.txt"]}),
+    ("delete", {"deleted": ["b/3.txt"]}),
+    ("rename", {"added": ["b/4.txt"], "deleted": ["b/3.txt"]}),
+])
+def test_changes_after_a_recorded_status_are_seen(
+    recorded: Path, himo: Himo, change: str, expected: dict[str, list[str]]
+) -> None:
+    d = recorded / "d"
+    if change == "edit":
+        write(d / "a" / "1.txt", "CONTENT OF A/1.TXT\n")  # same size
+    elif change == "add":
+        write(d / "a" / "new.txt", "new\n")
+    elif change == "delete":
+        (d / "b" / "3.txt").unlink()
+    else:
+        (d / "b" / "3.txt").rename(d / "b" / "4.txt")
+    assert _d(himo) == {**CLEAN, "state": "modified", **expected}
+    assert _d(himo) == {**CLEAN, "state": "modified", **expected}  # and no record vouches for it
+
+
+def test_object_removed_by_hand_after_a_recorded_status_is_missing(recorded: Path, himo: Himo) -> None:
+    gone = digest_of(b"content of b/3.txt\n")
+    object_path(recorded, gone).unlink()
+    assert _d(himo) == {**CLEAN, "not_in_cache": [gone]}  # its shard changed just now
+    _age_cache(recorded, 50)
+    assert _d(himo) == {**CLEAN, "not_in_cache": [gone]}  # its shard changed since the record
+    assert himo("status").stdout == "d:\n    not in cache: 1 object(s) (run `himo pull`)\n"
+
+
+def test_objects_removed_by_gc_after_a_recorded_status_are_missing(recorded: Path, himo: Himo) -> None:
+    pointer = (recorded / "d.himo").read_text()
+    (recorded / "d.himo").unlink()  # as on a branch without d/
+    assert himo("gc", "--workspace", "-f").stdout == "Removed 4 object(s)\n"
+    (recorded / "d.himo").write_text(pointer)  # back on the branch with d/
+    _age_cache(recorded, 50)
+    manifest = str(pointer_doc(recorded / "d.himo")["digest"])
+    assert _d(himo) == {**CLEAN, "not_in_cache": [manifest]}  # without its manifest, files unknown
+
+
+def test_state_db_of_an_older_himo_gains_the_directory_table(tracked: Path, himo: Himo) -> None:
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (tracked / ".himo" / name).unlink(missing_ok=True)
+    with sqlite3.connect(tracked / ".himo" / "state.db") as db:
+        db.execute("CREATE TABLE state (inode INTEGER PRIMARY KEY, mtime_ns INTEGER NOT NULL, "
+                   "size INTEGER NOT NULL, digest TEXT NOT NULL)")
+    assert himo("status").stdout == "Everything is up to date.\n"
+    assert _record(tracked) is not None
+    assert _d(himo) == CLEAN

@@ -11,7 +11,7 @@ import pytest
 from himo.model import TreeEntry
 from himo.objects.manifest import dump_manifest, load_manifest
 from himo.objects.odb import ObjectDB
-from himo.objects.walk import walk_files
+from himo.objects.walk import fingerprint, walk_files
 from tests.api.helpers import digest_of, is_read_only
 from tests.conftest import write
 
@@ -29,7 +29,7 @@ def test_add_bytes_stores_read_only_object_by_digest(odb: ObjectDB) -> None:
     assert path.read_bytes() == b"hello\n"
     assert is_read_only(path)
     assert odb.read_bytes(oid) == b"hello\n"
-    assert list(odb.tmp_dir.iterdir()) == []
+    assert list(odb.root.rglob(".himo-tmp-*")) == []
 
 
 def test_adding_the_same_bytes_again_keeps_the_object(odb: ObjectDB) -> None:
@@ -55,11 +55,13 @@ def test_exists_existing_and_remove(odb: ObjectDB) -> None:
 def test_all_oids_skips_temp_and_stray_files(odb: ObjectDB) -> None:
     oid = odb.add_bytes(b"real")
     write(odb.tmp_dir / "0123abcd", b"half written")
+    write(Path(odb.tmp_path(oid)), b"half written beside its object")
     write(odb.root / oid[:2] / "README", b"not an object")
     write(odb.root / "notes.txt", b"stray")
     assert list(odb.all_oids()) == [oid]
-    assert odb.clear_tmp() == 1
+    assert odb.clear_tmp() == 2
     assert list(odb.tmp_dir.iterdir()) == []
+    assert sorted(p.name for p in (odb.root / oid[:2]).iterdir()) == sorted([oid[2:], "README"])
     assert list(ObjectDB(odb.root.parent / "nothing").all_oids()) == []
 
 
@@ -110,3 +112,48 @@ def test_walk_prunes_ignored_folders_and_files(tmp_path: Path) -> None:
     assert files == ["keep.csv", "sub/scratch/y.csv"]
     assert ("scratch", True) in seen
     assert not any(rel.startswith("scratch/") for rel, _ in seen)  # never entered
+
+
+def _settle(odb: ObjectDB, when: float) -> None:
+    """Give every shard folder the mtime `when`, as if the cache had last changed then."""
+    for shard in odb.root.iterdir():
+        os.utime(shard, (when, when))
+
+
+def test_stamp_changes_when_an_object_comes_or_goes(odb: ObjectDB) -> None:
+    kept, gone = odb.add_bytes(b"kept"), odb.add_bytes(b"gone")
+    assert odb.stamp() is None  # shards changed just now: a change in the same tick would not show
+    _settle(odb, 1_000_000)
+    stamp = odb.stamp()
+    assert stamp is not None and odb.stamp() == stamp
+    odb.remove(gone)
+    assert odb.stamp() is None
+    os.utime(odb.root / gone[:2], (1_000_050, 1_000_050))  # removed 50 s later
+    later = odb.stamp()
+    assert later not in (None, stamp)
+    odb.remove(kept)
+    (odb.root / kept[:2]).rmdir()
+    _settle(odb, 1_000_050)
+    assert odb.stamp() not in (None, stamp, later)  # a shard folder gone counts too
+
+
+def test_stamp_of_a_missing_cache_is_none(tmp_path: Path) -> None:
+    assert ObjectDB(tmp_path / "nothing").stamp() is None
+
+
+def test_fingerprint_changes_with_any_file_change(tmp_path: Path) -> None:
+    for rel in ("a.txt", "sub/b.txt"):
+        write(tmp_path / rel, rel)
+    listing = fingerprint(walk_files(str(tmp_path)))
+    assert fingerprint(walk_files(str(tmp_path))) == listing
+    changes = [
+        lambda: os.utime(tmp_path / "a.txt", ns=(1, 1)),
+        lambda: write(tmp_path / "a.txt", "A.TXT"),
+        lambda: write(tmp_path / "sub" / "c.txt", "c"),
+        lambda: (tmp_path / "sub" / "c.txt").rename(tmp_path / "sub" / "d.txt"),
+        lambda: (tmp_path / "sub" / "d.txt").unlink(),
+    ]
+    for change in changes:
+        change()
+        before, listing = listing, fingerprint(walk_files(str(tmp_path)))
+        assert listing != before

@@ -1,13 +1,15 @@
-"""objects.parallel.run_parallel: results in order, and the first failure stops the rest."""
+"""objects.parallel: results in order, and the first failure stops the rest (threads, processes)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
 
-from himo.objects.parallel import run_parallel
+from himo.errors import PathError
+from himo.objects.parallel import FORK_MIN, run_forked, run_parallel
 
 
 def test_results_keep_the_order_of_the_items():
@@ -41,3 +43,38 @@ def test_the_first_error_stops_the_rest_and_is_raised():
     with pytest.raises(ConnectionRefusedError, match="item 7"):
         run_parallel(flaky, list(range(5000)), 4)
     assert len(started) < 100  # not 5000: the others stopped at their next item
+
+
+# -- run_forked: the same contract on forked processes ---------------------------------------
+
+
+def test_forked_results_keep_the_order_and_run_in_other_processes():
+    items = list(range(FORK_MIN + 500))
+    steps: list[int] = []
+    pids = run_forked(lambda i: (i * 2, os.getpid()), items, 2, steps.append)
+    assert [value for value, _ in pids] == [i * 2 for i in items]
+    assert os.getpid() not in {pid for _, pid in pids}
+    assert sum(steps) == len(items)  # progress is counted here, batch by batch
+
+
+def test_few_items_or_one_job_stay_in_this_process():
+    for items, jobs in ((list(range(10)), 2), (list(range(FORK_MIN)), 1)):
+        steps: list[int] = []
+        assert {pid for pid in run_forked(lambda _: os.getpid(), items, jobs, steps.append)} == {os.getpid()}
+        assert sum(steps) == len(items)
+
+
+def test_a_forked_error_is_raised_here_with_its_hint(tmp_path):
+    def store(i: int) -> int:
+        if i == 1234:
+            raise PathError(f"item {i} is bad", "fix item {i}")
+        (tmp_path / str(i)).touch()
+        return i
+
+    with pytest.raises(PathError) as caught:
+        run_forked(store, list(range(FORK_MIN * 5)), 2)
+    assert (caught.value.message, caught.value.hint) == ("item 1234 is bad", "fix item {i}")
+    time.sleep(0.2)  # the pool is gone: nothing is written after the error is raised
+    written = len(list(tmp_path.iterdir()))
+    time.sleep(0.3)
+    assert written == len(list(tmp_path.iterdir())) < FORK_MIN * 5

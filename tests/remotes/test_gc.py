@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.api.helpers import cache_temp_files
 from tests.conftest import Himo, git, make_tree, write
 from tests.remotes.helpers import Store, cache_objects, digest_of, errors_of, pointer_digest
 
@@ -44,10 +45,11 @@ def test_gc_removes_what_no_pointer_uses(repo: Path, himo: Himo):
     kept = cache_objects(repo) - {old}
     assert len(kept) == 7  # 5 files, the manifest, a.txt v2
     write(repo / ".himo" / "cache" / "tmp" / "left-by-a-crash", b"partial")
+    write(repo / ".himo" / "cache" / new[:2] / ".himo-tmp-left-beside-an-object", b"partial")
 
     assert gc_output(himo, "--workspace", "-f") == "Removed 1 object(s)\n"
     assert cache_objects(repo) == kept and new in kept
-    assert list((repo / ".himo" / "cache" / "tmp").iterdir()) == []
+    assert cache_temp_files(repo) == []
     assert himo("status").stdout == "Everything is up to date.\n"
     assert gc_output(himo, "-w", "-f") == "Nothing to remove.\n"
 

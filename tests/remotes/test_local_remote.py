@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.api.helpers import drop_root_powers
+from tests.api.helpers import cache_temp_files, drop_root_powers
 from tests.conftest import Himo, git, make_tree, write
 from tests.remotes.helpers import FolderStore, cache_objects, digest_of, errors_of, pushed
 
@@ -137,4 +137,4 @@ def test_fetch_leaves_no_temp_files(repo: Path, himo: Himo, folder_store: Folder
         (repo / ".himo" / "cache" / oid[:2] / oid[2:]).unlink()
     assert himo("fetch", "-j", "4").stdout == "Fetched 31 object(s) from store\n"
     assert cache_objects(repo) == cached
-    assert list((repo / ".himo" / "cache" / "tmp").iterdir()) == []
+    assert cache_temp_files(repo) == []

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.api.helpers import cache_temp_files
 from tests.conftest import Himo, make_tree, write
 from tests.remotes.helpers import (
     FolderStore,
@@ -57,7 +58,7 @@ def test_corrupted_object_on_the_remote_never_enters_the_cache(repo: Path, himo:
     ]
     assert cache_objects(repo) == good - {bad}  # everything else arrived
     assert not (repo / ".himo" / "cache" / bad[:2] / bad[2:]).exists()
-    assert list((repo / ".himo" / "cache" / "tmp").iterdir()) == []
+    assert cache_temp_files(repo) == []
     assert stdout == "Fetched 7 object(s) from store\nRestored a.txt (1 written, 0 removed)\n"
     assert not (repo / "data").exists()  # incomplete: not checked out
 

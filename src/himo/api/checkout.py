@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -9,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from himo.api.contents import read_manifest, tracked, workspace_files
-from himo.errors import LocalChangesError, MissingObjectError
+from himo.errors import HimoError, LocalChangesError, MissingObjectError
 from himo.model import TreeEntry
+from himo.objects.files import TMP_MARK
+from himo.objects.ingest import Ingester
 from himo.objects.tree import materialize
 from himo.objects.walk import FileRef
 from himo.progress import SILENT, Reporter
@@ -56,7 +59,8 @@ def _plan(repo: Repo, pointer: Pointer, jobs: int | None) -> Plan:
         wanted = read_manifest(repo, pointer)
     else:
         wanted = [TreeEntry(pointer.target.name, pointer.hash_info.digest, pointer.hash_info.size)]
-    plan.missing = sorted({e.digest for e in wanted if not repo.odb.exists(e.digest)})
+    needed = {e.digest for e in wanted}
+    plan.missing = sorted(needed - repo.odb.existing(needed))
     current = _current_files(repo, pointer, wanted)
     now = repo.ingester(jobs).hash_files(current) if current else {}
     recorded = {e.path: e.digest for e in wanted}
@@ -124,12 +128,43 @@ def _apply(repo: Repo, plan: Plan, jobs: int | None, reporter: Reporter) -> Chec
         _prune_empty_parents(target, removed)
     reporter.start(f"Checking out {repo.rel(target)}", len(plan.place))
     try:
-        materialize(repo.ingester(jobs), base, plan.place, reporter.advance)
+        if isdir and not os.path.lexists(target):
+            _materialize_folder(repo.ingester(jobs), target, plan.place, reporter)
+        else:
+            materialize(repo.ingester(jobs), base, plan.place, reporter.advance)
+    except OSError as exc:
+        raise _restore_error(repo.rel(target), exc) from exc
     finally:
         reporter.finish()
     if isdir:
         target.mkdir(parents=True, exist_ok=True)
     return CheckoutResult(repo.rel(target), len(plan.place), len(plan.remove))
+
+
+def _materialize_folder(ingester: Ingester, target: Path, entries: list[TreeEntry],
+                        reporter: Reporter) -> None:
+    """A whole tracked folder that is absent: built beside it under a temp name, then renamed
+    into place, so its files need no temp name and rename each; an interruption leaves no
+    half-made folder at `target` (and the temp one is removed)."""
+    staging = target.parent / f".{target.name}{TMP_MARK}{os.urandom(6).hex()}"
+    try:
+        materialize(ingester, staging, entries, reporter.advance, fresh=True)
+        staging.mkdir(parents=True, exist_ok=True)  # an empty folder has no entries
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _restore_error(rel: str, exc: OSError) -> HimoError:
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        hint = "free space in the workspace's filesystem, then run the command again"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        hint = f"check the permissions of {rel}, of its folder and of .himo/cache"
+    else:
+        hint = "fix the cause and run the command again"
+    return HimoError(f"cannot restore {rel}: {exc.strerror}{where}", hint)
 
 
 def _delete(path: Path) -> None:

@@ -53,6 +53,8 @@ def workspace_files(repo: Repo, target: Path) -> list[FileRef]:
 
 def stage_outputs(repo: Repo, lock_text: str | None = None) -> list[Pointer]:
     """Cached stage outputs recorded in himo.lock (the workspace's, or `lock_text`), as pointers."""
+    if lock_text is None and not (repo.root / "himo.lock").exists():
+        return []  # no pipeline has run: spare the import of the pipeline modules
     from himo.pipeline.lockfile import LOCK_FILE, parse_lock, read_lock
 
     entries = read_lock(repo.root) if lock_text is None else parse_lock(lock_text)

@@ -8,6 +8,8 @@ from himo.api.contents import read_manifest_digests, tracked, workspace_files
 from himo.errors import MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.manifest import dump_manifest
+from himo.objects.state import DirRecord
+from himo.objects.walk import fingerprint
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
 
@@ -37,17 +39,49 @@ def status(repo: Repo, paths: list[str] | None = None, jobs: int | None = None) 
 
 def _status_of(repo: Repo, pointer: Pointer, jobs: int | None) -> TargetStatus:
     result = TargetStatus(repo.rel(pointer.target), repo.rel(pointer.file), "unchanged")
+    if pointer.hash_info.isdir and pointer.target.is_dir():
+        _dir_status(repo, pointer, result, jobs)
+        return result
     recorded = _recorded_or_none(repo, pointer)
-    ingester = repo.ingester(jobs)
     if not pointer.target.exists():
         result.state = "deleted"
     elif pointer.hash_info.isdir:
-        _compare_dir(repo, pointer, recorded, result, ingester)
+        result.state = "modified"  # a file where a directory was tracked
     else:
-        _compare_file(repo, pointer, result, ingester)
-    needed = {pointer.hash_info.digest, *(recorded or {}).values()}
-    result.not_in_cache = sorted(needed - repo.odb.existing(needed))
+        _compare_file(repo, pointer, result, repo.ingester(jobs))
+    result.not_in_cache = _missing(repo, pointer, recorded)
     return result
+
+
+def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | None) -> None:
+    """Compare a tracked directory, skipping what its record in the stat cache still vouches for.
+
+    A listing unchanged since the directory last matched this manifest needs no digests; a cache
+    stamp unchanged since all the manifest's objects were there needs no look-up either.
+    """
+    files = workspace_files(repo, pointer.target)
+    listing = fingerprint(files)
+    stamp = repo.odb.stamp()  # taken before looking objects up: a later change moves it
+    digest = pointer.hash_info.digest
+    seen = repo.state.dir_record(result.path)
+    if seen is not None and (seen.listing, seen.manifest) == (listing, digest):
+        if seen.cache_stamp is not None and seen.cache_stamp == stamp:
+            return
+        recorded = _recorded_or_none(repo, pointer)
+    else:
+        recorded = _recorded_or_none(repo, pointer)
+        _compare_dir(pointer, files, recorded, result, repo.ingester(jobs))
+    result.not_in_cache = _missing(repo, pointer, recorded)
+    if result.state == "unchanged":
+        record = DirRecord(listing, digest, None if result.not_in_cache else stamp)
+        if record != seen:
+            repo.state.save_dir_record(result.path, record)
+
+
+def _missing(repo: Repo, pointer: Pointer, recorded: dict[str, str] | None) -> list[str]:
+    """Digests of the pointer's objects (manifest and files) that are not in the cache."""
+    needed = {pointer.hash_info.digest, *(recorded or {}).values()}
+    return sorted(needed - repo.odb.existing(needed))
 
 
 def _recorded_or_none(repo: Repo, pointer: Pointer) -> dict[str, str] | None:
@@ -69,11 +103,7 @@ def _compare_file(repo, pointer, result, ingester) -> None:  # type: ignore[no-u
         result.state = "modified"
 
 
-def _compare_dir(repo, pointer, recorded, result, ingester) -> None:  # type: ignore[no-untyped-def]
-    if not pointer.target.is_dir():
-        result.state = "modified"
-        return
-    files = workspace_files(repo, pointer.target)
+def _compare_dir(pointer, files, recorded, result, ingester) -> None:  # type: ignore[no-untyped-def]
     now = ingester.hash_files(files)
     if recorded is None:  # manifest not in cache: compare the whole tree's digest only
         sizes = {f.rel: f.stat.st_size for f in files}
@@ -98,6 +128,8 @@ class StageStatus:
 
 def stage_status(repo: Repo, jobs: int | None = None) -> list[StageStatus]:
     """Stale stages of himo.yaml and why, in pipeline order (reads files, changes nothing)."""
+    if not (repo.root / "himo.yaml").exists():
+        return []  # no pipeline, no stages: spare the import of the pipeline modules
     from himo.api.repro import load_dag
     from himo.pipeline.changes import Snapshot, reasons_to_run
     from himo.pipeline.lockfile import read_lock

@@ -23,9 +23,9 @@ from himo.api.recording import RunRecorder, recording
 from himo.errors import ConfigError, CorruptObjectError, HimoError, MissingObjectError, RemoteError
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
-from himo.objects.hashing import hash_file
-from himo.objects.odb import _unlink_quietly
-from himo.objects.parallel import run_parallel
+from himo.objects.files import unlink_quietly
+from himo.objects.hashing import MMAP_THRESHOLD, hash_bytes, hash_file
+from himo.objects.parallel import run_forked, run_parallel
 from himo.progress import SILENT, Reporter
 from himo.remotes.base import Remote
 from himo.remotes.local import LocalRemote
@@ -99,7 +99,7 @@ def push(
             todo = sorted(local - store.existing(local))
             result.present = len(local) - len(todo)
             _run(f"Pushing to {store.name}", todo, lambda oid: store.upload(repo.odb.path(oid), oid),
-                 store.jobs, reporter)
+                 store, reporter)
         result.transferred = len(todo)
         result.confirmed = set(local)
         _record_locations(repo, recorder, store, pointers, result)
@@ -218,7 +218,7 @@ def _download(
         available = sorted(store.existing(wanted)) if wanted else []
         result.missing.extend(sorted(wanted - set(available)))
         verified = _run(f"Fetching from {store.name}", available,
-                        lambda oid: _download_one(repo, store, oid), store.jobs, reporter)
+                        lambda oid: _download_one(repo, store, oid), store, reporter)
     result.corrupted.extend(oid for oid, ok in zip(available, verified, strict=True) if not ok)
     result.confirmed.update(oid for oid, ok in zip(available, verified, strict=True) if ok)
     result.transferred += sum(verified)
@@ -226,32 +226,41 @@ def _download(
 
 def _download_one(repo: Repo, store: Remote, oid: str) -> bool:
     """Download, verify, then commit to the cache; False (and nothing kept) if corrupted."""
-    tmp = repo.odb.tmp_path()
+    data = store.read_small(oid, MMAP_THRESHOLD)
+    if data is not None:
+        if hash_bytes(data) != oid:
+            return False
+        repo.odb.add_bytes(data, oid)
+        return True
+    tmp = repo.odb.tmp_path(oid)
     try:
         store.download(oid, tmp)
         if hash_file(tmp) != oid:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             return False
         repo.odb.commit_tmp(tmp, oid)
         return True
     except BaseException:
-        _unlink_quietly(tmp)
+        unlink_quietly(tmp)
         raise
 
 
 def _run(
-    description: str, oids: list[str], action: Callable[[str], R], jobs: int, reporter: Reporter
+    description: str, oids: list[str], action: Callable[[str], R], store: Remote, reporter: Reporter
 ) -> list[R]:
-    """`action` on every object, `jobs` at a time, with progress; stops at the first error."""
+    """`action` on every object, the remote's jobs at a time, with progress; stops at the first
+    error. Folder remotes run on processes, others on threads."""
     reporter.start(description, len(oids))
-
-    def step(oid: str) -> R:
-        value = action(oid)
-        reporter.advance()
-        return value
-
     try:
-        return run_parallel(step, oids, jobs)
+        if store.forkable:
+            return run_forked(action, oids, store.jobs, reporter.advance)
+
+        def step(oid: str) -> R:
+            value = action(oid)
+            reporter.advance()
+            return value
+
+        return run_parallel(step, oids, store.jobs)
     finally:
         reporter.finish()
 

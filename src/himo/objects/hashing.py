@@ -27,9 +27,3 @@ def hash_file(path: str | os.PathLike[str]) -> str:
         return hasher.hexdigest()
     with open(path, "rb") as f:
         return blake3(f.read()).hexdigest()
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

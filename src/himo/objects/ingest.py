@@ -11,10 +11,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from himo.errors import PathError
+from himo.objects.files import read_small, unlink_quietly
 from himo.objects.hashing import MMAP_THRESHOLD, hash_bytes, hash_file
 from himo.objects.links import UNSUPPORTED, Linker, reflink
-from himo.objects.odb import ObjectDB, _unlink_quietly
-from himo.objects.parallel import run_parallel
+from himo.objects.odb import ObjectDB
+from himo.objects.parallel import run_forked
 from himo.objects.state import StateDB
 from himo.objects.walk import FileRef
 
@@ -40,14 +41,16 @@ class Ingester:
                 misses.append(f)
             else:
                 digests[f.rel] = digest
-        fresh = run_parallel(lambda f: hash_file(f.path), misses, self.jobs)
+        fresh = run_forked(_hash_ref, misses, self.jobs)
         digests.update((f.rel, d) for f, d in zip(misses, fresh, strict=True))
         self.state.save((f.stat, d) for f, d in zip(misses, fresh, strict=True))
         self.hashed = len(misses)
         return digests
 
     # -- storing -----------------------------------------------------------------------
-    def store_files(self, files: list[FileRef], on_done: Callable[[], None] | None = None) -> dict[str, str]:
+    def store_files(
+        self, files: list[FileRef], on_done: Callable[[int], None] | None = None
+    ) -> dict[str, str]:
         """Put every file in the cache and link it back; digests by `rel` path."""
         known = self.state.lookup(f.stat for f in files)
 
@@ -55,12 +58,10 @@ class Ingester:
 
         def store(f: FileRef) -> tuple[os.stat_result, str]:
             digest = self._store_one(f, known.get(f.stat.st_ino))
-            if on_done:
-                on_done()
             # Copy modes leave the workspace file as it was; link modes replace it.
             return (os.stat(f.path) if relinks else f.stat), digest
 
-        results = run_parallel(store, files, self.jobs)
+        results = run_forked(store, files, self.jobs, on_done)
         self.hashed = sum(1 for f in files if f.stat.st_ino not in known)
         self.state.save(results)
         return {f.rel: digest for f, (_, digest) in zip(files, results, strict=True)}
@@ -75,9 +76,8 @@ class Ingester:
         return self._copy_in(f, kind)
 
     def _copy_in(self, f: FileRef, kind: str) -> str:
-        if f.stat.st_size < MMAP_THRESHOLD:
-            with open(f.path, "rb") as fh:
-                data = fh.read()
+        data = read_small(f.path, MMAP_THRESHOLD) if f.stat.st_size < MMAP_THRESHOLD else None
+        if data is not None:
             return self.odb.add_bytes(data, hash_bytes(data))
         tmp = self.odb.tmp_path()
         try:
@@ -87,13 +87,13 @@ class Ingester:
                 digest = _copy_while_hashing(f, tmp)
             self.odb.commit_tmp(tmp, digest)
         except BaseException:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise
         return digest
 
     def _move_in(self, f: FileRef, digest: str, kind: str) -> str:
         """hardlink/symlink mode: the workspace file becomes the object, no bytes copied."""
-        tmp = self.odb.tmp_path()
+        tmp = self.odb.tmp_path(digest)
         try:
             if kind == "hardlink":
                 os.link(f.path, tmp)
@@ -103,7 +103,7 @@ class Ingester:
         except OSError as exc:
             if kind == "symlink" and os.path.exists(tmp):
                 os.replace(tmp, f.path)  # give the user's file back
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             if exc.errno not in UNSUPPORTED:
                 raise
             return self._copy_in(f, "copy")
@@ -116,6 +116,10 @@ class Ingester:
         obj = self.odb.path(digest)
         if not os.path.lexists(f.path) or not Linker.is_placed(kind, obj, f.path, f.stat):
             self.linker.place(obj, f.path)
+
+
+def _hash_ref(f: FileRef) -> str:
+    return hash_file(f.path)
 
 
 def _copy_while_hashing(f: FileRef, dst: str) -> str:

@@ -13,6 +13,10 @@ import os
 import shutil
 import uuid
 
+from himo.objects.files import read_small, write_all
+
+SMALL = 1 << 20  # cache objects below this are copied with one read and one write
+
 LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
 DEFAULT_LINK_TYPES = "reflink,copy"
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -47,11 +51,27 @@ def _make(kind: str, src: str, dst: str) -> None:
     if kind == "reflink":
         reflink(src, dst)
     elif kind == "copy":
-        shutil.copyfile(src, dst)
+        _copy(src, dst)
     elif kind == "hardlink":
         os.link(src, dst)
     else:
         os.symlink(src, dst)
+
+
+def _copy(src: str, dst: str) -> None:
+    """Copy a cache object to a new file `dst`: small ones in one read and one write."""
+    data = read_small(src, SMALL)
+    if data is None:
+        shutil.copyfile(src, dst)
+        return
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        write_all(fd, data)
+    except BaseException:
+        os.close(fd)
+        os.unlink(dst)
+        raise
+    os.close(fd)
 
 
 def tmp_name(dst: str) -> str:
@@ -73,20 +93,26 @@ class Linker:
 
     def place(self, src: str, dst: str) -> str:
         """Make `dst` hold the bytes of `src`, replacing it atomically; return the kind used."""
+        tmp = tmp_name(dst)
+        kind = self.create(src, tmp)
+        try:
+            os.replace(tmp, dst)
+        except BaseException:
+            os.unlink(tmp)  # never leave a half-placed file in the workspace
+            raise
+        return kind
+
+    def create(self, src: str, dst: str) -> str:
+        """Make a new file `dst` with the bytes of `src` (no temp name: for a folder that
+        is itself renamed into place when complete); return the kind used."""
         kinds = (self._working,) if self._working else self.kinds
         for kind in kinds:
-            tmp = tmp_name(dst)
             try:
-                _make(kind, src, tmp)
+                _make(kind, src, dst)
             except OSError as exc:
                 if exc.errno not in UNSUPPORTED or kind == kinds[-1]:
                     raise
                 continue
-            try:
-                os.replace(tmp, dst)
-            except BaseException:
-                os.unlink(tmp)  # never leave a half-placed file in the workspace
-                raise
             self._working = kind
             return kind
         raise AssertionError("unreachable: the last kind re-raises")

@@ -1,23 +1,27 @@
 """The object database: bytes stored by their blake3 digest at `cache/ab/cdef...`.
 
-Objects are written under a temporary name and renamed into place, then made read-only;
-an object is never modified in place, so a crash leaves a temp file at worst, never a bad
-object. `tmp/` holds those temp files; `himo gc` clears stale ones.
+Objects appear whole or not at all, read-only, and are never modified in place: a small one
+is written as a nameless file and linked in under its name (`objects.files.write_new`);
+others are written under a temporary name and renamed into place. So a crash leaves a temp
+file at worst, never a bad object. A temp file whose digest is known lives in the object's
+own shard folder (a rename within one folder skips the filesystem-wide lock a cross-folder
+rename takes: 2x faster for many small objects on two threads, measured on ext4); one whose
+digest is not yet known (a large file hashed while it is copied) lives in `tmp/`. `himo gc`
+clears stale ones.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-import uuid
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from himo.model import is_digest
-from himo.objects.hashing import hash_bytes, write_all
+from himo.objects.files import READ_ONLY, TMP_MARK, unlink_quietly, write_new
+from himo.objects.hashing import hash_bytes
 
 LIST_THRESHOLD = 256  # more objects than this: list shard folders instead of stat-ing each
-READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
 class ObjectDB:
@@ -46,12 +50,16 @@ class ObjectDB:
                 continue
         return wanted & present
 
-    def tmp_path(self) -> str:
-        """A fresh temp file name on the cache's filesystem (not created)."""
+    def tmp_path(self, oid: str | None = None) -> str:
+        """A fresh temp file name (not created): beside object `oid`, or in `tmp/` if unknown."""
+        name = TMP_MARK + os.urandom(8).hex()
+        if oid is not None:
+            self._ensure_shard(oid[:2])
+            return f"{self.root}/{oid[:2]}/{name}"
         if not self._tmp_ready:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             self._tmp_ready = True
-        return str(self.tmp_dir / uuid.uuid4().hex)
+        return f"{self.tmp_dir}/{name}"
 
     def commit_tmp(self, tmp: str, oid: str) -> str:
         """Move a finished temp file into place as object `oid` (read-only).
@@ -72,20 +80,8 @@ class ObjectDB:
     def add_bytes(self, data: bytes, oid: str | None = None) -> str:
         """Store `data`, returning its digest."""
         oid = oid or hash_bytes(data)
-        if self.exists(oid):
-            return oid
         self._ensure_shard(oid[:2])
-        tmp = self.tmp_path()
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
-            try:
-                write_all(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path(oid))
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+        write_new(self.path(oid), data)
         return oid
 
     def read_bytes(self, oid: str) -> bytes:
@@ -93,7 +89,7 @@ class ObjectDB:
             return f.read()
 
     def remove(self, oid: str) -> None:
-        _unlink_quietly(self.path(oid))
+        unlink_quietly(self.path(oid))
 
     def all_oids(self) -> Iterator[str]:
         """Every object in the cache (temp files excluded)."""
@@ -108,17 +104,32 @@ class ObjectDB:
                     yield oid
 
     def clear_tmp(self) -> int:
-        """Delete temp files left by interrupted writes; return how many."""
-        if not self.tmp_dir.is_dir():
+        """Delete temp files left by interrupted writes (in `tmp/` and in shards); how many."""
+        if not self.root.is_dir():
             return 0
-        names = os.listdir(self.tmp_dir)
-        for name in names:
-            _unlink_quietly(str(self.tmp_dir / name))
-        return len(names)
+        stale = []
+        for folder in os.scandir(self.root):
+            if folder.is_dir() and (len(folder.name) == 2 or folder.name == "tmp"):
+                stale += [e.path for e in os.scandir(folder.path)
+                          if folder.name == "tmp" or e.name.startswith(TMP_MARK)]
+        for path in stale:
+            unlink_quietly(path)
+        return len(stale)
 
+    def stamp(self, settle_ns: int = 2_000_000_000) -> str | None:
+        """A digest of the shard folders' names and mtimes, or None if it cannot vouch for them.
 
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+        Adding or removing an object updates its shard folder's mtime, so while the stamp stays
+        the same, so does the set of objects. Timestamps are coarse, though (one or two seconds
+        on some filesystems): a change in the same tick as the previous one would not move the
+        mtime, so while any folder changed less than `settle_ns` ago there is no stamp.
+        """
+        try:
+            with os.scandir(self.root) as entries:
+                shards = sorted((e.name, e.stat().st_mtime_ns) for e in entries
+                                if len(e.name) == 2 and e.is_dir())
+        except OSError:
+            return None
+        if any(mtime > time.time_ns() - settle_ns for _, mtime in shards):
+            return None
+        return hash_bytes(repr(shards).encode())

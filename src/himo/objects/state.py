@@ -2,6 +2,10 @@
 
 A row is trusted only while the file's inode, mtime and size all match what was recorded
 when its bytes were hashed; any change (even touching the file) forces a re-hash.
+
+The `dirs` table does the same for a whole tracked directory: the fingerprint of its listing
+(every file's path, inode, mtime and size) and the manifest it was verified to hold, so
+`himo status` on an unchanged directory reads neither its files' digests nor its manifest.
 """
 
 from __future__ import annotations
@@ -10,19 +14,40 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA = """
+# Both tables are created if missing, so a state.db from an older himo gains `dirs` on first use.
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS state (
     inode INTEGER PRIMARY KEY,
     mtime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL,
     digest TEXT NOT NULL
 )
-"""
+""",
+    """
+CREATE TABLE IF NOT EXISTS dirs (
+    path TEXT PRIMARY KEY,
+    listing TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    cache_stamp TEXT
+)
+""",
+)
 # Looking up more keys than this loads the whole table once: one scan beats many queries.
 BULK_THRESHOLD = 2000
 CHUNK = 900
+
+
+@dataclass(frozen=True)
+class DirRecord:
+    """What a tracked directory was last verified to hold."""
+
+    listing: str  # walk.fingerprint() of its files when it was verified
+    manifest: str  # digest of the manifest its files matched then
+    cache_stamp: str | None  # ObjectDB.stamp() when every object of that manifest was in the cache
 
 
 class StateDB:
@@ -41,7 +66,8 @@ class StateDB:
                                          check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute(SCHEMA)
+            for statement in SCHEMA:
+                self._conn.execute(statement)
         return self._conn
 
     def lookup(self, stats: Iterable[os.stat_result]) -> dict[int, str]:
@@ -97,6 +123,25 @@ class StateDB:
             with self.conn:
                 self.conn.execute("BEGIN")
                 self.conn.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)
+
+    def dir_record(self, path: str) -> DirRecord | None:
+        """The last record of the tracked directory `path` (repository-relative), if any."""
+        try:
+            with self._lock:
+                sql = "SELECT listing, manifest, cache_stamp FROM dirs WHERE path = ?"
+                row = self.conn.execute(sql, (path,)).fetchone()
+        except sqlite3.Error:
+            return None  # an unreadable stat cache only costs a full check
+        return DirRecord(*row) if row else None
+
+    def save_dir_record(self, path: str, record: DirRecord) -> None:
+        """Remember that directory `path` held `record.manifest` while its listing was `record.listing`."""
+        row = (path, record.listing, record.manifest, record.cache_stamp)
+        try:
+            with self._lock:
+                self.conn.execute("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?)", row)
+        except sqlite3.Error:
+            pass  # full disk or read-only state.db: the next status checks in full, nothing is lost
 
     def close(self) -> None:
         if self._conn is not None:

@@ -10,7 +10,7 @@ from himo.model import HashInfo, TreeEntry
 from himo.objects.hashing import hash_bytes
 from himo.objects.ingest import Ingester
 from himo.objects.manifest import dump_manifest, load_manifest
-from himo.objects.parallel import run_parallel
+from himo.objects.parallel import run_forked
 from himo.objects.walk import FileRef, IgnoreFn, walk_files
 
 
@@ -70,20 +70,21 @@ def place_path(ingester: Ingester, path: Path, info: HashInfo) -> None:
 
 
 def materialize(ingester: Ingester, base: Path, entries: list[TreeEntry],
-                on_done: Callable[[], None] | None = None) -> None:
+                on_done: Callable[[int], None] | None = None, fresh: bool = False) -> None:
     """Write each entry at base/entry.path from the cache (link kind per cache.type).
 
-    Folders are made once up front; files are placed on the ingester's threads, and their new
-    stat is recorded so the next status does not read them again.
+    Folders are made once up front; files are placed on the ingester's workers, and their new
+    stat is recorded so the next status does not read them again. `fresh`: `base` is a new
+    folder that nobody else sees yet (it is renamed into place when complete), so files are
+    created directly, without a temp name and a rename each.
     """
     for folder in sorted({os.path.dirname(e.path) for e in entries}):
         (base / folder).mkdir(parents=True, exist_ok=True)
+    put = ingester.linker.create if fresh else ingester.linker.place
 
     def place(entry: TreeEntry) -> tuple[os.stat_result, str]:
         dest = str(base / entry.path)
-        ingester.linker.place(ingester.odb.path(entry.digest), dest)
-        if on_done:
-            on_done()
+        put(ingester.odb.path(entry.digest), dest)
         return os.stat(dest), entry.digest
 
-    ingester.state.save(run_parallel(place, entries, ingester.jobs))
+    ingester.state.save(run_forked(place, entries, ingester.jobs, on_done))

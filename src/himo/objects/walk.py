@@ -6,9 +6,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from himo.objects.files import TMP_MARK
+from himo.objects.hashing import hash_bytes
+
 # (path relative to the walked directory, is it a directory) -> skip it?
 IgnoreFn = Callable[[str, bool], bool]
-TMP_MARK = ".himo-tmp-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,31 +27,44 @@ def walk_files(root: str, ignored: IgnoreFn | None = None) -> list[FileRef]:
 
     One thread: stat() dominates, and on 2 cores threads measured slower (GIL hand-offs).
     """
-    return _walk("", root, ignored)
-
-
-def _walk(prefix: str, folder: str, ignored: IgnoreFn | None) -> list[FileRef]:
     files: list[FileRef] = []
-    stack = [(prefix, folder)]
+    stack = [("", root.rstrip("/") + "/")]
     while stack:
-        found, subfolders = _scan(*stack.pop(), ignored)
-        files.extend(found)
-        stack.extend(subfolders)
+        _scan(*stack.pop(), ignored, files, stack)
     return files
 
 
-def _scan(prefix: str, folder: str, ignored: IgnoreFn | None) -> tuple[list[FileRef], list[tuple[str, str]]]:
-    """The files and sub-folders (prefix, path) directly in `folder`."""
-    files: list[FileRef] = []
-    folders: list[tuple[str, str]] = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            rel = prefix + entry.name
-            if TMP_MARK in entry.name:
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                if not (ignored and ignored(rel, True)):
-                    folders.append((rel + "/", entry.path))
-            elif entry.is_file() and not (ignored and ignored(rel, False)):
-                files.append(FileRef(entry.path, rel, entry.stat()))
-    return files, folders
+def _scan(prefix: str, folder: str, ignored: IgnoreFn | None,
+          files: list[FileRef], folders: list[tuple[str, str]]) -> None:
+    """Add the files directly in `folder` to `files`, its sub-folders (prefix, path) to `folders`.
+
+    `folder` is listed through an open descriptor, so each entry.stat() is an fstatat() of the
+    bare name: the kernel resolves one path component instead of the whole path (measured 10%
+    faster on 20,000 files).
+    """
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                name = entry.name
+                if TMP_MARK in name:
+                    continue
+                rel = prefix + name
+                if entry.is_dir(follow_symlinks=False):
+                    if not (ignored and ignored(rel, True)):
+                        folders.append((rel + "/", folder + name + "/"))
+                elif entry.is_file() and not (ignored and ignored(rel, False)):
+                    files.append(FileRef(folder + name, rel, entry.stat()))
+    finally:
+        os.close(fd)
+
+
+def fingerprint(files: list[FileRef]) -> str:
+    """A digest of a listing: every file's relative path, inode, mtime and size, in walk order.
+
+    Adding, removing, renaming, touching or rewriting any file changes it, just as each change
+    misses the stat cache. An unchanged folder lists in the same order every time; were the
+    order ever to differ, so would the digest, which costs a full check, never a wrong answer.
+    """
+    listing = "\0".join([f"{f.rel}\0{f.stat.st_ino}\0{f.stat.st_mtime_ns}\0{f.stat.st_size}" for f in files])
+    return hash_bytes(listing.encode("utf-8", "surrogateescape"))

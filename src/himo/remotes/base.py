@@ -9,6 +9,10 @@ from himo.model import is_digest
 
 
 class Remote(ABC):
+    # True where transfers are local file copies, which run faster on forked processes than
+    # on threads (objects.parallel.run_forked); network remotes keep threads.
+    forkable = False
+
     def __init__(self, name: str, url: str, jobs: int = 1) -> None:
         self.name = name  # as configured in .himo/config
         self.url = url  # where the objects are
@@ -29,6 +33,11 @@ class Remote(ABC):
     @abstractmethod
     def download(self, oid: str, local_path: str) -> None:
         """Write object `oid` to `local_path` (which the caller verifies and moves into the cache)."""
+
+    def read_small(self, oid: str, limit: int) -> bytes | None:
+        """The bytes of object `oid` if it is smaller than `limit` and cheap to read whole
+        (then the caller verifies and stores them without a temp file); None otherwise."""
+        return None
 
     @abstractmethod
     def all_oids(self) -> set[str]:

@@ -11,9 +11,10 @@ import os
 import uuid
 from typing import Any
 
+from himo.objects.files import TMP_MARK
 from himo.objects.parallel import run_parallel
 from himo.remotes.fsspec_remote import ATOMIC_PUT
-from himo.remotes.local import TMP_PREFIX, copy_into_place
+from himo.remotes.local import copy_into_place
 from himo.remotes.registry import _filesystem, local_path, scheme_of
 
 
@@ -44,7 +45,7 @@ class Destination:
             self.fs.put_file(local, dest)
             return
         self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-        tmp = f"{dest}{TMP_PREFIX}{uuid.uuid4().hex[:12]}"
+        tmp = f"{dest}{TMP_MARK}{uuid.uuid4().hex[:12]}"
         self.fs.put_file(local, tmp)
         self.fs.mv(tmp, dest)
 

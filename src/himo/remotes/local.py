@@ -7,12 +7,16 @@ import shutil
 import uuid
 from collections.abc import Iterable
 
+from himo.objects.files import TMP_MARK, read_small, write_new
 from himo.remotes.base import Remote
 
-TMP_PREFIX = ".himo-tmp-"
+SMALL = 1 << 20  # objects below this are read whole and written in one go
+FILE_MODE = 0o666  # less the umask: as copy_into_place leaves objects
 
 
 class LocalRemote(Remote):
+    forkable = True
+
     def __init__(self, name: str, url: str, root: str, jobs: int = 1) -> None:
         super().__init__(name, url, jobs)
         self.root = root
@@ -33,10 +37,22 @@ class LocalRemote(Remote):
         return wanted & present
 
     def upload(self, local_path: str, oid: str) -> None:
-        copy_into_place(local_path, self._path(oid))
+        data = read_small(local_path, SMALL)
+        if data is None:
+            copy_into_place(local_path, self._path(oid))
+            return
+        dest = self._path(oid)
+        try:
+            write_new(dest, data, FILE_MODE)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            write_new(dest, data, FILE_MODE)
 
     def download(self, oid: str, local_path: str) -> None:
         shutil.copyfile(self._path(oid), local_path)
+
+    def read_small(self, oid: str, limit: int) -> bytes | None:
+        return read_small(self._path(oid), limit)
 
     def all_oids(self) -> set[str]:
         if not os.path.isdir(self.root):
@@ -60,7 +76,7 @@ def copy_into_place(src: str, dest: str) -> None:
     half a file, and an interrupted copy leaves only a temp file (`gc --cloud` knows the prefix)."""
     folder = os.path.dirname(dest)
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    tmp = os.path.join(folder, f"{TMP_MARK}{uuid.uuid4().hex}")
     try:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)

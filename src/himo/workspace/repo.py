@@ -8,14 +8,17 @@ import os
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from himo.errors import LockError, NotARepoError, PathError
-from himo.objects.ingest import Ingester
-from himo.objects.links import DEFAULT_LINK_TYPES, Linker
 from himo.objects.odb import ObjectDB
 from himo.objects.state import StateDB
 from himo.workspace.config import Config, link_types, positive_int
 from himo.workspace.git import Git, find_git_root
+
+if TYPE_CHECKING:  # imported when first used: `himo status` on an unchanged tree needs neither
+    from himo.objects.ingest import Ingester
+    from himo.objects.links import Linker
 
 HIMO_DIR = ".himo"
 
@@ -54,6 +57,8 @@ class Repo:
 
     @cached_property
     def linker(self) -> Linker:
+        from himo.objects.links import DEFAULT_LINK_TYPES, Linker
+
         return Linker(link_types(self.config.get("cache.type", DEFAULT_LINK_TYPES)))
 
     @cached_property
@@ -61,6 +66,8 @@ class Repo:
         return positive_int("core.jobs", self.config.get("core.jobs", default_jobs()))
 
     def ingester(self, jobs: int | None = None) -> Ingester:
+        from himo.objects.ingest import Ingester
+
         return Ingester(self.odb, self.state, self.linker, jobs or self.jobs)
 
     @cached_property
