@@ -111,8 +111,12 @@ def _forked_batches(fn: Callable[[T], R], work: list[list[T]], jobs: int) -> Ite
                                                              initargs=(os.getpid(),))
         try:
             yield from pool.imap(_run_batch, work)
+        except BaseException:
+            pool.terminate()  # the first error or Ctrl-C: no worker goes on writing
+            raise
+        else:
+            pool.close()  # workers leave when the queue is drained
         finally:
-            pool.terminate()  # also on the first error or Ctrl-C: no worker goes on writing
             pool.join()
     finally:
         _TASK = None
@@ -120,6 +124,9 @@ def _forked_batches(fn: Callable[[T], R], work: list[list[T]], jobs: int) -> Ite
 
 def _start_worker(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # The CLI turns SIGTERM into KeyboardInterrupt; a worker must simply die on it (the pool's
+    # terminate), never unwind while it holds the task queue's lock.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with(parent)
 
 
