@@ -253,3 +253,12 @@ def test_state_db_of_an_older_himo_gains_the_directory_table(tracked: Path, himo
     assert himo("status").stdout == "Everything is up to date.\n"
     assert _record(tracked) is not None
     assert _d(himo) == CLEAN
+
+
+def test_edit_and_removed_object_after_a_recorded_status_are_both_seen(recorded: Path, himo: Himo) -> None:
+    write(recorded / "d" / "a" / "1.txt", "CONTENT OF A/1.TXT\n")
+    assert _d(himo) == {**CLEAN, "state": "modified", "modified": ["a/1.txt"]}
+    gone = digest_of(b"content of b/3.txt\n")
+    object_path(recorded, gone).unlink()
+    _age_cache(recorded, 50)  # settled again, with another stamp than the one recorded
+    assert _d(himo) == {**CLEAN, "state": "modified", "modified": ["a/1.txt"], "not_in_cache": [gone]}

@@ -64,18 +64,28 @@ def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | 
     stamp = repo.odb.stamp()  # taken before looking objects up: a later change moves it
     digest = pointer.hash_info.digest
     seen = repo.state.dir_record(result.path)
+    # The cache held every object of this manifest when it last had this stamp, whatever the
+    # workspace holds now.
+    cache_ok = seen is not None and seen.manifest == digest and stamp is not None \
+        and seen.cache_stamp == stamp
     if seen is not None and (seen.listing, seen.manifest) == (listing, digest):
-        if seen.cache_stamp is not None and seen.cache_stamp == stamp:
+        if cache_ok:
             return
         recorded = _recorded_or_none(repo, pointer)
     else:
         recorded = _recorded_or_none(repo, pointer)
         _compare_dir(pointer, files, recorded, result, repo.ingester(jobs))
-    result.not_in_cache = _missing(repo, pointer, recorded)
+    if not cache_ok:
+        result.not_in_cache = _missing(repo, pointer, recorded)
+    cache_stamp = None if result.not_in_cache else stamp
     if result.state == "unchanged":
-        record = DirRecord(listing, digest, None if result.not_in_cache else stamp)
-        if record != seen:
-            repo.state.save_dir_record(result.path, record)
+        record: DirRecord | None = DirRecord(listing, digest, cache_stamp)
+    elif seen is not None and seen.manifest == digest:
+        record = DirRecord(seen.listing, digest, cache_stamp)  # the listing that matched
+    else:
+        record = None
+    if record is not None and record != seen:
+        repo.state.save_dir_record(result.path, record)
 
 
 def _missing(repo: Repo, pointer: Pointer, recorded: dict[str, str] | None) -> list[str]:
