@@ -10,9 +10,11 @@ copying the data in and deleting caches happen before the clock starts.
 Deleting is deferred: what a scenario throws away (a repo of an earlier repeat, the folder
 checkout restores, the cache pull refills) is moved into run/trash/ and deleted at the end.
 On ext4 without a journal (this project's benchmark machine), creating a file scans past every
-inode deleted in the last 60 s (the kernel's `recently_deleted()`), so creating 20,000 files
-right after deleting 20,000 took 4-6 s instead of 0.7-1 s, for DVC, himo and `cp` alike: that
-measures the filesystem's state, not the tools. `--delete-now` deletes at once as before.
+inode deleted in the last 60 s, or 360 s while its inode-table block is dirty (the kernel's
+`recently_deleted()`), so creating 20,000 files right after deleting 20,000 took 4-6 s instead
+of 0.7-1 s, for DVC, himo and `cp` alike: that measures the filesystem's state, not the tools.
+`--delete-now` deletes at once as before. For the same reason, start a run at least 6 minutes
+after deleting many files (an earlier run deletes its trash when it ends).
 
 Standard library only; the helpers it shares with bench_pipeline.py are in common.py.
 See benchmarks/README.md for how to set up DVC and run it.
@@ -304,8 +306,6 @@ class Bench:
 
 
 # ---------------------------------------------------------------- scenarios
-
-RECENCY_S = 61  # ext4 without a journal skips inodes deleted less than 60 s ago when creating
 
 ADD_SCENARIO = {"tree": "add_20k", "scale": "scale_add_200k"}
 
@@ -623,11 +623,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts.moto_server,
         opts.delete_now,
     )
-    if bench.run_dir.exists():
-        remove(bench.run_dir)
-        if not opts.delete_now:
-            log(f"deleted an earlier run; waiting {RECENCY_S} s for ext4 to forget its inodes ...")
-            time.sleep(RECENCY_S)
+    if bench.run_dir.exists():  # an earlier run's: set aside, deleted at the end of this one
+        bench.run_dir.rename(bench.workdir / f"run-old-{os.getpid()}")
     bench.run_dir.mkdir(parents=True)
     tools = make_tools(opts, bench.run_dir)
     facts = machine_facts(bench.workdir, tools)
@@ -648,6 +645,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.close()
         if not opts.keep:
             remove(bench.run_dir)
+        for old in bench.workdir.glob("run-old-*"):
+            remove(old)
     print()
     print_table(results, opts.quick)
     if opts.json_out:
