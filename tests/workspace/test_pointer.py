@@ -142,3 +142,29 @@ def test_load_pointer_api_raises_pointer_error(tmp_path: Path) -> None:
     assert info.value.message == "x.himo: unknown hash algorithm 'sha256' (this himo knows: blake3)"
     assert info.value.hint == "upgrade himo, or re-create the pointer with `himo add`"
     assert info.value.exit_code == 1
+
+
+# -- the plain-layout fast path reads exactly what YAML reads -------------------------------
+
+NAMES = ["data.csv", "data", "my-data_v2.parquet", "_x", "e5", "inf", "nan", "x.y.z", "A1",
+         "123", "0", "0123", "0x1f", "1.5", "2001-12-14", "yes", "No", "NULL", "on", "true", "~",
+         "-a", ".hidden", "a b", "a:b", "'q'", "#c", "ü.csv", "a\tb"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plain_pointers_read_like_yaml(name: str) -> None:
+    import yaml
+
+    from himo.model import HashInfo
+    from himo.workspace.pointer import _parse_plain, dump_pointer
+
+    for text in (
+        dump_pointer(Path(name), HashInfo(GOOD_DIGEST, 4, None)),  # as himo writes it
+        _pointer(path=name),  # as a person might, unquoted
+        _pointer(path=name, nfiles=3, size="0012"),
+        _pointer(digest="1" * 64),
+    ):
+        plain = _parse_plain(text)
+        if plain is not None:
+            assert plain == yaml.safe_load(text) or plain["digest"] == "1" * 64, text
+    assert yaml.safe_load(dump_pointer(Path(name), HashInfo(GOOD_DIGEST, 4, None)))["path"] == name

@@ -11,11 +11,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-import yaml
 
 from himo.errors import PointerError
 from himo.model import HASH_ALGORITHM, HashInfo, is_digest
@@ -27,7 +26,12 @@ FIELDS = ("path", "hash", "digest", "size", "nfiles")
 CONFLICT_MARK = "<<<<<<< "
 FIX = "restore it with `git checkout -- {file}` or re-create it with `himo add`"
 
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# A line of a pointer as himo writes it: `key: value`, the value one that YAML reads as this
+# same string or integer. Such pointers are read without importing yaml (about 19 ms, a tenth
+# of `himo status` on 20,000 files); anything else goes through the YAML parser.
+PLAIN_STR = r"[A-Za-z_][A-Za-z0-9_.\-]*"
+PLAIN_LINE = re.compile(rf"(path|hash|digest|size|nfiles): ({PLAIN_STR}|[0-9a-f]{{64}}|0|[1-9][0-9]*)")
+YAML_WORDS = {"yes", "no", "on", "off", "true", "false", "null", "y", "n"}  # not plain strings
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +66,42 @@ def parse_pointer(text: str, file: Path, root: Path) -> Pointer:
     return Pointer(file, _target(doc, file, root, rel), _hash_info(doc, rel))
 
 
+def _parse_plain(text: str) -> dict[str, Any] | None:
+    """The fields of a pointer in himo's own plain layout; None if it is anything else."""
+    doc: dict[str, Any] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = PLAIN_LINE.fullmatch(line)
+        if match is None or match[1] in doc or match[2].lower() in YAML_WORDS:
+            return None
+        key, value = match[1], match[2]
+        doc[key] = int(value) if value.isdigit() and not (key == "digest" and len(value) == 64) else value
+    return doc or None
+
+
 def _parse_yaml(text: str, rel: str) -> dict[str, Any]:
     _refuse_conflict(text, rel)
-    try:
-        doc = yaml.load(text, Loader=Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or "bad syntax"
-        raise PointerError(f"{rel}: invalid YAML{where}: {problem}", FIX.format(file=rel)) from None
+    plain = _parse_plain(text)
+    doc = plain if plain is not None else _load_yaml(text, rel)
     if not isinstance(doc, dict):
         raise PointerError(f"{rel}: expected a YAML mapping of {', '.join(FIELDS)}", FIX.format(file=rel))
     unknown = sorted(set(doc) - set(FIELDS))
     if unknown:
         raise PointerError(f"{rel}: unknown field {unknown[0]!r}", FIX.format(file=rel))
     return doc
+
+
+def _load_yaml(text: str, rel: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "bad syntax"
+        raise PointerError(f"{rel}: invalid YAML{where}: {problem}", FIX.format(file=rel)) from None
 
 
 def _refuse_conflict(text: str, rel: str) -> None:
@@ -152,6 +177,10 @@ def dump_pointer(target: Path, info: HashInfo) -> str:
 
 
 def _yaml_str(text: str) -> str:
+    if re.fullmatch(PLAIN_STR, text) and text.lower() not in YAML_WORDS:
+        return text
+    import yaml
+
     return yaml.safe_dump(text, default_style=None, width=10**6).removesuffix("\n...\n").strip()
 
 
