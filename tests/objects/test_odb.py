@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,23 @@ def test_stamp_changes_when_an_object_comes_or_goes(odb: ObjectDB) -> None:
     (odb.root / kept[:2]).rmdir()
     _settle(odb, 1_000_050)
     assert odb.stamp() not in (None, stamp, later)  # a shard folder gone counts too
+
+
+def test_stamp_waits_out_the_filesystem_clock_tick(odb: ObjectDB) -> None:
+    odb.add_bytes(b"x")
+
+    def changed(ago: float, whole_seconds: bool) -> str | None:
+        now_ns = time.time_ns()
+        mtime = now_ns - int(ago * 1e9)
+        mtime -= mtime % 1_000_000_000 if whole_seconds else 0
+        for shard in odb.root.iterdir():
+            os.utime(shard, ns=(mtime, mtime))
+        return odb.stamp()
+
+    assert changed(0.01, whole_seconds=False) is None
+    assert changed(0.3, whole_seconds=False) is not None  # nanosecond mtimes: a short tick
+    assert changed(0.5, whole_seconds=True) is None  # whole-second mtimes (FAT, ext3): 2 s
+    assert changed(3.5, whole_seconds=True) is not None
 
 
 def test_stamp_of_a_missing_cache_is_none(tmp_path: Path) -> None:

@@ -116,13 +116,14 @@ class ObjectDB:
             unlink_quietly(path)
         return len(stale)
 
-    def stamp(self, settle_ns: int = 2_000_000_000) -> str | None:
+    def stamp(self) -> str | None:
         """A digest of the shard folders' names and mtimes, or None if it cannot vouch for them.
 
         Adding or removing an object updates its shard folder's mtime, so while the stamp stays
-        the same, so does the set of objects. Timestamps are coarse, though (one or two seconds
-        on some filesystems): a change in the same tick as the previous one would not move the
-        mtime, so while any folder changed less than `settle_ns` ago there is no stamp.
+        the same, so does the set of objects. A change in the same clock tick as the previous
+        one would not move the mtime, though, so while any folder changed less than a tick ago
+        there is no stamp. The tick: 2 s where mtimes are whole seconds (FAT, ext3), else 50 ms
+        (ext4, xfs, btrfs, APFS keep nanoseconds from a clock of a few milliseconds).
         """
         try:
             with os.scandir(self.root) as entries:
@@ -130,6 +131,8 @@ class ObjectDB:
                                 if len(e.name) == 2 and e.is_dir())
         except OSError:
             return None
+        fine = any(mtime % 1_000_000_000 for _, mtime in shards)
+        settle_ns = 50_000_000 if fine else 2_000_000_000
         if any(mtime > time.time_ns() - settle_ns for _, mtime in shards):
             return None
         return hash_bytes(repr(shards).encode())
