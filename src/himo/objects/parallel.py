@@ -18,6 +18,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -73,19 +74,20 @@ def _settle(futures: list[Future[list[R]]], stop: threading.Event) -> list[Futur
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 FORK_MIN = 2000  # fewer items than this: forking costs more than it saves
+FORK_SAFE = sys.platform == "linux"  # macOS system libraries may crash in a forked child
 _TASK: Callable[[Any], Any] | None = None  # the function forked workers run (inherited, not pickled)
 
 
 def run_forked(fn: Callable[[T], R], items: list[T], jobs: int,
                on_progress: Callable[[int], None] | None = None) -> list[R]:
-    """`[fn(item) for item in items]` on `jobs` forked processes (threads where fork is not
-    available or there are few items); the first error stops the rest and is raised here.
+    """`[fn(item) for item in items]` on `jobs` forked processes (threads off Linux, or for few
+    items); the first error stops the rest and is raised here.
 
     `fn` runs in a copy of this process: it must only touch files, never shared state such as
     the stat cache's connection or the progress bar; `on_progress(n)` runs here, per batch.
     Items, results and errors cross between processes by pickle.
     """
-    if jobs <= 1 or len(items) < FORK_MIN or not hasattr(os, "fork") or _TASK is not None:
+    if jobs <= 1 or len(items) < FORK_MIN or not FORK_SAFE or _TASK is not None:
         def counted(item: T) -> R:
             result = fn(item)
             if on_progress:
