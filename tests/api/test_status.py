@@ -262,3 +262,16 @@ def test_edit_and_removed_object_after_a_recorded_status_are_both_seen(recorded:
     object_path(recorded, gone).unlink()
     _age_cache(recorded, 50)  # settled again, with another stamp than the one recorded
     assert _d(himo) == {**CLEAN, "state": "modified", "modified": ["a/1.txt"], "not_in_cache": [gone]}
+
+
+def test_after_a_change_only_the_changed_file_is_read_again(recorded: Path, himo: Himo) -> None:
+    with sqlite3.connect(recorded / ".himo" / "state.db") as db:
+        db.execute("DELETE FROM state")  # digests can now come only from d/'s own snapshot
+    write(recorded / "d" / "a" / "1.txt", "CONTENT OF A/1.TXT\n")
+    for _ in range(2):
+        assert _d(himo) == {**CLEAN, "state": "modified", "modified": ["a/1.txt"]}
+    with sqlite3.connect(recorded / ".himo" / "state.db") as db:
+        rows = db.execute("SELECT count(*) FROM state").fetchone()[0]
+    assert rows == 2  # data.csv, and the one changed file of d/: the others were not read
+    write(recorded / "d" / "a" / "1.txt", "content of a/1.txt\n")  # changed back
+    assert _d(himo) == CLEAN

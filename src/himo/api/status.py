@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from himo.api.contents import read_manifest_digests, tracked, workspace_files
 from himo.errors import MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.manifest import dump_manifest
-from himo.objects.state import DirRecord
-from himo.objects.walk import fingerprint
+from himo.objects.state import DirRecord, Snapshot
+from himo.objects.walk import FileRef, fingerprint
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
+
+if TYPE_CHECKING:
+    from himo.objects.ingest import Ingester  # imported when first used: start-up time
 
 
 @dataclass
@@ -68,13 +72,20 @@ def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | 
     # workspace holds now.
     cache_ok = seen is not None and seen.manifest == digest and stamp is not None \
         and seen.cache_stamp == stamp
+    now: dict[str, str] | None = None
     if seen is not None and (seen.listing, seen.manifest) == (listing, digest):
         if cache_ok:
             return
         recorded = _recorded_or_none(repo, pointer)
     else:
-        recorded = _recorded_or_none(repo, pointer)
-        _compare_dir(pointer, files, recorded, result, repo.ingester(jobs))
+        snapshot = repo.state.dir_files(result.path, digest)
+        if snapshot is not None:  # what the directory held when it matched: no manifest to read
+            recorded = {rel: known[3] for rel, known in snapshot.items()}
+            now = _digests_since(snapshot, files, repo.ingester(jobs))
+        else:
+            recorded = _recorded_or_none(repo, pointer)
+            now = repo.ingester(jobs).hash_files(files)
+        _compare_dir(pointer, files, now, recorded, result)
     if not cache_ok:
         result.not_in_cache = _missing(repo, pointer, recorded)
     cache_stamp = None if result.not_in_cache else stamp
@@ -86,6 +97,25 @@ def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | 
         record = None
     if record is not None and record != seen:
         repo.state.save_dir_record(result.path, record)
+        if result.state == "unchanged" and now is not None:
+            repo.state.save_dir_files(result.path, digest, {
+                f.rel: (f.stat.st_ino, f.stat.st_mtime_ns, f.stat.st_size, now[f.rel]) for f in files
+            })
+
+
+def _digests_since(snapshot: Snapshot, files: list[FileRef], ingester: Ingester) -> dict[str, str]:
+    """Digests of `files`: from the snapshot where a file's stat is unchanged, else read."""
+    now: dict[str, str] = {}
+    stale = []
+    for f in files:
+        known = snapshot.get(f.rel)
+        st = f.stat
+        if known is not None and (known[0], known[1], known[2]) == (st.st_ino, st.st_mtime_ns, st.st_size):
+            now[f.rel] = known[3]
+        else:
+            stale.append(f)
+    now.update(ingester.hash_files(stale))
+    return now
 
 
 def _missing(repo: Repo, pointer: Pointer, recorded: dict[str, str] | None) -> list[str]:
@@ -113,8 +143,7 @@ def _compare_file(repo, pointer, result, ingester) -> None:  # type: ignore[no-u
         result.state = "modified"
 
 
-def _compare_dir(pointer, files, recorded, result, ingester) -> None:  # type: ignore[no-untyped-def]
-    now = ingester.hash_files(files)
+def _compare_dir(pointer, files, now, recorded, result) -> None:  # type: ignore[no-untyped-def]
     if recorded is None:  # manifest not in cache: compare the whole tree's digest only
         sizes = {f.rel: f.stat.st_size for f in files}
         current = [TreeEntry(rel, d, sizes[rel]) for rel, d in now.items()]
