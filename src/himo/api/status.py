@@ -80,12 +80,12 @@ def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | 
     else:
         snapshot = repo.state.dir_files(result.path, digest)
         if snapshot is not None:  # what the directory held when it matched: no manifest to read
-            recorded = {rel: known[3] for rel, known in snapshot.items()}
-            now = _digests_since(snapshot, files, repo.ingester(jobs))
+            now = _compare_with_snapshot(snapshot, files, repo.ingester(jobs), result)
+            recorded = {rel: known[3] for rel, known in snapshot.items()} if not cache_ok else None
         else:
             recorded = _recorded_or_none(repo, pointer)
             now = repo.ingester(jobs).hash_files(files)
-        _compare_dir(pointer, files, now, recorded, result)
+            _compare_dir(pointer, files, now, recorded, result)
     if not cache_ok:
         result.not_in_cache = _missing(repo, pointer, recorded)
     cache_stamp = None if result.not_in_cache else stamp
@@ -103,8 +103,10 @@ def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | 
             })
 
 
-def _digests_since(snapshot: Snapshot, files: list[FileRef], ingester: Ingester) -> dict[str, str]:
-    """Digests of `files`: from the snapshot where a file's stat is unchanged, else read."""
+def _compare_with_snapshot(snapshot: Snapshot, files: list[FileRef], ingester: Ingester,
+                           result: TargetStatus) -> dict[str, str]:
+    """Compare with the files the directory held when it matched its manifest: a file whose
+    stat is unchanged is unchanged, only the others are read. The digests of `files`."""
     now: dict[str, str] = {}
     stale = []
     for f in files:
@@ -114,7 +116,14 @@ def _digests_since(snapshot: Snapshot, files: list[FileRef], ingester: Ingester)
             now[f.rel] = known[3]
         else:
             stale.append(f)
-    now.update(ingester.hash_files(stale))
+    fresh = ingester.hash_files(stale)
+    now.update(fresh)
+    result.added = sorted(rel for rel in fresh if rel not in snapshot)
+    result.modified = sorted(rel for rel, d in fresh.items() if rel in snapshot and snapshot[rel][3] != d)
+    if len(now) - len(result.added) != len(snapshot):  # some file of the snapshot is gone
+        result.deleted = sorted(set(snapshot) - set(now))
+    if result.added or result.deleted or result.modified:
+        result.state = "modified"
     return now
 
 
