@@ -35,7 +35,7 @@ from pathlib import Path
 import gen_meta_store
 import sqlalchemy as sa
 from bench_pipeline import STAGES, expect_last_output, expect_reran, output_mtimes, pipeline_yaml, seed
-from common import CommandError, Measure, fs_type, log, print_rows, remove, run
+from common import CommandError, Measure, choices_list, fs_type, log, print_rows, remove, run
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 DEPTH = 10
@@ -413,12 +413,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="keep the generated stores (SQLite file, PostgreSQL database) and reuse them")
     parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
     opts = parser.parse_args(argv)
-    opts.backend_list = [b.strip() for b in opts.backends.split(",") if b.strip()]
-    opts.parts = {p.strip() for p in opts.only.split(",") if p.strip()}
-    if unknown := set(opts.backend_list) - set(STORES):
-        parser.error(f"unknown backend(s) {', '.join(sorted(unknown))}; known: sqlite, postgresql")
-    if unknown := opts.parts - {"queries", "recording"}:
-        parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}; known: queries, recording")
+    opts.backend_list = choices_list(parser, "--backends", opts.backends, list(STORES))
+    opts.parts = set(choices_list(parser, "--only", opts.only, ["queries", "recording"]))
     if opts.repeat < 1:
         parser.error("--repeat must be at least 1")
     return opts

@@ -37,7 +37,7 @@ from pathlib import Path
 import gen_meta_store
 import sqlalchemy as sa
 from bench_meta import STORES, Targets, find_targets
-from common import CommandError, Measure, log, print_rows, run
+from common import CommandError, Measure, choices_list, log, print_rows, run
 
 TARGET_S = 0.300
 DEPTH = 10
@@ -302,12 +302,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="keep the generated stores (SQLite file, PostgreSQL database) and reuse them")
     parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
     opts = parser.parse_args(argv)
-    opts.backend_list = [b.strip() for b in opts.backends.split(",") if b.strip()]
-    opts.via_list = [v.strip() for v in opts.via.split(",") if v.strip()]
-    if unknown := set(opts.backend_list) - set(STORES):
-        parser.error(f"unknown backend(s) {', '.join(sorted(unknown))}; known: sqlite, postgresql")
-    if unknown := set(opts.via_list) - set(CLIENTS):
-        parser.error(f"--via: unknown {', '.join(sorted(unknown))}; known: in-process, uvicorn")
+    opts.backend_list = choices_list(parser, "--backends", opts.backends, list(STORES))
+    opts.via_list = choices_list(parser, "--via", opts.via, list(CLIENTS))
     if opts.repeat < 1:
         parser.error("--repeat must be at least 1")
     return opts

@@ -109,6 +109,14 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
+def choices_list(parser: argparse.ArgumentParser, flag: str, value: str, known: Sequence[str]) -> list[str]:
+    """A comma-separated option as a list, each item one of `known` (else a usage error)."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if unknown := set(items) - set(known):
+        parser.error(f"{flag}: unknown {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+    return items
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
