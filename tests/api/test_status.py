@@ -275,3 +275,14 @@ def test_after_a_change_only_the_changed_file_is_read_again(recorded: Path, himo
     assert rows == 2  # data.csv, and the one changed file of d/: the others were not read
     write(recorded / "d" / "a" / "1.txt", "content of a/1.txt\n")  # changed back
     assert _d(himo) == CLEAN
+
+
+def test_several_changes_at_once_shift_nothing(recorded: Path, himo: Himo) -> None:
+    d = recorded / "d"
+    (d / "a" / "1.txt").unlink()  # positions in the walk shift after a removal and an addition
+    write(d / "a" / "0.txt", "zero\n")
+    write(d / "a" / "11.txt", "eleven\n")
+    write(d / "b" / "3.txt", "THREE CHANGED\n")
+    expected = {"added": ["a/0.txt", "a/11.txt"], "deleted": ["a/1.txt"], "modified": ["b/3.txt"]}
+    for _ in range(2):
+        assert _d(himo) == {**CLEAN, "state": "modified", **expected}

@@ -9,7 +9,7 @@ from himo.api.contents import read_manifest_digests, tracked, workspace_files
 from himo.errors import MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.manifest import dump_manifest
-from himo.objects.state import DirRecord, Snapshot
+from himo.objects.state import DirFiles, DirRecord
 from himo.objects.walk import FileRef, fingerprint
 from himo.workspace.pointer import Pointer
 from himo.workspace.repo import Repo
@@ -72,7 +72,7 @@ def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | 
     # workspace holds now.
     cache_ok = seen is not None and seen.manifest == digest and stamp is not None \
         and seen.cache_stamp == stamp
-    now: dict[str, str] | None = None
+    now: list[str] | None = None  # the digest of each of `files`, when known
     if seen is not None and (seen.listing, seen.manifest) == (listing, digest):
         if cache_ok:
             return
@@ -81,11 +81,12 @@ def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | 
         snapshot = repo.state.dir_files(result.path, digest)
         if snapshot is not None:  # what the directory held when it matched: no manifest to read
             now = _compare_with_snapshot(snapshot, files, repo.ingester(jobs), result)
-            recorded = {rel: known[3] for rel, known in snapshot.items()} if not cache_ok else None
+            recorded = None if cache_ok else dict(zip(snapshot.rels, snapshot.digests, strict=True))
         else:
             recorded = _recorded_or_none(repo, pointer)
-            now = repo.ingester(jobs).hash_files(files)
-            _compare_dir(pointer, files, now, recorded, result)
+            digests = repo.ingester(jobs).hash_files(files)
+            _compare_dir(pointer, files, digests, recorded, result)
+            now = [digests[f.rel] for f in files]
     if not cache_ok:
         result.not_in_cache = _missing(repo, pointer, recorded)
     cache_stamp = None if result.not_in_cache else stamp
@@ -98,30 +99,53 @@ def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | 
     if record is not None and record != seen:
         repo.state.save_dir_record(result.path, record)
         if result.state == "unchanged" and now is not None:
-            repo.state.save_dir_files(result.path, digest, {
-                f.rel: (f.stat.st_ino, f.stat.st_mtime_ns, f.stat.st_size, now[f.rel]) for f in files
-            })
+            stats = [f.stat for f in files]
+            repo.state.save_dir_files(result.path, digest, DirFiles(
+                [f.rel for f in files], [st.st_ino for st in stats], [st.st_mtime_ns for st in stats],
+                [st.st_size for st in stats], now,
+            ))
 
 
-def _compare_with_snapshot(snapshot: Snapshot, files: list[FileRef], ingester: Ingester,
-                           result: TargetStatus) -> dict[str, str]:
+def _compare_with_snapshot(snapshot: DirFiles, files: list[FileRef], ingester: Ingester,
+                           result: TargetStatus) -> list[str]:
     """Compare with the files the directory held when it matched its manifest: a file whose
-    stat is unchanged is unchanged, only the others are read. The digests of `files`."""
-    now: dict[str, str] = {}
-    stale = []
-    for f in files:
-        known = snapshot.get(f.rel)
+    stat is unchanged is unchanged, only the others are read. The digest of each of `files`.
+
+    Both lists are in walk order, so files are matched by position; where a file was added or
+    removed the positions shift, and from there on they are matched by name.
+    """
+    rels, inodes, mtimes, sizes, digests = (snapshot.rels, snapshot.inodes, snapshot.mtimes,
+                                             snapshot.sizes, snapshot.digests)
+    count = len(rels)
+    position: dict[str, int] | None = None
+    now: list[str] = []
+    stale: list[tuple[int, int | None, FileRef]] = []  # (position in files, in snapshot, file)
+    matched = 0
+    for i, f in enumerate(files):
+        j: int | None = i
+        if i >= count or rels[i] != f.rel:
+            if position is None:
+                position = {rel: k for k, rel in enumerate(rels)}
+            j = position.get(f.rel)
         st = f.stat
-        if known is not None and (known[0], known[1], known[2]) == (st.st_ino, st.st_mtime_ns, st.st_size):
-            now[f.rel] = known[3]
-        else:
-            stale.append(f)
-    fresh = ingester.hash_files(stale)
-    now.update(fresh)
-    result.added = sorted(rel for rel in fresh if rel not in snapshot)
-    result.modified = sorted(rel for rel, d in fresh.items() if rel in snapshot and snapshot[rel][3] != d)
-    if len(now) - len(result.added) != len(snapshot):  # some file of the snapshot is gone
-        result.deleted = sorted(set(snapshot) - set(now))
+        if j is not None:
+            matched += 1
+            if inodes[j] == st.st_ino and mtimes[j] == st.st_mtime_ns and sizes[j] == st.st_size:
+                now.append(digests[j])
+                continue
+        now.append("")
+        stale.append((i, j, f))
+    fresh = ingester.hash_files([f for _, _, f in stale])
+    for i, j, f in stale:
+        now[i] = fresh[f.rel]
+        if j is None:
+            result.added.append(f.rel)
+        elif digests[j] != now[i]:
+            result.modified.append(f.rel)
+    if matched != count:  # some file of the snapshot is gone
+        result.deleted = sorted(set(rels) - {f.rel for f in files})
+    result.added.sort()
+    result.modified.sort()
     if result.added or result.deleted or result.modified:
         result.state = "modified"
     return now

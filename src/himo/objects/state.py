@@ -61,8 +61,15 @@ class DirRecord:
     cache_stamp: str | None  # ObjectDB.stamp() when every object of that manifest was in the cache
 
 
-# A directory's verified files, rel path -> (inode, mtime_ns, size, digest).
-Snapshot = dict[str, tuple[int, int, int, str]]
+@dataclass(frozen=True)
+class DirFiles:
+    """A directory's verified files, as parallel lists in walk order (compared by position)."""
+
+    rels: list[str]
+    inodes: list[int]
+    mtimes: list[int]
+    sizes: list[int]
+    digests: list[str]
 
 
 class StateDB:
@@ -158,7 +165,7 @@ class StateDB:
         except sqlite3.Error:
             pass  # full disk or read-only state.db: the next status checks in full, nothing is lost
 
-    def dir_files(self, path: str, manifest: str) -> Snapshot | None:
+    def dir_files(self, path: str, manifest: str) -> DirFiles | None:
         """The files directory `path` held when it last matched `manifest`, with their digests."""
         try:
             with self._lock:
@@ -166,16 +173,16 @@ class StateDB:
                 row = self.conn.execute(sql, (path, manifest)).fetchone()
             if row is None:
                 return None
-            rels, inodes, mtimes, sizes, digests = marshal.loads(row[0])
-            return dict(zip(rels, zip(inodes, mtimes, sizes, digests, strict=True), strict=True))
+            files = DirFiles(*marshal.loads(row[0]))
         except (sqlite3.Error, ValueError, EOFError, TypeError):
             return None  # unreadable: a full check
+        columns = (files.rels, files.inodes, files.mtimes, files.sizes, files.digests)
+        return files if len({len(column) for column in columns}) == 1 else None
 
-    def save_dir_files(self, path: str, manifest: str, files: Snapshot) -> None:
+    def save_dir_files(self, path: str, manifest: str, files: DirFiles) -> None:
         """Remember the files (stat and digest) of directory `path` while it matches `manifest`."""
-        rels = list(files)
-        columns = tuple(list(column) for column in zip(*files.values(), strict=True)) or ([], [], [], [])
-        blob = marshal.dumps((rels, *columns))  # marshal: 10x faster than JSON for 200k rows
+        # marshal: 10x faster than JSON for 200,000 rows
+        blob = marshal.dumps((files.rels, files.inodes, files.mtimes, files.sizes, files.digests))
         try:
             with self._lock:
                 self.conn.execute("INSERT OR REPLACE INTO dir_files VALUES (?, ?, ?)", (path, manifest, blob))
