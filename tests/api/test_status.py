@@ -286,3 +286,15 @@ def test_several_changes_at_once_shift_nothing(recorded: Path, himo: Himo) -> No
     expected = {"added": ["a/0.txt", "a/11.txt"], "deleted": ["a/1.txt"], "modified": ["b/3.txt"]}
     for _ in range(2):
         assert _d(himo) == {**CLEAN, "state": "modified", **expected}
+
+
+def test_add_leaves_a_snapshot_so_the_first_status_after_a_change_reads_only_it(
+    tracked: Path, himo: Himo
+) -> None:
+    with sqlite3.connect(tracked / ".himo" / "state.db") as db:
+        db.execute("DELETE FROM state")
+    write(tracked / "d" / "b" / "3.txt", "THREE CHANGED\n")
+    assert _d(himo) == {**CLEAN, "state": "modified", "modified": ["b/3.txt"]}
+    with sqlite3.connect(tracked / ".himo" / "state.db") as db:
+        rows = db.execute("SELECT count(*) FROM state").fetchone()[0]
+    assert rows == 2  # data.csv, and b/3.txt: d/'s other files came from what add recorded

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from himo.api.contents import workspace_files
 from himo.api.recording import recording
+from himo.api.status import remember_directory
 from himo.errors import HimoError, PathError
 from himo.meta.kinds import infer_kind
 from himo.meta.recorder import Recorder
@@ -131,6 +132,8 @@ def _store(
         return HashInfo(digests[target.name], files[0].stat.st_size)
     entries = [TreeEntry(f.rel, digests[f.rel], f.stat.st_size) for f in files]
     manifest_oid = repo.odb.add_bytes(dump_manifest(entries))
+    if ingester.linker.preferred not in ("hardlink", "symlink"):  # copies left the files as walked
+        remember_directory(repo, repo.rel(target), manifest_oid, files, [e.digest for e in entries])
     return HashInfo(manifest_oid, sum(e.size for e in entries), len(entries))
 
 

@@ -99,11 +99,22 @@ def _dir_status(repo: Repo, pointer: Pointer, result: TargetStatus, jobs: int | 
     if record is not None and record != seen:
         repo.state.save_dir_record(result.path, record)
         if result.state == "unchanged" and now is not None:
-            stats = [f.stat for f in files]
-            repo.state.save_dir_files(result.path, digest, DirFiles(
-                [f.rel for f in files], [st.st_ino for st in stats], [st.st_mtime_ns for st in stats],
-                [st.st_size for st in stats], now,
-            ))
+            _save_files(repo, result.path, digest, files, now)
+
+
+def remember_directory(repo: Repo, rel: str, manifest: str, files: list[FileRef], digests: list[str]) -> None:
+    """Record that directory `rel` holds `manifest` now, as `files` with `digests` (in walk order),
+    so that the next status compares against it instead of reading digests (add, commit)."""
+    repo.state.save_dir_record(rel, DirRecord(fingerprint(files), manifest, None))
+    _save_files(repo, rel, manifest, files, digests)
+
+
+def _save_files(repo: Repo, rel: str, manifest: str, files: list[FileRef], digests: list[str]) -> None:
+    stats = [f.stat for f in files]
+    repo.state.save_dir_files(rel, manifest, DirFiles(
+        [f.rel for f in files], [st.st_ino for st in stats], [st.st_mtime_ns for st in stats],
+        [st.st_size for st in stats], digests,
+    ))
 
 
 def _compare_with_snapshot(snapshot: DirFiles, files: list[FileRef], ingester: Ingester,
