@@ -400,18 +400,23 @@ def load_average() -> str:
 # ---------------------------------------------------------------- command line
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_store_options(parser: argparse.ArgumentParser, repeat: int, workdir: str) -> None:
+    """The options of the benchmarks that run on a generated store (this one and bench_ui)."""
     parser.add_argument("-n", "--executions", type=int, default=gen_meta_store.DEFAULT_EXECUTIONS)
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median)")
+    parser.add_argument("--repeat", type=int, default=repeat, help="timed runs per measurement (median)")
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--only", default="queries,recording", help="queries, recording or both")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--himo", default=str(Path(sys.executable).parent / "himo"))
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/himo-bench-meta"))
+    parser.add_argument("--workdir", type=Path, default=Path(workdir))
     parser.add_argument("--reuse", action="store_true",
                         help="keep the generated stores (SQLite file, PostgreSQL database) and reuse them")
     parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_store_options(parser, repeat=5, workdir="/tmp/himo-bench-meta")
+    parser.add_argument("--only", default="queries,recording", help="queries, recording or both")
     opts = parser.parse_args(argv)
     opts.backend_list = choices_list(parser, "--backends", opts.backends, list(STORES))
     opts.parts = set(choices_list(parser, "--only", opts.only, ["queries", "recording"]))

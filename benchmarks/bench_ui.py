@@ -36,7 +36,7 @@ from pathlib import Path
 
 import gen_meta_store
 import sqlalchemy as sa
-from bench_meta import STORES, Targets, find_targets
+from bench_meta import STORES, Targets, add_store_options, find_targets
 from common import CommandError, Measure, choices_list, log, print_rows, run
 
 TARGET_S = 0.300
@@ -290,17 +290,9 @@ def cpu_model() -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", "--executions", type=int, default=gen_meta_store.DEFAULT_EXECUTIONS)
-    parser.add_argument("--repeat", type=int, default=15, help="timed requests per measurement (median)")
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    add_store_options(parser, repeat=15, workdir="/tmp/himo-bench-ui")
     parser.add_argument("--via", default="in-process,uvicorn",
                         help="in-process (server time), uvicorn, or both")
-    parser.add_argument("--seed", type=int, default=4)
-    parser.add_argument("--himo", default=str(Path(sys.executable).parent / "himo"))
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/himo-bench-ui"))
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the generated stores (SQLite file, PostgreSQL database) and reuse them")
-    parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
     opts = parser.parse_args(argv)
     opts.backend_list = choices_list(parser, "--backends", opts.backends, list(STORES))
     opts.via_list = choices_list(parser, "--via", opts.via, list(CLIENTS))
