@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,11 @@ def record_run(folder: Path, stage: str = "train", status: str = "succeeded") ->
     recorder.end_execution(exec_id, status, inputs=[DATA], outputs=[MODEL], exit_code=0, log="log")
     recorder.finish(status)
     return recorder.run_id
+
+
+def columns(names: str) -> list[sa.ColumnClause]:
+    """Columns of a table as an older schema had them (JSON ones typed, for their encoding)."""
+    return [sa.column(n, sa.JSON() if n in ("args", "tags") else None) for n in names.split()]
 
 
 def counts(store: Store) -> dict[str, int]:
@@ -126,21 +132,33 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
         assert s.scalars(sa.select(Run.status)).all() == ["aborted"]
 
 
-def test_older_store_is_upgraded_and_keeps_its_rows(meta_url: str, tmp_path: Path) -> None:
-    folder = tmp_path / "journal"
-    record_run(folder)
+def test_older_store_is_upgraded_and_keeps_its_rows(meta_url: str) -> None:
     store = Store(meta_url)
-    with store.writer.begin() as conn:  # a store as the first himo release left it
+    with store.writer.begin() as conn:  # a store as an earlier himo left it, with rows in it
         config = migrate._config()
         config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
-    with store.session(write=True) as session:
-        for path in pending(folder):
-            apply_records(session, [json.loads(x) for x in path.read_text().splitlines()])
+        command.upgrade(config, "0002")
+        day = datetime(2026, 1, 1)
+        run = sa.table("run", *columns("id command args trigger user host repo git_commit branch dirty "
+                                       "himo_version status started_at"))
+        conn.execute(run.insert().values(id="r1", command="repro", args=[], trigger="manual", user="ana",
+                                         host="h", repo="r", git_commit="", branch="", dirty=False,
+                                         himo_version="0.1", status="succeeded", started_at=day))
+        conn.execute(sa.table("artifact", *columns("id digest kind size first_seen")).insert().values(
+            id=1, digest="b" * 64, kind="model", size=1, first_seen=day))
+        release = sa.table("release", *columns("artifact_id env version path commit note user released_at "
+                                               "retired_at tags"))
+        for version, path, retired in (("v1", "models/Churn_Model.pkl", day), ("v2", "model.pkl", None)):
+            conn.execute(release.insert().values(artifact_id=1, env="production", version=version, path=path,
+                                                 commit="", note="", user="ana", released_at=day,
+                                                 retired_at=retired, tags=[]))
     store.open()
     with store.engine.connect() as conn:
         assert migrate.current(conn) == migrate.head()
-    assert counts(store)["run"] == 1
+        names = conn.execute(sa.text("SELECT version, name FROM release ORDER BY version")).all()
+        metrics = conn.execute(sa.text("SELECT count(*) FROM execution")).scalar()
+    assert counts(store)["run"] == 1 and metrics == 0
+    assert [tuple(n) for n in names] == [("v1", "churn-model"), ("v2", "model")]
 
 
 def test_a_store_from_a_newer_himo_is_refused(meta_url: str) -> None:

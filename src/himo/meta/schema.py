@@ -91,6 +91,9 @@ class Execution(Base):
     user: Mapped[str] = mapped_column(String(200), default="")
     himo_version: Mapped[str] = mapped_column(String(32), default="")
     log: Mapped[str | None] = mapped_column(String(1000))
+    # What a stage reported, kept in the store so a team store answers without the files:
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {metrics file: {dotted key: value}}
+    log_tail: Mapped[str | None] = mapped_column(Text)  # the log's last lines
 
 
 class Event(Base):
@@ -124,6 +127,23 @@ class Location(Base):
     run_id: Mapped[str | None] = mapped_column(String(36))
 
 
+class Transfer(Base):
+    """One move of an artifact's bytes by a run: a push, fetch or pull to or from a remote, an export.
+
+    Location keeps where bytes are (first and last seen); this keeps what each run moved.
+    """
+
+    __tablename__ = "transfer"
+    __table_args__ = (Index("ix_transfer_run", "run_id"), Index("ix_transfer_artifact", "artifact_id", "at"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(36))
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifact.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # push | fetch | pull | export
+    url: Mapped[str] = mapped_column(String(1000))
+    path: Mapped[str] = mapped_column(String(1000), default="")
+    at: Mapped[datetime]
+
+
 LIVE = text("retired_at IS NULL")  # the partial index's condition: a release still live
 
 
@@ -131,20 +151,22 @@ class Release(Base):
     """An artifact live in an environment from released_at until retired_at (NULL: live now).
 
     History is append-only: a new release retires the live one at the same instant, and a
-    rollback is a new release. At most one release per environment is live (ux_release_live).
+    rollback is a new release. Each named model has at most one live release per environment
+    (ux_release_live): a team can run several models in production, one version of each.
     """
 
     __tablename__ = "release"
     __table_args__ = (
-        UniqueConstraint("env", "version"),
-        Index("ux_release_live", "env", unique=True, sqlite_where=LIVE, postgresql_where=LIVE),
+        UniqueConstraint("name", "env", "version", name="uq_release_name_env_version"),
+        Index("ux_release_live", "name", "env", unique=True, sqlite_where=LIVE, postgresql_where=LIVE),
         Index("ix_release_env", "env", "released_at"),
         Index("ix_release_artifact", "artifact_id", "released_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     artifact_id: Mapped[int] = mapped_column(ForeignKey("artifact.id"))
+    name: Mapped[str] = mapped_column(String(200), default="")  # the model's registry name (GTO's artifact)
     env: Mapped[str] = mapped_column(String(64))  # production, staging ...
-    version: Mapped[str] = mapped_column(String(64))  # v1, v2 ... unique in its env
+    version: Mapped[str] = mapped_column(String(64))  # v1, v2 ... unique per name in its env
     path: Mapped[str] = mapped_column(String(1000), default="")  # repository-relative, as released
     commit: Mapped[str] = mapped_column(String(64), default="")  # git commit holding that version
     note: Mapped[str] = mapped_column(Text, default="")
