@@ -18,7 +18,9 @@ def demo_cmd(directory: Path) -> None:
 
     DIRECTORY (default ./himo-demo) must be new or empty. It becomes a git repository with data
     tracked by himo and a five-stage pipeline, which is run, run again after a parameter change,
-    and pushed to a folder remote. Needs scikit-learn and numpy: pip install 'himo[demo]'.
+    and pushed to a folder remote; the model is released to production (with git tags) and the
+    predictions exported; then what ran and what made the model are read back from the metadata
+    store. Needs scikit-learn and numpy: pip install 'himo[demo]'.
     """
     from himo.api.demo import run_demo
 
