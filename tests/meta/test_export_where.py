@@ -85,7 +85,7 @@ def test_export_a_directory_to_s3_and_where_lists_remote_export_and_release(
     assert [p["url"] for p in places(found, "remote")] == [f"s3://{s3_bucket}/cache"]
     assert [p["url"] for p in places(found, "export")] == [f"{dest}/images"]
     release = places(found, "release")
-    assert [(p["url"], p["detail"], p["last_at"]) for p in release] == [("staging", "v1, live", None)]
+    assert [(p["url"], p["detail"], p["last_at"]) for p in release] == [("staging", "images v1, live", None)]
     by_digest = where(himo, found["digest"][:10])  # a digest prefix names the same artifact
     assert by_digest["path"] is None and by_digest["places"] == found["places"]
 
@@ -127,3 +127,25 @@ def test_export_and_where_refuse_what_they_cannot_name(project, tmp_path: Path) 
         f"Error: {MODEL}: its bytes (digest {oid[:12]}) are not all in the cache")
     assert not (tmp_path / "out").exists()
     assert places(where(himo, MODEL), "cache")[0]["detail"] == "not in the cache"
+
+
+def test_where_after_a_pull_lists_the_remote_pulled_from(project, tmp_path: Path) -> None:
+    root, himo = project
+    remote = tmp_path / "remote"
+    himo("remote", "add", "-d", "storage", str(remote))
+    himo("push", MODEL, env={**os.environ, "HIMO_META_RECORD": "0"})  # only the pull will say it
+    assert places(where(himo, MODEL), "remote") == []
+    pointer = (root / f"{MODEL}.himo").read_text()
+    oid = next(line.split()[1] for line in pointer.splitlines() if line.startswith("digest:"))
+    cached = root / ".himo/cache" / oid[:2] / oid[2:]
+    os.chmod(cached, 0o644)
+    cached.unlink()
+    himo("pull", MODEL)
+    found = where(himo, MODEL)
+    assert [p["url"] for p in places(found, "remote")] == [str(remote)]
+    assert places(found, "cache")[0]["detail"] == "complete"
+    himo("release", MODEL, "--env", "production")
+    text = himo("where", MODEL).stdout.splitlines()
+    assert any(line.split()[:2] == ["remote", str(remote)] for line in text)
+    assert any(line.split()[:2] == ["release", "production"] and line.endswith("model v1, live")
+               for line in text)

@@ -2,17 +2,21 @@
 
     from himo import api
     repo = api.Repo.find()
-    api.release(repo, "models/model.pkl", "production", note="better recall")
-    api.live_release(repo, "production", at="2024-05-01T12:00")   # which model was live then
+    api.release(repo, "models/model.pkl", "production", note="better recall")   # name: model
+    api.release(repo, "models/churn.pkl", "production", name="churn")   # both live in production
+    api.live_release(repo, "production", at="2024-05-01T12:00", name="churn")   # which was live then
+    api.rollback(repo, "production", name="churn")
     api.export_artifact(repo, "predictions.csv", "s3://bucket/deliveries")
     for place in api.where(repo, "models/model.pkl").places:
         print(place.kind, place.url, place.first_at)
 
-Releases are written to the store directly, not through the journal: a release must see the
-current state (which release is live, which versions exist) and fail cleanly, all in one
-transaction that holds the environment's lock. Git tags (`tag=True`) follow GTO's format, so
-the registry is visible in git hosting and to GTO: `NAME@vX.Y.Z` registers a version at the
-commit, `NAME#ENV#N` assigns it to the environment; `releases_from_tags` rebuilds history from them.
+Each release names its model (`name`, GTO's artifact name; default: the file name): each name
+has at most one live release per environment. Releases are written to the store directly, not
+through the journal: a release must see the current state (which release is live, which
+versions exist) and fail cleanly, all in one transaction that holds the name's lock. Git tags
+(`tag=True`) follow GTO's format, so the registry is visible in git hosting and to GTO:
+`NAME@vX.Y.Z` registers a version of NAME at a commit, `NAME#ENV#N` assigns the version
+registered at its commit to the environment; `releases_from_tags` rebuilds history from them.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads only when the store is used: importing him
     from himo.meta.releases import NewRelease, ReleaseRow
 
 __all__ = [
-    "ExportResult", "Place", "Tracked", "WhereResult", "export_artifact",
+    "ExportResult", "Place", "TagsRestored", "Tracked", "WhereResult", "export_artifact",
     "live_release", "release", "releases", "releases_from_tags", "rollback", "where",
 ]
 
@@ -56,9 +60,13 @@ ENV = re.compile(r"[a-z]([a-z0-9-]{0,62}[a-z0-9])?")  # also a valid GTO stage n
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 SEMVER = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 PLAIN = re.compile(r"v(\d+)")
-GTO_NAME = re.compile(r"[a-z0-9]([a-z0-9-/]*[a-z0-9])?")
-ASSIGN_TAG = re.compile(r"(?P<name>[a-z0-9]([a-z0-9-/]*[a-z0-9])?)#(?P<env>[a-z0-9]([a-z0-9-/]*[a-z0-9])?)"
-                        r"#(?P<counter>\d+)")
+NUMERIC = re.compile(r"v(\d+(?:\.\d+)*)(?:[-+].*)?")  # v3, v1.2.3, v1.2.3-rc1: numbers GTO and himo compare
+GTO_NAME = re.compile(r"[a-z0-9]([a-z0-9-/]*[a-z0-9])?")  # GTO's artifact (and stage) names
+_NAME = r"[a-z0-9](?:[a-z0-9-/]*[a-z0-9])?"
+_GTO_SEMVER = (r"v(?P<major>0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"  # GTO's: no leading zeros
+               r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+ASSIGN_TAG = re.compile(rf"(?P<name>{_NAME})#(?P<env>{_NAME})#(?P<counter>\d+)")
+REGISTER_TAG = re.compile(rf"(?P<name>{_NAME})@(?P<version>{_GTO_SEMVER})(?P<cancel>!?)(?:#\d+)?")
 COUNTER = re.compile(r".*#(\d+)")
 
 
@@ -91,7 +99,7 @@ class Place:
     first_at: datetime | None  # naive UTC: first recorded there (release: released_at)
     last_at: datetime | None  # last confirmed there (release: retired_at, None while live)
     who: str = ""
-    detail: str = ""  # cache: complete or what is missing; release: version, live or retired
+    detail: str = ""  # cache: complete or what is missing; release: name version, live or retired
 
 
 @dataclass(frozen=True)
@@ -116,9 +124,27 @@ def check_env(env: str) -> str:
 def check_version(version: str, tag: bool) -> str:
     semantic = PLAIN.fullmatch(version) or SEMVER.fullmatch(version)
     if not VERSION.fullmatch(version) or (tag and not semantic):
-        form = "vN or vX.Y.Z (git tags need a semantic version)" if tag else "such as v3 or 2024-05-rc1"
+        form = ("vN or vX.Y.Z (git tags need a semantic version)" if tag else
+                "a version such as v3, v1.2.0 or 2024-05-rc1 (letters, digits, '.', '_', '+', '-')")
         raise UsageError(f"--version: {version!r} is not a version", f"use {form}")
+    if (numbers := NUMERIC.fullmatch(version)) and any(
+            len(part) > 1 and part.startswith("0") for part in numbers.group(1).split(".")):
+        raise UsageError(f"--version: {version!r} has a number with a leading zero",
+                         f"write it without: {_without_zeros(version)} (GTO refuses leading zeros, and "
+                         "v007 would count as v7)")
     return version
+
+
+def _without_zeros(version: str) -> str:
+    return re.sub(r"(?<![0-9])0+(?=[0-9])", "", version)
+
+
+def check_name(name: str) -> str:
+    if len(name) > 200 or not GTO_NAME.fullmatch(name):
+        raise UsageError(f"--name: {name!r} is not a model name",
+                         "use lower-case letters, digits, '-' and '/' (not first or last), as GTO's "
+                         "artifact names: churn, fraud-scorer, team/churn; at most 200 characters")
+    return name
 
 
 def semver(version: str) -> str:
@@ -131,15 +157,12 @@ def semver(version: str) -> str:
 
 
 def gto_name(path: str) -> str:
-    """The GTO artifact name of a path: its file name without suffix, lower case, `_`/` ` as `-`
-    (models/model.pkl -> model)."""
-    pure = PurePosixPath(path)
-    stem = pure.stem if pure.suffix else pure.name
-    name = re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")
-    if not GTO_NAME.fullmatch(name):
-        raise PathError(f"{path}: no git tag name can be made from it (GTO names are lower-case "
-                        "letters, digits and '-')", "rename the file, or release without --tag")
-    return name
+    """The name a release of `path` gets by default, which is also its GTO artifact name: the
+    file name without suffix, lower case, other characters as '-' (models/My_Model.pt ->
+    my-model). One rule, himo.meta.releases.default_name (loaded here on use: SQLAlchemy)."""
+    from himo.meta.releases import default_name
+
+    return default_name(path)
 
 
 # -- which bytes a target names -------------------------------------------------------------
@@ -226,21 +249,26 @@ def _check_bytes(repo: Repo, path: str, info: HashInfo) -> None:
 
 
 def release(repo: Repo, target: str, env: str, version: str | None = None, note: str = "",
-            tag: bool = False) -> ReleaseRow:
-    """Make the tracked artifact at TARGET (PATH or PATH@REV) live in `env` from now.
+            tag: bool = False, name: str | None = None) -> ReleaseRow:
+    """Make the tracked artifact at TARGET (PATH or PATH@REV) live in `env` from now, as the
+    model `name` (default: the file name, `gto_name`).
 
     The path must be tracked, unmodified in the workspace, and its bytes in the cache or a
-    remote. The live release of `env` is retired at the same instant. `version`: default the
-    next vN of `env`. `tag`: also make GTO's annotated git tags at the commit holding it.
+    remote. The live release of the same name in `env` is retired at the same instant; the
+    other models live there stay. Refused if this artifact is that live release already, or
+    if the default name is the name of another path (give `name`). `version`: himo's label,
+    default the next vN of the name in `env`. `tag`: also make GTO's annotated git tags at the
+    commit holding it (see `make_tags`).
     """
     check_env(env)
+    if name is not None:
+        check_name(name)
     if version is not None:
         check_version(version, tag)
     tracked = resolve(repo, target)
     if tracked.rev is None:
         _check_unmodified(repo, tracked)
     _check_bytes(repo, tracked.path, tracked.hash_info)
-    name = gto_name(tracked.path) if tag else ""
     if tag and not tracked.commit:
         raise ScmError(f"{tracked.path}: this version is not committed to git, so no tag can point at it",
                        f"commit {tracked.path}{SUFFIX} (or {LOCK_FILE}) first, or release without --tag")
@@ -248,69 +276,114 @@ def release(repo: Repo, target: str, env: str, version: str | None = None, note:
     # Tags are made inside the transaction, and deleted if it fails (even at its commit).
     with _tags_undone_on_error(repo) as created, _writing(repo) as (session, store_releases):
         new = store_releases.NewRelease(info.digest, info.size, info.nfiles, tracked.kind, env, tracked.path,
-                                        tracked.commit, version, note, _user())
+                                        tracked.commit, version, note, _user(), name or "")
         row = store_releases.release(session, new)
         if tag:
-            make_tags(repo, name, row, created)
-            store_releases.set_tags(session, row.id, created)
-            row = dataclasses.replace(row, tags=list(created))
+            row = _tagged(repo, session, store_releases, row, created, version)
     return row
 
 
-def rollback(repo: Repo, env: str, to: str | None = None, note: str | None = None) -> ReleaseRow:
-    """A new release, in `env`, of an earlier one's artifact: `to` (a version), else the newest
-    earlier release whose artifact differs from the live one. History stays append-only."""
+def _tagged(repo: Repo, session: Any, store_releases: Any, row: ReleaseRow, created: list[str],
+            asked: str | None) -> ReleaseRow:
+    make_tags(repo, row, created, asked)
+    store_releases.set_tags(session, row.id, created)
+    return dataclasses.replace(row, tags=list(created))
+
+
+def rollback(repo: Repo, env: str, to: str | None = None, note: str | None = None, name: str | None = None,
+             tag: bool | None = None) -> ReleaseRow:
+    """A new release of the model `name` in `env` (name may be left out when one model was
+    released there) of an earlier release's artifact: `to` (a version), else the newest earlier
+    release whose artifact differs from the live one. History stays append-only.
+
+    `tag`: make GTO's assignment tag (NAME#ENV#N) for it, so `releases_from_tags` rebuilds the
+    rollback too; None (default): when the release it returns to has git tags.
+    """
     check_env(env)
-    with _writing(repo) as (session, store_releases):
-        store_releases.lock_env(session, env)
-        history = store_releases.timeline(session, env)
-        earlier = _rollback_target(store_releases.envs(session), env, history, to)
+    if name is not None:
+        check_name(name)
+    with _tags_undone_on_error(repo) as created, _writing(repo) as (session, store_releases):
+        name = _rollback_name(store_releases, session, env, name)
+        store_releases.lock_name(session, name)
+        history = store_releases.timeline(session, env, name=name)
+        earlier = _rollback_target(env, name, history, to)
+        tag = bool(earlier.tags) if tag is None else tag
+        if tag and not earlier.commit:
+            raise ScmError(f"{earlier.version} of {name} in {env} was not released from a git commit, so no "
+                           "tag can point at it", "roll back with --no-tag")
         stored = store_releases.artifact_info(session, earlier.digest)
         info = HashInfo(earlier.digest, stored[2] if stored else 0, stored[3] if stored else None)
         _check_bytes(repo, earlier.path, info)
         why = note if note is not None else f"rollback to {earlier.version}"
         new = store_releases.NewRelease(earlier.digest, info.size, info.nfiles, earlier.kind, env,
-                                        earlier.path, earlier.commit, None, why, _user())
-        return store_releases.release(session, new)
+                                        earlier.path, earlier.commit, None, why, _user(), name)
+        row = store_releases.release(session, new)
+        if tag:
+            row = _tagged(repo, session, store_releases, row, created, None)
+    return row
 
 
-def _rollback_target(envs: list[str], env: str, history: list[ReleaseRow], to: str | None) -> ReleaseRow:
-    if not history:
+def _rollback_name(store_releases: Any, session: Any, env: str, name: str | None) -> str:
+    """`name`, else the one model released in `env`; an error naming them if there are several."""
+    there = store_releases.names(session, env)
+    if not there:
+        envs = store_releases.envs(session)
         known = f"environments released to: {', '.join(envs)}" if envs else "nothing is released yet"
         raise MetaError(f"no release in environment {env!r}", known)
+    if name is None and len(there) > 1:
+        raise UsageError(f"{env} has releases of several models: {', '.join(there)}",
+                         f"say which to roll back: --name {there[0]}")
+    if name is not None and name not in there:
+        raise MetaError(f"no release of {name!r} in environment {env!r}",
+                        f"models released there: {', '.join(there)}")
+    return name or there[0]
+
+
+def _rollback_target(env: str, name: str, history: list[ReleaseRow], to: str | None) -> ReleaseRow:
     live = history[0] if history[0].live else None
     if to is not None:
         for row in history:
+            if row is live and row.version == to:
+                raise MetaError(f"{name}: {to} is already live in {env}", "roll back to an earlier "
+                                f"version; see `himo releases --env {env} --name {name}`")
             if row.version == to:
                 return row
         versions = ", ".join(r.version for r in history[:10])
-        raise MetaError(f"{env} has no release {to!r}", f"its versions: {versions}")
+        raise MetaError(f"{env} has no release {to!r} of {name}", f"its versions: {versions}")
     for row in history:
         if live is None or row.digest != live.digest:
             return row
-    raise MetaError(f"nothing to roll back to in {env}: every release there is the live artifact",
-                    f"release another version: himo release PATH --env {env}")
+    raise MetaError(f"nothing to roll back to in {env}: every release of {name} there is the live artifact",
+                    f"release another version: himo release PATH --env {env} --name {name}")
 
 
 # -- reading --------------------------------------------------------------------------------
 
 
-def releases(repo: Repo, env: str | None = None, at: str | datetime | None = None) -> list[ReleaseRow]:
-    """Releases newest first, by environment; `at` (a time, or an age such as 2h): only those
-    live then. Times: naive = UTC for datetimes, local time for text."""
+def releases(repo: Repo, env: str | None = None, at: str | datetime | None = None,
+             name: str | None = None) -> list[ReleaseRow]:
+    """Releases by environment, then model name, each newest first; `at` (a time, or an age
+    such as 2h): only those live then (which models were live in each environment). Times:
+    naive = UTC for datetimes, local time for text."""
     if env is not None:
         check_env(env)
+    if name is not None:
+        check_name(name)
     when = parse_when(at, "--at")
     with _reading(repo) as (session, store_releases):
-        return store_releases.timeline(session, env, when)
+        return store_releases.timeline(session, env, when, name)
 
 
-def live_release(repo: Repo, env: str, at: str | datetime | None = None) -> ReleaseRow | None:
-    """The release live in `env` at `at` (default now), or None."""
+def live_release(repo: Repo, env: str, at: str | datetime | None = None,
+                 name: str | None = None) -> ReleaseRow | None:
+    """The release of the model `name` live in `env` at `at` (default now), or None. Without a
+    name: the one live there; UsageError if several models were (use `releases(repo, env, at)`)."""
     check_env(env)
+    if name is not None:
+        check_name(name)
     when = parse_when(at, "--at")
     with _reading(repo) as (session, store_releases):
-        return store_releases.live_release_at(session, env, when)
+        return store_releases.live_release_at(session, env, when, name)
 
 
 # -- git tags (GTO's format) ----------------------------------------------------------------
@@ -318,47 +391,79 @@ def live_release(repo: Repo, env: str, at: str | datetime | None = None) -> Rele
 
 class GitTag(NamedTuple):
     commit: str  # the commit it points at
-    time: int  # tagger date, unix seconds
+    time: int  # tagger date (a lightweight tag: its commit's date), unix seconds
     tagger: str
     message: str
+    annotated: bool = True  # False: a lightweight tag (GTO ignores those)
 
 
-def make_tags(repo: Repo, name: str, row: ReleaseRow, created: list[str]) -> None:
+@dataclass(frozen=True)
+class TagsRestored:
+    """What `releases_from_tags` did with each GTO assignment tag (`NAME#ENV...`) of the repository."""
+
+    restored: list[str] = field(default_factory=list)  # tags that became releases
+    known: list[str] = field(default_factory=list)  # tags whose release the store already had
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (tag, why it was not restored)
+
+
+def make_tags(repo: Repo, row: ReleaseRow, created: list[str], asked: str | None = None) -> None:
     """Annotated tags at the release's commit, appended to `created` as made: the version
-    `NAME@vX.Y.Z` (unless the commit already has one for NAME: GTO has one version per commit),
-    then the assignment `NAME#ENV#N` (N: one more than NAME's highest counter). ScmError if a
-    tag to create exists."""
+    `NAME@vX.Y.Z` unless that commit already has one (GTO versions are per name, one per commit:
+    releasing a commit to staging, then production, reuses it), then the assignment
+    `NAME#ENV#N` (N: one more than NAME's highest counter). The version is the one registered at
+    the commit, else `asked` (the user's --version) as vX.Y.Z, else the next major after NAME's
+    highest. ScmError if a tag to create exists; UsageError if `asked` contradicts the commit's."""
     tags = git_tags(repo)
-    register = next((t for t, found in tags.items() if found.commit == row.commit
-                     and t.startswith(name + "@") and SEMVER.fullmatch(t[len(name) + 1:])), None)
-    message = _tag_message(row)
-    if register is None:
-        register = f"{name}@{semver(row.version)}"
-        _refuse_existing(tags, register)
-        _tag(repo, register, f"Registering artifact {name} version {semver(row.version)}\n\n{message}",
-             row.commit)
-        created.append(register)
-    counters = [int(m.group(1)) for t in tags if t.startswith((name + "#", name + "@"))
+    version, register = _gto_version(tags, row, asked)
+    message = _tag_message(row, version)
+    if register:
+        _refuse_existing(tags, f"{row.name}@{version}", "give another --version")
+        _tag(repo, f"{row.name}@{version}",
+             f"Registering artifact {row.name} version {version}\n\n{message}", row.commit)
+        created.append(f"{row.name}@{version}")
+    counters = [int(m.group(1)) for t in tags if t.startswith((row.name + "#", row.name + "@"))
                 if (m := COUNTER.fullmatch(t))]
-    assign = f"{name}#{row.env}#{max(counters, default=0) + 1}"
-    _refuse_existing(tags, assign)
-    version = register.split("@", 1)[1]
-    _tag(repo, assign, f"Assigning stage {row.env} to artifact {name} version {version}\n\n{message}",
+    assign = f"{row.name}#{row.env}#{max(counters, default=0) + 1}"
+    _refuse_existing(tags, assign, "the counter is one more than the highest of its name's tags")
+    _tag(repo, assign, f"Assigning stage {row.env} to artifact {row.name} version {version}\n\n{message}",
          row.commit)
     created.append(assign)
 
 
-def _tag_message(row: ReleaseRow) -> str:
+def _gto_version(tags: dict[str, GitTag], row: ReleaseRow, asked: str | None) -> tuple[str, bool]:
+    """(GTO version for the release's commit, whether to register it)."""
+    versions = [(m.group("version"), m.group("cancel"), tags[t]) for t in tags
+                if (m := REGISTER_TAG.fullmatch(t)) and m.group("name") == row.name]
+    at_commit = sorted({v for v, cancel, found in versions
+                        if found.commit == row.commit and found.annotated and not cancel})
+    wanted = semver(asked) if asked else None
+    if at_commit and wanted and wanted not in at_commit:
+        raise UsageError(f"--version {asked}: commit {row.commit[:8]} is already registered as "
+                         f"{row.name}@{at_commit[0]} (GTO: one version per commit)",
+                         f"leave out --version (the tags then use {at_commit[0]}), or give --version "
+                         f"{at_commit[0]}")
+    if at_commit:
+        return (wanted or at_commit[-1]), False
+    if wanted:
+        return wanted, True
+    majors = [int(m.group("major")) for v, _, _ in versions if (m := re.match(_GTO_SEMVER, v))]
+    return f"v{max(majors, default=0) + 1}.0.0", True
+
+
+def _tag_message(row: ReleaseRow, version: str) -> str:
     """himo's facts, one `key: value` a line, so `releases_from_tags` can rebuild the release."""
-    lines = [f"himo release {row.version} of {row.path} to {row.env}", f"digest: {row.digest}",
-             f"path: {row.path}", f"env: {row.env}", f"version: {row.version}", f"kind: {row.kind}"]
+    lines = [f"himo release {row.version} of {row.path} to {row.env} (GTO version {version})",
+             f"name: {row.name}", f"digest: {row.digest}", f"path: {row.path}", f"env: {row.env}",
+             f"version: {row.version}", f"gto_version: {version}", f"kind: {row.kind}"]
     return "\n".join(lines + ([f"note: {' '.join(row.note.split())}"] if row.note else []))
 
 
-def _refuse_existing(tags: dict[str, GitTag], name: str) -> None:
+def _refuse_existing(tags: dict[str, GitTag], name: str, hint: str) -> None:
     if name in tags:
-        raise ScmError(f"git tag {name} already exists (at commit {tags[name].commit[:8]}); nothing released",
-                       "give another --version, or delete the tag (git tag -d) if it is wrong")
+        found = tags[name]
+        kind = "" if found.annotated else "a lightweight tag, "
+        raise ScmError(f"git tag {name} already exists ({kind}at commit {found.commit[:8]}); "
+                       "nothing released", f"{hint}; or delete the tag (git tag -d {name}) if it is wrong")
 
 
 def _tag(repo: Repo, name: str, message: str, commit: str) -> None:
@@ -379,48 +484,69 @@ def _tags_undone_on_error(repo: Repo) -> Iterator[list[str]]:
 
 
 def git_tags(repo: Repo) -> dict[str, GitTag]:
-    """Every annotated tag of the repository, by name (one `git for-each-ref`)."""
+    """Every tag of the repository by name, annotated and lightweight (one `git for-each-ref`)."""
     if repo.git is None:
         return {}
     out = repo.git.run("for-each-ref", "refs/tags",
-                       "--format=%(refname:strip=2)%1f%(objecttype)%1f%(*objectname)%1f"
-                       "%(taggerdate:unix)%1f%(taggername)%1f%(contents)%1e").decode("utf-8", "replace")
+                       "--format=%(refname:strip=2)%1f%(objecttype)%1f%(objectname)%1f%(*objectname)%1f"
+                       "%(creatordate:unix)%1f%(taggername)%1f%(contents)%1e").decode("utf-8", "replace")
     found = {}
     for record in out.split("\x1e"):
         fields = record.lstrip("\n").split("\x1f")
-        if len(fields) == 6 and fields[1] == "tag" and fields[3].isdigit():
-            found[fields[0]] = GitTag(fields[2], int(fields[3]), fields[4], fields[5])
+        if len(fields) != 7 or not fields[4].isdigit():
+            continue
+        annotated = fields[1] == "tag"
+        found[fields[0]] = GitTag(fields[3] if annotated else fields[2], int(fields[4]), fields[5],
+                                  fields[6] if annotated else "", annotated)
     return found
 
 
-def releases_from_tags(repo: Repo) -> list[str]:
-    """Rebuild release history from GTO assignment tags (`NAME#ENV#N`) made by `release(tag=True)`:
-    each is a release at its tag's time, retired when the next one in its env began. Releases
-    already in the store are kept. Returns the assignment tags restored."""
+def releases_from_tags(repo: Repo) -> TagsRestored:
+    """Rebuild release history from GTO assignment tags (`NAME#ENV#N`) made by `release(tag=True)`
+    or `rollback`: each is a release of the model NAME at its tag's time, retired when the next
+    one of NAME in its env began. Releases already in the store are kept. Every tag that looks
+    like an assignment (`NAME#...`) and is not restored is in `skipped`, with why."""
     if repo.git is None:
         raise ScmError(f"not a git repository: {repo.root}", "tags live in git: run this in a clone")
     tags = git_tags(repo)
-    found = sorted((tags[t].time, int(m.group("counter")), t, m.group("env")) for t in tags
-                   if (m := ASSIGN_TAG.fullmatch(t)))
-    rows, times, names = [], [], []
-    for time, _, tag, env in found:
-        new = _release_from_tag(repo, tags[tag], env)
-        if new is not None:
-            rows.append(new)
-            times.append(datetime.fromtimestamp(time, UTC).replace(tzinfo=None))
-            names.append([tag])
+    rows, times, names, skipped = [], [], [], []
+    for tag in sorted((t for t in tags if "#" in t), key=lambda t: (tags[t].time, _counter(t), t)):
+        new, why = _release_from_tag(repo, tag, tags[tag])
+        if new is None:
+            skipped.append((tag, why))
+            continue
+        rows.append(new)
+        times.append(datetime.fromtimestamp(tags[tag].time, UTC).replace(tzinfo=None))
+        names.append([tag])
     with _writing(repo) as (session, store_releases):
-        return store_releases.restore(session, rows, times, names)
+        outcome = store_releases.restore(session, rows, times, names)
+    return TagsRestored([t for t, why in outcome if not why],
+                        [t for t, why in outcome if why == store_releases.KNOWN],
+                        skipped + [(t, why) for t, why in outcome if why and why != store_releases.KNOWN])
 
 
-def _release_from_tag(repo: Repo, tag: GitTag, env: str) -> NewRelease | None:
+def _counter(tag: str) -> int:
+    return int(m.group(1)) if (m := COUNTER.fullmatch(tag)) else 0
+
+
+def _release_from_tag(repo: Repo, name: str, tag: GitTag) -> tuple[NewRelease | None, str]:
     """The release an assignment tag records, from himo's lines in its message (size and kind
-    from the pointer or himo.lock at its commit). None for a tag without them (GTO's own tags
-    do not say which file the artifact is)."""
+    from the pointer or himo.lock at its commit), else (None, why not). GTO's own tags do not
+    say which file the artifact is."""
+    match = ASSIGN_TAG.fullmatch(name)
+    if match is None:
+        return None, "not an assignment NAME#ENV#N (GTO's unassignments and old tags are not releases)"
+    if not tag.annotated:
+        return None, "a lightweight tag (GTO reads only annotated tags; it has no message)"
+    env = match.group("env")
+    if not ENV.fullmatch(env):
+        return None, f"{env!r} is not a himo environment name (a letter first, at most 64 characters)"
     facts = dict(line.split(": ", 1) for line in tag.message.splitlines() if ": " in line)
     path, digest, version = facts.get("path"), facts.get("digest", ""), facts.get("version")
-    if not path or not is_digest(digest) or facts.get("env", env) != env:
-        return None
+    if not path or not is_digest(digest):
+        return None, "its message has no himo facts (path:, digest:): not made by himo, the file is unknown"
+    if facts.get("env", env) != env:
+        return None, f"its message says env {facts['env']}, its name {env}"
     try:
         info, data = _tracked_at(repo, path, revision(repo, tag.commit).read)
     except HimoError:
@@ -430,7 +556,7 @@ def _release_from_tag(repo: Repo, tag: GitTag, env: str) -> NewRelease | None:
 
     return NewRelease(digest, size, nfiles, facts.get("kind") or infer_kind(path, data=data), env, path,
                       tag.commit, version if version and VERSION.fullmatch(version) else None,
-                      facts.get("note", ""), tag.tagger)
+                      facts.get("note", ""), tag.tagger, match.group("name")), ""
 
 
 # -- deliveries -----------------------------------------------------------------------------
@@ -512,7 +638,7 @@ def where(repo: Repo, target: str) -> WhereResult:
     places = [_cache_place(repo, info)]
     places += [Place(loc.kind, loc.url, loc.first_at, loc.last_at, loc.who) for loc in locations]
     places += [Place("release", r.env, r.released_at, r.retired_at, r.who,
-                     f"{r.version}, {'live' if r.live else 'retired'}") for r in released]
+                     f"{r.name} {r.version}, {'live' if r.live else 'retired'}") for r in released]
     return WhereResult(target, digest, path, places)
 
 

@@ -13,31 +13,36 @@ from himo.cli.main import common
 from himo.cli.output import OUT
 from himo.workspace.repo import Repo
 
+NAME_HELP = "The model's registry name, GTO's artifact name (default: the file name, churn.pkl -> churn)."
+
 
 def _released_line(row: Any) -> str:
     tags = f"; git tags {', '.join(row.tags)}" if row.tags else ""
-    return (f"Released {row.path} ({row.digest[:DIGEST]}) to {row.env} as {row.version}, "
+    return (f"Released {row.path} ({row.digest[:DIGEST]}) to {row.env} as {row.name} {row.version}, "
             f"live since {when(row.released_at)}{tags}")
 
 
 @click.command("release")
 @click.argument("target", metavar="PATH[@REV]")
 @click.option("--env", "env", required=True, help="Environment: production, staging ... (a-z, 0-9, -).")
-@click.option("--version", "version", help="Version name (default: the next vN of the environment).")
+@click.option("--name", "name", help=NAME_HELP)
+@click.option("--version", "version", help="Version name (default: the next vN of NAME in the environment).")
 @click.option("--note", default="", help="Why: shown in `himo releases`.")
 @click.option("--tag", is_flag=True,
               help="Also make annotated git tags in GTO's format (NAME@vX.Y.Z, NAME#ENV#N).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @common
-def release_cmd(target: str, env: str, version: str | None, note: str, tag: bool, as_json: bool) -> None:
+def release_cmd(target: str, env: str, name: str | None, version: str | None, note: str, tag: bool,
+                as_json: bool) -> None:
     """Make the tracked PATH (as committed at REV, or as its pointer says now) live in ENV from
-    now; the release live there before is retired at the same instant.
+    now, as the model NAME.
 
-    PATH must be tracked, unmodified, and its bytes in the cache or a remote.
+    The release of NAME live in ENV before is retired at the same instant; other models live
+    there stay. PATH must be tracked, unmodified, and its bytes in the cache or a remote.
     """
     from himo.api.release import release
 
-    row = release(Repo.find(), target, env, version=version, note=note, tag=tag)
+    row = release(Repo.find(), target, env, version=version, note=note, tag=tag, name=name)
     if as_json:
         OUT.json(plain(row))
     else:
@@ -46,55 +51,73 @@ def release_cmd(target: str, env: str, version: str | None, note: str, tag: bool
 
 @click.command("releases")
 @click.option("--env", "env", help="Only this environment.")
+@click.option("--name", "name", help="Only this model.")
 @click.option("--at", "at", metavar="TIME",
               help="Only what was live at TIME: 2024-05-01T13:30, 2024-05-01, 3d (ago).")
-@click.option("--from-tags", is_flag=True, help="First rebuild the history from GTO git tags made by --tag.")
+@click.option("--from-tags", is_flag=True,
+              help="First rebuild the history from GTO git tags made by --tag (lists each tag passed over).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @common
-def releases_cmd(env: str | None, at: str | None, from_tags: bool, as_json: bool) -> None:
-    """Release history per environment, newest first: version, digest, path, from, until, who,
-    note, and the run that produced the artifact."""
+def releases_cmd(env: str | None, name: str | None, at: str | None, from_tags: bool, as_json: bool) -> None:
+    """Release history per environment and model, newest first: version, digest, path, from,
+    until, who, note, and the run that produced the artifact. With --at: which model(s) were
+    live in each environment at TIME."""
+    from himo.api.history import parse_when
     from himo.api.release import releases, releases_from_tags
 
     repo = Repo.find()
+    moment = parse_when(at, "--at")  # once: an age (2h) names one instant for the query and the text
     if from_tags:
-        restored = releases_from_tags(repo)
-        click.echo(f"Restored {len(restored)} release(s) from git tags.", err=True)
-    found = releases(repo, env=env, at=at)
+        _report_from_tags(releases_from_tags(repo))
+    found = releases(repo, env=env, at=moment, name=name)
     if as_json:
         OUT.json(plain(found))
     elif not found:
-        where = f" in {env}" if env else ""
-        OUT.echo(f"Nothing was live{where} at {at}." if at else f"No releases{where} yet.")
+        where = (f" in {env}" if env else "") + (f" for {name}" if name else "")
+        OUT.echo(f"Nothing was live{where} at {when(moment)}." if moment else f"No releases{where} yet.")
     else:
         click.echo("\n".join(_releases_lines(found)))
 
 
+def _report_from_tags(done: Any) -> None:
+    for tag, why in done.skipped:
+        click.echo(f"Skipped git tag {tag}: {why}", err=True)
+    known = f"; {len(done.known)} already in the store" if done.known else ""
+    click.echo(f"Restored {len(done.restored)} release(s) from git tags{known}.", err=True)
+
+
 def _releases_lines(found: list[Any]) -> Iterator[str]:
-    env = None
+    group = None
     rows = [[r.version, r.digest[:DIGEST], r.path, when(r.released_at),
              "live" if r.live else when(r.retired_at), r.who or "?",
              f"run {r.run_id[:SHORT]}" if r.run_id else "-", r.note] for r in found]
     widths = [max(len(row[i]) for row in rows) for i in range(7)]
     for release, row in zip(found, rows, strict=True):
-        if release.env != env:
-            env = release.env
-            yield f"{env}:"
+        if group is None or release.env != group[0]:
+            yield f"{release.env}:"
+        if (release.env, release.name) != group:
+            group = (release.env, release.name)
+            yield f"  {release.name}:"
         cells = "  ".join(c.ljust(w) for c, w in zip(row[:7], widths, strict=True))
-        yield f"  {cells}  {row[7]}".rstrip()
+        yield f"    {cells}  {row[7]}".rstrip()
 
 
 @click.command("rollback")
 @click.option("--env", "env", required=True, help="The environment to roll back.")
+@click.option("--name", "name", help="The model to roll back (needed when ENV has several).")
 @click.option("--to", "to", metavar="VERSION", help="The version to bring back (default: the one before).")
 @click.option("--note", help="Why (default: 'rollback to VERSION').")
+@click.option("--tag/--no-tag", "tag", default=None,
+              help="Make GTO's assignment tag NAME#ENV#N (default: if the release brought back had tags).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @common
-def rollback_cmd(env: str, to: str | None, note: str | None, as_json: bool) -> None:
-    """Release an earlier version's artifact again in ENV, as a new release (history is kept)."""
+def rollback_cmd(env: str, name: str | None, to: str | None, note: str | None, tag: bool | None,
+                 as_json: bool) -> None:
+    """Release an earlier version's artifact of a model again in ENV, as a new release (history
+    is kept)."""
     from himo.api.release import rollback
 
-    row = rollback(Repo.find(), env, to=to, note=note)
+    row = rollback(Repo.find(), env, to=to, note=note, name=name, tag=tag)
     if as_json:
         OUT.json(plain(row))
     else:

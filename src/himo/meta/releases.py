@@ -1,12 +1,14 @@
 """Releases and deliveries in the store: which artifact is live in which environment since when,
 and every place an artifact's bytes were sent.
 
-A release is an interval: `released_at` until `retired_at` (NULL while live). Releasing into an
-environment retires its live release at the same instant, in one transaction that holds the
-environment's lock (SQLite: the write lock taken at BEGIN IMMEDIATE; PostgreSQL: an advisory
-lock on the environment's name), and the partial unique index ux_release_live refuses a second
-live release should anything get past the lock. ORM rows never leave this module: results are
-the frozen dataclasses below.
+A release is an interval: `released_at` until `retired_at` (NULL while live). Each named model
+(`name`, GTO's artifact name) has at most one live release per environment, so a team can run
+several models in production. Releasing retires the live release of the same name in that
+environment at the same instant, in one transaction that holds the name's lock (SQLite: the
+write lock taken at BEGIN IMMEDIATE; PostgreSQL: an advisory lock on the name: the check that a
+default name is not another path's reads every environment of the name), and the partial unique
+index ux_release_live on (name, env) refuses a second live release should anything get past the
+lock. ORM rows never leave this module: results are the frozen dataclasses below.
 """
 
 from __future__ import annotations
@@ -17,27 +19,30 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from himo.errors import MetaError
+from himo.errors import MetaError, UsageError
 from himo.meta.results import Lineage, ModelAtRun, ReleaseMark
 from himo.meta.schema import Artifact, Event, Execution, Location, Release
 
 PRODUCED = ("succeeded", "cached")  # statuses of an execution whose outputs are real
 NUMBERED = re.compile(r"v(\d+)(?:\.\d+\.\d+)?")  # versions `next_version` counts from: v3, v3.1.0
+KNOWN = "already in the store"  # why `restore` passed over a tag whose release the store has
 CHUNK = 500
 
 
 @dataclass(frozen=True)
 class ReleaseRow:
-    """One release: an artifact live in `env` from `released_at` until `retired_at`."""
+    """One release: the model `name`'s artifact live in `env` from `released_at` until `retired_at`."""
 
     id: int
+    name: str  # the model's registry name (GTO's artifact name): one live release per name and env
     env: str
-    version: str  # v1, v2 ... (unique in its env)
+    version: str  # v1, v2 ... (unique per name in its env)
     digest: str  # the artifact's digest
     kind: str  # model, dataset ...
     path: str  # repository-relative path it was released from
@@ -65,9 +70,10 @@ class NewRelease:
     env: str
     path: str
     commit: str = ""
-    version: str | None = None  # None: the next vN of the env
+    version: str | None = None  # None: the next vN of the name in the env
     note: str = ""
     user: str = ""
+    name: str = ""  # '': default_name(path), refused while the name's latest release is another path's
 
 
 @dataclass(frozen=True)
@@ -86,41 +92,82 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def default_name(path: str) -> str:
+    """The name a release of `path` gets unless one is given: the file name without its suffix,
+    lower case, other characters as '-', 'model' if nothing is left (models/My_Model.pt ->
+    my-model). Always a valid GTO artifact name. Migration 0003 back-filled with this rule."""
+    pure = PurePosixPath(path)
+    stem = pure.stem if pure.suffix else pure.name
+    return re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-") or "model"
+
+
 # -- writing --------------------------------------------------------------------------------
 
 
-def lock_env(session: Session, env: str) -> None:
-    """Serialize releases into `env` until the transaction ends. SQLite: a write session takes
-    the database's write lock when its transaction begins, which `connection()` does now."""
+def lock_name(session: Session, name: str) -> None:
+    """Serialize releases of the model `name` (every env) until the transaction ends. SQLite: a
+    write session takes the database's write lock when its transaction begins, which
+    `connection()` does now."""
     session.connection()
     if session.get_bind().dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.blake2b(f"himo-release:{env}".encode(), digest_size=8).digest(),
+        key = int.from_bytes(hashlib.blake2b(f"himo-release:{name}".encode(), digest_size=8).digest(),
                              "big", signed=True)
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def release(session: Session, new: NewRelease, at: datetime | None = None) -> ReleaseRow:
-    """Make the artifact live in `new.env` from `at` (now), retiring the live one at that instant.
+    """Make the artifact live in `new.env` from `at` (now) as the model `new.name`, retiring the
+    live release of that name there at that instant.
 
-    MetaError if the version is already used in that env. Call in a write session; the caller
-    may still fail the transaction (a git tag that exists) and nothing is kept.
+    MetaError if the version is already used for the name in that env, if this artifact is the
+    live one already, or if a default name is another path's. Call in a write session; the
+    caller may still fail the transaction (a git tag that exists) and nothing is kept.
     """
-    lock_env(session, new.env)
-    latest = session.scalar(sa.select(sa.func.max(Release.released_at)).where(Release.env == new.env))
+    name = new.name or default_name(new.path)
+    lock_name(session, name)
+    if not new.name:
+        _check_name_is_this_paths(session, name, new.path)
+    _refuse_live_again(session, name, new)
+    scope = (Release.name == name, Release.env == new.env)
+    latest = session.scalar(sa.select(sa.func.max(Release.released_at)).where(*scope))
     at = at or max(utcnow(), latest or datetime.min)  # a clock behind the last release's host: no earlier
-    version = new.version or next_version(session, new.env)
-    if version_exists(session, new.env, version):
-        raise MetaError(f"{new.env} already has a release {version}",
-                        f"give another --version, or see `himo releases --env {new.env}`")
+    version = new.version or next_version(session, name, new.env)
+    if version_exists(session, name, new.env, version):
+        raise MetaError(f"{name} already has a release {version} in {new.env}",
+                        f"give another --version, or see `himo releases --env {new.env} --name {name}`")
     artifact_id = ensure_artifact(session, new.digest, new.size, new.nfiles, new.kind, at)
-    session.execute(sa.update(Release).where(Release.env == new.env, Release.retired_at.is_(None))
-                    .values(retired_at=at))
-    row = Release(artifact_id=artifact_id, env=new.env, version=version, path=new.path, commit=new.commit,
-                  note=new.note, user=new.user, released_at=at, retired_at=None,
+    session.execute(sa.update(Release).where(*scope, Release.retired_at.is_(None)).values(retired_at=at))
+    row = Release(artifact_id=artifact_id, name=name, env=new.env, version=version, path=new.path,
+                  commit=new.commit, note=new.note, user=new.user, released_at=at, retired_at=None,
                   run_id=producing_run(session, artifact_id), tags=[])
     session.add(row)
     session.flush()
     return _row(row, new.digest, new.kind)
+
+
+def _check_name_is_this_paths(session: Session, name: str, path: str) -> None:
+    """A default name whose latest release (any env) was of another path: two models would
+    share one name, and releasing one would retire the other."""
+    other = session.scalar(sa.select(Release.path).where(Release.name == name)
+                           .order_by(Release.released_at.desc(), Release.id.desc()).limit(1))
+    if other is not None and other != path:
+        raise MetaError(f"{path}: its default name {name!r} is already the name of {other}",
+                        f"give this model its own name with --name (or --name {name} if it is the "
+                        f"same model, moved)")
+
+
+def _refuse_live_again(session: Session, name: str, new: NewRelease) -> None:
+    live = _live(session, name, new.env)
+    if live is not None and live.digest == new.digest:
+        raise MetaError(f"{name}: {new.path} ({new.digest[:12]}) is already live in {new.env} as "
+                        f"{live.version}", "nothing to do; the history: "
+                        f"himo releases --env {new.env} --name {name}")
+
+
+def _live(session: Session, name: str, env: str) -> ReleaseRow | None:
+    query = _rows_query().where(Release.name == name, Release.env == env, Release.retired_at.is_(None))
+    found = session.execute(query).first()
+    return _row(*found) if found else None
 
 
 def set_tags(session: Session, release_id: int, tags: list[str]) -> None:
@@ -142,15 +189,16 @@ def ensure_artifact(session: Session, digest: str, size: int, nfiles: int | None
     return session.scalar(sa.select(Artifact.id).where(Artifact.digest == digest))  # type: ignore[return-value]
 
 
-def next_version(session: Session, env: str) -> str:
-    """v1 for a new env, else one more than the highest vN (or vN.x.y) used in it."""
-    used = session.scalars(sa.select(Release.version).where(Release.env == env)).all()
+def next_version(session: Session, name: str, env: str) -> str:
+    """v1 for a new name or env, else one more than the highest vN (or vN.x.y) of the name there."""
+    used = session.scalars(sa.select(Release.version).where(Release.name == name, Release.env == env)).all()
     numbers = [int(m.group(1)) for v in used if (m := NUMBERED.fullmatch(v))]
     return f"v{max(numbers, default=0) + 1}"
 
 
-def version_exists(session: Session, env: str, version: str) -> bool:
-    query = sa.select(Release.id).where(Release.env == env, Release.version == version).limit(1)
+def version_exists(session: Session, name: str, env: str, version: str) -> bool:
+    query = sa.select(Release.id).where(Release.name == name, Release.env == env,
+                                        Release.version == version).limit(1)
     return session.scalar(query) is not None
 
 
@@ -164,37 +212,49 @@ def producing_run(session: Session, artifact_id: int) -> str | None:
 
 
 def restore(session: Session, rows: list[NewRelease], times: list[datetime],
-            tags: list[list[str]]) -> list[str]:
-    """Insert past releases (rebuilt from git tags) that the store lacks, then re-derive each
-    touched env's intervals from the release times. Returns the first tag of each restored."""
-    restored: list[str] = []
+            tags: list[list[str]]) -> list[tuple[str, str]]:
+    """Insert past releases (rebuilt from git tags; each with its name) that the store lacks,
+    then re-derive each touched (name, env)'s intervals from the release times. Returns, for
+    the first tag of each row: '' if restored, else why not (KNOWN: the store has it)."""
+    for name in sorted({new.name for new in rows}):  # one order: two restores never deadlock
+        lock_name(session, name)
+    outcome: list[tuple[str, str]] = []
     for new, at, names in zip(rows, times, tags, strict=True):
-        lock_env(session, new.env)
-        taken = new.version is not None and version_exists(session, new.env, new.version)
-        if taken or known_tag(session, new.env, names):
+        why = _not_restorable(session, new, names)
+        outcome.append((names[0], why))
+        if why:
             continue
         artifact_id = ensure_artifact(session, new.digest, new.size, new.nfiles, new.kind, at)
-        session.add(Release(artifact_id=artifact_id, env=new.env, version=new.version or next_version(
-            session, new.env), path=new.path, commit=new.commit, note=new.note, user=new.user,
-            released_at=at, retired_at=at, run_id=producing_run(session, artifact_id), tags=names))
+        session.add(Release(artifact_id=artifact_id, name=new.name, env=new.env, version=new.version or
+                            next_version(session, new.name, new.env), path=new.path, commit=new.commit,
+                            note=new.note, user=new.user, released_at=at, retired_at=at,
+                            run_id=producing_run(session, artifact_id), tags=names))
         session.flush()
-        restored.append(names[0])
-    for env in sorted({new.env for new in rows}):
-        _reinterval(session, env)
-    return restored
+    for name, env in sorted({(new.name, new.env) for new in rows}):
+        _reinterval(session, name, env)
+    return outcome
 
 
-def known_tag(session: Session, env: str, names: list[str]) -> bool:
-    for tags in session.scalars(sa.select(Release.tags).where(Release.env == env)):
+def _not_restorable(session: Session, new: NewRelease, names: list[str]) -> str:
+    if known_tag(session, new.name, new.env, names):
+        return KNOWN
+    if new.version is not None and version_exists(session, new.name, new.env, new.version):
+        return (f"the store has another release {new.version} of {new.name} in {new.env} "
+                "(made without this tag)")
+    return ""
+
+
+def known_tag(session: Session, name: str, env: str, names: list[str]) -> bool:
+    for tags in session.scalars(sa.select(Release.tags).where(Release.name == name, Release.env == env)):
         if set(tags or ()) & set(names):
             return True
     return False
 
 
-def _reinterval(session: Session, env: str) -> None:
-    """Each release of `env` retired when the next began; the newest live. The retirements are
-    written before the live one, so two are never live at once (ux_release_live)."""
-    releases = session.scalars(sa.select(Release).where(Release.env == env)
+def _reinterval(session: Session, name: str, env: str) -> None:
+    """Each release of `name` in `env` retired when the next began; the newest live. The
+    retirements are written before the live one, so two are never live at once (ux_release_live)."""
+    releases = session.scalars(sa.select(Release).where(Release.name == name, Release.env == env)
                                .order_by(Release.released_at, Release.id)).all()
     for current, following in itertools.pairwise(releases):
         current.retired_at = following.released_at
@@ -207,21 +267,30 @@ def _reinterval(session: Session, env: str) -> None:
 # -- reading --------------------------------------------------------------------------------
 
 
-def timeline(session: Session, env: str | None = None, at: datetime | None = None) -> list[ReleaseRow]:
-    """Releases newest first, by env name (ix_release_env); `at`: only those live at that time."""
+def timeline(session: Session, env: str | None = None, at: datetime | None = None,
+             name: str | None = None) -> list[ReleaseRow]:
+    """Releases by env, then name, each newest first (ix_release_env); `at`: only those live
+    then (one per name and env)."""
     query = _rows_query()
     if env is not None:
         query = query.where(Release.env == env)
+    if name is not None:
+        query = query.where(Release.name == name)
     if at is not None:
         query = query.where(Release.released_at <= at,
                             sa.or_(Release.retired_at.is_(None), Release.retired_at > at))
-    query = query.order_by(Release.env, Release.released_at.desc(), Release.id.desc())
+    query = query.order_by(Release.env, Release.name, Release.released_at.desc(), Release.id.desc())
     return [_row(r, digest, kind) for r, digest, kind in session.execute(query)]
 
 
-def live_release_at(session: Session, env: str, time: datetime | None = None) -> ReleaseRow | None:
-    """The release live in `env` at `time` (naive UTC; None: now)."""
-    found = timeline(session, env, time or utcnow())
+def live_release_at(session: Session, env: str, time: datetime | None = None,
+                    name: str | None = None) -> ReleaseRow | None:
+    """The release of the model `name` live in `env` at `time` (naive UTC; None: now). Without
+    a name: the one live there, UsageError if several models were."""
+    found = timeline(session, env, time or utcnow(), name)
+    if len({r.name for r in found}) > 1:
+        raise UsageError(f"several models were live in {env} then: {', '.join(r.name for r in found)}",
+                         "say which one with --name (name= in Python)")
     return found[0] if found else None
 
 
@@ -239,24 +308,40 @@ def releases_of(session: Session, artifact_ids: Iterable[int]) -> dict[int, list
 
 def mark_releases(session: Session, graph: Lineage) -> None:
     """Add to a lineage graph the releases of its artifacts, and, for each execution that read a
-    model, whether that model was the one live in each environment when the execution started."""
+    model, whether that model was the one of its name live in each environment when the
+    execution started. Its names: those it was released as, else those its path was released
+    as, else its default name."""
     ids = dict(session.execute(sa.select(Artifact.digest, Artifact.id)
                                .where(Artifact.digest.in_(list(graph.artifacts)))).all())
     for artifact_id, rows in releases_of(session, ids.values()).items():
         digest = next(d for d, i in ids.items() if i == artifact_id)
-        graph.releases[digest] = [ReleaseMark(r.env, r.version, r.released_at, r.retired_at) for r in rows]
-    environments = envs(session)
+        graph.releases[digest] = [ReleaseMark(r.name, r.env, r.version, r.released_at, r.retired_at)
+                                  for r in rows]
+    released = sorted((n, e) for n, e in session.execute(sa.select(Release.name, Release.env).distinct()))
     for edge in graph.edges:
         if edge.direction != "INPUT" or graph.artifacts[edge.artifact].kind != "model":
             continue
-        started = graph.executions[edge.execution].started_at
-        for env in environments:
-            live = live_release_at(session, env, started)
-            if live is None and not any(m.env == env for m in graph.releases.get(edge.artifact, [])):
-                continue  # an environment this model never went to, and empty then: say nothing
-            graph.models_at_run.append(ModelAtRun(
-                edge.execution, edge.artifact, env, live.version if live else None,
-                live.digest if live else None, live is not None and live.digest == edge.artifact))
+        marks = graph.releases.get(edge.artifact, [])
+        for name in _model_names(session, edge.path, marks):
+            for env in [e for n, e in released if n == name]:
+                _mark_model_at_run(session, graph, edge.execution, edge.artifact, name, env)
+
+
+def _model_names(session: Session, path: str, marks: list[ReleaseMark]) -> list[str]:
+    if marks:
+        return sorted({m.name for m in marks})
+    by_path = session.scalars(sa.select(Release.name).where(Release.path == path).distinct()).all()
+    return sorted(by_path) or [default_name(path)]
+
+
+def _mark_model_at_run(session: Session, graph: Lineage, execution: str, model: str, name: str,
+                       env: str) -> None:
+    live = live_release_at(session, env, graph.executions[execution].started_at, name)
+    if live is None and not any(m.env == env and m.name == name for m in graph.releases.get(model, [])):
+        return  # an environment this model never went to, and empty then: say nothing
+    graph.models_at_run.append(ModelAtRun(execution, model, name, env, live.version if live else None,
+                                          live.digest if live else None,
+                                          live is not None and live.digest == model))
 
 
 def releases_of_digest(session: Session, digest: str) -> list[ReleaseRow]:
@@ -268,8 +353,14 @@ def envs(session: Session) -> list[str]:
     return list(session.scalars(sa.select(Release.env).group_by(Release.env).order_by(Release.env)))
 
 
-def find_release(session: Session, env: str, version: str) -> ReleaseRow | None:
-    query = _rows_query().where(Release.env == env, Release.version == version)
+def names(session: Session, env: str | None = None) -> list[str]:
+    """The model names released (into `env`), sorted."""
+    query = sa.select(Release.name).group_by(Release.name).order_by(Release.name)
+    return list(session.scalars(query.where(Release.env == env) if env is not None else query))
+
+
+def find_release(session: Session, name: str, env: str, version: str) -> ReleaseRow | None:
+    query = _rows_query().where(Release.name == name, Release.env == env, Release.version == version)
     row = session.execute(query).first()
     return _row(*row) if row else None
 
@@ -295,5 +386,5 @@ def _rows_query() -> sa.Select[Any]:
 
 
 def _row(r: Release, digest: str, kind: str) -> ReleaseRow:
-    return ReleaseRow(r.id, r.env, r.version, digest, kind, r.path, r.commit, r.released_at, r.retired_at,
-                      r.user, r.note, r.run_id, list(r.tags or []))
+    return ReleaseRow(r.id, r.name, r.env, r.version, digest, kind, r.path, r.commit, r.released_at,
+                      r.retired_at, r.user, r.note, r.run_id, list(r.tags or []))
