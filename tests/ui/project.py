@@ -1,6 +1,7 @@
 """A small real project for the dashboard's tests: three stages (prepare -> train -> evaluate)
-run twice by `himo repro`, the second time with another learning rate; each model released to
-production after its run was committed (v1 then v2, which retires v1), the second to staging too."""
+run by `himo repro` with lr 0.1, then with lr 5 (train fails: too large), then with lr 0.3; each
+model released to production after its run was committed (v1 then v2, which retires v1), the
+second to staging too. Last, params.yaml is edited without a run: train is stale."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ SCRIPTS = {
                   "rows = open('data/raw.csv').read().splitlines()\n"
                   "open('data/prepared.csv', 'w').write('\\n'.join(sorted(rows)) + '\\n')\n"
                   "print('prepared', len(rows), 'rows')\n",
-    "train.py": "import os, yaml\nlr = yaml.safe_load(open('params.yaml'))['train']['lr']\n"
+    "train.py": "import os, sys, yaml\nlr = yaml.safe_load(open('params.yaml'))['train']['lr']\n"
+                "if lr > 1:\n    sys.exit(f'lr {lr} is too large')\n"
                 "os.makedirs('models', exist_ok=True)\n"
                 "open('models/model.pkl', 'w').write(f'model lr={lr}\\n')\nprint('trained with lr', lr)\n",
     "evaluate.py": "import json\nlr = float(open('models/model.pkl').read().split('=')[1])\n"
@@ -41,9 +43,10 @@ SCRIPTS = {
 }
 
 
-def make_project(root: Path) -> Path:
-    """The project at `root`, after two `himo repro` (lr 0.1, then 0.3), both committed, and three
-    `himo release`s: production v1 (lr 0.1), production v2 and staging v1 (lr 0.3)."""
+def make_project(root: Path, name: str = "") -> Path:
+    """The project at `root`, after three `himo repro` (lr 0.1; lr 5, whose train fails; lr 0.3),
+    the two that succeeded committed, three `himo release`s: production v1 (lr 0.1), production v2
+    and staging v1 (lr 0.3) (of the model `name` if given), and an uncommitted lr 0.5."""
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
     himo = Himo(root)
@@ -61,10 +64,13 @@ def make_project(root: Path) -> Path:
     git(root, "commit", "-q", "-m", "first run")
     himo("release", "models/model.pkl", "--env", "production", "--note", "first model")
     time.sleep(1)  # v1 live for over a second: `at` = its start (shown to the second) + 1 s is inside
+    write(root / "params.yaml", "train:\n  lr: 5\n")
+    assert himo("repro", ok=False).returncode != 0
     write(root / "params.yaml", "train:\n  lr: 0.3\n")
     himo("repro")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "lr 0.3")
     himo("release", "models/model.pkl", "--env", "production", "--note", "lr 0.3")
     himo("release", "models/model.pkl", "--env", "staging")
+    write(root / "params.yaml", "train:\n  lr: 0.5\n")
     return root

@@ -8,8 +8,9 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,23 +42,26 @@ def repros(client: TestClient, **query: Any) -> list[dict[str, Any]]:
 
 def test_runs_newest_first_with_executions_and_durations(client: TestClient) -> None:
     runs = repros(client)
-    assert [r["command"] for r in runs] == ["repro", "repro", "add"]
+    assert [r["command"] for r in runs] == ["repro", "repro", "repro", "add"]
     assert [e["stage"] for e in runs[0]["executions"]] == ["train", "evaluate"]
-    assert [e["stage"] for e in runs[1]["executions"]] == ["prepare", "train", "evaluate"]
-    assert runs[0]["started_at"] >= runs[1]["started_at"] >= runs[2]["started_at"]
-    assert all(r["status"] == "succeeded" and r["seconds"] >= 0 for r in runs)
+    assert [(e["stage"], e["status"]) for e in runs[1]["executions"]] == [("train", "failed")]  # lr 5
+    assert [e["stage"] for e in runs[2]["executions"]] == ["prepare", "train", "evaluate"]
+    assert runs[0]["started_at"] >= runs[1]["started_at"] >= runs[2]["started_at"] >= runs[3]["started_at"]
+    assert [r["status"] for r in runs] == ["succeeded", "failed", "succeeded", "succeeded"]
+    assert all(r["seconds"] >= 0 for r in runs)
 
 
 @pytest.mark.parametrize(("query", "commands"), [
     ({"stage": "prepare"}, ["repro"]),
     ({"stage": "add"}, ["add"]),
     ({"status": "succeeded"}, ["repro", "repro", "add"]),
-    ({"status": "failed"}, []),
-    ({"trigger": "manual"}, ["repro", "repro", "add"]),
+    ({"status": "failed"}, ["repro"]),
+    ({"status": "cached"}, []),
+    ({"trigger": "manual"}, ["repro", "repro", "repro", "add"]),
     ({"trigger": "ci"}, []),
     ({"since": "2999-01-01"}, []),
     ({"until": "2000-01-01"}, []),
-    ({"stage": "train", "since": "2000-01-01", "until": "2999-12-31"}, ["repro", "repro"]),
+    ({"stage": "train", "since": "2000-01-01", "until": "2999-12-31"}, ["repro", "repro", "repro"]),
 ])
 def test_run_filters(client: TestClient, query: dict[str, str], commands: list[str]) -> None:
     assert [r["command"] for r in repros(client, **query)] == commands
@@ -67,7 +71,7 @@ def test_pages_of_runs(client: TestClient) -> None:
     first = client.get("/api/runs", params={"per_page": 2}).json()
     second = client.get("/api/runs", params={"per_page": 2, "page": 2}).json()
     assert first["has_next"] and not second["has_next"]
-    assert [r["command"] for r in first["runs"] + second["runs"]] == ["repro", "repro", "add"]
+    assert [r["command"] for r in first["runs"] + second["runs"]] == ["repro", "repro", "repro", "add"]
 
 
 @pytest.mark.parametrize(("query", "message"), [
@@ -94,6 +98,47 @@ def test_run_shows_params_diff_metrics_io_log_and_git(client: TestClient, projec
     head = subprocess.run(["git", "rev-parse", "HEAD~1"], cwd=project, capture_output=True, text=True)
     assert train["git_commit"] == head.stdout.strip()
     assert evaluate["metrics"] == {"metrics.json": {"accuracy": 0.8, "loss": 0.7}}
+
+
+def test_params_are_compared_with_the_previous_successful_execution(client: TestClient) -> None:
+    """lr 0.3 after a failed lr 5: the change shown is 0.1 -> 0.3, as himo.lock (why it ran) says."""
+    newest, failed, first = repros(client, stage="train")
+    train = client.get(f"/api/runs/{newest['id']}").json()["executions"][0]
+    first_train = next(e["id"] for e in first["executions"] if e["stage"] == "train")
+    assert train["previous_id"] == first_train != failed["executions"][0]["id"]
+    assert train["reasons"] and any("lr" in r for r in train["reasons"])
+    page = client.get(f"/runs/{newest['id']}").text
+    assert f'previous successful run of train, <a href="/executions/{first_train}">' in page
+    attempt = client.get(f"/api/runs/{failed['id']}").json()["executions"][0]
+    assert attempt["status"] == "failed" and attempt["previous_id"] == first_train
+    assert [(c["key"], c["before"], c["after"]) for c in attempt["changes"]] == [("train.lr", 0.1, 5)]
+
+
+@pytest.fixture
+def store_only(app, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The project's store opened by its URL alone, from a folder outside any repository (as
+    `himo ui --meta-url URL` serves a team store): no cache, no log files."""
+    store, repo = open_source(app.state.dashboard.store.url.render_as_string(hide_password=False), tmp_path)
+    assert repo is None
+    with TestClient(create_app(store, None)) as client:
+        yield client
+    store.close()
+
+
+def test_a_store_without_its_repository_shows_metrics_and_log_tails(store_only: TestClient) -> None:
+    run = store_only.get(f"/api/runs/{repros(store_only)[0]['id']}").json()
+    train, evaluate = run["executions"]
+    assert "trained with lr 0.3" in train["log_tail"]
+    assert evaluate["metrics"] == {"metrics.json": {"accuracy": 0.8, "loss": 0.7}}
+    compared = store_only.get("/api/metrics").json()
+    assert compared["repo"] is False and compared["keys"] == ["metrics.json:accuracy", "metrics.json:loss"]
+    assert [c["values"]["metrics.json:accuracy"] for c in compared["columns"]] == [0.6, 0.8]
+    history = store_only.get("/api/metrics/history", params={"key": "metrics.json:loss"}).json()
+    assert [p["value"] for p in history] == [0.9, 0.7]
+    page = store_only.get("/metrics").text
+    assert 'data-key="metrics.json:accuracy"' in page and "before the store kept metric values" not in page
+    assert "trained with lr 0.3" in store_only.get(f"/runs/{run['id']}").text
+    assert store_only.get("/api/pipeline").json()["available"] is False
 
 
 def test_unknown_and_malformed_ids(client: TestClient) -> None:
@@ -128,21 +173,25 @@ def test_artifact_by_prefix_with_versions_producer_and_lineage(client: TestClien
 def test_grid_pipeline_and_metrics(client: TestClient) -> None:
     grid = client.get("/api/grid").json()
     today = {row["stage"]: row["cells"][-1] for row in grid["stages"]}
-    assert today["train"]["counts"] == {"succeeded": 2} and today["train"]["state"] == "succeeded"
+    assert today["train"]["counts"] == {"succeeded": 2, "failed": 1} and today["train"]["state"] == "failed"
     assert today["prepare"]["counts"] == {"succeeded": 1} and len(grid["days"]) == 30
     pipeline = client.get("/api/pipeline").json()
     assert [n["name"] for n in pipeline["nodes"]] == ["prepare", "train", "evaluate"]
-    assert not any(n["stale"] for n in pipeline["nodes"])
+    assert [n["name"] for n in pipeline["nodes"] if n["stale"]] == ["train", "evaluate"]  # lr 0.5, not run
+    assert pipeline["nodes"][1]["latest"]["status"] == "succeeded"
     assert pipeline["edges"] == [{"from": "prepare", "to": "train"}, {"from": "train", "to": "evaluate"}]
     history = client.get("/api/metrics/history", params={"key": "metrics.json:accuracy"}).json()
     assert [p["value"] for p in history] == [0.6, 0.8]
     compared = client.get("/api/metrics", params={"exec": [p["exec_id"] for p in history]}).json()
     assert compared["keys"] == ["metrics.json:accuracy", "metrics.json:loss"]
+    assert [c["id"] for c in compared["columns"]] == [p["exec_id"] for p in history]  # oldest first
+    assert compared["params"] == ["train.lr"]  # the run's params that differ (evaluate has none)
+    assert [c["params"]["train.lr"] for c in compared["columns"]] == [0.1, 0.3]
 
 
 def models(client: TestClient) -> tuple[str, str]:
     """Digests of the two trained models: (lr 0.1, lr 0.3)."""
-    newest, older = repros(client, stage="train")
+    newest, older = repros(client, stage="train", status="succeeded")
     return tuple(client.get(f"/api/runs/{r['id']}").json()["executions"][0 if r is newest else 1]
                  ["outputs"][0]["digest"] for r in (older, newest))  # type: ignore[return-value]
 
@@ -159,7 +208,7 @@ def test_releases_timeline_per_environment(client: TestClient) -> None:
     assert (v1["note"], v2["note"]) == ("first model", "lr 0.3")
     assert (v1["path"], v1["kind"]) == ("models/model.pkl", "model")
     assert len(v1["commit"]) == 40 and v1["commit"] != v2["commit"]  # committed before each release
-    train_runs = [r["id"] for r in repros(client, stage="train")]
+    train_runs = [r["id"] for r in repros(client, stage="train", status="succeeded")]
     assert [v2["run_id"], v1["run_id"]] == train_runs  # the run whose train produced each model
     assert 0 <= v1["left"] < v2["left"] <= 100 and v1["width"] > 0
     assert [(r["version"], r["digest"]) for r in answer["envs"]["staging"]] == [("v1", second)]
@@ -177,6 +226,20 @@ def test_releases_live_at_a_time(client: TestClient) -> None:
     assert client.get("/api/releases", params={"at": "2000-01-01"}).json()["envs"] == {}
     bad = client.get("/api/releases", params={"at": "yesterday-ish"})
     assert bad.status_code == 400 and bad.json()["error"] == "at 'yesterday-ish' is not a date"
+
+
+def test_releases_share_one_time_scale_that_ends_at_at(client: TestClient) -> None:
+    answer = client.get("/api/releases").json()
+    (v2, v1), (staging,) = answer["envs"]["production"], answer["envs"]["staging"]
+    assert answer["scale"]["start"] == v1["released_at"] and v1["left"] == 0
+    assert v2["left"] <= staging["left"] < 100  # staging's bar on production's scale, not its own
+    assert answer["models"] == {"production": {v1["name"]: [v2, v1]}, "staging": {staging["name"]: [staging]}}
+    inside = datetime.fromisoformat(v1["released_at"]) + timedelta(seconds=1)
+    then = client.get("/api/releases", params={"at": inside.isoformat()}).json()
+    assert then["scale"] == {"start": v1["released_at"], "end": then["at"]} and then["at"] == data.iso(inside)
+    assert [(r["left"], r["width"]) for r in then["releases"]] == [(0, 100)]  # live until `at`, the end
+    page = client.get("/releases", params={"at": inside.isoformat()}).text
+    assert f"<span>{then['at']}</span>" in page and ">then<" not in page
 
 
 def test_artifact_releases_box_and_lineage_marks(client: TestClient) -> None:
@@ -216,6 +279,29 @@ def test_openapi_docs_are_served_without_network(client: TestClient) -> None:
     docs = client.get("/api/docs").text
     assert "/static/swagger-ui-bundle.js" in docs and "https://" not in docs
     assert client.get("/static/swagger-ui-bundle.js").status_code == 200
+    assert '<a href="/runs" id="back-to-dashboard">' in docs and "/static/favicon.svg" in docs
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_vendored_scripts_are_packaged_with_their_licenses() -> None:
+    import tomllib
+
+    static = Path(data.__file__).parent / "static"
+    for script, license in [("cytoscape-dagre.min.js", "cytoscape-dagre.LICENSE"),
+                            ("cytoscape-dagre.min.js", "dagre.LICENSE"), ("favicon.svg", None)]:
+        assert (static / script).stat().st_size > 0 and (license is None or (static / license).is_file())
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert "ui/static/*" in pyproject["tool"]["setuptools"]["package-data"]["himo"]
+
+
+def test_artifact_bytes_include_the_local_cache(client: TestClient, store_only: TestClient) -> None:
+    _, second = models(client)
+    places = client.get(f"/api/artifacts/{second}").json()["locations"]
+    assert [(p["kind"], p["detail"]) for p in places] == [("cache", "complete")]
+    assert places[0]["url"].endswith(".himo/cache") or "cache" in places[0]["url"]
+    assert 'data-kind="cache"' in client.get(f"/artifacts/{second}").text
+    assert store_only.get(f"/api/artifacts/{second}").json()["locations"] == []  # no repository here
 
 
 def test_read_only(client: TestClient) -> None:
@@ -253,7 +339,7 @@ def test_filters_are_bound_parameters_never_sql_text(client: TestClient) -> None
     assert repros(client, stage=evil) == []
     sql = str(data.run_query(data.RunFilter(stage=evil, trigger="manual")).compile())
     assert evil not in sql and "manual" not in sql and ":stage_1" in sql
-    assert len(repros(client)) == 3  # the store is intact
+    assert len(repros(client)) == 4  # the store is intact
 
 
 @pytest.mark.parametrize("stage", ["train", "prepare", "add", "nosuch"])
@@ -263,7 +349,7 @@ def test_stage_filter_plans_agree(app, stage: str) -> None:  # type: ignore[no-u
     with store.session() as session:
         pages = [data.runs_page(session, data.RunFilter(stage=stage), rare_stage=rare) for rare in (1, 5000)]
     found = [[r["id"] for r in page["runs"]] for page in pages]
-    expected = {"train": 2, "prepare": 1, "add": 1, "nosuch": 0}[stage]
+    expected = {"train": 3, "prepare": 1, "add": 1, "nosuch": 0}[stage]
     assert found[0] == found[1] and len(found[0]) == expected
 
 
@@ -393,18 +479,39 @@ def test_himo_ui_serves_the_store_of_the_repository(project: Path) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         body = _get_when_up(f"http://127.0.0.1:{port}/api/runs", proc)
-        assert [r["command"] for r in json.loads(body)["runs"]] == ["repro", "repro", "add"]
+        assert [r["command"] for r in json.loads(body)["runs"]] == ["repro", "repro", "repro", "add"]
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"himo dashboard on http://127.0.0.1:{port}/" in out
 
 
-def _get_when_up(url: str, proc: subprocess.Popen[str]) -> bytes:
+def test_himo_ui_on_all_interfaces_asks_every_request_for_its_token(project: Path) -> None:
+    """Bound to 0.0.0.0 (not loopback: the token is required), reached here through 127.0.0.1."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "himo", "ui", "--host", "0.0.0.0", "--port", str(port),
+                             "--token", TOKEN], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_env_without_token())
+    url = f"http://127.0.0.1:{port}/api/runs"
+    try:
+        body = _get_when_up(url, proc, {"Authorization": f"Bearer {TOKEN}"})
+        assert len(json.loads(body)["runs"]) == 4
+        for headers in ({}, {"Authorization": "Bearer wrong-token"}):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5)
+            assert refused.value.code == 401
+            assert json.loads(refused.value.read())["error"] == "a token is required"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+def _get_when_up(url: str, proc: subprocess.Popen[str], headers: dict[str, str] | None = None) -> bytes:
     deadline = time.monotonic() + 30
+    request = urllib.request.Request(url, headers=headers or {})
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 return response.read()
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -427,14 +534,14 @@ def test_the_same_answers_from_a_postgresql_store(pg_url: str, tmp_path: Path,
     store, repo = open_source(None, make_project(tmp_path / "pg"))
     with TestClient(create_app(store, repo)) as client:
         runs = repros(client)
-        assert [r["command"] for r in runs] == ["repro", "repro", "add"]
+        assert [r["command"] for r in runs] == ["repro", "repro", "repro", "add"]
         assert [r["command"] for r in repros(client, stage="prepare", trigger="manual")] == ["repro"]
         grid = {row["stage"]: row["cells"][-1]["counts"] for row in client.get("/api/grid").json()["stages"]}
-        assert grid == {"add": {"succeeded": 1}, "prepare": {"succeeded": 1}, "train": {"succeeded": 2},
-                        "evaluate": {"succeeded": 2}}
+        assert grid == {"add": {"succeeded": 1}, "prepare": {"succeeded": 1},
+                        "train": {"succeeded": 2, "failed": 1}, "evaluate": {"succeeded": 2}}
         train = client.get(f"/api/runs/{runs[0]['id']}").json()["executions"][0]
         assert [(c["key"], c["before"], c["after"]) for c in train["changes"]] == [("train.lr", 0.1, 0.3)]
         up = client.get(f"/api/lineage/{train['outputs'][0]['digest']}", params={"direction": "upstream"})
         assert len(up.json()["nodes"]) == 8
-        assert client.get("/runs").text.count("himo repro") == 2  # the page renders from PostgreSQL too
+        assert client.get("/runs").text.count("himo repro") == 3  # the page renders from PostgreSQL too
     store.close()

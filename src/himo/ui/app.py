@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -29,6 +29,10 @@ from himo.workspace.repo import Repo
 
 HERE = Path(__file__).parent
 COOKIE = "himo_token"
+FAVICON = "/static/favicon.svg"
+BACK_LINK = ('<body><p style="margin:8px 20px;font:14px system-ui,sans-serif">'
+             '<a href="/runs" id="back-to-dashboard">&larr; himo dashboard</a></p>')
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def not_found(message: str, hint: str = "") -> MetaError:
@@ -46,7 +50,7 @@ class Dashboard:
         self.repo = repo
         self.pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                                  autoescape=select_autoescape(["html"], default=True))
-        self.pages.filters.update(duration=duration, short=lambda digest: (digest or "")[:12])
+        self.pages.filters.update(duration=duration, short=lambda digest: (digest or "")[:12], day=day)
 
     def render(self, name: str, request: Request, **values: Any) -> HTMLResponse:
         html = self.pages.get_template(name).render(request=request, repo=self.repo, store=self.store.name,
@@ -66,6 +70,14 @@ def duration(value: float | None) -> str:
     return f"{minutes} min {secs} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
+def day(value: str) -> str:
+    """An ISO date (YYYY-MM-DD...) as a short day label: 27 Nov."""
+    try:
+        return f"{int(value[8:10])} {MONTHS[int(value[5:7]) - 1]}"
+    except (ValueError, IndexError):
+        return value
+
+
 def create_app(store: Store, repo: Repo | None = None, token: str | None = None) -> FastAPI:
     """The app over an opened store; `token` (None: no auth, for loopback only) guards everything."""
     from himo.ui import api, pages
@@ -83,9 +95,15 @@ def create_app(store: Store, repo: Repo | None = None, token: str | None = None)
 
     @app.get("/api/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="himo API",
+        page = get_swagger_ui_html(openapi_url="/api/openapi.json", title="himo API",
                                    swagger_js_url="/static/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/swagger-ui.css", swagger_favicon_url="")
+                                   swagger_css_url="/static/swagger-ui.css", swagger_favicon_url=FAVICON)
+        html = bytes(page.body).decode().replace("<body>", BACK_LINK, 1)
+        return HTMLResponse(html)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:  # asked for by browsers and tools that ignore <link rel="icon">
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
     return app
 

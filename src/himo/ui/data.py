@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from himo.meta.queries import flatten_params
-from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run
+from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Release, Run
 
 FAILED = ("failed", "aborted")
+SUCCEEDED = ("succeeded", "cached")  # what himo.lock then records: the params its outputs came from
 DIGEST = re.compile(r"[0-9a-f]{4,80}")
 GRID_STAGES = 60  # at most this many stages in the grid: the most recently run ones
 RARE_STAGE = 5000  # a stage with fewer executions: filter runs by collecting its executions' runs
@@ -177,6 +178,31 @@ def run_of_execution(session: Session, exec_id: str) -> str | None:
     return session.scalar(sa.select(Execution.run_id).where(Execution.id == exec_id))
 
 
+def reported(session: Session, exec_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What each execution reported, as the store keeps it: {id: {"metrics": {file: {key: value}},
+    "log_tail": text or None}} (empty for executions recorded before these columns existed)."""
+    if not exec_ids:
+        return {}
+    query = sa.select(Execution.id, Execution.metrics, Execution.log_tail).where(Execution.id.in_(exec_ids))
+    return {row.id: {"metrics": row.metrics if isinstance(row.metrics, dict) else {},
+                     "log_tail": row.log_tail} for row in session.execute(query)}
+
+
+def previous_succeeded(session: Session, exec_id: str) -> tuple[str, dict[str, Any]] | None:
+    """(id, flattened params) of the last execution of the same stage and repository that succeeded
+    (or was restored from the run-cache) before this one: what himo.lock held when it started."""
+    this = session.execute(sa.select(Execution.stage, Execution.started_at, Run.repo)
+                           .join(Run, Run.id == Execution.run_id).where(Execution.id == exec_id)).first()
+    if this is None:
+        return None
+    row = session.execute(
+        sa.select(Execution.id, Execution.params).join(Run, Run.id == Execution.run_id)
+        .where(Execution.stage == this.stage, Execution.started_at < this.started_at,
+               Execution.status.in_(SUCCEEDED), Run.repo == this.repo)
+        .order_by(Execution.started_at.desc()).limit(1)).first()
+    return (row.id, flatten_params(row.params)) if row else None
+
+
 def latest_executions(session: Session, names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The newest execution of each stage named (for the pipeline page's links)."""
     found = {}
@@ -240,15 +266,39 @@ def locations(session: Session, artifact_id: int) -> list[dict[str, Any]]:
             for row in session.execute(query)]
 
 
+def run_params(session: Session, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The params of every execution of each run, flattened and merged (a metrics-writing stage
+    often has none: the params that made its numbers are its upstream stages')."""
+    found: dict[str, dict[str, Any]] = {}
+    if not run_ids:
+        return found
+    query = sa.select(Execution.run_id, Execution.params).where(Execution.run_id.in_(set(run_ids))) \
+        .order_by(Execution.started_at)
+    for row in session.execute(query):
+        found.setdefault(row.run_id, {}).update(flatten_params(row.params))
+    return found
+
+
+# -- releases -----------------------------------------------------------------------------
+
+
+def release_names(session: Session, ids: list[int]) -> dict[int, str]:
+    """The model name of each release (release.name; '' for a release made before names)."""
+    if not ids:
+        return {}
+    return {row.id: row.name or "" for row in session.execute(
+        sa.select(Release.id, Release.name).where(Release.id.in_(ids)))}
+
+
 # -- metrics ------------------------------------------------------------------------------
 
 
 def metrics_outputs(session: Session, exec_ids: list[str] | None = None, path: str | None = None,
                     limit: int = 200) -> list[dict[str, Any]]:
     """Metrics artifacts written by executions (the given ones, or the newest; only at `path` if
-    given), newest first."""
+    given), newest first; `reported` is the execution's metrics as the store keeps them."""
     query = (sa.select(Execution.id, Execution.run_id, Execution.stage, Execution.started_at,
-                       Execution.params, Event.path, Artifact.digest)
+                       Execution.params, Execution.metrics.label("reported"), Event.path, Artifact.digest)
              .join(Event, Event.execution_id == Execution.id).join(Artifact, Artifact.id == Event.artifact_id)
              .where(Event.direction == "OUTPUT", Artifact.kind == "metrics"))
     if exec_ids is not None:

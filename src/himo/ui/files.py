@@ -11,25 +11,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from himo.errors import HimoError
-from himo.pipeline.params import flatten, parse_params_text
+from himo.pipeline.params import read_metrics
 from himo.ui.data import DIGEST
 from himo.workspace.repo import Repo
 
 LOG_TAIL_BYTES = 64 * 1024
-METRICS_MAX_BYTES = 1024 * 1024
 
 
 def metrics_values(repo: Repo | None, digest: str, path: str) -> dict[str, Any] | None:
     """{dotted key: value} of the metrics file with this digest, from the cache (None: not there)."""
     if repo is None or not DIGEST.fullmatch(digest):
         return None
-    try:
-        with open(repo.odb.path(digest), "rb") as f:
-            text = f.read(METRICS_MAX_BYTES).decode("utf-8", errors="replace")
-        return flatten(parse_params_text(text, path))
-    except (OSError, HimoError):
-        return None
+    return read_metrics(repo.odb.path(digest), path)
 
 
 def log_tail(repo: Repo | None, log: str | None) -> str | None:

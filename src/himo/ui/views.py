@@ -107,30 +107,48 @@ def stages(d: Dashboard) -> list[str]:
 
 
 def run(d: Dashboard, run_id: str) -> dict[str, Any]:
-    """The run, its executions with params (and their change), inputs, outputs, metrics, log tail."""
+    """The run, its executions with params (and their change since the stage's previous successful
+    execution), inputs, outputs, metrics and log tail (from the store, else the repository's files)."""
     run_id = check_id(run_id, "run")
     with d.store.session() as session:
         detail = queries.run_detail(session, run_id)
-    if detail is None:
-        raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
+        if detail is None:
+            raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
+        ids = [e.summary.id for e in detail.executions]
+        reported = data.reported(session, ids)
+        previous = {i: data.previous_succeeded(session, i) for i in ids}
     result = jsonable(detail.run)
-    result["executions"] = [_execution(d, e) for e in detail.executions]
+    result["executions"] = [_execution(d, e, reported.get(e.summary.id, {}), previous[e.summary.id])
+                            for e in detail.executions]
     return result
 
 
-def _execution(d: Dashboard, e: queries.ExecutionDetail) -> dict[str, Any]:
+def _execution(d: Dashboard, e: queries.ExecutionDetail, reported: dict[str, Any],
+               previous: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """One execution as the run page shows it. Its params are compared with the stage's previous
+    successful execution (what himo.lock held, as "why it ran" says), not a failed attempt's."""
     result = jsonable(e)
     summary = result.pop("summary")
+    summary["previous_id"], before_params = previous or (None, {})
+    summary["changes"] = jsonable(queries.param_changes(before_params, e.summary.params))
     before = {c["key"]: c for c in summary["changes"]}
     summary["param_rows"] = [{"key": k, "value": v, "change": before.get(k)}
                              for k, v in summary["params"].items()]
     summary["param_rows"] += [{"key": k, "value": None, "change": c} for k, c in before.items()
                               if c["change"] == "removed"]
     result.update(summary)
-    result["log_tail"] = files.log_tail(d.repo, e.log)
-    result["metrics"] = {o.path: files.metrics_values(d.repo, o.digest, o.path)
+    stored_tail = reported.get("log_tail")
+    result["log_tail"] = stored_tail if stored_tail is not None else files.log_tail(d.repo, e.log)
+    stored = reported.get("metrics") or {}
+    result["metrics"] = {o.path: _metrics_values(d, stored, o.digest, o.path)
                          for o in e.outputs if o.kind == "metrics"}
     return result
+
+
+def _metrics_values(d: Dashboard, stored: dict[str, Any], digest: str, path: str) -> dict[str, Any] | None:
+    """{key: value} of a metrics file: as the store keeps it, else read from the repository's cache."""
+    values = stored.get(path)
+    return values if isinstance(values, dict) else files.metrics_values(d.repo, digest, path)
 
 
 def execution_run(d: Dashboard, exec_id: str) -> str:
@@ -179,7 +197,23 @@ def artifact(d: Dashboard, prefix: str) -> dict[str, Any]:
             found["releases"] = [jsonable(r) for r in store_releases.releases_of_digest(session, digest)]
     if found is None:
         raise not_found(f"no artifact {digest} in the store", "")
+    found["locations"] = _cache_places(d, digest) + found["locations"]
     return found
+
+
+def _cache_places(d: Dashboard, digest: str) -> list[dict[str, Any]]:
+    """The repository's cache (checked now by `himo where`'s himo.api.release.where), when the
+    dashboard runs in one: whether the bytes are there, complete or partly."""
+    if d.repo is None:
+        return []
+    from himo.api.release import where
+
+    try:
+        places = where(d.repo, digest).places
+    except HimoError:  # an artifact of another repository's store
+        return []
+    return [{"kind": p.kind, "url": p.url, "first_at": None, "last_at": None, "who": p.who,
+             "detail": p.detail} for p in places if p.kind == "cache"]
 
 
 def lineage(d: Dashboard, prefix: str, direction: str = "both", depth: int = 5) -> dict[str, Any]:
@@ -219,51 +253,72 @@ def _artifact_node(a: queries.ArtifactNode, marks: list[ReleaseMark], root: bool
 
 
 def releases(d: Dashboard, env: str | None = None, at: str | None = None) -> dict[str, Any]:
-    """Releases per environment, newest first (himo.meta.releases.timeline), each placed on its
-    env's timeline (left/width in %); `at`: only those live at that time, per env."""
+    """Releases per environment, newest first (himo.meta.releases.timeline), and per environment
+    then model name (`models`); `at`: only those live at that time, per env. Every bar is placed
+    (left/width in %) on one time scale for the whole page, from the first release to `at` (or now)."""
     if env and len(env) > 200:
         raise UsageError("env: longer than 200 characters", "name an environment, e.g. production")
     when = parse_time(at, "at")
     with d.store.session() as session:
         rows = [jsonable(r) for r in store_releases.timeline(session, env=env or None, at=when)]
         environments = store_releases.envs(session)
+        if rows and "name" not in rows[0]:  # before ReleaseRow named its model: the column itself
+            names = data.release_names(session, [r["id"] for r in rows])
+            for row in rows:
+                row["name"] = names.get(row["id"], "")
     envs: dict[str, list[dict[str, Any]]] = {}
+    models: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for row in rows:
         row["live"] = row["retired_at"] is None
         envs.setdefault(row["env"], []).append(row)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    for env_rows in envs.values():
-        _place(env_rows, now)
-    return {"envs": envs, "releases": rows, "at": data.iso(when), "environments": environments}
+        models.setdefault(row["env"], {}).setdefault(row["name"] or "", []).append(row)
+    end = when or datetime.now(UTC).replace(tzinfo=None)
+    scale = _place(rows, end)
+    return {"envs": envs, "models": {e: dict(sorted(m.items())) for e, m in models.items()},
+            "releases": rows, "at": data.iso(when), "environments": environments, "scale": scale}
 
 
-def _place(rows: list[dict[str, Any]], now: datetime) -> None:
-    """Each release's interval as a share of its environment's whole history, for the timeline bar."""
+def _place(rows: list[dict[str, Any]], end: datetime) -> dict[str, str | None]:
+    """Each release's interval as a share of one scale, from the first release shown to `end`
+    (a bar still live then runs to `end`); the scale's ends, for its labels."""
     def at(value: str | None) -> datetime:
-        return datetime.fromisoformat(value) if value else now
+        return min(datetime.fromisoformat(value), end) if value else end
 
+    if not rows:
+        return {"start": None, "end": data.iso(end)}
     start = min(at(r["released_at"]) for r in rows)
-    span = max((now - start).total_seconds(), 1.0)
+    span = max((end - start).total_seconds(), 1.0)
     for r in rows:
         r["left"] = round((at(r["released_at"]) - start).total_seconds() / span * 100, 2)
         length = (at(r["retired_at"]) - at(r["released_at"])).total_seconds()
         r["width"] = max(round(length / span * 100, 2), 0.5)
+    return {"start": data.iso(start), "end": data.iso(end)}
 
 
 # -- metrics ------------------------------------------------------------------------------
 
 
 def metrics(d: Dashboard, exec_ids: list[str] | None = None) -> dict[str, Any]:
-    """Metrics of the chosen executions (default: the newest 20 that wrote metrics), side by side."""
+    """Metrics of the chosen executions (default: the newest 20 that wrote metrics), side by side,
+    oldest first (left to right, as the history chart); `params`: the params that differ between them."""
     chosen = [check_id(e, "execution") for e in exec_ids] if exec_ids else None
     with d.store.session() as session:
         outputs = data.metrics_outputs(session, chosen, limit=20 if chosen is None else 200)
+        params = data.run_params(session, [out["run_id"] for out in outputs])
     columns = []
-    for out in outputs:
-        values = files.metrics_values(d.repo, out["digest"], out["path"]) or {}
-        columns.append(out | {"values": {f"{out['path']}:{k}": v for k, v in values.items()}})
+    for out in reversed(outputs):
+        out["params"] = params.get(out["run_id"], {}) | out["params"]
+        stored = out.pop("reported") or {}
+        values = _metrics_values(d, stored if isinstance(stored, dict) else {}, out["digest"], out["path"])
+        columns.append(out | {"values": {f"{out['path']}:{k}": v for k, v in (values or {}).items()}})
     keys = sorted({k for c in columns for k in c["values"]})
-    return {"columns": columns, "keys": keys, "repo": d.repo is not None}
+    return {"columns": columns, "keys": keys, "repo": d.repo is not None, "params": _differing(columns)}
+
+
+def _differing(columns: list[dict[str, Any]]) -> list[str]:
+    """The param keys whose value is not the same in every column (missing counts as a value)."""
+    keys = sorted({k for c in columns for k in c["params"]})
+    return [k for k in keys if len({repr(c["params"].get(k)) for c in columns}) > 1]
 
 
 def metric_history(d: Dashboard, key: str, limit: int = 200) -> list[dict[str, Any]]:
@@ -275,7 +330,8 @@ def metric_history(d: Dashboard, key: str, limit: int = 200) -> list[dict[str, A
         outputs = data.metrics_outputs(session, None, path, limit)
     points = []
     for out in reversed(outputs):
-        value = (files.metrics_values(d.repo, out["digest"], path) or {}).get(name)
+        stored = out["reported"] if isinstance(out["reported"], dict) else {}
+        value = (_metrics_values(d, stored, out["digest"], path) or {}).get(name)
         if isinstance(value, int | float) and not isinstance(value, bool):
             points.append({"exec_id": out["id"], "run_id": out["run_id"], "stage": out["stage"],
                            "started_at": out["started_at"], "value": value})

@@ -1,34 +1,47 @@
-/* himo dashboard: the lineage and pipeline graphs (cytoscape) and the metrics charts (chart.js).
+/* himo dashboard: the lineage and pipeline graphs (cytoscape, laid out left to right by dagre through
+   cytoscape-dagre) and the metrics charts (chart.js).
    Data comes from <script type="application/json"> blocks or the JSON API; never from innerHTML. */
 "use strict";
 var himo = (function () {
   var COLORS = {succeeded: "#2e9d4f", cached: "#6aa9d8", failed: "#d64541", aborted: "#a05a2c",
                 running: "#e0a100", artifact: "#ffffff"};
+  var STALE = "#f0a500";  // amber: the border of a stage `himo repro` would run
+  var MIN_FIT_ZOOM = 0.75;  // below this labels are hard to read: zoom in on the root instead of fitting all
+  var MAX_FIT_ZOOM = 1.4;
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
   function style() {
     return [
-      {selector: "node", style: {"label": "data(label)", "text-wrap": "wrap", "font-size": 11,
+      {selector: "node", style: {"label": "data(label)", "text-wrap": "wrap", "font-size": 13,
         "text-valign": "center", "text-halign": "center", "width": "label", "height": "label",
-        "padding": "8px", "border-width": 1, "border-color": "#555", "background-color": "#fff"}},
+        "padding": "9px", "border-width": 1, "border-color": "#555", "background-color": "#fff"}},
       {selector: "node[type = 'execution']", style: {"shape": "round-rectangle",
         "background-color": function (n) { return COLORS[n.data("status")] || "#bbb"; }, "color": "#fff",
-        "border-width": 0}},
-      {selector: "node[type = 'artifact']", style: {"shape": "ellipse"}},
+        "border-width": 0, "font-weight": 600}},
+      {selector: "node[type = 'artifact']", style: {"shape": "round-rectangle", "corner-radius": 14}},
       {selector: "node[?released]", style: {"border-width": 3, "border-style": "double", "border-color": "#2e9d4f"}},
       {selector: "node[?root]", style: {"border-width": 3, "border-color": "#1f5fbf"}},
-      {selector: "node[?stale]", style: {"background-color": "#f3c74b", "color": "#222"}},
-      {selector: "edge", style: {"width": 1.5, "line-color": "#999", "target-arrow-color": "#999",
-        "target-arrow-shape": "triangle", "curve-style": "bezier"}}
+      {selector: "node[?stale]", style: {"border-width": 5, "border-color": STALE, "border-style": "solid"}},
+      {selector: "edge", style: {"width": 1.5, "line-color": "#8a94a6", "target-arrow-color": "#8a94a6",
+        "target-arrow-shape": "triangle", "arrow-scale": 1.2, "curve-style": "bezier"}}
     ];
   }
 
-  function graph(container, nodes, edges) {
+  function graph(container, nodes, edges, focus) {
     var cy = cytoscape({
-      container: container, style: style(), wheelSensitivity: 0.3,
+      container: container, style: style(), minZoom: 0.2, maxZoom: 3,
       elements: {nodes: nodes.map(function (n) { return {data: n}; }),
                  edges: edges.map(function (e) { return {data: e}; })},
-      layout: {name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20}
+      layout: {name: "dagre", rankDir: "LR", nodeSep: 18, rankSep: 60, edgeSep: 12, padding: 20,
+               useDagreEdgeControlPoints: true, automaticDagreEdgeStyle: true}
     });
+    if (cy.zoom() < MIN_FIT_ZOOM) {  // a big graph: readable labels around the focus; drag or zoom out for the rest
+      cy.zoom(MIN_FIT_ZOOM);
+      cy.center(focus ? cy.getElementById(focus) : cy.nodes());
+    } else if (cy.zoom() > MAX_FIT_ZOOM) {  // a small graph: not blown up to fill the box
+      cy.zoom(MAX_FIT_ZOOM);
+      cy.center();
+    }
     cy.on("tap", "node", function (evt) {
       var href = evt.target.data("href");
       if (href) { window.location.href = href; }
@@ -46,7 +59,7 @@ var himo = (function () {
         .then(function (g) {
           if (box.cy) { box.cy.destroy(); }
           if (g.error) { box.textContent = g.error; return; }
-          graph(box, g.nodes, g.edges);
+          graph(box, g.nodes, g.edges, g.root);
           box.dataset.ready = String(g.nodes.length);
         });
     }
@@ -63,23 +76,37 @@ var himo = (function () {
               href: n.latest ? "/executions/" + n.latest.id : null};
     });
     var edges = dag.edges.map(function (e) { return {source: "stage:" + e.from, target: "stage:" + e.to}; });
-    graph(box, nodes, edges);
+    graph(box, nodes, edges, null);
     box.dataset.ready = String(nodes.length);
+  }
+
+  function when(text) {  // "2024-11-27 09:30:00" (UTC) -> milliseconds
+    return Date.parse(text.replace(" ", "T") + "Z");
+  }
+
+  function dayTime(ms, seconds) {  // milliseconds -> "27 Nov 09:30" (UTC, as every time on the pages)
+    var d = new Date(ms), two = function (n) { return String(n).padStart(2, "0"); };
+    return d.getUTCDate() + " " + MONTHS[d.getUTCMonth()] + " " + two(d.getUTCHours()) + ":" +
+      two(d.getUTCMinutes()) + (seconds ? ":" + two(d.getUTCSeconds()) : "");
   }
 
   function metrics(dataId) {
     var m = JSON.parse(document.getElementById(dataId).textContent);
     if (!m.key) { return; }
-    var labels = m.columns.map(function (c) { return c.stage + " " + c.started_at; });
+    var times = m.history.map(function (p) { return when(p.started_at); });
+    var close = times.length > 1 && times[times.length - 1] - times[0] < 3600 * 1000;  // within an hour: seconds
+    var labels = m.columns.map(function (c) { return [c.stage, dayTime(when(c.started_at), close)]; });
     var values = m.columns.map(function (c) { var v = c.values[m.key]; return typeof v === "number" ? v : null; });
     new Chart(document.getElementById("compare-chart"), {type: "bar",
       data: {labels: labels, datasets: [{label: m.key, data: values, backgroundColor: "#4a7fd4"}]},
       options: {animation: false, plugins: {legend: {display: false}}}});
+    var points = m.history.map(function (p, i) { return {x: times[i], y: p.value}; });
     new Chart(document.getElementById("history-chart"), {type: "line",
-      data: {labels: m.history.map(function (p) { return p.started_at; }),
-             datasets: [{label: m.key, data: m.history.map(function (p) { return p.value; }),
-                         borderColor: "#2e9d4f", tension: 0.1}]},
-      options: {animation: false, plugins: {legend: {display: false}}}});
+      data: {datasets: [{label: m.key, data: points, borderColor: "#2e9d4f", tension: 0.1}]},
+      options: {animation: false, plugins: {legend: {display: false},
+                  tooltip: {callbacks: {title: function (items) { return dayTime(items[0].parsed.x, true); }}}},
+                scales: {x: {type: "linear", ticks: {maxTicksLimit: 8, maxRotation: 0,
+                  callback: function (v) { return dayTime(v, close); }}}}}});
     document.body.dataset.charts = "ready";
   }
 
