@@ -38,7 +38,7 @@ def _environment() -> Iterator[None]:
         os.environ.pop(proxy, None)
     os.environ["NO_PROXY"] = "127.0.0.1,localhost"
     # Deliver metadata records before each command returns, so tests see them at once
-    # (tests/meta/test_delivery.py covers the default background delivery).
+    # (tests/meta/test_faults.py covers the default background delivery).
     os.environ["HIMO_META_DELIVER"] = "inline"
     os.environ.pop("HIMO_META_URL", None)
     os.environ.pop("CI", None)

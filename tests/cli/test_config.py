@@ -108,3 +108,27 @@ def test_hand_edited_bad_values_are_config_errors(repo: Path, himo: Himo) -> Non
             "Hint: fix the file by hand: himo cannot rewrite a file it cannot read"
         )
     assert not (repo / "a.txt.himo").exists()
+
+
+def test_store_and_openlineage_urls_are_checked_when_set(repo: Path, himo: Himo) -> None:
+    forms = "Hint: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+    for value, message in (
+        ("not a url", "meta.url 'not a url' is not a database URL"),
+        ("mysql://me@db/himo", "meta.url 'mysql://me@db/himo': unsupported database 'mysql'"),
+    ):
+        for local in ([], ["--local"]):
+            proc = himo("config", *local, "meta.url", value, ok=False)
+            assert_error(proc, message)
+            assert proc.stderr.splitlines()[1].startswith(forms)
+    for value in ("localhost:5000", "ftp://host/x", "http://", "http://[::1", "http://h:0"):
+        proc = himo("config", "openlineage.url", value, ok=False)
+        assert_error(proc, f"openlineage.url {value!r} is not an http(s) URL")
+        assert proc.stderr.splitlines()[1].startswith("Hint: use the receiver's base URL")
+    assert (repo / ".himo" / "config").read_text() == ""
+    assert not (repo / ".himo" / "config.local").exists()
+    himo("config", "meta.url", f"sqlite:///{repo / 'team.db'}")
+    himo("config", "--local", "meta.url", "postgresql+psycopg://me@db.example/himo")
+    himo("config", "openlineage.url", "https://lineage.example:5000/")
+    assert _toml(repo / ".himo" / "config") == {
+        "meta": {"url": f"sqlite:///{repo / 'team.db'}"}, "openlineage": {"url": "https://lineage.example:5000/"}}
+    assert not (repo / "team.db").exists()  # checked, not opened

@@ -5,6 +5,7 @@ The pipeline always goes on; records wait in the journal and nothing is lost."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import Himo, git, write
-from tests.meta.test_recording import of_run, recorded
+from tests.meta.test_recording import of_run, recorded, start_slow_repro
 
 PIPELINE = """\
 stages:
@@ -191,3 +192,31 @@ def test_add_with_background_delivery_never_imports_sqlalchemy(repo: Path, himo:
     assert "himo.api.recording" in imported and "himo.meta.recorder" in imported
     assert not [name for name in imported if name.split(".")[0] in ("sqlalchemy", "alembic", "psycopg")]
     assert [(r["command"], r["status"]) for r in wait_for_runs(repo, 1)] == [("add", "succeeded")]
+
+
+def test_a_killed_repro_is_aborted_by_the_next_command_whatever_it_is(repo: Path, himo: Himo):
+    proc, stage_group = start_slow_repro(repo)
+    time.sleep(2.5)  # the stage writes no record meanwhile; the journal's heartbeat says it lives
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    os.killpg(stage_group, signal.SIGKILL)  # the stage runs in its own session: end it too
+    assert recorded(repo, deliver=False).runs == []
+    status = himo("status", env=background_env())  # not a recording command, not a query
+    assert "Traceback" not in status.stderr and status.stderr == ""
+    (run,) = wait_for_runs(repo, 1)
+    assert run["status"] == "aborted"
+    slow = of_run(recorded(repo, deliver=False), run)["slow"]
+    assert slow["status"] == "aborted"
+    # Ended when it was last known alive, not at its last record (the stage's start).
+    assert (slow["ended_at"] - slow["started_at"]).total_seconds() >= 1.5
+    assert (run["ended_at"] - run["started_at"]).total_seconds() >= 1.5
+
+
+def test_a_command_after_a_clean_one_starts_no_delivery(repo: Path, himo: Himo):
+    write(repo / "himo.yaml", "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n")
+    himo("repro")
+    himo("repro")  # a no-op: its journal waits for the next delivery
+    (waiting,) = journals(repo)
+    himo("status", env=background_env())
+    time.sleep(1)
+    assert journals(repo) == [waiting]  # a finished journal is no sign of a killed himo

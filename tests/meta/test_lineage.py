@@ -68,9 +68,53 @@ def test_upstream_answers_which_data_model_and_code_made_the_predictions(walked)
     assert inputs == {"model": "model.pkl", "features": "data/features.csv", "dataset": "data/test.csv",
                       "code": "predict.py"}
     assert (predict.git_commit, stages["train"].params) == ("1" * 40, {"train.lr": 0.1})
-    # features were produced three times: the latest succeeded/cached producer is run two's restore
-    assert (stages["featurize"].status, stages["featurize"].run_id) == ("cached", ids["two"][0])
+    # features were written three times: computed by run one, restored by run two, claimed by a failure
+    assert (stages["featurize"].status, stages["featurize"].run_id) == ("succeeded", ids["one"][0])
+    restore = graph.restored[FEATURES["digest"]]
+    assert (restore.count, restore.run_id, restore.execution) == (1, ids["two"][0], ids["two"][1][0])
+    assert restore.at == T0 + timedelta(hours=2) and list(graph.restored) == [FEATURES["digest"]]
     assert graph.artifacts[RAW["digest"]].paths == ["data/raw.csv"] and graph.omitted == {}
+
+
+def test_the_producer_is_the_execution_that_computed_it_not_a_restore(meta_url: str, tmp_path: Path) -> None:
+    """Computed, restored twice, computed again (--force), restored again: the latest computation is
+    the producer; restores are counted. Restores alone: the earliest one, the others counted."""
+    history = History(tmp_path / "journal")
+    made = lambda status: [Step("train", inputs=[FEATURES], outputs=[MODEL1], status=status)]  # noqa: E731
+    ids = [history.run(T0 + timedelta(hours=h), made(status)) for h, status in
+           enumerate(["succeeded", "cached", "cached", "succeeded", "cached"])]
+    only_restored = [history.run(T0 + timedelta(hours=10 + h), [Step("train", inputs=[FEATURES],
+                                                                     outputs=[MODEL2], status="cached")])
+                     for h in range(3)]
+    with history.deliver(meta_url).session() as s:
+        graph = queries.lineage(s, MODEL1["digest"], downstream=False, depth=1)
+        fallback = queries.lineage(s, MODEL2["digest"], downstream=False, depth=1)
+    (producer,) = graph.executions.values()
+    assert (producer.id, producer.status) == (ids[3][1][0], "succeeded")
+    restore = graph.restored[MODEL1["digest"]]
+    assert (restore.count, restore.execution, restore.at) == (3, ids[4][1][0], T0 + timedelta(hours=4))
+    (producer,) = fallback.executions.values()
+    assert (producer.id, producer.status) == (only_restored[0][1][0], "cached")
+    restore = fallback.restored[MODEL2["digest"]]
+    assert (restore.count, restore.execution) == (2, only_restored[2][1][0])
+
+
+def test_the_producer_walk_stays_on_the_indexes() -> None:
+    """SQLite's plan for the producer query: the event index and the execution's primary key, no scan."""
+    import sqlalchemy as sa
+
+    from himo.meta.schema import Base
+
+    engine = sa.create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    query = queries._producers_query().params(ids=[1, 2, 3])
+    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+    assert any("USING INDEX ix_event_artifact" in step for step in plan), plan
+    assert any(re.search(r"SEARCH execution USING INDEX sqlite_autoindex_execution_1 \(id=\?\)", step)
+               for step in plan), plan
+    assert not any(re.match(r"SCAN (event|execution)\b", step) for step in plan), plan
 
 
 def test_depth_counts_executions(walked) -> None:
@@ -229,11 +273,47 @@ def test_lineage_formats(pipeline_repo: Path) -> None:
         subprocess.run(["dot", "-Tsvg"], input=dot, text=True, check=True, capture_output=True)
 
 
+def test_a_code_file_is_found_by_its_content(pipeline_repo: Path) -> None:
+    himo = Himo(pipeline_repo)
+    out = himo("lineage", "train.py", "--downstream").stdout
+    first = out.splitlines()[0]
+    assert first.startswith("Built from code train.py ")
+    assert re.search(r"model model\.pkl \([0-9a-f]{12}, [0-9a-f]{12}\)", first)  # both trainings read it
+    doc = json.loads(himo("lineage", "train.py", "--json").stdout)
+    lock = yaml.safe_load((pipeline_repo / "himo.lock").read_text())
+    read = next(d["digest"] for d in lock["stages"]["train"]["deps"] if d["path"] == "train.py")
+    assert (doc["path"], doc["digest"], doc["graph"]["artifacts"][read]["kind"]) == ("train.py", read, "code")
+    write(pipeline_repo / "notes.py", "print('never read by a stage')\n")
+    try:
+        bad = himo("lineage", "notes.py", ok=False)
+    finally:
+        (pipeline_repo / "notes.py").unlink()
+    assert bad.returncode == 1
+    assert re.fullmatch(r"Error: notes\.py: not tracked, and no recorded execution read its current content "
+                        r"\(digest [0-9a-f]{12}\)", bad.stderr.splitlines()[0])
+    assert bad.stderr.splitlines()[1].startswith("Hint: lineage knows an untracked file (code, config) by")
+
+
 def test_lineage_errors(pipeline_repo: Path) -> None:
     himo = Himo(pipeline_repo)
-    bad = himo("lineage", "train.py", ok=False)
+    bad = himo("lineage", "nothing.py", ok=False)
     assert (bad.returncode, bad.stderr.splitlines()[0]) == (
-        1, "Error: train.py: not tracked (no train.py.himo and no output train.py in himo.lock)")
+        1, "Error: nothing.py: not tracked (no nothing.py.himo and no output nothing.py in himo.lock)")
+    bad = himo("lineage", "model.pkl@HEAD~1", ok=False)  # before the first repro: no himo.lock yet
+    assert bad.stderr.splitlines() == [
+        "Error: model.pkl@HEAD~1: model.pkl is not tracked at HEAD~1 (no model.pkl.himo and no output "
+        "model.pkl in its himo.lock)",
+        "Hint: name a revision where it was: `git log -- himo.lock` (the stage output model.pkl is "
+        "recorded there)"]
+    for args, given in ((["--upstream", "--downstream"], "--upstream and --downstream"),
+                        (["--json", "--dot"], "--json and --dot"),
+                        (["--dot", "--mermaid", "--json"], "--json and --dot and --mermaid")):
+        bad = himo("lineage", "model.pkl", *args, ok=False)
+        assert (bad.returncode, bad.stderr.splitlines()[0]) == (2, f"Error: {given} exclude each other")
+        assert "Traceback" not in bad.stderr
+    bad = himo("runs", "--since", "2024-05-02", "--until", "2024-05-01", ok=False)
+    assert (bad.returncode, bad.stderr.splitlines()[0]) == (
+        2, "Error: --since 2024-05-02 is after --until 2024-05-01: no run can match")
     bad = himo("lineage", "0000000000ab", ok=False)
     assert bad.stderr.splitlines()[0] == ("Error: 0000000000ab: no tracked path, and no artifact in the "
                                           "metadata store has a digest starting so")
@@ -263,3 +343,16 @@ def test_api_lineage_targets_and_ambiguous_prefixes(make_repo, meta_url: str,
     with pytest.raises(MetaError) as info:
         lineage(repo, str(root / "data" / "new.csv"))
     assert info.value.message == f"data/new.csv (digest {digest[:12]}) is not in the metadata store"
+
+
+def test_the_text_says_a_restore_is_not_the_producer(make_repo, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_repo()
+    monkeypatch.setenv("HIMO_META_URL", f"sqlite:///{tmp_path / 'meta.db'}")
+    ids = story(History(root / ".himo" / "journal"))
+    out = Himo(root)("lineage", FEATURES["digest"], "--upstream").stdout.splitlines()
+    assert re.match(rf"features data/features\.csv {FEATURES['digest'][:12]} was made by stage 'featurize' "
+                    rf"\(succeeded .*, run {ids['one'][0][:8]}\)$", out[0])
+    assert re.fullmatch(rf"  then restored from the run-cache by run {ids['two'][0][:8]} at \S+ \S+", out[2])
+    dot = Himo(root)("lineage", FEATURES["digest"], "--dot").stdout
+    assert f"\\nrestored 1x, latest run {ids['two'][0][:8]}" in dot

@@ -7,6 +7,7 @@ with what himo wrote: a field it does not know, or one it would rename, fails th
 
 from __future__ import annotations
 
+import csv
 import http.server
 import io
 import json
@@ -423,3 +424,23 @@ def test_a_failing_receiver_never_breaks_the_command_and_is_told_once(pipeline: 
     assert datetime.fromisoformat(match.group(1)) >= before
     assert [(e["job"]["name"], e["eventType"]) for e in missed] == [
         ("featurize", "START"), ("featurize", "COMPLETE"), ("train", "START"), ("train", "COMPLETE")]
+
+
+@pytest.mark.parametrize(("text", "fields"), [
+    ("id,age,churned\n1,34,0\n2,51,1\n", ("id", "age", "churned")),
+    ("id\tage\n1\t34\n", ("id", "age")),
+    ("1,34,0\n2,51,1\n", None),  # line 1 is data: no schema facet rather than columns named "1", "34"
+    ("0.1,0.2\n0.3,0.4\n", None),
+    ("", None),
+])
+def test_a_csv_has_a_schema_facet_only_when_line_1_names_its_columns(tmp_path: Path, text: str,
+                                                                     fields: tuple[str, ...] | None):
+    from himo.api.openlineage import _read_fields
+
+    suffix = ".tsv" if "\t" in text else ".csv"
+    (tmp_path / "f").write_text(text)
+    try:
+        found = _read_fields(str(tmp_path / "f"), suffix, len(text))
+    except csv.Error:  # what schema_reader turns into "no facet"
+        found = None
+    assert (tuple(name for name, _ in found) if found else None) == fields

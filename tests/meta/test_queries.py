@@ -311,3 +311,22 @@ def test_cli_runs_show(project) -> None:
     assert doc["executions"][0]["summary"]["exit_code"] == 2
     missing = himo("runs", "show", "fff0fff", ok=False)
     assert missing.returncode == 1 and missing.stderr.startswith("Error: no run or execution id starts with")
+
+
+def test_a_bad_or_unreachable_store_names_where_its_url_came_from(make_repo, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    himo = Himo(make_repo())
+    monkeypatch.setenv("HIMO_META_URL", "postgresql+psycopg://postgres@127.0.0.1:9/none")
+    proc = himo("runs", ok=False)
+    assert proc.returncode == 1 and proc.stderr.startswith(
+        "Error: cannot reach the metadata store postgresql+psycopg://postgres@127.0.0.1:9/none: ")
+    assert proc.stderr.splitlines()[1] == ("Hint: start the database server or fix HIMO_META_URL; "
+                                           "records wait in .himo/journal/")
+    monkeypatch.setenv("HIMO_META_URL", "nonsense")
+    proc = himo("runs", ok=False)
+    assert proc.stderr.splitlines()[0] == "Error: HIMO_META_URL 'nonsense' is not a database URL"
+    monkeypatch.delenv("HIMO_META_URL")
+    himo("config", "--local", "meta.url", "postgresql+psycopg://postgres@127.0.0.1:9/none")
+    proc = himo("runs", ok=False)
+    assert proc.stderr.splitlines()[1] == ("Hint: start the database server or fix meta.url; "
+                                           "records wait in .himo/journal/")

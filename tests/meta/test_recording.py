@@ -3,8 +3,11 @@ locations, kinds; interrupted and killed runs end `aborted`. Real himo processes
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,7 +43,7 @@ def recorded(root: Path, deliver: bool = True) -> SimpleNamespace:
     import sqlalchemy as sa
 
     from himo.api.recording import open_store
-    from himo.meta.schema import Artifact, Event, Execution, Location, Run
+    from himo.meta.schema import Artifact, Event, Execution, Location, Run, Transfer
     from himo.workspace.repo import Repo
 
     store = open_store(Repo(root), deliver_pending=deliver)
@@ -55,9 +58,13 @@ def recorded(root: Path, deliver: bool = True) -> SimpleNamespace:
             locations = [dict(r) for r in session.execute(
                 sa.select(Location.kind, Location.url, Location.run_id, Artifact.digest, Artifact.kind.label(
                     "artifact_kind")).join(Artifact, Artifact.id == Location.artifact_id)).mappings()]
+            transfers = [dict(r) for r in session.execute(
+                sa.select(Transfer.run_id, Transfer.kind, Transfer.url, Transfer.path, Artifact.digest)
+                .join(Artifact, Artifact.id == Transfer.artifact_id).order_by(Transfer.id)).mappings()]
     finally:
         store.close()
-    return SimpleNamespace(runs=runs, executions=execs, events=events, locations=locations)
+    return SimpleNamespace(runs=runs, executions=execs, events=events, locations=locations,
+                           transfers=transfers)
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -91,6 +98,12 @@ def pipeline(repo: Path, himo: Himo) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "pipeline")
     return repo
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
 
 
 def use_store(himo: Himo, url: str) -> None:
@@ -360,3 +373,102 @@ def test_kind_inference(path: str, role: str, declared: str | None, data: bool, 
 def test_code_files_are_told_from_data():
     assert is_code("scripts/prepare.sh") and is_code("R/model.R") and is_code("lib")
     assert not is_code("data/train.csv") and not is_code("model.pkl") and not is_code("data")
+
+
+def runs_show(himo: Himo, run_id: str) -> dict[str, Any]:
+    return json.loads(himo("runs", "show", run_id, "--json").stdout)
+
+
+def test_metrics_and_log_tail_are_kept_in_the_store_and_shown_without_the_files(
+        pipeline: Path, himo: Himo, meta_url: str):
+    use_store(himo, meta_url)
+    write(pipeline / "train.sh", "seq 1 200; wc -c features.csv > weights.out && "
+                                 "echo '{\"acc\": 0.9, \"loss\": {\"val\": 0.25}, \"grad\": NaN}' "
+                                 "> scores.json\n")
+    himo("repro")
+    for produced in ("scores.json", "weights.out", "features.csv"):
+        (pipeline / produced).unlink()
+    shutil.rmtree(pipeline / ".himo" / "logs")
+    rec = recorded(pipeline)
+    run = rec.runs[-1]
+    train, feat = of_run(rec, run)["train"], of_run(rec, run)["featurize"]
+    assert train["metrics"] == {"scores.json": {"acc": 0.9, "loss.val": 0.25, "grad": "NaN"}}
+    assert train["log_tail"].splitlines() == [str(i) for i in range(151, 201)]  # the last 50 lines
+    assert (feat["metrics"], feat["log_tail"]) == ({}, "$ sh featurize.sh\n")
+    shown = {e["summary"]["stage"]: e for e in runs_show(himo, run["id"])["executions"]}
+    assert shown["train"]["metrics"] == {"scores.json": {"acc": 0.9, "loss.val": 0.25, "grad": "NaN"}}
+    assert shown["train"]["log_tail"] == [str(i) for i in range(181, 201)]  # runs show: last 20
+    assert "metrics   scores.json: acc=0.9, loss.val=0.25, grad=NaN" in himo("runs", "show", run["id"]).stdout
+
+    himo("repro")  # restored from the run-cache: the metrics are at hand again
+    restored = of_run(recorded(pipeline), recorded(pipeline).runs[-1])["train"]
+    assert (restored["status"], restored["metrics"]) == ("cached", train["metrics"])
+    assert restored["log_tail"] is None
+
+
+def test_push_fetch_pull_and_export_record_what_each_run_moved(
+        repo: Path, himo: Himo, tmp_path: Path, meta_url: str):
+    use_store(himo, meta_url)
+    write(repo / "data.csv", "x\n1\n")
+    write(repo / "model.pkl", b"model")
+    himo("add", "data.csv", "model.pkl")
+    himo("remote", "add", "-d", "store", "../remote")
+    himo("push")
+    himo("push")  # nothing to send: no transfer, though the Locations are confirmed again
+    remote = str(tmp_path / "remote")
+    data, model = digest_of(repo / "data.csv"), digest_of(repo / "model.pkl")
+    rec = recorded(repo)
+    first, second = rec.runs[-2:]
+    assert sorted((t["kind"], t["url"], t["path"], t["digest"]) for t in rec.transfers) == [
+        ("push", remote, "data.csv", data), ("push", remote, "model.pkl", model)]
+    assert {t["run_id"] for t in rec.transfers} == {first["id"]}
+    shown = runs_show(himo, first["id"])
+    assert sorted((t["kind"], t["path"], t["artifact_kind"], t["url"]) for t in shown["transfers"]) == [
+        ("push", "data.csv", "dataset", remote), ("push", "model.pkl", "model", remote)]
+    text = himo("runs", "show", first["id"]).stdout
+    assert f"moved     push   dataset     {data[:12]}  data.csv  (4 B)  to {remote}" in text
+    assert "moved     nothing" in himo("runs", "show", second["id"]).stdout
+
+    shutil.rmtree(repo / ".himo" / "cache")
+    himo("fetch", "data.csv")
+    (repo / "model.pkl").unlink()
+    himo("pull")
+    himo("export", "model.pkl", str(tmp_path / "shipped"))
+    rec = recorded(repo)
+    fetch, pull, export = rec.runs[-3:]
+    moved = [(t["run_id"], t["kind"], t["path"]) for t in rec.transfers[2:]]
+    assert moved == [(fetch["id"], "fetch", "data.csv"), (pull["id"], "pull", "model.pkl"),
+                     (export["id"], "export", "model.pkl")]
+    assert rec.transfers[-1]["url"] == str(tmp_path / "shipped" / "model.pkl")
+
+
+def test_delivering_a_push_journal_twice_records_its_transfers_once(repo: Path, himo: Himo, meta_url: str):
+    write(repo / "data.csv", "x\n")
+    himo("add", "data.csv")
+    himo("remote", "add", "-d", "store", "../remote")
+    use_store(himo, f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/none")
+    himo("push")  # the store is down: the journal stays
+    (journal,) = (repo / ".himo" / "journal").glob("*.jsonl")
+    kept = journal.read_bytes()
+    use_store(himo, meta_url)
+    himo("meta", "sync")
+    journal.write_bytes(kept)
+    himo("meta", "sync")
+    rec = recorded(repo)
+    assert [(t["kind"], t["path"]) for t in rec.transfers] == [("push", "data.csv")]
+    assert len(rec.locations) == 1
+
+
+def test_an_unknown_trigger_is_refused_naming_the_variable(repo: Path, himo: Himo):
+    write(repo / "data.csv", "x\n")
+    proc = himo("add", "data.csv", ok=False, env={**os.environ, "HIMO_TRIGGER": "nightly"})
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "Error: HIMO_TRIGGER='nightly' is not a trigger (allowed: manual, schedule, ci)",
+        "Hint: set HIMO_TRIGGER to one of manual, schedule, ci, or unset it"]
+    assert recorded(repo).runs == []
+    himo("add", "data.csv", env={**os.environ, "HIMO_TRIGGER": "schedule"})
+    (run,) = json.loads(himo("runs", "--json").stdout)
+    assert run["trigger"] == "schedule"
+    assert run["queued_at"] == run["started_at"]  # a command typed (or started) now was queued now
+    assert runs_show(himo, run["id"][:8])["run"]["queued_at"] == run["queued_at"]

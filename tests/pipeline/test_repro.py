@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,6 +105,21 @@ def test_run_cache_restores_an_earlier_run_after_git_checkout(pipeline: Path, hi
     assert "Restored stage 'train' from the run-cache" in out
     assert "train" not in runs(pipeline)
     assert (pipeline / "model.txt").read_text() == first_model
+
+
+def test_force_runs_the_stages_instead_of_restoring_them_and_fills_the_run_cache(pipeline: Path, himo: Himo):
+    himo("repro")
+    runs(pipeline)
+    out = himo("repro", "-f").stdout
+    assert "Restored" not in out and "Running stage 'train': forced" in out
+    assert runs(pipeline) == ["prepare", "train", "report"]  # as DVC's repro -f: executed, not restored
+    shutil.rmtree(pipeline / ".himo" / "runs")
+    himo("repro", "-f")
+    assert len(list((pipeline / ".himo" / "runs").rglob("*"))) >= 4  # forced results entered it again
+    write(pipeline / "params.yaml", "train:\n  lr: 0.2\n")
+    himo("repro")
+    write(pipeline / "params.yaml", "train:\n  lr: 0.1\n")
+    assert "Restored stage 'train' from the run-cache" in himo("repro").stdout  # without -f: restored
 
 
 def test_failing_stage_commits_nothing_and_names_its_log(pipeline: Path, himo: Himo):

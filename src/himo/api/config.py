@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
-from himo.errors import ConfigError
+from himo.errors import ConfigError, MetaError
 from himo.workspace.config import split_key, validate_value
 from himo.workspace.repo import Repo
 
@@ -24,9 +25,34 @@ def set_config(repo: Repo, key: str, value: str, local: bool = False) -> None:
     parts = split_key(key)
     if parts[0] == "core" and parts[1] == "remote" and value not in repo.config.remote_names():
         raise ConfigError(f"no remote named {value!r}", "add it first with `himo remote add NAME URL`")
+    _check_url(parts, value)
     file = repo.config.file(local)
     file.set(parts, validate_value(parts, value, local))
     file.save()
+
+
+def _check_url(parts: list[str], value: str) -> None:
+    """meta.url as the store reads it, openlineage.url as an HTTP endpoint: a bad URL is refused
+    now, not found out by the next command that records."""
+    if parts == ["meta", "url"]:
+        from himo.meta.store import check_url
+
+        try:
+            check_url(value)
+        except MetaError as error:
+            raise ConfigError(error.message, error.hint) from None
+    elif parts == ["openlineage", "url"] and not _is_http(value):
+        raise ConfigError(f"openlineage.url {value!r} is not an http(s) URL",
+                          "use the receiver's base URL, e.g. http://localhost:5000 (events go to "
+                          "/api/v1/lineage under it)")
+
+
+def _is_http(value: str) -> bool:
+    try:
+        url = urlsplit(value)
+        return url.scheme in ("http", "https") and bool(url.hostname) and url.port != 0
+    except ValueError:  # a bad IPv6 address or port
+        return False
 
 
 def unset_config(repo: Repo, key: str, local: bool = False) -> None:

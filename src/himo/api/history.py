@@ -38,6 +38,7 @@ from himo.meta.results import (
     ParamChange,
     RunDetail,
     RunSummary,
+    TransferEntry,
 )
 from himo.model import is_digest
 from himo.pipeline.lockfile import LOCK_FILE, parse_lock, read_lock
@@ -46,7 +47,8 @@ from himo.workspace.repo import Repo
 
 __all__ = [
     "ArtifactNode", "Edge", "ExecutionDetail", "ExecutionNode", "ExecutionSummary", "IOEntry", "Lineage",
-    "LineageResult", "ParamChange", "RunDetail", "RunSummary", "lineage", "parse_when", "run_show", "runs",
+    "LineageResult", "ParamChange", "RunDetail", "RunSummary", "TransferEntry", "lineage", "parse_when",
+    "run_show", "runs",
 ]
 
 LOG_TAIL = 20  # lines of each execution's log shown by run_show
@@ -87,6 +89,9 @@ def runs(repo: Repo, *, stage: str | None = None, status: str | None = None,
     if limit < 1 or offset < 0:
         raise UsageError(f"--limit: {limit} is not a positive number", "e.g. --limit 50")
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--since {since} is after --until {until}: no run can match",
+                         "give the earlier time to --since")
     with _session(repo) as (session, queries):
         if stage is not None:
             _check_stage(session, stage)
@@ -144,8 +149,13 @@ def run_show(repo: Repo, id_prefix: str, log_lines: int = LOG_TAIL) -> RunDetail
                             "give more characters of the id")
         detail = queries.run_detail(session, *(run_ids[0], None) if run_ids else exec_ids[0][::-1])
     assert detail is not None  # found just above, in the same store
-    execs = [dataclasses.replace(e, log_tail=log_tail(repo, e.log, log_lines)) for e in detail.executions]
+    execs = [dataclasses.replace(e, log_tail=_tail(repo, e, log_lines)) for e in detail.executions]
     return dataclasses.replace(detail, executions=execs)
+
+
+def _tail(repo: Repo, e: ExecutionDetail, lines: int) -> list[str]:
+    """The log file's last lines; the store's copy when the file is gone (another clone, a cleaned .himo)."""
+    return (log_tail(repo, e.log, lines) or e.log_tail[-lines:]) if lines > 0 else []
 
 
 def log_tail(repo: Repo, log: str | None, lines: int = LOG_TAIL) -> list[str]:
@@ -171,14 +181,16 @@ def lineage(repo: Repo, target: str, *, upstream: bool = True, downstream: bool 
     """The graph of artifacts and executions around TARGET, across commits and runs.
 
     target: a path (its current version: PATH.himo, or a stage output in himo.lock), PATH@REV
-    (the version at a git revision), or a digest or unique digest prefix.
+    (the version at a git revision), a digest or unique digest prefix, or an untracked file a
+    stage read, such as code (its current content, hashed as a stage's deps are).
     upstream: producers, back to the source data (an artifact produced several times: its latest
-    succeeded or cached producer). downstream: consumers, at most `fan_out` per artifact (newest
+    succeeded producer; restores from the run-cache are counted in `graph.restored`).
+    downstream: consumers, at most `fan_out` per artifact (newest
     first; `graph.omitted` counts the rest). depth: executions deep in each direction (None: all).
     """
     if depth is not None and depth < 1:
         raise UsageError(f"--depth: {depth} is not a positive number", "e.g. --depth 3")
-    path, rev, digest = _target_digest(repo, target)
+    path, rev, digest, hashed = _target_digest(repo, target)
     with _session(repo) as (session, queries):
         if digest is None:
             digest = _digest_by_prefix(session, target)
@@ -188,6 +200,11 @@ def lineage(repo: Repo, target: str, *, upstream: bool = True, downstream: bool 
             from himo.meta.releases import mark_releases
 
             mark_releases(session, graph)
+    if graph is None and hashed:
+        raise MetaError(f"{path}: not tracked, and no recorded execution read its current content "
+                        f"(digest {digest[:12]})", "lineage knows an untracked file (code, config) by "
+                        "the versions stages read: `himo repro` records this one; or give a digest "
+                        "from `himo runs show ID`")
     if graph is None:
         raise MetaError(f"{path or target} (digest {digest[:12]}) is not in the metadata store",
                         "it was tracked before recording began: run `himo commit` or `himo repro` to "
@@ -195,20 +212,36 @@ def lineage(repo: Repo, target: str, *, upstream: bool = True, downstream: bool 
     return LineageResult(target, digest, path, rev, upstream, downstream, graph)
 
 
-def _target_digest(repo: Repo, target: str) -> tuple[str | None, str | None, str | None]:
-    """(path, rev, digest) of a path target; digest None when TARGET is not a tracked path."""
+def _target_digest(repo: Repo, target: str) -> tuple[str | None, str | None, str | None, bool]:
+    """(path, rev, digest, hashed) of a path target: digest None when TARGET is no path; hashed
+    when it is an untracked file, known by its content as a stage's deps are."""
     if "@" in target:
         path, rev = target.rsplit("@", 1)
         rel = repo.rel(repo.resolve(path))
-        return rel, rev, _digest_at(repo, rel, rev, target)
+        return rel, rev, _digest_at(repo, rel, rev, target), False
     if HEX.fullmatch(target) and not (Path(target).exists() or Path(target + SUFFIX).exists()):
-        return None, None, None
+        return None, None, None, False
     rel = repo.rel(repo.resolve(target))
     digest = _current_digest(repo, rel)
-    if digest is None and not HEX.fullmatch(target):
+    if digest is not None:
+        return rel, None, digest, False
+    hashed = _content_digest(repo, rel)
+    if hashed is not None:
+        return rel, None, hashed, True
+    if not HEX.fullmatch(target):
         raise PathError(f"{rel}: not tracked (no {rel}{SUFFIX} and no output {rel} in {LOCK_FILE})",
                         "give a tracked path, PATH@REV, or a digest (or its first characters)")
-    return (rel, None, digest) if digest else (None, None, None)
+    return None, None, None, False
+
+
+def _content_digest(repo: Repo, rel: str) -> str | None:
+    """The digest of an untracked file or folder as `himo repro` records a dep (code, say)."""
+    from himo.objects.tree import hash_path
+
+    if rel.split("/", 1)[0] in (".git", repo.himo_dir.name):
+        return None
+    info = hash_path(repo.ingester(), repo.root / rel)
+    return info.digest if info else None
 
 
 def _current_digest(repo: Repo, rel: str) -> str | None:
@@ -233,7 +266,15 @@ def _digest_at(repo: Repo, rel: str, rev: str, target: str) -> str:
             if out.path == rel and out.digest:
                 return out.digest
     raise PathError(f"{target}: {rel} is not tracked at {rev} (no {rel}{SUFFIX} and no output {rel} "
-                    f"in its {LOCK_FILE})", f"name a revision where it was: `git log -- {rel}{SUFFIX}`")
+                    f"in its {LOCK_FILE})", f"name a revision where it was: {_history_hint(repo, rel)}")
+
+
+def _history_hint(repo: Repo, rel: str) -> str:
+    """Where git keeps the versions of `rel`: himo.lock for a stage output, else PATH.himo."""
+    outputs = {out.path for entry in read_lock(repo.root).values() for out in entry.outs}
+    if rel in outputs:
+        return f"`git log -- {LOCK_FILE}` (the stage output {rel} is recorded there)"
+    return f"`git log -- {rel}{SUFFIX}`"
 
 
 def _digest_by_prefix(session: Any, prefix: str) -> str:

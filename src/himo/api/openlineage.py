@@ -16,6 +16,7 @@ import contextlib
 import csv
 import functools
 import http.client
+import io
 import json
 import os
 import queue
@@ -37,7 +38,7 @@ from himo.workspace.repo import Repo
 ENDPOINT = "/api/v1/lineage"  # the OpenLineage HTTP transport's default path
 POST_TIMEOUT = 5.0  # seconds for one event
 FLUSH_SECONDS = 5.0  # at the end of a command, for the events still queued
-HEADER_BYTES = 65536  # a CSV header longer than this is not read
+SAMPLE_CHARS = 65536  # of a CSV/TSV file, read to find whether line 1 names its columns
 JSON_BYTES = 1 << 20  # a JSON file larger than this is not parsed for its keys
 
 
@@ -89,8 +90,9 @@ def _write_events(repo: Repo, stream: TextIO, since: datetime | None) -> int:
 
 
 def schema_reader(odb: ObjectDB) -> SchemaOf:
-    """The columns of a CSV/TSV file (its header) or the keys of a JSON object, from the cached
-    object; None for anything else, a directory, or an object not in this cache."""
+    """The columns of a CSV/TSV file (its header, if csv.Sniffer finds one) or the keys of a JSON
+    object, from the cached object; None for anything else, a directory, or an object not in this
+    cache."""
 
     @functools.lru_cache(maxsize=512)
     def by_digest(digest: str, suffix: str, size: int) -> tuple[tuple[str, str], ...] | None:
@@ -118,8 +120,13 @@ def _read_fields(path: str, suffix: str, size: int) -> tuple[tuple[str, str], ..
         first = data[0] if isinstance(data, list) and data else data  # a list of records
         return tuple((str(k), _json_type(v)) for k, v in first.items()) if isinstance(first, dict) else None
     with open(path, encoding="utf-8-sig", newline="") as f:
-        header = f.readline(HEADER_BYTES)
-    names = next(csv.reader([header], delimiter="\t" if suffix == ".tsv" else ","), [])
+        sample = f.read(SAMPLE_CHARS)
+        if f.read(1):  # whole lines only: a cut line would look like a different row
+            sample = sample[:sample.rfind("\n") + 1]
+    # Line 1 may be data: Sniffer compares it with the rows below (csv.Error when it cannot tell).
+    if not sample.strip() or not csv.Sniffer().has_header(sample):
+        return None
+    names = next(csv.reader(io.StringIO(sample), delimiter="\t" if suffix == ".tsv" else ","), [])
     return tuple((name, "") for name in names) if any(names) else None
 
 

@@ -9,10 +9,8 @@ If the store cannot be reached, records wait in `.himo/journal/` and the user is
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from himo import __version__
-from himo.errors import HimoError, MetaError
-from himo.meta.journal import pending
+from himo.errors import ConfigError, HimoError, MetaError
+from himo.meta.journal import abandoned, pending
 from himo.meta.recorder import Context, Recorder
 from himo.meta.records import TRIGGERS
 from himo.workspace.config import DELIVER_MODES, boolean
@@ -40,12 +38,22 @@ def store_url(repo: Repo) -> str:
         f"sqlite:///{repo.himo_dir / 'meta.db'}"
 
 
+def store_source(repo: Repo) -> str:
+    """Where store_url's answer comes from, for errors to name what to fix."""
+    return "HIMO_META_URL" if os.environ.get("HIMO_META_URL") else "meta.url"
+
+
+def _store(repo: Repo):  # type: ignore[no-untyped-def]
+    from himo.meta.store import Store
+
+    return Store(store_url(repo), store_source(repo))
+
+
 def open_store(repo: Repo, deliver_pending: bool = True):  # type: ignore[no-untyped-def]
     """The store at its current schema, with every pending journal delivered (MetaError if not)."""
     from himo.meta.deliver import deliver
-    from himo.meta.store import Store
 
-    store = Store(store_url(repo)).open()
+    store = _store(repo).open()
     if deliver_pending:
         deliver(store, journal_dir(repo))
         (journal_dir(repo) / MARKER).unlink(missing_ok=True)
@@ -66,11 +74,10 @@ def store_session(repo: Repo, write: bool = False) -> Iterator[Any]:
 def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]
     """`himo meta sync`: deliver the journal. In the background, a failure is kept to be told once."""
     from himo.meta.deliver import deliver
-    from himo.meta.store import Store
 
     store = None
     try:
-        store = Store(store_url(repo)).open()
+        store = _store(repo).open()
         result = deliver(store, journal_dir(repo))
     except MetaError as error:
         if not background:
@@ -85,12 +92,22 @@ def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]
 
 
 def context(repo: Repo) -> Context:
+    trigger = _trigger()
     commit, branch, dirty = _git_state(repo)
-    trigger = os.environ.get("HIMO_TRIGGER", "")
-    if trigger not in TRIGGERS:
-        trigger = "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "manual"
     return Context(repo=_repo_identity(repo), git_commit=commit, branch=branch, dirty=dirty,
-                   user=_user(), host=socket.gethostname(), himo_version=__version__, trigger=trigger)
+                   user=_user(), host=os.uname().nodename, himo_version=__version__, trigger=trigger)
+
+
+def _trigger() -> str:
+    """HIMO_TRIGGER, else `ci` under CI=true, else `manual`; ConfigError for an unknown trigger (a
+    scheduler's typo would otherwise file its runs as manual ones)."""
+    trigger = os.environ.get("HIMO_TRIGGER", "").strip()
+    if trigger and trigger not in TRIGGERS:
+        raise ConfigError(f"HIMO_TRIGGER={trigger!r} is not a trigger (allowed: {', '.join(TRIGGERS)})",
+                          f"set HIMO_TRIGGER to one of {', '.join(TRIGGERS)}, or unset it")
+    if trigger:
+        return trigger
+    return "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "manual"
 
 
 def recording_enabled(repo: Repo) -> bool:
@@ -138,6 +155,16 @@ def recording(repo: Repo, command: str, args: list[str]) -> Iterator[RunRecorder
         # every query does first; starting a delivery for it would cost more than the command.
         if emitter is not None:
             emitter.close()  # bounded: waits a few seconds at most
+
+
+def deliver_abandoned(repo: Repo) -> None:
+    """At the start of any command: if a himo was killed mid-run (its journal's lock died with it,
+    its run never ended), deliver now, as after a command, so the store shows that run aborted.
+    Costs one listdir when there is none; nothing while the store is known unreachable (the
+    next recording command retries it)."""
+    folder = journal_dir(repo)
+    if abandoned(folder) and not (folder / MARKER).exists():
+        deliver_later(repo)
 
 
 def deliver_later(repo: Repo) -> None:
@@ -215,6 +242,8 @@ def _repo_identity(repo: Repo) -> str:
 
 
 def _user() -> str:
+    import getpass  # here: the start-up check for killed runs imports this module, it must stay cheap
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -29,9 +29,10 @@ from himo.model.stage import DepState, LockEntry, Output, Stage
 from himo.objects.tree import hash_path, place_path, store_path, tree_objects
 from himo.pipeline.changes import Snapshot, reasons_to_run
 from himo.pipeline.dag import Dag, build_dag
-from himo.pipeline.executor import Executor
+from himo.pipeline.executor import Executor, log_tail
 from himo.pipeline.loader import load_stages
 from himo.pipeline.lockfile import read_lock, write_lock
+from himo.pipeline.params import read_metrics
 from himo.pipeline.runcache import RunCache, run_key
 from himo.pipeline.scheduler import run_in_order
 from himo.workspace.gitignore import ignore_target
@@ -123,7 +124,9 @@ class Reproducer:
             for out in stage.outs:  # stages below see it as changed
                 self.snap._paths[out.path] = HashInfo("0" * 64, 0)
             return True
-        result = self._restore(stage, reasons) or self._execute(stage, reasons)
+        # Forced stages run (as DVC's repro -f): the run-cache would only restore what they made before.
+        forced = stage.name in self.forced and not stage.frozen
+        result = (None if forced else self._restore(stage, reasons)) or self._execute(stage, reasons)
         result.seconds = time.monotonic() - started
         self.results[name] = result
         return result.status in ("ran", "restored")
@@ -151,7 +154,8 @@ class Reproducer:
         except BaseException:
             self.recorder.end_execution(exec_id, "failed", self._inputs(deps))
             raise
-        self.recorder.end_execution(exec_id, "cached", self._inputs(deps), self._outputs(stage, outs))
+        self.recorder.end_execution(exec_id, "cached", self._inputs(deps), self._outputs(stage, outs),
+                                    **self._reported(stage, None))
         self.echo(f"Restored stage '{stage.name}' from the run-cache (same cmd, deps and params ran before)")
         return StageResult(stage.name, "restored", reasons)
 
@@ -167,8 +171,22 @@ class Reproducer:
                                         self._inputs(deps))
             raise
         self.recorder.end_execution(exec_id, EXEC_STATUS[result.status], self._inputs(deps),
-                                    self._outputs(stage, outs), result.exit_code, result.log)
+                                    self._outputs(stage, outs), result.exit_code, result.log,
+                                    **self._reported(stage, result.log))
         return result
+
+    def _reported(self, stage: Stage, log: str | None) -> dict[str, Any]:
+        """What the stage reported, kept in the store so it answers without the files: the values
+        of its metrics files and its log's last lines (small reads: metrics files are small, the
+        log is read from its end)."""
+        if self.recorder.folder is None:  # recording is off
+            return {}
+        metrics = {}
+        for out in stage.outs:
+            values = read_metrics(self.repo.root / out.path, out.path) if out.role == "metrics" else None
+            if values is not None:
+                metrics[out.path] = values
+        return {"metrics": metrics, "log_tail": log_tail(self.repo.root / log) if log else None}
 
     def _run_and_commit(self, stage: Stage, deps: tuple[DepState, ...], params: Params,
                         reasons: list[str]) -> tuple[StageResult, tuple[DepState, ...]]:

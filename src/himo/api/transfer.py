@@ -6,7 +6,8 @@ interrupted transfer is resumed by running it again: each object lands whole or 
 The first failed request stops the transfer (an unreachable remote fails fast).
 
 Each is a run in the metadata store; every top-level tracked artifact now known to be on
-the remote gets a Location there (kind `remote`, the remote's URL).
+the remote gets a Location there (kind `remote`, the remote's URL), and each one whose bytes
+this run sent or fetched a Transfer (what the run moved).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class TransferResult:
     corrupted: list[str] = field(default_factory=list)  # downloads whose digest did not match
     paths: dict[str, str] = field(default_factory=dict)  # object -> a tracked path needing it
     confirmed: set[str] = field(default_factory=set)  # objects seen on the remote (sent, there, fetched)
+    moved: set[str] = field(default_factory=set)  # objects this transfer sent or fetched
 
     @property
     def complete(self) -> bool:
@@ -101,7 +103,7 @@ def push(
             _run(f"Pushing to {store.name}", todo, lambda oid: store.upload(repo.odb.path(oid), oid),
                  store, reporter)
         result.transferred = len(todo)
-        result.confirmed = set(local)
+        result.confirmed, result.moved = set(local), set(todo)
         _record_locations(repo, recorder, store, pointers, result)
     return result
 
@@ -163,7 +165,7 @@ def _record_locations(repo: Repo, recorder: RunRecorder, store: Remote, pointers
         rel, info = repo.rel(pointer.target), pointer.hash_info
         kind = infer_kind(rel, data=pointer.file.name.endswith(SUFFIX))  # else a stage output
         ref = ArtifactRef(path=rel, digest=info.digest, size=info.size, nfiles=info.nfiles, kind=kind)
-        recorder.location(ref, "remote", _url(store))
+        recorder.location(ref, "remote", _url(store), moved=bool(needed & result.moved))
     if not result.complete:
         recorder.outcome = "failed"
 
@@ -220,7 +222,9 @@ def _download(
         verified = _run(f"Fetching from {store.name}", available,
                         lambda oid: _download_one(repo, store, oid), store, reporter)
     result.corrupted.extend(oid for oid, ok in zip(available, verified, strict=True) if not ok)
-    result.confirmed.update(oid for oid, ok in zip(available, verified, strict=True) if ok)
+    fetched = {oid for oid, ok in zip(available, verified, strict=True) if ok}
+    result.confirmed.update(fetched)
+    result.moved.update(fetched)
     result.transferred += sum(verified)
 
 

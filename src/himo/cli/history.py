@@ -15,6 +15,7 @@ import click
 
 from himo.cli.main import common
 from himo.cli.output import OUT
+from himo.errors import UsageError
 from himo.meta.records import STATUSES
 from himo.workspace.repo import Repo
 
@@ -147,9 +148,16 @@ def _show_lines(detail: Any) -> Iterator[str]:
     r = detail.run
     yield f"Run {r.id}  {r.command} {' '.join(map(str, r.args))}".rstrip()
     yield f"  status    {r.status}  ({r.trigger}, {r.user or '?'}@{r.host or '?'})"
+    if r.queued_at is not None and r.queued_at != r.started_at:
+        yield f"  queued    {when(r.queued_at)}"
     yield f"  started   {when(r.started_at)}   ended {when(r.ended_at)}   took {duration(r.seconds)}"
     yield f"  git       {git_text(r.git_commit, r.branch, r.dirty)}"
     yield f"  repo      {r.repo}"
+    if not detail.transfers and r.command in ("push", "fetch", "pull", "export"):
+        yield "  moved     nothing (everything was already there)"
+    for i, t in enumerate(detail.transfers):
+        yield (f"  {'moved' if i == 0 else '':<8}  {t.kind:<6} {t.artifact_kind:<11} {t.digest[:DIGEST]}  "
+               f"{t.path}  ({_size(t.size)})  {'to' if t.kind in ('push', 'export') else 'from'} {t.url}")
     for e in detail.executions:
         yield from _execution_lines(e)
 
@@ -175,6 +183,8 @@ def _execution_lines(e: Any) -> Iterator[str]:
                    f"{entry.path}  ({_size(entry.size)})")
         if not entries:
             yield f"  {label:<8}  -"
+    for path, values in e.metrics.items():
+        yield f"  metrics   {path}: " + (", ".join(f"{k}={value_text(v)}" for k, v in values.items()) or "-")
     yield f"  log       {e.log or '-'}" + (f" (last {len(e.log_tail)} lines)" if e.log_tail else "")
     for line in e.log_tail:
         yield f"    | {line}"
@@ -193,27 +203,33 @@ def _size(n: int) -> str:
 
 @click.command("lineage")
 @click.argument("target")
-@click.option("--upstream", "direction", flag_value="upstream", help="Only what produced TARGET.")
-@click.option("--downstream", "direction", flag_value="downstream", help="Only what was built from TARGET.")
+@click.option("--upstream", is_flag=True, help="Only what produced TARGET.")
+@click.option("--downstream", is_flag=True, help="Only what was built from TARGET.")
 @click.option("--depth", type=click.IntRange(min=1), help="Executions deep in each direction [default: all].")
 @click.option("--limit", "fan_out", default=20, show_default=True, type=click.IntRange(min=1),
               help="Readers listed per artifact downstream (the newest; the rest are counted).")
-@click.option("--json", "fmt", flag_value="json", help="Print the graph as JSON.")
-@click.option("--dot", "fmt", flag_value="dot", help="Print Graphviz source (dot -Tsvg).")
-@click.option("--mermaid", "fmt", flag_value="mermaid", help="Print Mermaid flowchart source.")
+@click.option("--json", "as_json", is_flag=True, help="Print the graph as JSON.")
+@click.option("--dot", is_flag=True, help="Print Graphviz source (dot -Tsvg).")
+@click.option("--mermaid", is_flag=True, help="Print Mermaid flowchart source.")
 @common
-def lineage_cmd(target: str, direction: str | None, depth: int | None, fan_out: int, fmt: str | None) -> None:
+def lineage_cmd(target: str, upstream: bool, downstream: bool, depth: int | None, fan_out: int,
+                as_json: bool, dot: bool, mermaid: bool) -> None:
     """What produced TARGET and what was built from it, across commits and runs.
 
     TARGET: a tracked path (its current version), PATH@REV (its version at a git revision),
-    or a digest (a unique prefix is enough). Upstream follows each artifact to its latest
-    succeeded or cached producer and that execution's inputs (data, model, code) with git commit
-    and params; downstream follows readers and what they wrote.
+    a digest (a unique prefix is enough), or an untracked file a stage read, such as code (its
+    current content: `--downstream` lists what was built from it). Upstream follows each artifact to the
+    execution that computed it (not a restore from the run-cache) and that execution's inputs
+    (data, model, code) with git commit and params; downstream follows readers and what they wrote.
     """
     from himo.api.history import lineage
 
-    result = lineage(Repo.find(), target, upstream=direction != "downstream",
-                     downstream=direction != "upstream", depth=depth, fan_out=fan_out)
+    fmt = _one_format(as_json=as_json, dot=dot, mermaid=mermaid)
+    if upstream and downstream:
+        raise UsageError("--upstream and --downstream exclude each other",
+                         "give neither to walk both directions")
+    result = lineage(Repo.find(), target, upstream=not downstream, downstream=not upstream,
+                     depth=depth, fan_out=fan_out)
     if fmt == "json":
         OUT.json(plain(result))
     elif fmt == "dot":
@@ -222,6 +238,13 @@ def lineage_cmd(target: str, direction: str | None, depth: int | None, fan_out: 
         click.echo(to_mermaid(result.graph))
     else:
         click.echo("\n".join(LineageText(result).lines()))
+
+
+def _one_format(**given: bool) -> str | None:
+    chosen = [f"--{name.removeprefix('as_')}" for name, on in given.items() if on]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} exclude each other", "give one output format")
+    return chosen[0][2:] if chosen else None
 
 
 class LineageText:
@@ -274,6 +297,8 @@ class LineageText:
         uses = ", ".join(f"{self.graph.artifacts[d].kind} {p or d[:DIGEST]}"
                          for d, p in self.inputs.get(e.id, []))
         yield f"{name} was made by {made}" + (f"\n  from {uses}" if uses else "")
+        if root in self.graph.restored:
+            yield f"  {restored_text(self.graph.restored[root])}"
         for check in self._model_checks(e.id):
             yield f"  {check}"
         yield ""
@@ -316,6 +341,8 @@ class LineageText:
             params = ", ".join(f"{k}={value_text(v)}" for k, v in e.params.items())
             if params:
                 yield f"{inner}params: {params}"
+            if up and digest in self.graph.restored:
+                yield f"{inner}{restored_text(self.graph.restored[digest])}"
             for check in self._model_checks(exec_id):
                 yield f"{inner}{check}"
             arts = (self.inputs if up else self.outputs).get(exec_id, [])
@@ -334,7 +361,7 @@ class LineageText:
 
     def _artifact(self, digest: str, path: str | None) -> str:
         art = self.graph.artifacts[digest]
-        marks = "; ".join(f"{m.env} {m.version} {when(m.released_at)} -> "
+        marks = "; ".join(f"{m.name} {m.version} in {m.env} {when(m.released_at)} -> "
                           f"{when(m.retired_at) if m.retired_at else 'now'}"
                           for m in self.graph.releases.get(digest, []))
         return f"{art.kind} {path or self._path(digest)} {digest[:DIGEST]}" + (
@@ -347,16 +374,24 @@ class LineageText:
                 continue
             model = f"model {self._path(m.model)} {m.model[:DIGEST]}"
             if m.was_live:
-                yield f"{model} was the {m.env} release ({m.live_version}) at the time"
+                yield f"{model} was the {m.env} release of {m.name!r} ({m.live_version}) at the time"
             elif m.live_version:
-                yield (f"{model} was NOT the {m.env} release at the time "
+                yield (f"{model} was NOT the {m.env} release of {m.name!r} at the time "
                        f"(that was {m.live_version}, {(m.live_digest or '')[:DIGEST]})")
             else:
-                yield f"{model}: nothing was released in {m.env} at the time"
+                yield f"{model}: nothing was released in {m.env} as {m.name!r} at the time"
 
     def _path(self, digest: str) -> str:
         paths = self.graph.artifacts[digest].paths
         return ", ".join(paths) if paths else "(no path)"
+
+
+def restored_text(restore: Any) -> str:
+    """What a restore from the run-cache adds: the artifact was computed once, then reused."""
+    latest = f"run {restore.run_id[:SHORT]} at {when(restore.at)}"
+    if restore.count == 1:
+        return f"then restored from the run-cache by {latest}"
+    return f"then restored from the run-cache {restore.count} times, latest by {latest}"
 
 
 def _add(index: dict[str, list[Any]], key: str, value: Any) -> None:
@@ -372,7 +407,10 @@ def _label(*parts: str) -> list[str]:
 def _nodes(graph: Any) -> Iterator[tuple[str, str, list[str], bool]]:
     """(key, type, label lines, is root) of every node."""
     for d, art in graph.artifacts.items():
-        yield f"a:{d}", "artifact", _label(art.kind, ", ".join(art.paths), d[:DIGEST]), d == graph.root
+        restore = graph.restored.get(d)
+        reused = f"restored {restore.count}x, latest run {restore.run_id[:SHORT]}" if restore else ""
+        label = _label(art.kind, ", ".join(art.paths), d[:DIGEST], reused)
+        yield f"a:{d}", "artifact", label, d == graph.root
     for i, e in graph.executions.items():
         yield f"e:{i}", "execution", _label(e.stage, f"{e.status} {when(e.started_at)}",
                                             git_text(e.git_commit, e.branch, e.dirty)), False

@@ -84,8 +84,31 @@ def common(fn: Any) -> Any:
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="himo", message="%(prog)s %(version)s")
 @common
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """himo: version data and models with git, run pipelines, and know what produced what."""
+    if ctx.invoked_subcommand != "meta":  # `meta sync` delivers itself (and is what a delivery runs)
+        _end_killed_runs()
+
+
+def _end_killed_runs() -> None:
+    """Whatever the command: a himo killed mid-run left a journal whose run never ended; have it
+    delivered (as after a command) so the store shows that run aborted, not running. One listdir
+    when no journal waits (`himo status` stays fast); the recording module loads only if one does."""
+    import os
+
+    from himo.errors import HimoError
+    from himo.workspace.repo import Repo
+
+    try:
+        repo = Repo.find()
+        waiting = any(n.endswith(".jsonl") for n in os.listdir(repo.himo_dir / "journal"))
+        if waiting:
+            from himo.api.recording import deliver_abandoned
+
+            deliver_abandoned(repo)
+    except (HimoError, OSError):
+        pass  # no repository, no journal, a bad config: the command itself says what matters
 
 
 def main(argv: list[str] | None = None) -> None:

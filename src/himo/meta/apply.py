@@ -3,17 +3,19 @@
 Starts insert only if absent (a late copy of a start never undoes an end); ends update.
 Artifacts, paths, events and locations are inserted with ON CONFLICT DO NOTHING, so two
 writers recording the same artifact at once (two clones, one PostgreSQL) both succeed.
+A Transfer is inserted unless the same run already has it (run, artifact, URL and kind).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from himo.meta.records import Record, parse_time
-from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run
+from himo.meta.records import TRANSFER_KINDS, Record, parse_time
+from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run, Transfer
 
 RUN_FIELDS = ("command", "args", "trigger", "user", "host", "repo", "git_commit", "branch", "dirty",
               "himo_version")
@@ -27,6 +29,7 @@ class Applier:
         self.dialect = session.get_bind().dialect.name
         self.artifact_ids: dict[str, int] = {}
         self.repos: dict[str, tuple[str, str]] = {}  # run id -> (repo, commit), for Path rows
+        self.commands: dict[str, str] = {}  # run id -> command, for Transfer rows
 
     def apply(self, record: Record) -> None:
         handler = getattr(self, "_" + str(record.get("type")), None)
@@ -35,6 +38,7 @@ class Applier:
 
     def _run_start(self, r: Record) -> None:
         self.repos[r["run_id"]] = (r.get("repo", ""), r.get("git_commit", ""))
+        self.commands[r["run_id"]] = r.get("command", "")
         values = {k: r[k] for k in RUN_FIELDS if k in r}
         self._insert_ignore(Run, ["id"], id=r["run_id"], status="running",
                             started_at=parse_time(r.get("started_at") or r["at"]),
@@ -53,9 +57,11 @@ class Applier:
     def _exec_end(self, r: Record) -> None:
         ended = parse_time(r.get("ended_at") or r["at"])
         values: dict[str, Any] = {"status": r["status"], "ended_at": ended}
-        for key in ("exit_code", "log", "reasons", "params", "code_digests"):
+        for key in ("exit_code", "log", "reasons", "params", "code_digests", "log_tail"):
             if key in r:
                 values[key] = r[key]
+        if isinstance(r.get("metrics"), dict):  # the column is NOT NULL
+            values["metrics"] = _finite(r["metrics"])
         self.session.execute(sa.update(Execution).where(Execution.id == r["exec_id"]).values(**values))
         run_id = self.session.scalar(sa.select(Execution.run_id).where(Execution.id == r["exec_id"]))
         repo, commit = self._repo_of(run_id)
@@ -81,6 +87,21 @@ class Applier:
         self.session.execute(sa.update(Location).where(
             Location.artifact_id == artifact, Location.kind == r["location"], Location.url == r["url"],
             Location.last_at < at).values(last_at=at, who=r.get("who", ""), run_id=r.get("run_id")))
+        if r.get("run_id") and r.get("moved", True):  # a push also confirms bytes it did not send
+            self._transfer(r, artifact, at)
+
+    def _transfer(self, r: Record, artifact: int, at: Any) -> None:
+        """What the run moved (a Location keeps only where bytes are): one row per run, artifact,
+        URL and kind, however often the record is applied. Kind: the run's command (push, fetch,
+        pull, export), else the location's kind."""
+        command = self._command_of(r["run_id"])
+        kind = command if command in TRANSFER_KINDS else r["location"]
+        key = (Transfer.run_id == r["run_id"], Transfer.artifact_id == artifact, Transfer.url == r["url"],
+               Transfer.kind == kind)
+        if self.session.scalar(sa.select(Transfer.id).where(*key).limit(1)) is None:  # on ix_transfer_run
+            self.session.execute(sa.insert(Transfer).values(run_id=r["run_id"], artifact_id=artifact,
+                                                            kind=kind, url=r["url"], path=r.get("path", ""),
+                                                            at=at))
 
     def artifact(self, ref: Record, seen: Any) -> int:
         """The id of the artifact with this digest, created on first sight; a vague kind is refined."""
@@ -95,6 +116,11 @@ class Applier:
                 Artifact.id == self.artifact_ids[digest], Artifact.kind == "other").values(kind=kind))
         return self.artifact_ids[digest]
 
+    def _command_of(self, run_id: str) -> str:
+        if run_id not in self.commands:
+            self.commands[run_id] = self.session.scalar(sa.select(Run.command).where(Run.id == run_id)) or ""
+        return self.commands[run_id]
+
     def _repo_of(self, run_id: str | None) -> tuple[str, str]:
         if run_id and run_id not in self.repos:
             row = self.session.execute(sa.select(Run.repo, Run.git_commit).where(Run.id == run_id)).first()
@@ -107,6 +133,18 @@ class Applier:
         else:
             from sqlalchemy.dialects.sqlite import insert
         self.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as text ("NaN", "Infinity"): PostgreSQL's JSON refuses them, and a
+    diverged training's `loss: NaN` must not stop its journal from being delivered."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).replace("nan", "NaN").replace("inf", "Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _cmd_text(cmd: Any) -> str:

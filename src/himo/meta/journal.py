@@ -5,10 +5,14 @@ the lock knows the writer has finished, or died (the kernel drops a dead process
 then a run without a `run_end` was killed or crashed, and is closed as `aborted`. A file
 whose lock is held belongs to a live command; its complete lines can still be delivered
 (records are idempotent) so a long run shows as running in the store.
+
+While its command lives, the writer touches the file every second: its mtime is the last sign
+of life, the end time given to a killed run (a stage killed after an hour took an hour).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -22,6 +26,8 @@ from pathlib import Path
 from himo.meta.records import FORMAT_VERSION, Record, now
 
 SUFFIX = ".jsonl"
+HEARTBEAT_SECONDS = 1.0  # how precisely a killed command's end is known
+TAIL = 4096  # bytes read from a journal's end to find its last record
 
 
 class JournalWriter:
@@ -37,6 +43,16 @@ class JournalWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         self._lock = threading.Lock()  # stages on several threads (repro -j) share one writer
+        self._closed = threading.Event()
+        threading.Thread(target=self._beat, name="himo-journal", daemon=True).start()
+
+    def _beat(self) -> None:
+        """Touch the file while the command lives, even through a stage that writes no record for hours."""
+        while not self._closed.wait(HEARTBEAT_SECONDS):
+            with self._lock:
+                if self._fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.utime(self._fd)
 
     def write(self, record: Record) -> None:
         record = {"v": FORMAT_VERSION, "at": now(), **record}
@@ -45,6 +61,7 @@ class JournalWriter:
             os.write(self._fd, line)
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)  # releases the lock: readers may now deliver and remove the file
@@ -72,6 +89,33 @@ def pending(folder: Path) -> list[Path]:
         return sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIX))
     except FileNotFoundError:
         return []
+
+
+def abandoned(folder: Path) -> list[Path]:
+    """Journals whose writer died before ending its run (kill -9, a crash, power loss): lock free,
+    and the last record is not a `run_end`. One listdir, and a few syscalls per journal found."""
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(SUFFIX))
+    except OSError:
+        return []
+    return [folder / name for name in names if _writer_died(folder / name)]
+
+
+def _writer_died(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, TAIL, max(0, size - TAIL))
+    except OSError:  # BlockingIOError: its writer holds the lock, so it is alive
+        return False
+    finally:
+        os.close(fd)  # drops the lock at once
+    # Empty: a writer between creating the file and locking it (a dead one recorded nothing).
+    return size > 0 and b'"type":"run_end"' not in tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
 
 
 def claim(path: Path) -> Claimed | None:

@@ -26,10 +26,12 @@ from himo.meta.results import (
     IOEntry,
     Lineage,
     ParamChange,
+    Restore,
     RunDetail,
     RunSummary,
+    TransferEntry,
 )
-from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Run
+from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Run, Transfer
 
 PRODUCED = ("succeeded", "cached")  # statuses of an execution whose outputs are real
 CHUNK = 500  # IN-list size: well below every SQLite and PostgreSQL limit on bound parameters
@@ -116,7 +118,7 @@ def _exec_summary(e: Execution, previous_id: str | None, previous_params: Any) -
 def _run_summary(r: Run, executions: list[ExecutionSummary]) -> RunSummary:
     return RunSummary(r.id, r.command, list(r.args or []), r.status, r.trigger, r.user, r.host, r.repo,
                       r.git_commit, r.branch, r.dirty, r.started_at, r.ended_at,
-                      _seconds(r.started_at, r.ended_at), executions)
+                      _seconds(r.started_at, r.ended_at), executions, queued_at=r.queued_at)
 
 
 def flatten_params(params: Any) -> dict[str, Any]:
@@ -175,7 +177,16 @@ def run_detail(session: Session, run_id: str, exec_id: str | None = None) -> Run
     rows = session.execute(query).all()
     io = _io_of(session, [row[0].id for row in rows])
     details = [_exec_detail(row[0], _exec_summary(*row), io.get(row[0].id, [])) for row in rows]
-    return RunDetail(_run_summary(run, [d.summary for d in details]), details)
+    transfers = _transfers_of(session, run_id) if exec_id is None else []
+    return RunDetail(_run_summary(run, [d.summary for d in details]), details, transfers)
+
+
+def _transfers_of(session: Session, run_id: str) -> list[TransferEntry]:
+    """What the run moved, on ix_transfer_run."""
+    query = sa.select(Transfer.kind, Transfer.url, Transfer.path, Artifact.digest, Artifact.kind,
+                      Artifact.size, Transfer.at).join(Artifact, Artifact.id == Transfer.artifact_id) \
+        .where(Transfer.run_id == run_id).order_by(Transfer.path, Transfer.url)
+    return [TransferEntry(*row) for row in session.execute(query)]
 
 
 def _io_of(session: Session, exec_ids: list[str]) -> dict[str, list[IOEntry]]:
@@ -193,7 +204,7 @@ def _exec_detail(e: Execution, summary: ExecutionSummary, io: list[IOEntry]) -> 
     return ExecutionDetail(
         summary, e.cmd, list(e.reasons or []), e.git_commit, e.branch, e.dirty, dict(e.code_digests or {}),
         e.host, e.user, e.himo_version, e.log, [i for i in io if i.direction == "INPUT"],
-        [i for i in io if i.direction == "OUTPUT"])
+        [i for i in io if i.direction == "OUTPUT"], (e.log_tail or "").splitlines(), dict(e.metrics or {}))
 
 
 # -- artifacts ------------------------------------------------------------------------------
@@ -221,8 +232,9 @@ def lineage(session: Session, digest: str, *, upstream: bool = True, downstream:
             depth: int | None = None, fan_out: int = 20, max_nodes: int = 5000) -> Lineage | None:
     """The graph around the artifact `digest` (None if the store has no such artifact).
 
-    upstream: from each artifact to its latest succeeded/cached producer, then that execution's
-    inputs. downstream: from each artifact to its consumers (the newest `fan_out`; the rest are
+    upstream: from each artifact to the execution that computed it (see _producers_query), then
+    that execution's inputs; its later restores from the run-cache are in `restored`.
+    downstream: from each artifact to its consumers (the newest `fan_out`; the rest are
     counted in `omitted`), then their outputs. `depth`: executions deep (None: all the way).
     """
     root = session.execute(_artifact_columns().where(Artifact.digest == digest)).first()
@@ -250,7 +262,8 @@ def _walk(session: Session, graph: Lineage, ids: dict[int, str], frontier: set[i
             graph.truncated = True
             return
         upstream = toward == "OUTPUT"
-        execs = _producers(session, frontier) if upstream else _consumers(session, frontier, fan_out)
+        execs = _producers(session, graph, ids, frontier) if upstream else \
+            _consumers(session, frontier, fan_out)
         new_execs = []
         for row in execs:
             graph.edges.append(Edge(ids[row.artifact_id], row.id, toward, row.event_path))
@@ -286,10 +299,16 @@ def _exec_columns() -> list[Any]:
             Execution.code_digests]
 
 
-def _producers(session: Session, artifact_ids: Iterable[int]) -> Iterator[Any]:
-    """For each artifact, its latest producer whose outputs are real (succeeded or cached)."""
+def _producers(session: Session, graph: Lineage, ids: dict[int, str],
+               artifact_ids: Iterable[int]) -> Iterator[Any]:
+    """For each artifact, the execution that computed it; its run-cache restores go to graph.restored."""
     for chunk in _chunks(list(artifact_ids)):
-        yield from session.execute(_producers_query(), {"ids": chunk})
+        for row in session.execute(_producers_query(), {"ids": chunk}):
+            if row.rank == 1:
+                yield row
+            else:  # the latest restore, when it is not the producer itself
+                count = row.restores - (1 if row.computes == 0 else 0)
+                graph.restored[ids[row.artifact_id]] = Restore(count, row.id, row.run_id, row.started_at)
 
 
 def _consumers(session: Session, artifact_ids: Iterable[int], fan_out: int) -> Iterator[Any]:
@@ -309,13 +328,33 @@ def _artifacts_of(session: Session, exec_ids: list[str], direction: str) -> Iter
 
 @functools.cache
 def _producers_query() -> sa.Select[Any]:
-    rank = sa.func.row_number().over(partition_by=Event.artifact_id,
-                                     order_by=(Execution.started_at.desc(), Execution.id.desc()))
-    inner = sa.select(Event.artifact_id, Event.path.label("event_path"), *_exec_columns(),
-                      rank.label("rank")).join(Execution, Execution.id == Event.execution_id) \
+    """Per artifact, its producer (rank 1) and its latest restore (restore 1, if not the producer).
+
+    A restore from the run-cache (status cached) computed nothing: the producer is the latest
+    succeeded execution that wrote the artifact; only if none is recorded (it ran before recording
+    began), the earliest restore. On ix_event_artifact, then the execution's primary key.
+    """
+    succeeded_at = sa.case((Execution.status == "succeeded", Execution.started_at))
+    cached_at = sa.case((Execution.status == "cached", Execution.started_at))
+    restored = sa.case((Execution.status == "cached", 1), else_=0)
+
+    def over(*order_by: Any) -> Any:
+        return {"partition_by": Event.artifact_id, "order_by": order_by}
+
+    inner = sa.select(
+        Event.artifact_id, Event.path.label("event_path"), *_exec_columns(),
+        sa.func.row_number().over(**over(restored, succeeded_at.desc(), cached_at, Execution.id))
+        .label("rank"),
+        sa.func.row_number().over(**over(restored.desc(), Execution.started_at.desc(), Execution.id.desc()))
+        .label("restore"),
+        sa.func.count(cached_at).over(partition_by=Event.artifact_id).label("restores"),
+        sa.func.count(succeeded_at).over(partition_by=Event.artifact_id).label("computes"),
+    ).join(Execution, Execution.id == Event.execution_id) \
         .where(Event.artifact_id.in_(sa.bindparam("ids", expanding=True)), Event.direction == "OUTPUT",
                Execution.status.in_(PRODUCED)).subquery()
-    return sa.select(inner).where(inner.c.rank == 1).order_by(inner.c.artifact_id)
+    latest_restore = sa.and_(inner.c.restore == 1, inner.c.status == "cached")
+    return sa.select(inner).where(sa.or_(inner.c.rank == 1, latest_restore)) \
+        .order_by(inner.c.artifact_id, inner.c.rank)
 
 
 @functools.cache

@@ -71,9 +71,11 @@ class Recorder:
                      "inputs": list(inputs), "outputs": list(outputs), "exit_code": exit_code, "log": log,
                      **extra})
 
-    def location(self, ref: ArtifactRef, location: str, url: str) -> None:
+    def location(self, ref: ArtifactRef, location: str, url: str, moved: bool = True) -> None:
+        """The artifact's bytes are at `url`; `moved`: this run sent or fetched them (else it found
+        them there, as a push does for what the remote already has)."""
         self._write({"type": "location", "run_id": self.run_id, "location": location, "url": url,
-                     "who": self.context.user, **ref})
+                     "who": self.context.user, "moved": moved, **ref})
 
     def finish(self, status: str) -> None:
         if self._writer is None:

@@ -3,8 +3,10 @@
     run_start   one invocation of himo (repro, run, add, commit, push, pull ...)
     run_end     how it ended
     exec_start  one stage (or one add/commit) began
-    exec_end    ... and ended, with its inputs and outputs by digest
-    location    an artifact's bytes are now at a place (remote, export ...)
+    exec_end    ... and ended, with its inputs and outputs by digest (a stage's: also the values
+                of its metrics files, `metrics`, and its log's last lines, `log_tail`)
+    location    an artifact's bytes are now at a place (remote, export ...); `moved`: false when
+                the run found them there without sending them (a Transfer is recorded otherwise)
 
 Every record names its run/execution by a UUID chosen by the writer, so applying a record
 twice changes nothing: journals can be delivered again after any failure.
@@ -18,6 +20,7 @@ from typing import Any, TypedDict
 KINDS = ("dataset", "features", "model", "metrics", "predictions", "code", "other")
 STATUSES = ("running", "succeeded", "failed", "cached", "aborted")
 TRIGGERS = ("manual", "schedule", "ci")
+TRANSFER_KINDS = ("push", "fetch", "pull", "export")  # commands whose locations are moves of bytes
 FORMAT_VERSION = 1
 
 

@@ -54,9 +54,10 @@ class RunSummary:
     branch: str
     dirty: bool  # tracked files differed from the commit
     started_at: datetime  # naive UTC
-    ended_at: datetime | None
+    ended_at: datetime | None  # an aborted run's: when it was last known alive
     seconds: float | None
     executions: list[ExecutionSummary]
+    queued_at: datetime | None = None  # when it was asked for (a schedule's slot); a typed one: started_at
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,28 @@ class ExecutionDetail:
     log: str | None  # log file, relative to the repository root
     inputs: list[IOEntry]
     outputs: list[IOEntry]
-    log_tail: list[str] = field(default_factory=list)  # last lines of the log (filled by himo.api)
+    log_tail: list[str] = field(default_factory=list)  # last lines of the log (the file's, else as recorded)
+    metrics: dict[str, Any] = field(default_factory=dict)  # {metrics file: {dotted key: value}} as recorded
+
+
+@dataclass(frozen=True)
+class TransferEntry:
+    """An artifact a run moved: pushed to, fetched or pulled from a remote, or exported."""
+
+    kind: str  # push | fetch | pull | export
+    url: str  # the remote's URL (a folder remote: its absolute path), or the export's destination
+    path: str  # repository-relative path of the artifact
+    digest: str
+    artifact_kind: str  # dataset | model | ...
+    size: int
+    at: datetime  # naive UTC
 
 
 @dataclass(frozen=True)
 class RunDetail:
     run: RunSummary
     executions: list[ExecutionDetail]  # all of the run's, or the one asked for by execution id
+    transfers: list[TransferEntry] = field(default_factory=list)  # what the run moved (push, pull ...)
 
 
 @dataclass(frozen=True)
@@ -132,9 +148,20 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class Restore:
+    """An artifact restored from the run-cache (executions `cached`) besides the one that made it."""
+
+    count: int  # restores recorded
+    execution: str  # the latest restore: its execution id
+    run_id: str  # ... its run
+    at: datetime  # ... when it started (naive UTC)
+
+
+@dataclass(frozen=True)
 class ReleaseMark:
     """A release of an artifact in the graph: live in `env` from `released_at` until `retired_at`."""
 
+    name: str  # the model's registry name it was released as
     env: str
     version: str
     released_at: datetime  # naive UTC
@@ -143,10 +170,11 @@ class ReleaseMark:
 
 @dataclass(frozen=True)
 class ModelAtRun:
-    """Whether the model an execution read was the one released in `env` when it started."""
+    """Whether the model an execution read was the release of `name` live in `env` when it started."""
 
     execution: str  # execution id
     model: str  # digest of the model it read
+    name: str  # the model name whose release in env it is compared with
     env: str
     live_version: str | None  # the release live in env at the time (None: nothing was)
     live_digest: str | None
@@ -165,3 +193,4 @@ class Lineage:
     truncated: bool = False  # the walk stopped at max_nodes
     releases: dict[str, list[ReleaseMark]] = field(default_factory=dict)  # digest -> its releases
     models_at_run: list[ModelAtRun] = field(default_factory=list)  # executions that read a model
+    restored: dict[str, Restore] = field(default_factory=dict)  # digest -> its run-cache restores

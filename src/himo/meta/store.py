@@ -32,16 +32,26 @@ def redact(url: str) -> str:
         return url
 
 
+URL_FORMS = "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+
+
+def check_url(url: str, source: str = "meta.url") -> sa.URL:
+    """The store URL parsed, or MetaError naming `source` (meta.url, HIMO_META_URL ...) and the forms."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise MetaError(f"{source} {url!r} is not a database URL", URL_FORMS) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise MetaError(f"{source} {redact(url)!r}: unsupported database {parsed.get_backend_name()!r}",
+                        f"{URL_FORMS} (SQLite or PostgreSQL)")
+    return parsed
+
+
 class Store:
-    def __init__(self, url: str) -> None:
-        try:
-            self.url = make_url(url)
-        except exc.ArgumentError:
-            raise MetaError(f"meta.url {url!r} is not a database URL",
-                            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB") from None
-        if self.url.get_backend_name() not in ("sqlite", "postgresql"):
-            raise MetaError(f"meta.url {redact(url)!r}: unsupported database "
-                            f"{self.url.get_backend_name()!r}", "use SQLite or PostgreSQL")
+    def __init__(self, url: str, source: str = "meta.url") -> None:
+        """source: where `url` came from, named by errors (meta.url, HIMO_META_URL, --meta-url)."""
+        self.url = check_url(url, source)
+        self.source = source
         self.name = redact(url)
 
     @cached_property
@@ -100,7 +110,7 @@ class Store:
                 raise self._sqlite_error(error) from None
             raise MetaUnreachableError(
                 f"cannot reach the metadata store {self.name}: {_first_line(error)}",
-                "start the database server or fix meta.url; records wait in .himo/journal/",
+                f"start the database server or fix {self.source}; records wait in .himo/journal/",
             ) from None
         except exc.DatabaseError as error:
             if self.url.get_backend_name() == "sqlite":

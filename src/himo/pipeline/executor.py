@@ -13,6 +13,8 @@ from pathlib import Path
 from himo.model.stage import Stage
 
 GRACE_SECONDS = 5.0
+TAIL_LINES = 50  # of a stage's log, kept in the metadata store
+TAIL_BYTES = 16 * 1024  # ... at most, however long its lines
 
 
 class Executor:
@@ -88,3 +90,19 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
+
+
+def log_tail(path: Path, lines: int = TAIL_LINES, limit: int = TAIL_BYTES) -> str | None:
+    """The last `lines` lines of a log, at most `limit` bytes, read from its end (a long log costs
+    no more than a short one); None if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - limit))
+            data = f.read()
+    except OSError:
+        return None
+    if size > limit:  # the first line read is cut: drop it, unless it is the only one
+        data = data.split(b"\n", 1)[-1] if b"\n" in data[:-1] else data
+    text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")  # PostgreSQL text holds no NUL
+    return "".join(text.splitlines(keepends=True)[-lines:])

@@ -12,6 +12,7 @@ import yaml
 from himo.errors import PipelineError
 
 DEFAULT_PARAMS = "params.yaml"
+METRICS_MAX_BYTES = 1024 * 1024  # metrics files are small: a bigger one is cut here (and fails to parse)
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -64,3 +65,14 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in data.items():
         flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return flat
+
+
+def read_metrics(path: str | Path, name: str) -> dict[str, Any] | None:
+    """{dotted key: value} of a metrics file at `path` (JSON, YAML or TOML, by the extension of
+    `name`); None if it cannot be read or parsed. One flattening for the dashboard and the store."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(METRICS_MAX_BYTES).decode("utf-8", errors="replace")
+        return flatten(parse_params_text(text, name))
+    except (OSError, PipelineError):
+        return None
