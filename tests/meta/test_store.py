@@ -18,7 +18,7 @@ from himo.meta.apply import apply_records
 from himo.meta.deliver import deliver
 from himo.meta.journal import JournalWriter, pending
 from himo.meta.recorder import Context, Recorder
-from himo.meta.schema import Artifact, Event, Execution, Run
+from himo.meta.schema import Artifact, Base, Event, Execution, Run
 from himo.meta.store import Store
 
 DATA = {"path": "data/raw.csv", "digest": "a" * 64, "size": 10, "kind": "dataset"}
@@ -51,6 +51,16 @@ def test_new_store_gets_the_current_schema(meta_url: str) -> None:
     with store.engine.connect() as conn:
         assert migrate.current(conn) == migrate.head()
     assert counts(store) == {"run": 0, "execution": 0, "artifact": 0, "event": 0}
+
+
+def test_the_migrations_build_exactly_the_models(meta_url: str) -> None:
+    """Tables, columns, indexes and constraints made by Alembic are those of meta/schema.py."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    store = Store(meta_url).open()
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
 def test_delivery_is_idempotent(meta_url: str, tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
 """Applying journal records to the store, idempotently (any record may arrive twice).
 
 Starts insert only if absent (a late copy of a start never undoes an end); ends update.
-Artifacts, paths, events and locations are inserted with ON CONFLICT DO NOTHING, so two
+Artifacts, paths, events, locations and transfers are inserted with ON CONFLICT DO NOTHING, so two
 writers recording the same artifact at once (two clones, one PostgreSQL) both succeed.
-A Transfer is inserted unless the same run already has it (run, artifact, URL and kind).
 """
 
 from __future__ import annotations
@@ -92,16 +91,12 @@ class Applier:
 
     def _transfer(self, r: Record, artifact: int, at: Any) -> None:
         """What the run moved (a Location keeps only where bytes are): one row per run, artifact,
-        URL and kind, however often the record is applied. Kind: the run's command (push, fetch,
-        pull, export), else the location's kind."""
+        URL and kind (uq_transfer_run), however often the record is applied. Kind: the run's
+        command (push, fetch, pull, export), else the location's kind."""
         command = self._command_of(r["run_id"])
         kind = command if command in TRANSFER_KINDS else r["location"]
-        key = (Transfer.run_id == r["run_id"], Transfer.artifact_id == artifact, Transfer.url == r["url"],
-               Transfer.kind == kind)
-        if self.session.scalar(sa.select(Transfer.id).where(*key).limit(1)) is None:  # on ix_transfer_run
-            self.session.execute(sa.insert(Transfer).values(run_id=r["run_id"], artifact_id=artifact,
-                                                            kind=kind, url=r["url"], path=r.get("path", ""),
-                                                            at=at))
+        self._insert_ignore(Transfer, ["run_id", "artifact_id", "url", "kind"], run_id=r["run_id"],
+                            artifact_id=artifact, kind=kind, url=r["url"], path=r.get("path", ""), at=at)
 
     def artifact(self, ref: Record, seen: Any) -> int:
         """The id of the artifact with this digest, created on first sight; a vague kind is refined."""

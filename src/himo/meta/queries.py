@@ -182,7 +182,7 @@ def run_detail(session: Session, run_id: str, exec_id: str | None = None) -> Run
 
 
 def _transfers_of(session: Session, run_id: str) -> list[TransferEntry]:
-    """What the run moved, on ix_transfer_run."""
+    """What the run moved, on uq_transfer_run (it leads with run_id)."""
     query = sa.select(Transfer.kind, Transfer.url, Transfer.path, Artifact.digest, Artifact.kind,
                       Artifact.size, Transfer.at).join(Artifact, Artifact.id == Transfer.artifact_id) \
         .where(Transfer.run_id == run_id).order_by(Transfer.path, Transfer.url)
@@ -327,6 +327,15 @@ def _artifacts_of(session: Session, exec_ids: list[str], direction: str) -> Iter
 
 
 @functools.cache
+def producer_first() -> tuple[Any, ...]:
+    """ORDER BY of the executions that wrote an artifact, its producer first: the latest that
+    computed it (succeeded), else (it ran before recording began) the earliest restore."""
+    restored = sa.case((Execution.status == "cached", 1), else_=0)
+    succeeded_at = sa.case((Execution.status == "succeeded", Execution.started_at))
+    cached_at = sa.case((Execution.status == "cached", Execution.started_at))
+    return restored, succeeded_at.desc(), cached_at, Execution.id
+
+
 def _producers_query() -> sa.Select[Any]:
     """Per artifact, its producer (rank 1) and its latest restore (restore 1, if not the producer).
 
@@ -334,8 +343,8 @@ def _producers_query() -> sa.Select[Any]:
     succeeded execution that wrote the artifact; only if none is recorded (it ran before recording
     began), the earliest restore. On ix_event_artifact, then the execution's primary key.
     """
-    succeeded_at = sa.case((Execution.status == "succeeded", Execution.started_at))
     cached_at = sa.case((Execution.status == "cached", Execution.started_at))
+    succeeded_at = sa.case((Execution.status == "succeeded", Execution.started_at))
     restored = sa.case((Execution.status == "cached", 1), else_=0)
 
     def over(*order_by: Any) -> Any:
@@ -343,8 +352,7 @@ def _producers_query() -> sa.Select[Any]:
 
     inner = sa.select(
         Event.artifact_id, Event.path.label("event_path"), *_exec_columns(),
-        sa.func.row_number().over(**over(restored, succeeded_at.desc(), cached_at, Execution.id))
-        .label("rank"),
+        sa.func.row_number().over(**over(*producer_first())).label("rank"),
         sa.func.row_number().over(**over(restored.desc(), Execution.started_at.desc(), Execution.id.desc()))
         .label("restore"),
         sa.func.count(cached_at).over(partition_by=Event.artifact_id).label("restores"),

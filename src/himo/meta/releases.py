@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from himo.errors import MetaError, UsageError
+from himo.meta.queries import producer_first
 from himo.meta.results import Lineage, ModelAtRun, ReleaseMark
 from himo.meta.schema import Artifact, Event, Execution, Location, Release
 
@@ -203,11 +204,12 @@ def version_exists(session: Session, name: str, env: str, version: str) -> bool:
 
 
 def producing_run(session: Session, artifact_id: int) -> str | None:
-    """The run of the latest succeeded/cached execution that wrote the artifact (ix_event_artifact)."""
+    """The run that computed the artifact (not a later restore from the run-cache), as lineage
+    shows it: `queries.producer_first` (on ix_event_artifact)."""
     query = sa.select(Execution.run_id).join(Event, Event.execution_id == Execution.id) \
         .where(Event.artifact_id == artifact_id, Event.direction == "OUTPUT",
                Execution.status.in_(PRODUCED)) \
-        .order_by(Execution.started_at.desc(), Execution.id.desc()).limit(1)
+        .order_by(*producer_first()).limit(1)
     return session.scalar(query)
 
 

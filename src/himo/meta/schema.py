@@ -134,7 +134,8 @@ class Transfer(Base):
     """
 
     __tablename__ = "transfer"
-    __table_args__ = (Index("ix_transfer_run", "run_id"), Index("ix_transfer_artifact", "artifact_id", "at"))
+    __table_args__ = (UniqueConstraint("run_id", "artifact_id", "url", "kind", name="uq_transfer_run"),
+                      Index("ix_transfer_artifact", "artifact_id", "at"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[str] = mapped_column(String(36))
     artifact_id: Mapped[int] = mapped_column(ForeignKey("artifact.id"))

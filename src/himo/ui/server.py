@@ -51,7 +51,7 @@ def open_source(meta_url: str | None, start: Path | None = None) -> tuple[Store,
             raise
         repo = None
     if meta_url is not None:
-        return Store(meta_url).open(), repo
+        return Store(meta_url, "--meta-url").open(), repo
     from himo.api.recording import open_store
 
     assert repo is not None

@@ -58,10 +58,10 @@ def upgrade() -> None:
     sa.Column('path', sa.String(length=1000), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['artifact_id'], ['artifact.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('run_id', 'artifact_id', 'url', 'kind', name='uq_transfer_run')
     )
     with op.batch_alter_table('transfer', schema=None) as batch_op:
-        batch_op.create_index('ix_transfer_run', ['run_id'], unique=False)
         batch_op.create_index('ix_transfer_artifact', ['artifact_id', 'at'], unique=False)
 
     old_unique = old_unique_name()
@@ -93,7 +93,6 @@ def downgrade() -> None:
 
     with op.batch_alter_table('transfer', schema=None) as batch_op:
         batch_op.drop_index('ix_transfer_artifact')
-        batch_op.drop_index('ix_transfer_run')
     op.drop_table('transfer')
 
     with op.batch_alter_table('execution', schema=None) as batch_op:
