@@ -27,9 +27,10 @@ from pathlib import Path
 
 from himo.api.add import add
 from himo.api.config import add_remote
+from himo.api.delivery import export_artifact
 from himo.api.history import lineage, runs
 from himo.api.init import init
-from himo.api.release import export_artifact, release
+from himo.api.release import release
 from himo.api.repro import ReproOptions, StageResult, repro
 from himo.api.stage import StageSpec, add_stage, command_line
 from himo.api.transfer import push

@@ -1,4 +1,4 @@
-"""Releases and deliveries: `release`, `releases`, `rollback`, `export_artifact`, `where`.
+"""Releases: `release`, `releases`, `rollback`, `releases_from_tags` (deliveries: himo.api.delivery).
 
     from himo import api
     repo = api.Repo.find()
@@ -6,68 +6,57 @@
     api.release(repo, "models/churn.pkl", "production", name="churn")   # both live in production
     api.live_release(repo, "production", at="2024-05-01T12:00", name="churn")   # which was live then
     api.rollback(repo, "production", name="churn")
-    api.export_artifact(repo, "predictions.csv", "s3://bucket/deliveries")
-    for place in api.where(repo, "models/model.pkl").places:
-        print(place.kind, place.url, place.first_at)
 
 Each release names its model (`name`, GTO's artifact name; default: the file name): each name
 has at most one live release per environment. Releases are written to the store directly, not
 through the journal: a release must see the current state (which release is live, which
 versions exist) and fail cleanly, all in one transaction that holds the name's lock. Git tags
-(`tag=True`) follow GTO's format, so the registry is visible in git hosting and to GTO:
-`NAME@vX.Y.Z` registers a version of NAME at a commit, `NAME#ENV#N` assigns the version
-registered at its commit to the environment; `releases_from_tags` rebuilds history from them.
+(`tag=True`) follow GTO's format (himo.api.gto), so the registry is visible in git hosting
+and to GTO; `releases_from_tags` rebuilds history from them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
+from himo.api.gto import (
+    ASSIGN_TAG,
+    GTO_NAME,
+    PLAIN,
+    SEMVER,
+    GitTag,
+    counter,
+    git_tags,
+    make_tags,
+    tags_undone_on_error,
+)
 from himo.api.history import parse_when
-from himo.api.recording import _user, recording, store_session
+from himo.api.recording import _user, store_session
 from himo.api.revisions import revision
 from himo.api.status import status
 from himo.api.transfer import get_remote, remote_errors
-from himo.errors import HimoError, MetaError, MissingObjectError, PathError, RemoteError, ScmError, UsageError
+from himo.errors import HimoError, MetaError, MissingObjectError, PathError, ScmError, UsageError
 from himo.meta.kinds import infer_kind
-from himo.meta.records import ArtifactRef
 from himo.model import HashInfo, is_digest
 from himo.objects.manifest import load_manifest
 from himo.pipeline.lockfile import LOCK_FILE, parse_lock
-from himo.remotes.destination import open_destination
-from himo.remotes.registry import scheme_of
 from himo.workspace.pointer import SUFFIX, parse_pointer, pointer_file_for
 from himo.workspace.repo import Repo
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when the store is used: importing himo.api stays cheap
     from himo.meta.releases import NewRelease, ReleaseRow
 
-__all__ = [
-    "ExportResult", "Place", "TagsRestored", "Tracked", "WhereResult", "export_artifact",
-    "live_release", "release", "releases", "releases_from_tags", "rollback", "where",
-]
+__all__ = ["TagsRestored", "Tracked", "live_release", "release", "releases", "releases_from_tags", "rollback"]
 
 ENV = re.compile(r"[a-z]([a-z0-9-]{0,62}[a-z0-9])?")  # also a valid GTO stage name
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
-SEMVER = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
-PLAIN = re.compile(r"v(\d+)")
 NUMERIC = re.compile(r"v(\d+(?:\.\d+)*)(?:[-+].*)?")  # v3, v1.2.3, v1.2.3-rc1: numbers GTO and himo compare
-GTO_NAME = re.compile(r"[a-z0-9]([a-z0-9-/]*[a-z0-9])?")  # GTO's artifact (and stage) names
-_NAME = r"[a-z0-9](?:[a-z0-9-/]*[a-z0-9])?"
-_GTO_SEMVER = (r"v(?P<major>0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"  # GTO's: no leading zeros
-               r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
-ASSIGN_TAG = re.compile(rf"(?P<name>{_NAME})#(?P<env>{_NAME})#(?P<counter>\d+)")
-REGISTER_TAG = re.compile(rf"(?P<name>{_NAME})@(?P<version>{_GTO_SEMVER})(?P<cancel>!?)(?:#\d+)?")
-COUNTER = re.compile(r".*#(\d+)")
 
 
 @dataclass(frozen=True)
@@ -79,35 +68,6 @@ class Tracked:
     commit: str  # the git commit where PATH holds this digest ('' if not committed)
     hash_info: HashInfo
     kind: str  # model, dataset ... (guessed from the path)
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    path: str  # the tracked path exported
-    digest: str
-    url: str  # where its copy now is: DEST/NAME (a folder for a directory)
-    files: int
-    size: int  # bytes copied
-
-
-@dataclass(frozen=True)
-class Place:
-    """One place the bytes of an artifact are known to be."""
-
-    kind: str  # cache | remote | export | release
-    url: str  # cache folder, remote or export URL; for a release: ENV
-    first_at: datetime | None  # naive UTC: first recorded there (release: released_at)
-    last_at: datetime | None  # last confirmed there (release: retired_at, None while live)
-    who: str = ""
-    detail: str = ""  # cache: complete or what is missing; release: name version, live or retired
-
-
-@dataclass(frozen=True)
-class WhereResult:
-    target: str
-    digest: str
-    path: str | None  # when TARGET named a tracked path
-    places: list[Place] = field(default_factory=list)
 
 
 # -- checking input -------------------------------------------------------------------------
@@ -145,15 +105,6 @@ def check_name(name: str) -> str:
                          "use lower-case letters, digits, '-' and '/' (not first or last), as GTO's "
                          "artifact names: churn, fraud-scorer, team/churn; at most 200 characters")
     return name
-
-
-def semver(version: str) -> str:
-    """A himo version as GTO's semantic version: vN -> vN.0.0; vX.Y.Z stays."""
-    if match := PLAIN.fullmatch(version):
-        return f"v{match.group(1)}.0.0"
-    if SEMVER.fullmatch(version):
-        return version
-    raise UsageError(f"version {version!r} has no semantic version for a git tag", "use vN or vX.Y.Z")
 
 
 def gto_name(path: str) -> str:
@@ -274,7 +225,7 @@ def release(repo: Repo, target: str, env: str, version: str | None = None, note:
                        f"commit {tracked.path}{SUFFIX} (or {LOCK_FILE}) first, or release without --tag")
     info = tracked.hash_info
     # Tags are made inside the transaction, and deleted if it fails (even at its commit).
-    with _tags_undone_on_error(repo) as created, _writing(repo) as (session, store_releases):
+    with tags_undone_on_error(repo) as created, store_writing(repo) as (session, store_releases):
         new = store_releases.NewRelease(info.digest, info.size, info.nfiles, tracked.kind, env, tracked.path,
                                         tracked.commit, version, note, _user(), name or "")
         row = store_releases.release(session, new)
@@ -302,7 +253,7 @@ def rollback(repo: Repo, env: str, to: str | None = None, note: str | None = Non
     check_env(env)
     if name is not None:
         check_name(name)
-    with _tags_undone_on_error(repo) as created, _writing(repo) as (session, store_releases):
+    with tags_undone_on_error(repo) as created, store_writing(repo) as (session, store_releases):
         name = _rollback_name(store_releases, session, env, name)
         store_releases.lock_name(session, name)
         history = store_releases.timeline(session, env, name=name)
@@ -370,7 +321,7 @@ def releases(repo: Repo, env: str | None = None, at: str | datetime | None = Non
     if name is not None:
         check_name(name)
     when = parse_when(at, "--at")
-    with _reading(repo) as (session, store_releases):
+    with store_reading(repo) as (session, store_releases):
         return store_releases.timeline(session, env, when, name)
 
 
@@ -382,19 +333,8 @@ def live_release(repo: Repo, env: str, at: str | datetime | None = None,
     if name is not None:
         check_name(name)
     when = parse_when(at, "--at")
-    with _reading(repo) as (session, store_releases):
+    with store_reading(repo) as (session, store_releases):
         return store_releases.live_release_at(session, env, when, name)
-
-
-# -- git tags (GTO's format) ----------------------------------------------------------------
-
-
-class GitTag(NamedTuple):
-    commit: str  # the commit it points at
-    time: int  # tagger date (a lightweight tag: its commit's date), unix seconds
-    tagger: str
-    message: str
-    annotated: bool = True  # False: a lightweight tag (GTO ignores those)
 
 
 @dataclass(frozen=True)
@@ -406,101 +346,6 @@ class TagsRestored:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (tag, why it was not restored)
 
 
-def make_tags(repo: Repo, row: ReleaseRow, created: list[str], asked: str | None = None) -> None:
-    """Annotated tags at the release's commit, appended to `created` as made: the version
-    `NAME@vX.Y.Z` unless that commit already has one (GTO versions are per name, one per commit:
-    releasing a commit to staging, then production, reuses it), then the assignment
-    `NAME#ENV#N` (N: one more than NAME's highest counter). The version is the one registered at
-    the commit, else `asked` (the user's --version) as vX.Y.Z, else the next major after NAME's
-    highest. ScmError if a tag to create exists; UsageError if `asked` contradicts the commit's."""
-    tags = git_tags(repo)
-    version, register = _gto_version(tags, row, asked)
-    message = _tag_message(row, version)
-    if register:
-        _refuse_existing(tags, f"{row.name}@{version}", "give another --version")
-        _tag(repo, f"{row.name}@{version}",
-             f"Registering artifact {row.name} version {version}\n\n{message}", row.commit)
-        created.append(f"{row.name}@{version}")
-    counters = [int(m.group(1)) for t in tags if t.startswith((row.name + "#", row.name + "@"))
-                if (m := COUNTER.fullmatch(t))]
-    assign = f"{row.name}#{row.env}#{max(counters, default=0) + 1}"
-    _refuse_existing(tags, assign, "the counter is one more than the highest of its name's tags")
-    _tag(repo, assign, f"Assigning stage {row.env} to artifact {row.name} version {version}\n\n{message}",
-         row.commit)
-    created.append(assign)
-
-
-def _gto_version(tags: dict[str, GitTag], row: ReleaseRow, asked: str | None) -> tuple[str, bool]:
-    """(GTO version for the release's commit, whether to register it)."""
-    versions = [(m.group("version"), m.group("cancel"), tags[t]) for t in tags
-                if (m := REGISTER_TAG.fullmatch(t)) and m.group("name") == row.name]
-    at_commit = sorted({v for v, cancel, found in versions
-                        if found.commit == row.commit and found.annotated and not cancel})
-    wanted = semver(asked) if asked else None
-    if at_commit and wanted and wanted not in at_commit:
-        raise UsageError(f"--version {asked}: commit {row.commit[:8]} is already registered as "
-                         f"{row.name}@{at_commit[0]} (GTO: one version per commit)",
-                         f"leave out --version (the tags then use {at_commit[0]}), or give --version "
-                         f"{at_commit[0]}")
-    if at_commit:
-        return (wanted or at_commit[-1]), False
-    if wanted:
-        return wanted, True
-    majors = [int(m.group("major")) for v, _, _ in versions if (m := re.match(_GTO_SEMVER, v))]
-    return f"v{max(majors, default=0) + 1}.0.0", True
-
-
-def _tag_message(row: ReleaseRow, version: str) -> str:
-    """himo's facts, one `key: value` a line, so `releases_from_tags` can rebuild the release."""
-    lines = [f"himo release {row.version} of {row.path} to {row.env} (GTO version {version})",
-             f"name: {row.name}", f"digest: {row.digest}", f"path: {row.path}", f"env: {row.env}",
-             f"version: {row.version}", f"gto_version: {version}", f"kind: {row.kind}"]
-    return "\n".join(lines + ([f"note: {' '.join(row.note.split())}"] if row.note else []))
-
-
-def _refuse_existing(tags: dict[str, GitTag], name: str, hint: str) -> None:
-    if name in tags:
-        found = tags[name]
-        kind = "" if found.annotated else "a lightweight tag, "
-        raise ScmError(f"git tag {name} already exists ({kind}at commit {found.commit[:8]}); "
-                       "nothing released", f"{hint}; or delete the tag (git tag -d {name}) if it is wrong")
-
-
-def _tag(repo: Repo, name: str, message: str, commit: str) -> None:
-    assert repo.git is not None
-    repo.git.run("tag", "-a", name, "-m", message, commit)
-
-
-@contextmanager
-def _tags_undone_on_error(repo: Repo) -> Iterator[list[str]]:
-    created: list[str] = []
-    try:
-        yield created
-    except BaseException:
-        for name in created:
-            with suppress(HimoError):
-                repo.git.run("tag", "-d", name)  # type: ignore[union-attr]
-        raise
-
-
-def git_tags(repo: Repo) -> dict[str, GitTag]:
-    """Every tag of the repository by name, annotated and lightweight (one `git for-each-ref`)."""
-    if repo.git is None:
-        return {}
-    out = repo.git.run("for-each-ref", "refs/tags",
-                       "--format=%(refname:strip=2)%1f%(objecttype)%1f%(objectname)%1f%(*objectname)%1f"
-                       "%(creatordate:unix)%1f%(taggername)%1f%(contents)%1e").decode("utf-8", "replace")
-    found = {}
-    for record in out.split("\x1e"):
-        fields = record.lstrip("\n").split("\x1f")
-        if len(fields) != 7 or not fields[4].isdigit():
-            continue
-        annotated = fields[1] == "tag"
-        found[fields[0]] = GitTag(fields[3] if annotated else fields[2], int(fields[4]), fields[5],
-                                  fields[6] if annotated else "", annotated)
-    return found
-
-
 def releases_from_tags(repo: Repo) -> TagsRestored:
     """Rebuild release history from GTO assignment tags (`NAME#ENV#N`) made by `release(tag=True)`
     or `rollback`: each is a release of the model NAME at its tag's time, retired when the next
@@ -510,7 +355,7 @@ def releases_from_tags(repo: Repo) -> TagsRestored:
         raise ScmError(f"not a git repository: {repo.root}", "tags live in git: run this in a clone")
     tags = git_tags(repo)
     rows, times, names, skipped = [], [], [], []
-    for tag in sorted((t for t in tags if "#" in t), key=lambda t: (tags[t].time, _counter(t), t)):
+    for tag in sorted((t for t in tags if "#" in t), key=lambda t: (tags[t].time, counter(t), t)):
         new, why = _release_from_tag(repo, tag, tags[tag])
         if new is None:
             skipped.append((tag, why))
@@ -518,15 +363,11 @@ def releases_from_tags(repo: Repo) -> TagsRestored:
         rows.append(new)
         times.append(datetime.fromtimestamp(tags[tag].time, UTC).replace(tzinfo=None))
         names.append([tag])
-    with _writing(repo) as (session, store_releases):
+    with store_writing(repo) as (session, store_releases):
         outcome = store_releases.restore(session, rows, times, names)
     return TagsRestored([t for t, why in outcome if not why],
                         [t for t, why in outcome if why == store_releases.KNOWN],
                         skipped + [(t, why) for t, why in outcome if why and why != store_releases.KNOWN])
-
-
-def _counter(tag: str) -> int:
-    return int(m.group(1)) if (m := COUNTER.fullmatch(tag)) else 0
 
 
 def _release_from_tag(repo: Repo, name: str, tag: GitTag) -> tuple[NewRelease | None, str]:
@@ -559,119 +400,11 @@ def _release_from_tag(repo: Repo, name: str, tag: GitTag) -> tuple[NewRelease | 
                       facts.get("note", ""), tag.tagger, match.group("name")), ""
 
 
-# -- deliveries -----------------------------------------------------------------------------
-
-
-def export_artifact(repo: Repo, target: str, dest: str, remote: str | None = None,
-                    jobs: int | None = None) -> ExportResult:
-    """Copy the tracked bytes of TARGET (PATH or PATH@REV; a file or a directory), from the
-    cache, into the folder or URL `dest` (as DEST/NAME), and record a Location (kind export).
-
-    remote: the configured remote whose connection settings (endpoint, credentials) reach
-    `dest`; default: a remote on the same host or bucket. Nothing is recorded if a copy fails.
-    """
-    tracked = resolve(repo, target)
-    files = _export_files(repo, tracked)
-    destination = open_destination(dest, _connection(repo, dest, remote), os.getcwd())
-    name = PurePosixPath(tracked.path).name
-    try:
-        destination.put_all([(src, f"{name}/{rel}" if rel else name) for src, rel in files],
-                            jobs or repo.jobs)
-    except HimoError:
-        raise
-    except Exception as exc:  # boundary: OSError, botocore, aiohttp ... one message
-        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
-        raise RemoteError(f"cannot export {tracked.path} to {dest}: {detail}",
-                          "check that DEST exists or can be created and is writable (for a bucket: its "
-                          "name, the credentials, and -r NAME for a remote's endpoint)") from None
-    url = destination.url_of(name)
-    info = tracked.hash_info
-    with recording(repo, "export", [target, dest]) as recorder:
-        recorder.location(ArtifactRef(path=tracked.path, digest=info.digest, size=info.size,
-                                      nfiles=info.nfiles, kind=tracked.kind), "export", url)
-    return ExportResult(tracked.path, info.digest, url, len(files), info.size)
-
-
-def _export_files(repo: Repo, tracked: Tracked) -> list[tuple[str, str]]:
-    """(cache file, path inside the export) of every file; MissingObjectError if any is not cached."""
-    info = tracked.hash_info
-    needed = needed_objects(repo, info)
-    if not repo.odb.exists(info.digest) or repo.odb.existing(needed) != needed:
-        raise MissingObjectError(f"{tracked.path}: its bytes (digest {info.digest[:12]}) are not all in "
-                                 "the cache", f"`himo pull {tracked.path}` first, then export")
-    if not info.isdir:
-        return [(repo.odb.path(info.digest), "")]
-    return [(repo.odb.path(e.digest), e.path) for e in load_manifest(repo.odb.read_bytes(info.digest))]
-
-
-def _connection(repo: Repo, dest: str, remote: str | None) -> dict[str, Any]:
-    """Connection settings for `dest`: those of `remote`, or of a remote on the same scheme and
-    host/bucket; none for a folder."""
-    if remote is not None:
-        get_remote(repo, remote)  # ConfigError naming the known remotes
-        return repo.config.remote(remote)
-    if scheme_of(dest) in ("", "file"):
-        return {}
-    wanted = urlsplit(dest)[:2]
-    for name in repo.config.remote_names():
-        options = repo.config.remote(name)
-        if urlsplit(str(options.get("url", "")))[:2] == wanted:
-            return options
-    return {}
-
-
-def where(repo: Repo, target: str) -> WhereResult:
-    """Every place the bytes of TARGET (PATH, PATH@REV, or a digest or its first characters) are
-    known to be: the cache (checked now), remotes and exports recorded, releases."""
-    path, info = None, None
-    if "@" in target or not re.fullmatch(r"[0-9a-fA-F]{4,64}", target) or os.path.exists(target) \
-            or os.path.exists(target + SUFFIX):
-        tracked = resolve(repo, target)
-        path, info = tracked.path, tracked.hash_info
-    with _reading(repo) as (session, store_releases):
-        digest = info.digest if info else _digest_by_prefix(session, target)
-        stored = store_releases.artifact_info(session, digest)
-        locations = store_releases.locations(session, digest)
-        released = store_releases.releases_of_digest(session, digest)
-    if info is None:
-        info = HashInfo(digest, stored[2] if stored else 0, stored[3] if stored else None)
-    places = [_cache_place(repo, info)]
-    places += [Place(loc.kind, loc.url, loc.first_at, loc.last_at, loc.who) for loc in locations]
-    places += [Place("release", r.env, r.released_at, r.retired_at, r.who,
-                     f"{r.name} {r.version}, {'live' if r.live else 'retired'}") for r in released]
-    return WhereResult(target, digest, path, places)
-
-
-def _cache_place(repo: Repo, info: HashInfo) -> Place:
-    needed = needed_objects(repo, info)
-    have = repo.odb.existing(needed)
-    if not repo.odb.exists(info.digest):
-        detail = "not in the cache"
-    elif have == needed:
-        detail = "complete"
-    else:
-        detail = f"partial: {len(needed) - len(have)} of {len(needed)} objects missing"
-    return Place("cache", str(repo.odb.root), None, None, "", detail)
-
-
-def _digest_by_prefix(session: Any, prefix: str) -> str:
-    from himo.meta import queries
-
-    found = queries.find_artifacts(session, prefix)
-    if not found:
-        raise MetaError(f"{prefix}: no tracked path, and no artifact in the metadata store has a digest "
-                        "starting so", "give a tracked path, PATH@REV, or a digest from `himo runs show ID`")
-    if len(found) > 1:
-        raise MetaError(f"digest prefix {prefix!r} is ambiguous: {len(found)} artifacts match",
-                        "give more characters of the digest")
-    return found[0][0]
-
-
 # -- store sessions -------------------------------------------------------------------------
 
 
 @contextmanager
-def _reading(repo: Repo) -> Iterator[tuple[Any, Any]]:
+def store_reading(repo: Repo) -> Iterator[tuple[Any, Any]]:
     """A read transaction (pending journals delivered first), and himo.meta.releases."""
     from himo.meta import releases as store_releases
 
@@ -680,7 +413,7 @@ def _reading(repo: Repo) -> Iterator[tuple[Any, Any]]:
 
 
 @contextmanager
-def _writing(repo: Repo) -> Iterator[tuple[Any, Any]]:
+def store_writing(repo: Repo) -> Iterator[tuple[Any, Any]]:
     """A write transaction: committed when the block ends, rolled back on any error."""
     from himo.meta import releases as store_releases
 

@@ -134,7 +134,7 @@ def rollback_cmd(env: str, name: str | None, to: str | None, note: str | None, t
 def export_cmd(target: str, dest: str, remote: str | None, jobs: int | None, as_json: bool) -> None:
     """Copy the tracked bytes of PATH (a file or directory, from the cache) into DEST, a folder or
     a URL (s3://bucket/prefix ...), as DEST/NAME; recorded for `himo where`."""
-    from himo.api.release import export_artifact
+    from himo.api.delivery import export_artifact
 
     result = export_artifact(Repo.find(), target, dest, remote=remote, jobs=jobs)
     if as_json:
@@ -150,7 +150,7 @@ def export_cmd(target: str, dest: str, remote: str | None, jobs: int | None, as_
 def where_cmd(target: str, as_json: bool) -> None:
     """Every place the bytes of TARGET (PATH, PATH@REV or a digest) are known to be: the cache,
     remotes pushed to, exports, releases, with times."""
-    from himo.api.release import where
+    from himo.api.delivery import where
 
     found = where(Repo.find(), target)
     if as_json:

@@ -202,11 +202,11 @@ def artifact(d: Dashboard, prefix: str) -> dict[str, Any]:
 
 
 def _cache_places(d: Dashboard, digest: str) -> list[dict[str, Any]]:
-    """The repository's cache (checked now by `himo where`'s himo.api.release.where), when the
+    """The repository's cache (checked now by `himo where`'s himo.api.delivery.where), when the
     dashboard runs in one: whether the bytes are there, complete or partly."""
     if d.repo is None:
         return []
-    from himo.api.release import where
+    from himo.api.delivery import where
 
     try:
         places = where(d.repo, digest).places
