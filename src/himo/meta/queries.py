@@ -326,7 +326,6 @@ def _artifacts_of(session: Session, exec_ids: list[str], direction: str) -> Iter
 # once per process: building them per hop cost more than running them.
 
 
-@functools.cache
 def producer_first() -> tuple[Any, ...]:
     """ORDER BY of the executions that wrote an artifact, its producer first: the latest that
     computed it (succeeded), else (it ran before recording began) the earliest restore."""
@@ -336,6 +335,7 @@ def producer_first() -> tuple[Any, ...]:
     return restored, succeeded_at.desc(), cached_at, Execution.id
 
 
+@functools.cache
 def _producers_query() -> sa.Select[Any]:
     """Per artifact, its producer (rank 1) and its latest restore (restore 1, if not the producer).
 
