@@ -134,6 +134,7 @@ class Bench:
     repeat: int
     himo: str
     url: str = ""
+    backend: str = ""  # the store under test: sqlite, postgresql
     targets: Targets | None = None
     env: dict[str, str] = field(default_factory=dict)
 
@@ -236,7 +237,7 @@ def wait_delivered(repo: Path, timeout: float = 60) -> None:
 
 def pipeline_repo(bench: Bench, scenario: str, mode: str, n: int) -> Path:
     """A fresh repo with the 30-stage pipeline; for the no-op, one repro already ran in it."""
-    repo = bench.repo("recording", scenario, mode, f"repo{n}")
+    repo = bench.repo("recording", bench.backend, scenario, mode, f"repo{n}")
     seed(repo)
     (repo / "himo.yaml").write_text(pipeline_yaml())
     if scenario == "noop":
@@ -266,8 +267,9 @@ def recording_samples(bench: Bench, scenario: str) -> dict[str, list[float]]:
                 wait_delivered(repo)  # a no-op run starts no delivery: it waits for the next one
             if i >= 0:
                 samples[mode].append(elapsed)
-            if scenario == "full_run":
-                remove(repo)
+            # Repos are kept until the run ends: on ext4 without a journal, creating files soon
+            # after deleting many is slow for minutes (see bench_storage.py), which made samples
+            # after a removal slower at random, whatever the mode.
     from himo.meta.journal import pending
 
     for mode, repo in noop_repos.items():  # the no-op runs waited in the journal: deliver them now
@@ -349,16 +351,17 @@ QUERY_ROWS = [  # scenario, label, target (s)
 def bench_backend(bench: Bench, backend: str, opts: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     with STORES[backend](bench.workdir, opts.executions, opts.reuse) as (url, fresh):
-        bench.url = url
+        bench.url, bench.backend = url, backend
         if fresh:
             log(f"[{backend}] generating {opts.executions:,} executions ...")
             summary = gen_meta_store.generate(url, opts.executions, seed=opts.seed, progress=True)
             log(f"  {summary.text()}")
             rows.append(Row(backend, f"generate: {summary.rows / summary.seconds:,.0f} rows/s",
                             Measure(samples=[summary.seconds])))
-        bench.targets = find_targets(url)
-        repo = bench.repo(backend, "query")
-        scenarios = query_scenarios(bench, repo) if "queries" in opts.parts else {}
+        scenarios = {}
+        if "queries" in opts.parts:  # (a reused store's newest events may be recording runs' only)
+            bench.targets = find_targets(url)
+            scenarios = query_scenarios(bench, bench.repo(backend, "query"))
         for key, label, target in QUERY_ROWS if scenarios else ():
             log(f"[{backend}] {label}")
             rows.append(Row(backend, label, measure(scenarios[key]), target))
