@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from himo.meta.queries import flatten_params
-from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Release, Run
+from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run
 
 FAILED = ("failed", "aborted")
 SUCCEEDED = ("succeeded", "cached")  # what himo.lock then records: the params its outputs came from
@@ -277,17 +277,6 @@ def run_params(session: Session, run_ids: list[str]) -> dict[str, dict[str, Any]
     for row in session.execute(query):
         found.setdefault(row.run_id, {}).update(flatten_params(row.params))
     return found
-
-
-# -- releases -----------------------------------------------------------------------------
-
-
-def release_names(session: Session, ids: list[int]) -> dict[int, str]:
-    """The model name of each release (release.name; '' for a release made before names)."""
-    if not ids:
-        return {}
-    return {row.id: row.name or "" for row in session.execute(
-        sa.select(Release.id, Release.name).where(Release.id.in_(ids)))}
 
 
 # -- metrics ------------------------------------------------------------------------------

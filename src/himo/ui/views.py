@@ -262,10 +262,6 @@ def releases(d: Dashboard, env: str | None = None, at: str | None = None) -> dic
     with d.store.session() as session:
         rows = [jsonable(r) for r in store_releases.timeline(session, env=env or None, at=when)]
         environments = store_releases.envs(session)
-        if rows and "name" not in rows[0]:  # before ReleaseRow named its model: the column itself
-            names = data.release_names(session, [r["id"] for r in rows])
-            for row in rows:
-                row["name"] = names.get(row["id"], "")
     envs: dict[str, list[dict[str, Any]]] = {}
     models: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for row in rows:
