@@ -178,16 +178,6 @@ def run_of_execution(session: Session, exec_id: str) -> str | None:
     return session.scalar(sa.select(Execution.run_id).where(Execution.id == exec_id))
 
 
-def reported(session: Session, exec_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """What each execution reported, as the store keeps it: {id: {"metrics": {file: {key: value}},
-    "log_tail": text or None}} (empty for executions recorded before these columns existed)."""
-    if not exec_ids:
-        return {}
-    query = sa.select(Execution.id, Execution.metrics, Execution.log_tail).where(Execution.id.in_(exec_ids))
-    return {row.id: {"metrics": row.metrics if isinstance(row.metrics, dict) else {},
-                     "log_tail": row.log_tail} for row in session.execute(query)}
-
-
 def previous_succeeded(session: Session, exec_id: str) -> tuple[str, dict[str, Any]] | None:
     """(id, flattened params) of the last execution of the same stage and repository that succeeded
     (or was restored from the run-cache) before this one: what himo.lock held when it started."""

@@ -114,16 +114,13 @@ def run(d: Dashboard, run_id: str) -> dict[str, Any]:
         detail = queries.run_detail(session, run_id)
         if detail is None:
             raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
-        ids = [e.summary.id for e in detail.executions]
-        reported = data.reported(session, ids)
-        previous = {i: data.previous_succeeded(session, i) for i in ids}
+        previous = {e.summary.id: data.previous_succeeded(session, e.summary.id) for e in detail.executions}
     result = jsonable(detail.run)
-    result["executions"] = [_execution(d, e, reported.get(e.summary.id, {}), previous[e.summary.id])
-                            for e in detail.executions]
+    result["executions"] = [_execution(d, e, previous[e.summary.id]) for e in detail.executions]
     return result
 
 
-def _execution(d: Dashboard, e: queries.ExecutionDetail, reported: dict[str, Any],
+def _execution(d: Dashboard, e: queries.ExecutionDetail,
                previous: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
     """One execution as the run page shows it. Its params are compared with the stage's previous
     successful execution (what himo.lock held, as "why it ran" says), not a failed attempt's."""
@@ -137,10 +134,10 @@ def _execution(d: Dashboard, e: queries.ExecutionDetail, reported: dict[str, Any
     summary["param_rows"] += [{"key": k, "value": None, "change": c} for k, c in before.items()
                               if c["change"] == "removed"]
     result.update(summary)
-    stored_tail = reported.get("log_tail")
-    result["log_tail"] = stored_tail if stored_tail is not None else files.log_tail(d.repo, e.log)
-    stored = reported.get("metrics") or {}
-    result["metrics"] = {o.path: _metrics_values(d, stored, o.digest, o.path)
+    # As the store keeps them (recorded since schema 0003), else from the repository's files.
+    result["log_tail"] = "".join(f"{line}\n" for line in e.log_tail) if e.log_tail else \
+        files.log_tail(d.repo, e.log)
+    result["metrics"] = {o.path: _metrics_values(d, e.metrics, o.digest, o.path)
                          for o in e.outputs if o.kind == "metrics"}
     return result
 
