@@ -45,7 +45,8 @@ from tests.faults.helpers import (
 )
 
 TARGETS = ("data", "model.bin")
-STAGE_ARGS = ("-n", STAGE, "-d", "data", "-d", "stage.py", "-o", "out", sys.executable, "stage.py", "data", "out")
+STAGE_ARGS = ("-n", STAGE, "-d", "data", "-d", "stage.py", "-o", "out",
+              sys.executable, "stage.py", "data", "out")
 
 
 @dataclass(frozen=True)
