@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.api.helpers import assert_error, digest_of, is_read_only, object_path, snapshot
+from tests.api.helpers import assert_error, digest_of, drop_root_powers, is_read_only, object_path, snapshot
 from tests.conftest import Himo, git, write
 
 
@@ -63,3 +63,21 @@ def test_remove_when_the_hardlinked_object_is_gone(repo: Path, himo: Himo) -> No
     himo("remove", "model.bin.himo")
     assert not is_read_only(repo / "model.bin")
     assert (repo / "model.bin").read_bytes() == b"m\n"
+
+
+def test_failed_remove_keeps_the_pointer_so_that_running_it_again_finishes(repo: Path, himo: Himo) -> None:
+    """The pointer goes last: an error (or a kill) before it leaves a pointer that `himo remove`
+    finds again, never an untracked path that git still ignores."""
+    write(repo / "a.txt", "a\n")
+    himo("add", "a.txt")
+    (repo / ".gitignore").chmod(0)
+    proc = himo("remove", "a.txt.himo", ok=False, preexec_fn=drop_root_powers)
+    (repo / ".gitignore").chmod(0o644)
+
+    assert_error(proc, f"cannot update {repo / '.gitignore'}: Permission denied")
+    assert proc.stderr.splitlines()[1] == \
+        "Hint: check the permissions of that file and its folder, then run the command again"
+    assert (repo / "a.txt.himo").exists()
+    assert himo("remove", "a.txt.himo").stdout == "Removed a.txt.himo\n"
+    assert not (repo / ".gitignore").exists()
+    assert (repo / "a.txt").read_bytes() == b"a\n"

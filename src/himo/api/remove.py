@@ -28,8 +28,10 @@ def remove(repo: Repo, pointer_files: list[str]) -> list[str]:
         for pointer in pointers:
             if pointer.target.exists():
                 _unlink_from_cache(repo, pointer.target)
-            pointer.file.unlink()
             unignore_target(pointer.target)
+            # Last: until the pointer goes, `himo remove` run again (after a kill or an
+            # error above) finds it and finishes the work.
+            pointer.file.unlink()
     return [repo.rel(p.file) for p in pointers]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from himo.errors import PathError
 from himo.workspace.atomic import write_text_atomic
 
 SPECIAL = set("\\ #!*?[")  # characters gitignore would read as syntax, not as part of the name
@@ -19,6 +20,23 @@ def _lines(file: Path) -> list[str]:
         return file.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise _error(file, exc) from None
+
+
+def _write(file: Path, lines: list[str]) -> None:
+    try:
+        if lines:
+            write_text_atomic(file, "\n".join(lines) + "\n")
+        else:
+            file.unlink()
+    except OSError as exc:
+        raise _error(file, exc) from None
+
+
+def _error(file: Path, exc: OSError) -> PathError:
+    return PathError(f"cannot update {file}: {exc.strerror}",
+                     "check the permissions of that file and its folder, then run the command again")
 
 
 def ignore_target(target: Path) -> Path | None:
@@ -29,7 +47,7 @@ def ignore_target(target: Path) -> Path | None:
     if entry in lines:
         return None
     file.parent.mkdir(parents=True, exist_ok=True)  # a stage output's folder may not exist yet
-    write_text_atomic(file, "\n".join([*lines, entry]) + "\n")
+    _write(file, [*lines, entry])
     return file
 
 
@@ -39,9 +57,5 @@ def unignore_target(target: Path) -> Path | None:
     entry = _entry(target)
     if entry not in lines:
         return None
-    kept = [line for line in lines if line != entry]
-    if kept:
-        write_text_atomic(file, "\n".join(kept) + "\n")
-    else:
-        file.unlink()
+    _write(file, [line for line in lines if line != entry])
     return file

@@ -1,0 +1,220 @@
+"""The writing commands of the fault campaign: for each, how to set a repository up for it, how
+a user recovers after it was interrupted, and what must then hold."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.conftest import Himo, git
+from tests.faults.helpers import (
+    STAGE,
+    STAGE_SCRIPT,
+    Tree,
+    World,
+    assert_outside_untouched,
+    assert_recovered,
+    assert_workspace,
+    digest_of,
+    first_version,
+    next_version,
+    read_tree,
+    stage_outputs,
+    temp_leftovers,
+    write_tree,
+)
+
+TARGETS = ("data", "model.bin")
+STAGE_ARGS = ("-n", STAGE, "-d", "data", "-d", "stage.py", "-o", "out",
+              sys.executable, "stage.py", "data", "out")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One writing command: how to set the repository up for it, how a user recovers after
+    it was killed, and what must then hold."""
+
+    prepare: Callable[[World, int], tuple[tuple[str, ...], Tree]]  # -> command, expected tree
+    recover: Callable[[World, tuple[str, ...]], None]
+    check: Callable[[World, Tree], None] = assert_recovered
+    window: float = 1.3  # kill moments span this many times the slowest preparing command
+
+
+def run_again(world: World, args: tuple[str, ...]) -> None:
+    world.himo(*args)
+
+
+# -- preparations ----------------------------------------------------------------------------
+def _tracked_v1(world: World, files: int) -> Tree:
+    v1 = first_version(world.rng, files)
+    world.init_repo()
+    write_tree(world.repo, v1)
+    world.run("add", *TARGETS)
+    world.remember(v1)
+    return v1
+
+
+def _tracked_v2(world: World, files: int, keep_v1: bool = True) -> tuple[Tree, Tree]:
+    v1 = _tracked_v1(world, files)
+    world.commit("v1", v1, keep=keep_v1)
+    v2 = next_version(world.rng, v1)
+    write_tree(world.repo, v2, v1)
+    world.remember(v2)
+    return v1, v2
+
+
+def prepare_add(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    _, v2 = _tracked_v2(world, files)
+    return ("add", *TARGETS), v2
+
+
+def prepare_commit(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    _, v2 = _tracked_v2(world, files)
+    return ("commit",), v2
+
+
+def prepare_checkout(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    """Workspace and cache at v2, pointers back at v1; half the time `data/` is gone (the
+    folder is then built under a temp name and renamed into place)."""
+    v1, v2 = _tracked_v2(world, files)
+    world.run("add", *TARGETS)
+    world.commit("v2", v2)
+    git(world.repo, "checkout", world.history[0][0], "--", "data.himo", "model.bin.himo")
+    if world.rng.random() < 0.5:
+        write_tree(world.repo, {p: d for p, d in v2.items() if p == "model.bin"}, v2)
+    return ("checkout",), v1
+
+
+def prepare_gc(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    """v1 and v2 in the cache, only v2 in use: gc deletes v1's objects."""
+    _, v2 = _tracked_v2(world, files, keep_v1=False)
+    world.run("add", *TARGETS)
+    world.commit("v2", v2)
+    return ("gc", "-w", "-f"), v2
+
+
+def prepare_remove(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    v1 = _tracked_v1(world, files)
+    world.commit("v1", v1, keep=False)  # after remove, nothing keeps v1 in the cache
+    return ("remove", "data.himo", "model.bin.himo"), v1
+
+
+def prepare_push(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    v1 = _tracked_v1(world, files)
+    world.add_remote()
+    world.commit("v1", v1)
+    return ("push",), v1
+
+
+def _clone_of_pushed(world: World, files: int) -> Tree:
+    """The repository under test is a fresh git clone of one whose data was pushed."""
+    origin = world.base / "origin"
+    world.clones.add("origin")
+    world.init_repo(origin)
+    v1 = first_version(world.rng, files)
+    write_tree(origin, v1)
+    world.run("add", *TARGETS, cwd=origin)
+    world.run("remote", "add", "-d", "store", str(world.remote), cwd=origin)
+    world.run("push", cwd=origin)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-q", "-m", "v1")
+    git(world.base, "clone", "-q", str(origin), str(world.repo))
+    world.remember(v1)
+    return v1
+
+
+def prepare_fetch(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    return ("fetch",), _clone_of_pushed(world, files)
+
+
+def prepare_pull(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    return ("pull",), _clone_of_pushed(world, files)
+
+
+def _with_stage(world: World, files: int) -> Tree:
+    v1 = _tracked_v1(world, files)
+    (world.repo / "stage.py").write_text(STAGE_SCRIPT)
+    outputs = stage_outputs(v1)
+    world.remember(outputs)
+    return {**v1, **outputs}
+
+
+def prepare_repro(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    expected = _with_stage(world, files)
+    world.run("stage", "add", *STAGE_ARGS)
+    world.commit("stage", {p: d for p, d in expected.items() if not p.startswith("out/")})
+    return ("repro",), expected
+
+
+def prepare_run(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    expected = _with_stage(world, files)
+    world.commit("data", {p: d for p, d in expected.items() if not p.startswith("out/")})
+    return ("run", *STAGE_ARGS), expected
+
+
+# -- recoveries and checks that differ -------------------------------------------------------
+def fetch_again_and_checkout(world: World, args: tuple[str, ...]) -> None:
+    world.himo(*args)
+    world.himo("checkout")
+
+
+def run_forced(world: World, args: tuple[str, ...]) -> None:
+    """`himo run` again: with -f, as the stage may already be in himo.yaml."""
+    world.himo("run", "-f", *args[1:])
+
+
+def remove_the_rest(world: World, args: tuple[str, ...]) -> None:
+    """`himo remove` again, of the pointers that are still there (a removed one is an error)."""
+    left = [p for p in args[1:] if (world.repo / p).exists()]
+    if left:
+        world.himo("remove", *left)
+
+
+def assert_pushed_and_recovered(world: World, expected: Tree) -> None:
+    """Every object on the remote is whole, and a fresh clone pulls every byte."""
+    for shard in world.remote.iterdir():
+        for obj in shard.iterdir():
+            if ".himo-tmp-" not in obj.name:
+                assert digest_of(obj.read_bytes()) == shard.name + obj.name, f"{obj} is corrupted"
+    clone = world.clone("clone")
+    Himo(clone)("pull")
+    got = read_tree(clone, list(TARGETS))
+    assert got == expected, "a fresh clone's pull differs"
+    assert_recovered(world, expected)
+
+
+def assert_removed(world: World, expected: Tree) -> None:
+    """The data stays, as private writable files that no longer depend on the cache; git
+    sees it again (no .gitignore line is left)."""
+    assert not (world.repo / "data.himo").exists() and not (world.repo / "model.bin.himo").exists()
+    assert world.himo("status").stdout == "Nothing is tracked yet: try `himo add PATH`.\n"
+    world.himo("gc", "-w", "-f")
+    assert_workspace(world, expected, "after remove and gc")
+    for path in expected:
+        st = os.lstat(world.repo / path)
+        assert stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_mode & stat.S_IWUSR, \
+            f"{path} is still tied to the cache (mode {oct(st.st_mode)}, {st.st_nlink} links)"
+    ignored = subprocess.run(["git", "check-ignore", *TARGETS], cwd=world.repo, capture_output=True,
+                             text=True)
+    assert ignored.stdout == "", "a .gitignore line of the removed paths stays"
+    world.himo("fsck")
+    assert temp_leftovers(world.repo) == []
+    assert_outside_untouched(world)
+
+
+SCENARIOS = {
+    "add": Scenario(prepare_add, run_again),
+    "commit": Scenario(prepare_commit, run_again),
+    "checkout": Scenario(prepare_checkout, run_again),
+    "gc": Scenario(prepare_gc, run_again),
+    "remove": Scenario(prepare_remove, remove_the_rest, assert_removed),
+    "push": Scenario(prepare_push, run_again, assert_pushed_and_recovered),
+    "fetch": Scenario(prepare_fetch, fetch_again_and_checkout),
+    "pull": Scenario(prepare_pull, run_again),
+    "repro": Scenario(prepare_repro, run_again, window=2.5),
+    "run": Scenario(prepare_run, run_forced, window=2.5),
+}
