@@ -293,7 +293,7 @@ def processes_in(folder: Path) -> list[int]:
     return found
 
 
-def wait_for_orphans(folder: Path, killed: Killed, limit: float = 10.0) -> None:
+def wait_for_orphans(folder: Path, killed: Killed | str, limit: float = 10.0) -> None:
     """Nothing started by the killed himo (forked workers, stage commands) may go on writing:
     they must end with it. Waits up to `limit` for them to go, then fails naming them."""
     deadline = time.monotonic() + limit
