@@ -167,7 +167,8 @@ def snapshot_files(root: Path) -> dict[str, bytes]:
 @dataclass
 class World:
     """A repository under test, a folder remote beside it, and files outside that nothing
-    may touch. `slowest` is the longest himo command so far: the window for kill moments."""
+    may touch. Kill moments fall between `startup` (how long a command that does nothing
+    takes: Python and imports) and `slowest`, the longest himo command so far."""
 
     base: Path
     cache_type: str
@@ -179,6 +180,7 @@ class World:
     known: dict[str, list[Tree]] = field(default_factory=dict)  # target -> versions it may hold
     clones: set[str] = field(default_factory=set)  # folders beside the repository made on purpose
     slowest: float = 0.0
+    startup: float = 0.0
 
     def __post_init__(self) -> None:
         self.repo = self.base / "repo"
@@ -206,7 +208,9 @@ class World:
         root.mkdir()
         git(root, "init", "-q", "-b", "main")
         Himo(root)("init")
+        started = time.monotonic()
         Himo(root)("config", "cache.type", self.cache_type)
+        self.startup = self.startup or time.monotonic() - started
         return root
 
     def commit(self, message: str, tree: Tree, keep: bool = True) -> None:
@@ -254,10 +258,10 @@ class Killed:
                f" exit {self.returncode}"
 
 
-def run_and_kill(world: World, args: tuple[str, ...]) -> Killed:
-    """Start `himo ARGS` and SIGKILL it at a random moment of a window as long as the slowest
-    command so far (a command that finishes first is simply checked as finished)."""
-    delay = world.rng.uniform(0.0, max(world.slowest, 0.3) * 1.3)
+def run_and_kill(world: World, args: tuple[str, ...], window: float = 1.3) -> Killed:
+    """Start `himo ARGS` and SIGKILL it at a random moment after start-up and before `window`
+    times the slowest command so far (a command that finishes first is checked as finished)."""
+    delay = world.rng.uniform(0.8 * world.startup, max(world.slowest, 0.3) * window)
     whole_group = world.rng.random() < 0.5
     errors = world.base / "killed.stderr"
     with open(errors, "w") as err:

@@ -32,14 +32,17 @@ def kill_and_recover(base: Path, rng: random.Random, command: str, cache_type: s
     scenario = SCENARIOS[command]
     world = World(base, cache_type, rng)
     args, expected = scenario.prepare(world, files)
-    world.slowest *= scenario.window / 1.3
-    killed = run_and_kill(world, args)
+    killed = run_and_kill(world, args, scenario.window)
+    forget = world.rng.random() < 0.3
     try:
         assert_status_truthful(world)
+        if forget:  # documented as always safe: the stat cache is rebuilt by reading the files
+            for file in (world.repo / ".himo").glob("state.db*"):
+                file.unlink()
         scenario.recover(world, args)
         scenario.check(world, expected)
     except AssertionError as exc:
-        raise AssertionError(f"{killed}: {exc}") from exc
+        raise AssertionError(f"{killed}{', state.db then deleted' if forget else ''}: {exc}") from exc
 
 
 def campaign(tmp_path: Path, rng: random.Random, command: str, cache_type: str,
