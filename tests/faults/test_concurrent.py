@@ -174,4 +174,4 @@ def test_concurrent_commands_lose_nothing(tmp_path: Path, rng: random.Random, pa
 @pytest.mark.parametrize("pair", PAIRS)
 def test_concurrent_commands_lose_nothing_many_times(tmp_path: Path, rng: random.Random, pair: str,
                                                      cache_type: str) -> None:
-    campaign(tmp_path, rng, pair, cache_type, iterations=fault_iterations(3), files=(30, 2600))
+    campaign(tmp_path, rng, pair, cache_type, iterations=fault_iterations(2), files=(30, 2600))

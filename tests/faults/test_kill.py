@@ -69,4 +69,4 @@ def test_killed_command_loses_nothing(tmp_path: Path, rng: random.Random, comman
 def test_killed_command_loses_nothing_many_times(tmp_path: Path, rng: random.Random, command: str,
                                                  cache_type: str) -> None:
     """More kill moments, and trees large enough (over 2,000 files) for the forked workers."""
-    campaign(tmp_path, rng, command, cache_type, iterations=fault_iterations(3), files=(50, 2600))
+    campaign(tmp_path, rng, command, cache_type, iterations=fault_iterations(2), files=(50, 2600))
