@@ -2,9 +2,11 @@
 ordinary commands (the same command again), and proof that no byte was lost.
 
 Each iteration builds a fresh repository (and remote), starts the real `himo` and SIGKILLs it
-(or its whole process group) at a moment drawn from the seeded generator, within a window as
-long as the slowest command the preparation ran. Checks, in order: nothing the killed himo
-started outlives it; `status` says nothing untrue; the command run again succeeds; then
+(or its whole process group) at a moment drawn from the seeded generator, between the end of
+Python's start-up and a bit more than the slowest command the preparation ran; a third of the
+time `.himo/state.db` is deleted next (always safe, as documented). Checks, in order: nothing
+the killed himo started outlives it; `status` says nothing untrue; the command run again
+succeeds; then
 `assert_recovered` (status clean, fsck clean, the expected bytes, every committed version and
 the current one restorable from the cache, no temp file left after gc, nothing outside the
 repository touched). Failures name the seed, the iteration and the kill moment.
@@ -53,7 +55,7 @@ def campaign(tmp_path: Path, rng: random.Random, command: str, cache_type: str,
         try:
             kill_and_recover(base, rng, command, cache_type, rng.randrange(*files))
         except AssertionError as exc:
-            raise AssertionError(f"iteration {i}: {exc}") from exc
+            raise AssertionError(f"iteration {i} (cache.type {cache_type}): {exc}") from exc
 
 
 @pytest.mark.parametrize("command", SCENARIOS)
