@@ -172,3 +172,19 @@ def persist_through_runs(world: World) -> None:
 @pytest.fixture(params=CACHE_TYPES)
 def cache_type(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+def test_adding_new_files_with_the_bytes_of_linked_ones(tmp_path: Path, rng: random.Random,
+                                                        cache_type: str) -> None:
+    """A new file whose bytes are already in the cache, beside workspace files linked to that
+    object: adding it must neither fail nor disturb the linked ones (found by the campaign:
+    storing the new file replaced the object under its links)."""
+    world = World(tmp_path, cache_type, rng)
+    repo = world.init_repo()
+    v1 = {f"data/old{i}.bin": bytes([i % 3]) * 10 for i in range(9)}
+    write_tree(repo, v1)
+    world.himo("add", "data")
+    v2 = {**v1, **{f"data/{name}.bin": bytes([i % 3]) * 10 for i, name in enumerate(["a", "new", "z"])}}
+    write_tree(repo, v2, v1)
+    world.himo("add", "data")
+    assert_step(repo, v2, "add of new files with known bytes")
