@@ -8,7 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from himo.errors import ConfigError, MetaError
-from himo.workspace.config import split_key, validate_value
+from himo.model.urls import mask_url
+from himo.workspace.config import shown, split_key, validate_value
 from himo.workspace.repo import Repo
 
 REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -42,7 +43,7 @@ def _check_url(parts: list[str], value: str) -> None:
         except MetaError as error:
             raise ConfigError(error.message, error.hint) from None
     elif parts == ["openlineage", "url"] and not _is_http(value):
-        raise ConfigError(f"openlineage.url {value!r} is not an http(s) URL",
+        raise ConfigError(f"openlineage.url {mask_url(value)!r} is not an http(s) URL",
                           "use the receiver's base URL, e.g. http://localhost:5000 (events go to "
                           "/api/v1/lineage under it)")
 
@@ -63,10 +64,14 @@ def unset_config(repo: Repo, key: str, local: bool = False) -> None:
 
 
 def list_config(repo: Repo) -> dict[str, Any]:
-    return repo.config.as_flat()
+    """Every set key (local values win), as printed: credentials and URL passwords masked."""
+    return {key: shown(key, value) for key, value in repo.config.as_flat().items()}
 
 
-def add_remote(repo: Repo, name: str, url: str, default: bool = False, force: bool = False) -> None:
+def add_remote(repo: Repo, name: str, url: str, default: bool = False, force: bool = False,
+               local: bool = False) -> None:
+    """Remote `name` at `url` in .himo/config, or with `local` in .himo/config.local (the only
+    place a URL with a password may go); `default` also makes it core.remote there."""
     if not REMOTE_NAME.match(name):
         raise ConfigError(
             f"invalid remote name {name!r}",
@@ -74,11 +79,12 @@ def add_remote(repo: Repo, name: str, url: str, default: bool = False, force: bo
         )
     if name in repo.config.remote_names() and not force:
         raise ConfigError(f"remote {name!r} already exists", f"use `himo remote modify {name} url URL`")
-    shared = repo.config.shared
-    shared.set(["remote", name, "url"], _checked_url(repo, url))
+    file = repo.config.file(local)
+    parts = ["remote", name, "url"]
+    file.set(parts, validate_value(parts, _checked_url(repo, url), local))
     if default:
-        shared.set(["core", "remote"], name)
-    shared.save()
+        file.set(["core", "remote"], name)
+    file.save()
 
 
 def modify_remote(repo: Repo, name: str, option: str, value: str, local: bool = False) -> None:
@@ -107,7 +113,7 @@ def set_default_remote(repo: Repo, name: str) -> None:
 def list_remotes(repo: Repo) -> list[dict[str, Any]]:
     default = repo.config.get("core.remote")
     return [
-        {"name": n, "url": repo.config.remote(n).get("url", ""), "default": n == default}
+        {"name": n, "url": shown("url", repo.config.remote(n).get("url", "")), "default": n == default}
         for n in repo.config.remote_names()
     ]
 

@@ -24,6 +24,7 @@ from himo.api.transfer import get_remote
 from himo.errors import HimoError, MetaError, MissingObjectError, RemoteError
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
+from himo.model.urls import mask_url
 from himo.objects.manifest import load_manifest
 from himo.remotes.destination import open_destination
 from himo.remotes.registry import scheme_of
@@ -81,7 +82,7 @@ def export_artifact(repo: Repo, target: str, dest: str, remote: str | None = Non
         raise
     except Exception as exc:  # boundary: OSError, botocore, aiohttp ... one message
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
-        raise RemoteError(f"cannot export {tracked.path} to {dest}: {detail}",
+        raise RemoteError(mask_url(f"cannot export {tracked.path} to {dest}: {detail}"),
                           "check that DEST exists or can be created and is writable (for a bucket: its "
                           "name, the credentials, and -r NAME for a remote's endpoint)") from None
     url = destination.url_of(name)
@@ -89,7 +90,7 @@ def export_artifact(repo: Repo, target: str, dest: str, remote: str | None = Non
     with recording(repo, "export", [target, dest]) as recorder:
         recorder.location(ArtifactRef(path=tracked.path, digest=info.digest, size=info.size,
                                       nfiles=info.nfiles, kind=tracked.kind), "export", url)
-    return ExportResult(tracked.path, info.digest, url, len(files), info.size)
+    return ExportResult(tracked.path, info.digest, mask_url(url), len(files), info.size)
 
 
 def _export_files(repo: Repo, tracked: Tracked) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from himo.api.recording import RunRecorder, recording
 from himo.errors import ConfigError, CorruptObjectError, HimoError, MissingObjectError, RemoteError
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
+from himo.model.urls import mask_url
 from himo.objects.files import unlink_quietly
 from himo.objects.hashing import MMAP_THRESHOLD, hash_bytes, hash_file
 from himo.objects.parallel import run_forked, run_parallel
@@ -77,12 +78,12 @@ def remote_errors(remote: Remote) -> Iterator[None]:
     except HimoError:
         raise
     except PermissionError as exc:
-        raise RemoteError(f"remote {remote.name!r} ({remote.url}): permission denied: {exc}",
+        raise RemoteError(mask_url(f"remote {remote.name!r} ({remote.url}): permission denied: {exc}"),
                           "check the remote's permissions or credentials") from None
     except Exception as exc:  # boundary: botocore, aiohttp, OSError ... all end here
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever it says
         raise RemoteError(
-            f"remote {remote.name!r} ({remote.url}): {detail}".rstrip(": "),
+            mask_url(f"remote {remote.name!r} ({remote.url}): {detail}".rstrip(": ")),
             "check the URL, endpointurl and credentials, and that the server is reachable",
         ) from None
 

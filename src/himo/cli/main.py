@@ -161,11 +161,14 @@ def _tell_notices() -> None:
 
 
 def _report(message: str, hint: str, code: int) -> int:
+    from himo.model.urls import mask_url
+
     if OUT.verbose:
         import traceback
 
         traceback.print_exc()
-    click.echo(f"Error: {message}", err=True)
+    # A last net: layers mask the URLs they name, but a library's message may quote one too.
+    click.echo(f"Error: {mask_url(message)}", err=True)
     if hint:
-        click.echo(f"Hint: {hint}", err=True)
+        click.echo(f"Hint: {mask_url(hint)}", err=True)
     return code

@@ -21,15 +21,19 @@ def remote_group() -> None:
 @remote_group.command("add")
 @click.option("-d", "--default", "default", is_flag=True, help="Make it the default remote.")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing remote of that name.")
+@click.option("--local", is_flag=True,
+              help="Write to .himo/config.local (not in git): for a URL with a password.")
 @click.argument("name")
 @click.argument("url")
 @common
-def remote_add(default: bool, force: bool, name: str, url: str) -> None:
+def remote_add(default: bool, force: bool, local: bool, name: str, url: str) -> None:
     """Add remote NAME at URL (a folder, s3://bucket/path, gs://, azure://, ssh://)."""
     from himo.api.config import add_remote
+    from himo.model.urls import mask_url
 
-    add_remote(Repo.find(), name, url, default, force)
-    OUT.echo(f"Added remote {name} -> {url}" + (" (default)" if default else ""))
+    add_remote(Repo.find(), name, url, default, force, local)
+    where = " in .himo/config.local" if local else ""
+    OUT.echo(f"Added remote {name} -> {mask_url(url)}{where}" + (" (default)" if default else ""))
 
 
 @remote_group.command("list")

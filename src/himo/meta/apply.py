@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from himo.meta.records import TRANSFER_KINDS, Record, parse_time
 from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run, Transfer
+from himo.model.urls import mask_url
 
 RUN_FIELDS = ("command", "args", "trigger", "user", "host", "repo", "git_commit", "branch", "dirty",
               "himo_version")
@@ -36,9 +37,14 @@ class Applier:
             handler(record)
 
     def _run_start(self, r: Record) -> None:
-        self.repos[r["run_id"]] = (r.get("repo", ""), r.get("git_commit", ""))
-        self.commands[r["run_id"]] = r.get("command", "")
         values = {k: r[k] for k in RUN_FIELDS if k in r}
+        # Journals of a himo that did not mask URL passwords yet: none reaches the store.
+        if "repo" in values:
+            values["repo"] = mask_url(values["repo"])
+        if isinstance(values.get("args"), list):
+            values["args"] = [mask_url(a) if isinstance(a, str) else a for a in values["args"]]
+        self.repos[r["run_id"]] = (values.get("repo", ""), r.get("git_commit", ""))
+        self.commands[r["run_id"]] = r.get("command", "")
         self._insert_ignore(Run, ["id"], id=r["run_id"], status="running",
                             started_at=parse_time(r.get("started_at") or r["at"]),
                             queued_at=parse_time(r.get("queued_at")), **values)
@@ -78,6 +84,7 @@ class Applier:
                                         commit=commit, first_seen=ended)
 
     def _location(self, r: Record) -> None:
+        r = r | {"url": mask_url(r["url"])}  # a journal of a himo that did not mask passwords yet
         at = parse_time(r["at"])
         artifact = self.artifact(r, at)
         self._insert_ignore(Location, ["artifact_id", "kind", "url"], artifact_id=artifact,

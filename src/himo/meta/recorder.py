@@ -14,6 +14,7 @@ from typing import Any
 
 from himo.meta.journal import JournalWriter
 from himo.meta.records import ArtifactRef, Record, now
+from himo.model.urls import mask_url
 
 
 @dataclass
@@ -50,8 +51,10 @@ class Recorder:
         self._writer = JournalWriter(self.folder)
         started = now()
         # queued_at: when the run was asked for (a schedule's slot); a command typed now starts at once.
-        self._write({"type": "run_start", "run_id": self.run_id, "command": command, "args": args,
-                     "started_at": started, "queued_at": queued_at or started, **asdict(self.context)})
+        context = asdict(self.context) | {"repo": mask_url(self.context.repo)}  # an origin URL's token
+        self._write({"type": "run_start", "run_id": self.run_id, "command": command,
+                     "args": [mask_url(arg) for arg in args], "started_at": started,
+                     "queued_at": queued_at or started, **context})
 
     def start_execution(self, stage: str, cmd: list[str] | str, params: dict[str, Any] | None = None,
                         reasons: list[str] | None = None, code_digests: dict[str, str] | None = None) -> str:
@@ -74,7 +77,7 @@ class Recorder:
     def location(self, ref: ArtifactRef, location: str, url: str, moved: bool = True) -> None:
         """The artifact's bytes are at `url`; `moved`: this run sent or fetched them (else it found
         them there, as a push does for what the remote already has)."""
-        self._write({"type": "location", "run_id": self.run_id, "location": location, "url": url,
+        self._write({"type": "location", "run_id": self.run_id, "location": location, "url": mask_url(url),
                      "who": self.context.user, "moved": moved, **ref})
 
     def finish(self, status: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from himo.errors import ConfigError, RemoteError
+from himo.model.urls import mask_url
 from himo.remotes.base import Remote
 
 # botocore's legacy default retries a refused connection 4 times with growing waits, and s3fs
@@ -38,7 +39,8 @@ def check_url(url: str) -> None:
 
     if scheme not in known_implementations:
         raise ConfigError(
-            f"unknown remote URL scheme {scheme!r} in {url!r}", "use a folder path, s3://, gs://, azure:// or ssh://"
+            f"unknown remote URL scheme {scheme!r} in {mask_url(url)!r}",
+            "use a folder path, s3://, gs://, azure:// or ssh://",
         )
 
 
@@ -76,7 +78,7 @@ def _filesystem(name: str, scheme: str, url: str, options: dict[str, Any]) -> tu
             f"remote {name!r}: support for {scheme}:// is not installed", f"pip install 'himo[{extra}]'"
         ) from None
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"remote {name!r}: cannot open {url!r}: {exc}") from None
+        raise ConfigError(mask_url(f"remote {name!r}: cannot open {url!r}: {exc}")) from None
     return fs, root
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from himo.meta.queries import flatten_params
 from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run
+from himo.model.urls import mask_url
 
 FAILED = ("failed", "aborted")
 SUCCEEDED = ("succeeded", "cached")  # what himo.lock then records: the params its outputs came from
@@ -252,8 +253,9 @@ def _touching(session: Session, artifact_id: int, direction: str, limit: int = 5
 def locations(session: Session, artifact_id: int) -> list[dict[str, Any]]:
     query = (sa.select(Location.kind, Location.url, Location.first_at, Location.last_at, Location.who)
              .where(Location.artifact_id == artifact_id).order_by(Location.first_at))
-    return [dict(row._mapping) | {"first_at": iso(row.first_at), "last_at": iso(row.last_at)}
-            for row in session.execute(query)]
+    # mask_url: rows recorded before himo masked URL passwords (the recorder does now)
+    return [dict(row._mapping) | {"url": mask_url(row.url), "first_at": iso(row.first_at),
+                                  "last_at": iso(row.last_at)} for row in session.execute(query)]
 
 
 def run_params(session: Session, run_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from himo.meta import queries
 from himo.meta import releases as store_releases
 from himo.meta.records import STATUSES, TRIGGERS
 from himo.meta.results import ReleaseMark
+from himo.model.urls import mask_url
 from himo.ui import data, files
 from himo.ui.app import Dashboard, not_found
 
@@ -209,7 +210,7 @@ def _cache_places(d: Dashboard, digest: str) -> list[dict[str, Any]]:
         places = where(d.repo, digest).places
     except HimoError:  # an artifact of another repository's store
         return []
-    return [{"kind": p.kind, "url": p.url, "first_at": None, "last_at": None, "who": p.who,
+    return [{"kind": p.kind, "url": mask_url(p.url), "first_at": None, "last_at": None, "who": p.who,
              "detail": p.detail} for p in places if p.kind == "cache"]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import tomli_w
 
 from himo.errors import ConfigError
+from himo.model.urls import MASK, has_password, mask_url
 from himo.objects.links import parse_link_types
 from himo.workspace.atomic import write_text_atomic
 
@@ -35,6 +36,13 @@ REMOTE_KEYS = {
     "session_token",
 }
 CREDENTIAL_KEYS = {"access_key_id", "secret_access_key", "session_token"}
+URL_KEYS = {"url", "endpointurl"}  # in any section: a password in them is a credential
+URL_HINTS = {
+    "meta": "use --local, or HIMO_META_URL, or a password file (~/.pgpass)",
+    "remote": "use --local (`himo remote add --local NAME URL`) to keep it in .himo/config.local, "
+              "or the storage's environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY ...)",
+    "openlineage": "use --local to keep it in .himo/config.local",
+}
 
 
 def split_key(key: str) -> list[str]:
@@ -65,10 +73,17 @@ def validate_value(parts: list[str], value: str, local: bool) -> Any:
         raise ConfigError(f"meta.deliver must be one of {', '.join(DELIVER_MODES)}, not {value!r}")
     if parts == ["meta", "record"]:
         return boolean("meta.record", value)
-    if parts == ["meta", "url"] and _has_password(value) and not local:
-        raise ConfigError("refusing to write a password in meta.url to .himo/config (tracked by git)",
-                          "use --local, or HIMO_META_URL, or a password file (~/.pgpass)")
+    if parts[-1] in URL_KEYS and has_password(value) and not local:
+        raise ConfigError(f"refusing to write a password in {'.'.join(parts)} to .himo/config "
+                          "(tracked by git)", URL_HINTS[parts[0]])
     return value
+
+
+def shown(key: str, value: Any) -> Any:
+    """A config value as himo prints it: credentials as ***, passwords in URLs masked."""
+    if key.rsplit(".", 1)[-1] in CREDENTIAL_KEYS:
+        return MASK
+    return mask_url(value) if isinstance(value, str) else value
 
 
 def boolean(key: str, value: Any) -> bool:
@@ -80,12 +95,6 @@ def boolean(key: str, value: Any) -> bool:
     if text in ("false", "no", "0", "off"):
         return False
     raise ConfigError(f"{key} must be true or false, not {value!r}", f"fix it with `himo config {key} false`")
-
-
-def _has_password(url: str) -> bool:
-    """user:password@ in a URL's authority."""
-    authority = url.split("://", 1)[-1].split("/", 1)[0]
-    return "@" in authority and ":" in authority.rsplit("@", 1)[0]
 
 
 def positive_int(key: str, value: Any) -> int:
