@@ -117,6 +117,42 @@ def link_types(value: Any) -> tuple[str, ...]:
         ) from None
 
 
+def check_shape(data: dict[str, Any]) -> None:
+    """A loaded file's known sections are tables and its known keys have usable values (a hand
+    edit may say `url = 5`); ConfigError naming the key. Unknown keys are left alone (a newer himo's)."""
+    for section, keys in SECTION_KEYS.items():
+        for key in keys & set(_table(data, [section])):
+            check_loaded([section, key], data[section][key])
+    for name, options in _table(data, ["remote"]).items():
+        for option in REMOTE_KEYS & set(_table(data, ["remote", name])):
+            check_loaded(["remote", name, option], options[option])
+
+
+def _table(data: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+    node: Any = data
+    for depth, part in enumerate(parts, 1):
+        node = node.get(part, {})
+        if not isinstance(node, dict):
+            key = ".".join(parts[:depth])
+            raise ConfigError(f"{key} must be a table, not {node!r}")
+    return node
+
+
+def check_loaded(parts: list[str], value: Any) -> None:
+    """One value as read from a file: a number or boolean where one is meant, else a string."""
+    key = ".".join(parts)
+    if parts[-1] == "jobs":
+        positive_int(key, value)
+    elif parts == ["meta", "record"]:
+        boolean(key, value)
+    elif not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, not {value!r}")
+    elif parts == ["cache", "type"]:
+        link_types(value)
+    elif parts == ["meta", "deliver"] and value not in DELIVER_MODES:
+        raise ConfigError(f"meta.deliver must be one of {', '.join(DELIVER_MODES)}, not {value!r}")
+
+
 class ConfigFile:
     """One TOML file of nested tables."""
 
@@ -126,7 +162,7 @@ class ConfigFile:
 
     def _load(self) -> dict[str, Any]:
         try:
-            return tomllib.loads(self.path.read_text(encoding="utf-8"))
+            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -134,6 +170,13 @@ class ConfigFile:
                 f"{self.path}: invalid TOML: {exc}",
                 "fix the file by hand: himo cannot rewrite a file it cannot read",
             ) from None
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot read: {exc.strerror}") from None
+        try:
+            check_shape(data)
+        except ConfigError as error:  # `himo config` reads the file too: only an editor can fix it
+            raise ConfigError(f"{self.path}: {error.message}", "fix it in the file by hand") from None
+        return data
 
     def get(self, parts: list[str]) -> Any:
         node: Any = self.data
