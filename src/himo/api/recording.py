@@ -55,9 +55,38 @@ def open_store(repo: Repo, deliver_pending: bool = True):  # type: ignore[no-unt
 
     store = _store(repo).open()
     if deliver_pending:
-        deliver(store, journal_dir(repo))
+        tell_quarantined(repo, deliver(store, journal_dir(repo)))
         (journal_dir(repo) / MARKER).unlink(missing_ok=True)
     return store
+
+
+def quarantine_lines(repo: Repo, delivery: Any) -> list[str]:
+    """One line per journal this delivery moved to quarantine: where, and which lines were left out."""
+    lines = []
+    for moved in delivery.quarantined:
+        first = moved.rejected[0]
+        more = f" and {len(moved.rejected) - 1} more" if len(moved.rejected) > 1 else ""
+        lines.append(f"{len(moved.rejected)} journal line(s) could not be delivered (line {first.line}: "
+                     f"{first.reason}{more}); the journal is kept in {repo.rel(moved.path)}, "
+                     f"every reason in {repo.rel(moved.path)}.errors")
+    return lines
+
+
+def quarantined_before(repo: Repo, delivery: Any) -> list[str]:
+    """The journals that earlier deliveries quarantined, still waiting for a person."""
+    from himo.meta.journal import QUARANTINE, quarantined
+
+    now = {moved.path for moved in delivery.quarantined}
+    earlier = [p for p in quarantined(journal_dir(repo)) if p not in now]
+    if not earlier:
+        return []
+    where = repo.rel(journal_dir(repo) / QUARANTINE)
+    return [f"{len(earlier)} journal(s) quarantined earlier are in {where}/ (reasons in their .errors "
+            "files); fixed, moved back to .himo/journal/ they are delivered by the next sync"]
+
+
+def tell_quarantined(repo: Repo, delivery: Any) -> None:
+    NOTICES.extend(f"Warning: {line}" for line in quarantine_lines(repo, delivery))
 
 
 @contextlib.contextmanager
@@ -84,6 +113,9 @@ def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]
             raise
         _remember_failure(repo, error)
         return None
+    else:
+        if background:  # inline after a command: told when it ends (a foreground sync reports them)
+            tell_quarantined(repo, result)
     finally:
         if store is not None:
             store.close()

@@ -23,14 +23,18 @@ def meta_group() -> None:
 @common
 def sync_cmd(background: bool) -> None:
     """Deliver journaled records to the store (after it was unreachable, say)."""
-    from himo.api.recording import store_url, sync
+    from himo.api.recording import quarantine_lines, quarantined_before, store_url, sync
     from himo.meta.store import redact
 
-    result = sync(Repo.find(), background=background)
+    repo = Repo.find()
+    result = sync(repo, background=background)
     if result is not None:
         live = f" ({result.live} from commands still running)" if result.live else ""
         OUT.echo(f"Delivered {result.records} records from {result.files} journal file(s) to "
-                 f"{redact(store_url(Repo.find()))}{live}")
+                 f"{redact(store_url(repo))}{live}")
+        if not background:
+            for line in quarantine_lines(repo, result) + quarantined_before(repo, result):
+                click.echo(f"Warning: {line}", err=True)
 
 
 @meta_group.command("upgrade")

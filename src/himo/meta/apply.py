@@ -7,13 +7,12 @@ writers recording the same artifact at once (two clones, one PostgreSQL) both su
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from himo.meta.records import TRANSFER_KINDS, Record, parse_time
+from himo.meta.records import TRANSFER_KINDS, Record, finite, parse_time
 from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run, Transfer
 from himo.model.urls import mask_url
 
@@ -34,7 +33,7 @@ class Applier:
     def apply(self, record: Record) -> None:
         handler = getattr(self, "_" + str(record.get("type")), None)
         if handler is not None:  # an unknown type comes from a newer himo: keep what we understand
-            handler(record)
+            handler(finite(record))  # a NaN param or metric: PostgreSQL's JSON refuses the number
 
     def _run_start(self, r: Record) -> None:
         values = {k: r[k] for k in RUN_FIELDS if k in r}
@@ -66,7 +65,7 @@ class Applier:
             if key in r:
                 values[key] = r[key]
         if isinstance(r.get("metrics"), dict):  # the column is NOT NULL
-            values["metrics"] = _finite(r["metrics"])
+            values["metrics"] = r["metrics"]
         self.session.execute(sa.update(Execution).where(Execution.id == r["exec_id"]).values(**values))
         run_id = self.session.scalar(sa.select(Execution.run_id).where(Execution.id == r["exec_id"]))
         repo, commit = self._repo_of(run_id)
@@ -135,18 +134,6 @@ class Applier:
         else:
             from sqlalchemy.dialects.sqlite import insert
         self.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities as text ("NaN", "Infinity"): PostgreSQL's JSON refuses them, and a
-    diverged training's `loss: NaN` must not stop its journal from being delivered."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value).replace("nan", "NaN").replace("inf", "Infinity")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _cmd_text(cmd: Any) -> str:

@@ -8,6 +8,14 @@ whose lock is held belongs to a live command; its complete lines can still be de
 
 While its command lives, the writer touches the file every second: its mtime is the last sign
 of life, the end time given to a killed run (a stage killed after an hour took an hour).
+
+A file is never seen unlocked by a delivery before its writer is done: the writer creates it,
+locks it, and checks that it still has a name (a delivery that took the lock first may have
+delivered the empty file and removed it); if not, it starts again under a new name.
+
+A line that cannot be applied (not JSON, a missing id, a wrong type, a value the database refuses)
+never blocks the others: they are delivered, and once its writer is done the journal is moved to
+`quarantine/` with a `.errors` file naming each bad line, for a person to look at.
 """
 
 from __future__ import annotations
@@ -18,16 +26,16 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from himo.meta.records import FORMAT_VERSION, Record, now
+from himo.meta.records import FORMAT_VERSION, Record, finite, now, problem
 
 SUFFIX = ".jsonl"
 HEARTBEAT_SECONDS = 1.0  # how precisely a killed command's end is known
 TAIL = 4096  # bytes read from a journal's end to find its last record
+QUARANTINE = "quarantine"  # the journal folder's subfolder for journals holding bad records
 
 
 class JournalWriter:
@@ -38,10 +46,7 @@ class JournalWriter:
             folder.mkdir(parents=True, exist_ok=True)
             # Never committed by accident, even in repositories made before .himo/.gitignore named it.
             (folder / ".gitignore").write_text("*\n")
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        self.path = folder / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.path, self._fd = _create_locked(folder)
         self._lock = threading.Lock()  # stages on several threads (repro -j) share one writer
         self._closed = threading.Event()
         threading.Thread(target=self._beat, name="himo-journal", daemon=True).start()
@@ -55,8 +60,8 @@ class JournalWriter:
                         os.utime(self._fd)
 
     def write(self, record: Record) -> None:
-        record = {"v": FORMAT_VERSION, "at": now(), **record}
-        line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
+        record = finite({"v": FORMAT_VERSION, "at": now(), **record})  # strict JSON: no NaN
+        line = (json.dumps(record, separators=(",", ":"), default=str, allow_nan=False) + "\n").encode()
         with self._lock:
             os.write(self._fd, line)
 
@@ -68,6 +73,26 @@ class JournalWriter:
                 self._fd = -1
 
 
+def _create_locked(folder: Path) -> tuple[Path, int]:
+    """A new journal file, locked before any delivery can take it for a finished, empty one."""
+    while True:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = folder / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink > 0:  # still named: no delivery removed it in between
+            return path, fd
+        os.close(fd)
+
+
+@dataclass
+class Rejected:
+    """A journal line that cannot be applied."""
+
+    line: int  # its number in the journal, from 1
+    reason: str  # one line: why
+
+
 @dataclass
 class Claimed:
     """A journal file being delivered: its records, and whether its writer is gone."""
@@ -76,11 +101,44 @@ class Claimed:
     records: list[Record]
     finished: bool  # writer closed it or died: remove after delivery
     fd: int = field(repr=False, default=-1)
+    lines: list[int] = field(default_factory=list)  # each record's line number (0: made here)
+    rejected: list[Rejected] = field(default_factory=list)  # lines left out
 
-    def release(self, delivered: bool) -> None:
-        if delivered and self.finished:
-            self.path.unlink(missing_ok=True)
-        os.close(self.fd)
+    def release(self, delivered: bool) -> Path | None:
+        """Done with the file: a finished, delivered journal is removed, or moved to quarantine
+        when lines were left out (then its new path is returned)."""
+        moved = None
+        try:
+            if delivered and self.finished:
+                if self.rejected:
+                    moved = quarantine(self.path, self.rejected)
+                else:
+                    self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)
+        return moved
+
+
+def quarantine(path: Path, rejected: list[Rejected]) -> Path:
+    """Move a journal to quarantine/ whole (its good lines were delivered: delivering them again
+    changes nothing), with NAME.errors beside it saying which lines were left out and why."""
+    folder = path.parent / QUARANTINE
+    folder.mkdir(exist_ok=True)
+    target = folder / path.name
+    errors = "".join(f"line {r.line}: {r.reason}\n" for r in rejected)
+    tmp = folder / f".{path.name}.errors.tmp"
+    tmp.write_text(errors, encoding="utf-8")
+    os.replace(tmp, folder / f"{path.name}.errors")
+    os.replace(path, target)
+    return target
+
+
+def quarantined(folder: Path) -> list[Path]:
+    """Journals kept in quarantine, oldest first."""
+    try:
+        return sorted(p for p in (folder / QUARANTINE).iterdir() if p.name.endswith(SUFFIX))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def pending(folder: Path) -> list[Path]:
@@ -114,7 +172,7 @@ def _writer_died(path: Path) -> bool:
         return False
     finally:
         os.close(fd)  # drops the lock at once
-    # Empty: a writer between creating the file and locking it (a dead one recorded nothing).
+    # Empty: a dead writer recorded nothing.
     return size > 0 and b'"type":"run_end"' not in tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
 
 
@@ -132,23 +190,46 @@ def claim(path: Path) -> Claimed | None:
     with os.fdopen(os.dup(fd), "rb") as f:
         data = f.read()
     mtime = os.fstat(fd).st_mtime
-    records = list(_complete_records(data))
+    records, lines, rejected = parse(data, finished)
     if finished:
         # The file's mtime is the writer's last sign of life; the kernel's clock for it is
         # coarse, so it may read a little before the last record's own time.
         last = datetime.fromtimestamp(mtime, UTC).isoformat(timespec="microseconds")
-        records += close_abandoned(records, max([last, *(str(r.get("at", "")) for r in records)]))
-    return Claimed(path, records, finished, fd)
+        closing = close_abandoned(records, max([last, *(str(r.get("at", "")) for r in records)]))
+        records += closing
+        lines += [0] * len(closing)
+    return Claimed(path, records, finished, fd, lines, rejected)
 
 
-def _complete_records(data: bytes) -> Iterator[Record]:
-    for line in data.split(b"\n")[:-1]:  # the part after the last newline is a torn write
-        try:
-            record = json.loads(line)
-        except ValueError:
+def parse(data: bytes, finished: bool) -> tuple[list[Record], list[int], list[Rejected]]:
+    """A journal's records that can be applied, the line number of each, and the lines that
+    cannot. Past the last newline is a write in progress, unless the writer is gone (then a
+    torn write, kept in quarantine like any bad line)."""
+    records: list[Record] = []
+    lines: list[int] = []
+    rejected: list[Rejected] = []
+    *complete, rest = data.split(b"\n")
+    for number, line in enumerate(complete, 1):
+        if not line.strip():
             continue
-        if isinstance(record, dict) and record.get("type"):
-            yield record
+        record, reason = _record(line)
+        if reason:
+            rejected.append(Rejected(number, reason))
+        else:
+            records.append(record)
+            lines.append(number)
+    if finished and rest.strip():
+        rejected.append(Rejected(len(complete) + 1, "unfinished last line (its writer stopped mid-write)"))
+    return records, lines, rejected
+
+
+def _record(line: bytes) -> tuple[Record, str | None]:
+    try:
+        # NaN, Infinity, -Infinity (journals of an older himo): their text, as the writer writes now
+        record = json.loads(line, parse_constant=str)
+    except (ValueError, RecursionError) as error:
+        return {}, f"not JSON ({type(error).__name__})"
+    return record, problem(record)
 
 
 def close_abandoned(records: list[Record], at: str) -> list[Record]:

@@ -14,6 +14,7 @@ twice changes nothing: journals can be delivered again after any failure.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -46,3 +47,89 @@ def parse_time(text: str | None) -> datetime | None:
         return None
     value = datetime.fromisoformat(text)
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+NON_FINITE = ("NaN", "Infinity", "-Infinity")  # how a non-finite number is kept: as this text
+
+
+def finite(value: Any) -> Any:
+    """`value` with NaN and infinities as the text "NaN", "Infinity", "-Infinity" (the words JSON
+    parsers print for them), anywhere inside it. Strict JSON has no such numbers and PostgreSQL's
+    JSON columns refuse them, so a diverged training's `lr: .nan` or `loss: NaN` would otherwise
+    make its journal undeliverable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+# The fields a record's type needs (the applier reads them unguarded), and every known field's type.
+REQUIRED = {
+    "run_start": ("run_id",),
+    "run_end": ("run_id", "status"),
+    "exec_start": ("exec_id", "run_id"),
+    "exec_end": ("exec_id", "status"),
+    "location": ("location", "url", "digest"),
+}
+TEXT = (str,)
+NULLABLE_TEXT = (str, type(None))
+INTEGER = (int, type(None))
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("run_id", "exec_id", "command", "trigger", "user", "host", "repo", "git_commit",
+                     "branch", "himo_version", "stage", "status", "location", "url", "who", "digest",
+                     "path", "kind"), TEXT),
+    **dict.fromkeys(("log", "log_tail"), NULLABLE_TEXT),
+    **dict.fromkeys(("exit_code", "size", "nfiles"), INTEGER),
+    **dict.fromkeys(("dirty", "moved"), (bool,)),
+    **dict.fromkeys(("args", "reasons", "inputs", "outputs"), (list,)),
+    **dict.fromkeys(("params", "code_digests", "metrics"), (dict,)),
+    "cmd": (str, list),
+}
+TIMES = ("at", "started_at", "queued_at", "ended_at")
+
+
+def problem(record: Any) -> str | None:
+    """Why a journal record cannot be applied (missing id, wrong type, bad time), or None.
+    A record of a type this himo does not know passes: it comes from a newer himo and is skipped."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    kind = record.get("type")
+    if not isinstance(kind, str) or not kind:
+        return "no record type"
+    if kind not in REQUIRED:
+        return None
+    for key in (*REQUIRED[kind], "at"):
+        if record.get(key) in (None, ""):
+            return f"{kind} without {key}"
+    if kind in ("run_end", "exec_end") and record["status"] not in STATUSES:
+        return f"{kind}: unknown status {record['status']!r}"
+    refs = [r for key in ("inputs", "outputs") if isinstance(record.get(key), list) for r in record[key]]
+    for item in (record, *refs):
+        if not isinstance(item, dict):
+            return f"{kind}: an input or output that is not an object: {item!r}"[:200]
+        if found := _wrong_type(kind, item):
+            return found
+    return _bad_time(kind, record)
+
+
+def _wrong_type(kind: str, record: dict[str, Any]) -> str | None:
+    for key, value in record.items():
+        types = FIELD_TYPES.get(key)
+        # bool is an int to Python, never to a database column of integers
+        if types and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            return f"{kind}: {key} is {type(value).__name__}, not {types[0].__name__}"
+    return None
+
+
+def _bad_time(kind: str, record: dict[str, Any]) -> str | None:
+    for key in TIMES:
+        value = record.get(key)
+        try:
+            if value is not None:
+                parse_time(value)
+        except (TypeError, ValueError):
+            return f"{kind}: {key} {value!r} is not an ISO 8601 time"[:200]
+    return None
