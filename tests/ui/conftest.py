@@ -19,6 +19,7 @@ from himo.ui.server import open_source
 from tests.ui.project import make_project
 
 CHROMIUM = "/usr/bin/chromium"
+LOOPBACK = "http://127.0.0.1"  # the dashboard answers loopback names only (TestClient's default: testserver)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +39,7 @@ def app(project: Path):  # type: ignore[no-untyped-def]
 def client(app):  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOOPBACK) as c:
         yield c
 
 

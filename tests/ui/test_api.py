@@ -25,7 +25,7 @@ from himo.ui.app import create_app
 from himo.ui.server import check_token, is_loopback, open_source
 from himo.workspace.repo import Repo
 from tests.conftest import Himo, write
-from tests.ui.conftest import free_port
+from tests.ui.conftest import LOOPBACK, free_port
 
 EVIL = "<script>alert('x')</script>"
 EVIL_SHOWN = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
@@ -120,7 +120,7 @@ def store_only(app, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[no-
     `himo ui --meta-url URL` serves a team store): no cache, no log files."""
     store, repo = open_source(app.state.dashboard.store.url.render_as_string(hide_password=False), tmp_path)
     assert repo is None
-    with TestClient(create_app(store, None)) as client:
+    with TestClient(create_app(store, None), base_url=LOOPBACK) as client:
         yield client
     store.close()
 
@@ -365,7 +365,7 @@ def test_grid_stages_and_stage_filter_on_both_backends(make_repo: Callable[..., 
                 recorder.end_execution(recorder.start_execution(stage, ["true"], {}, []), status, [], [], 0)
     store = open_store(repo)
     try:
-        with TestClient(create_app(store, repo)) as client:
+        with TestClient(create_app(store, repo), base_url=LOOPBACK) as client:
             today = {row["stage"]: row["cells"][-1] for row in client.get("/api/grid").json()["stages"]}
             assert client.get("/api/stages").json() == ["a", "b"]
             b_runs = [r["id"] for r in repros(client, stage="b")]
@@ -395,7 +395,7 @@ def evil_store(make_repo: Callable[..., Path]) -> Repo:
 
 def test_script_in_stage_param_and_log_is_escaped(evil_store: Repo) -> None:
     store = open_store(evil_store)
-    with TestClient(create_app(store, evil_store)) as client:
+    with TestClient(create_app(store, evil_store), base_url=LOOPBACK) as client:
         listing = client.get("/runs").text
         run_id = repros(client)[0]["id"]
         page = client.get(f"/runs/{run_id}").text
@@ -443,7 +443,7 @@ TOKEN = "s3cret-t0ken"
 @pytest.fixture
 def guarded(app) -> TestClient:  # type: ignore[no-untyped-def]
     state = app.state.dashboard
-    return TestClient(create_app(state.store, state.repo, token=TOKEN))
+    return TestClient(create_app(state.store, state.repo, token=TOKEN), base_url=LOOPBACK)
 
 
 @pytest.mark.parametrize("path", ["/api/runs", "/runs", "/api/docs", "/static/himo.css", "/"])
@@ -532,7 +532,7 @@ def test_the_same_answers_from_a_postgresql_store(pg_url: str, tmp_path: Path,
 
     monkeypatch.setenv("HIMO_META_URL", pg_url)
     store, repo = open_source(None, make_project(tmp_path / "pg"))
-    with TestClient(create_app(store, repo)) as client:
+    with TestClient(create_app(store, repo), base_url=LOOPBACK) as client:
         runs = repros(client)
         assert [r["command"] for r in runs] == ["repro", "repro", "repro", "add"]
         assert [r["command"] for r in repros(client, stage="prepare", trigger="manual")] == ["repro"]

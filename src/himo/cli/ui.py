@@ -17,9 +17,12 @@ from himo.cli.output import OUT
 @click.option("--token", default=None, metavar="TOKEN",
               help="Require this token (default: $HIMO_UI_TOKEN; needed off loopback).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
+@click.option("--allowed-host", "allowed", multiple=True, metavar="NAME[:PORT]",
+              help="Also answer requests for this host name (a DNS name or proxy in front); repeatable.")
 @common
-def ui_cmd(host: str, port: int, meta_url: str | None, token: str | None, open_browser: bool) -> None:
+def ui_cmd(host: str, port: int, meta_url: str | None, token: str | None, open_browser: bool,
+           allowed: tuple[str, ...]) -> None:
     """Serve the read-only dashboard: runs, pipeline, lineage, releases, metrics."""
     from himo.ui.server import serve
 
-    serve(host, port, meta_url, token, open_browser, announce=OUT.echo)
+    serve(host, port, meta_url, token, open_browser, announce=OUT.echo, allowed=allowed)

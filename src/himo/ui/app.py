@@ -1,17 +1,22 @@
 """The dashboard's FastAPI app: pages (Jinja2, autoescaped), the JSON API under /api (OpenAPI at
 /api/docs, served from the packaged swagger-ui: no network), and two guards in front of both.
 
-    create_app(store, repo=None, token=None)
+    create_app(store, repo=None, token=None, hosts=None)
 
-Guards: with a token, every request must carry it (`Authorization: Bearer TOKEN`, the
-`himo_token` cookie, or `?token=TOKEN` once, which sets the cookie), else 401. A request path
-with a `..` segment (plain or percent-encoded) is refused with 400 before any route sees it.
-Read-only: only GET routes exist. Errors have one JSON body, {"error": ..., "hint": ...}.
+Guards: a request whose `Host` header is not one of `hosts` (default: the loopback names on any
+port) is refused with 400, so a page on another site cannot read a dashboard through a name it
+points at 127.0.0.1 (DNS rebinding). With a token, every request must carry it (`Authorization:
+Bearer TOKEN`, the `himo_token` cookie, or `?token=TOKEN` once, which sets the cookie), else 401.
+A request path with a `..` segment (plain or percent-encoded) is refused with 400 before any
+route sees it. Every response forbids framing and, with a Content-Security-Policy, any script but
+the dashboard's own files and its pages' inline calls (a nonce per response): no injected markup
+can run. Read-only: only GET routes exist. Errors have one JSON body, {"error": ..., "hint": ...}.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -25,6 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from himo import __version__
 from himo.errors import HimoError, MetaError, MetaUnreachableError, UsageError
 from himo.meta.store import Store
+from himo.ui.server import LOOPBACK_NAMES
 from himo.workspace.repo import Repo
 
 HERE = Path(__file__).parent
@@ -32,6 +38,11 @@ COOKIE = "himo_token"
 FAVICON = "/static/favicon.svg"
 BACK_LINK = ('<body><p style="margin:8px 20px;font:14px system-ui,sans-serif">'
              '<a href="/runs" id="back-to-dashboard">&larr; himo dashboard</a></p>')
+# 'unsafe-inline' styles only: the pages position bars with style attributes; no script can run
+# from them. data: images are Swagger UI's icons.
+CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -54,7 +65,7 @@ class Dashboard:
 
     def render(self, name: str, request: Request, **values: Any) -> HTMLResponse:
         html = self.pages.get_template(name).render(request=request, repo=self.repo, store=self.store.name,
-                                                   version=__version__, **values)
+                                                   version=__version__, nonce=nonce_of(request), **values)
         return HTMLResponse(html)
 
 
@@ -78,8 +89,16 @@ def day(value: str) -> str:
         return value
 
 
-def create_app(store: Store, repo: Repo | None = None, token: str | None = None) -> FastAPI:
-    """The app over an opened store; `token` (None: no auth, for loopback only) guards everything."""
+def nonce_of(request: Request) -> str:
+    """This response's script nonce (the CSP header names it; inline scripts carry it)."""
+    return getattr(request.state, "csp_nonce", "")
+
+
+def create_app(store: Store, repo: Repo | None = None, token: str | None = None,
+               hosts: Collection[str] | None = None) -> FastAPI:
+    """The app over an opened store; `token` (None: no auth, for loopback only) guards everything;
+    `hosts`: the Host header values it answers, NAME or NAME:PORT (default: loopback names, any
+    port; "*": any)."""
     from himo.ui import api, pages
 
     app = FastAPI(title="himo dashboard", version=__version__, docs_url=None, redoc_url=None,
@@ -90,15 +109,18 @@ def create_app(store: Store, repo: Repo | None = None, token: str | None = None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router, prefix="/api")
     app.include_router(pages.router)
-    _guards(app, token)
+    _guards(app, token, LOOPBACK_NAMES if hosts is None else hosts)
     _errors(app)
 
     @app.get("/api/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
+    def docs(request: Request) -> HTMLResponse:
+        # validatorUrl None: no badge image fetched from swagger.io (the CSP would refuse it anyway)
         page = get_swagger_ui_html(openapi_url="/api/openapi.json", title="himo API",
                                    swagger_js_url="/static/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/swagger-ui.css", swagger_favicon_url=FAVICON)
+                                   swagger_css_url="/static/swagger-ui.css", swagger_favicon_url=FAVICON,
+                                   swagger_ui_parameters={"validatorUrl": None})
         html = bytes(page.body).decode().replace("<body>", BACK_LINK, 1)
+        html = html.replace("<script>", f'<script nonce="{nonce_of(request)}">')  # its inline start-up
         return HTMLResponse(html)
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -108,9 +130,25 @@ def create_app(store: Store, repo: Repo | None = None, token: str | None = None)
     return app
 
 
-def _guards(app: FastAPI, token: str | None) -> None:
+def _guards(app: FastAPI, token: str | None, hosts: Collection[str]) -> None:
+    allowed = [split_host(h) for h in hosts]
+
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
+        request.state.csp_nonce = secrets.token_urlsafe(16)
+        response = await _checked(request, call_next)
+        response.headers["Content-Security-Policy"] = CSP.format(nonce=request.state.csp_nonce)
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"  # a ?token= URL never leaves in a Referer
+        return response
+
+    async def _checked(request: Request, call_next: Any) -> Response:
+        host = request.headers.get("host", "")
+        if not host_allowed(host, allowed):
+            return error_response(request, 400, f"Host {host!r} is not a name this dashboard answers to",
+                                  "open it by the address it serves (http://127.0.0.1:PORT/ on this "
+                                  "machine), or start `himo ui` with --allowed-host NAME")
         raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
         if _escapes(raw) or _escapes(request.url.path):
             return error_response(request, 400, f"path {request.url.path!r} refused: '..' segment",
@@ -127,6 +165,22 @@ def _guards(app: FastAPI, token: str | None) -> None:
         if request.query_params.get("token"):  # the browser keeps it: later links need no token
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return response
+
+
+def split_host(value: str) -> tuple[str, int | None]:
+    """A Host header (or an allowed-host entry) as (name, port): `[::1]:8765` -> ('[::1]', 8765);
+    a port that is not a number -> -1, which no entry allows."""
+    value = value.strip().lower()
+    name, sep, port = value.rpartition(":") if not value.endswith("]") else ("", "", "")
+    if not sep or (name.startswith("[") and not name.endswith("]")) or (":" in name and "[" not in name):
+        return value, None  # no port (or a bare IPv6 address)
+    return name, int(port) if port.isdigit() else -1
+
+
+def host_allowed(header: str, allowed: list[tuple[str, int | None]]) -> bool:
+    """`header` names an allowed host: the same name, and the same port unless the entry has none."""
+    name, port = split_host(header)
+    return any(a_name == "*" or (a_name == name and a_port in (None, port)) for a_name, a_port in allowed)
 
 
 def _escapes(path: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import threading
 import webbrowser
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from himo.meta.store import Store
 from himo.workspace.repo import Repo
 
 TOKEN_ENV = "HIMO_UI_TOKEN"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+WILDCARDS = ("0.0.0.0", "::", "[::]", "")
 
 
 def is_loopback(host: str) -> bool:
@@ -42,6 +45,18 @@ def check_token(host: str, token: str | None) -> str | None:
     return token
 
 
+def allowed_hosts(host: str, port: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """The Host headers the dashboard answers: the loopback names and the --host it listens on,
+    each with its port; on every interface (0.0.0.0, ::) this machine's own names too; and each
+    --allowed-host (NAME: any port; NAME:PORT; "*": any Host at all)."""
+    names = list(LOOPBACK_NAMES)
+    if host in WILDCARDS:
+        names += {socket.gethostname(), socket.getfqdn()}
+    else:
+        names.append(f"[{host}]" if ":" in host and not host.startswith("[") else host)
+    return [f"{name.lower()}:{port}" for name in dict.fromkeys(names)] + list(extra)
+
+
 def open_source(meta_url: str | None, start: Path | None = None) -> tuple[Store, Repo | None]:
     """The store (--meta-url, else the repository's) and the repository, if the UI runs in one."""
     try:
@@ -59,8 +74,9 @@ def open_source(meta_url: str | None, start: Path | None = None) -> tuple[Store,
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, meta_url: str | None = None, token: str | None = None,
-          open_browser: bool = False, announce: Callable[[str], None] = print) -> None:
-    """Run the dashboard until interrupted."""
+          open_browser: bool = False, announce: Callable[[str], None] = print,
+          allowed: tuple[str, ...] = ()) -> None:
+    """Run the dashboard until interrupted; `allowed`: more Host names it answers (see allowed_hosts)."""
     import uvicorn
 
     from himo.ui.app import create_app
@@ -72,6 +88,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, meta_url: str | None = None
     if open_browser:
         threading.Timer(1.0, webbrowser.open, [url + (f"?token={token}" if token else "")]).start()
     try:
-        uvicorn.run(create_app(store, repo, token), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(store, repo, token, allowed_hosts(host, port, allowed)), host=host, port=port,
+                    log_level="warning")
     finally:
         store.close()
