@@ -16,6 +16,9 @@ from himo.meta.records import TRANSFER_KINDS, Record, finite, parse_time
 from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run, Transfer
 from himo.model.urls import mask_url
 
+# Columns of JSON: a NaN or infinity in them is stored as its text (records.finite), since
+# PostgreSQL's JSON refuses the numbers; journals hold text already, Python callers may not.
+JSON_FIELDS = ("args", "params", "reasons", "code_digests", "metrics")
 RUN_FIELDS = ("command", "args", "trigger", "user", "host", "repo", "git_commit", "branch", "dirty",
               "himo_version")
 EXEC_FIELDS = ("stage", "cmd", "params", "reasons", "git_commit", "branch", "dirty", "code_digests",
@@ -33,7 +36,7 @@ class Applier:
     def apply(self, record: Record) -> None:
         handler = getattr(self, "_" + str(record.get("type")), None)
         if handler is not None:  # an unknown type comes from a newer himo: keep what we understand
-            handler(finite(record))  # a NaN param or metric: PostgreSQL's JSON refuses the number
+            handler(record)
 
     def _run_start(self, r: Record) -> None:
         values = {k: r[k] for k in RUN_FIELDS if k in r}
@@ -46,7 +49,7 @@ class Applier:
         self.commands[r["run_id"]] = r.get("command", "")
         self._insert_ignore(Run, ["id"], id=r["run_id"], status="running",
                             started_at=parse_time(r.get("started_at") or r["at"]),
-                            queued_at=parse_time(r.get("queued_at")), **values)
+                            queued_at=parse_time(r.get("queued_at")), **_finite_json(values))
 
     def _run_end(self, r: Record) -> None:
         self.session.execute(sa.update(Run).where(Run.id == r["run_id"]).values(
@@ -56,7 +59,7 @@ class Applier:
         values = {k: r[k] for k in EXEC_FIELDS if k in r}
         values["cmd"] = _cmd_text(values.get("cmd", ""))
         self._insert_ignore(Execution, ["id"], id=r["exec_id"], run_id=r["run_id"], status="running",
-                            started_at=parse_time(r.get("started_at") or r["at"]), **values)
+                            started_at=parse_time(r.get("started_at") or r["at"]), **_finite_json(values))
 
     def _exec_end(self, r: Record) -> None:
         ended = parse_time(r.get("ended_at") or r["at"])
@@ -66,7 +69,8 @@ class Applier:
                 values[key] = r[key]
         if isinstance(r.get("metrics"), dict):  # the column is NOT NULL
             values["metrics"] = r["metrics"]
-        self.session.execute(sa.update(Execution).where(Execution.id == r["exec_id"]).values(**values))
+        self.session.execute(sa.update(Execution).where(Execution.id == r["exec_id"]).values(
+            **_finite_json(values)))
         run_id = self.session.scalar(sa.select(Execution.run_id).where(Execution.id == r["exec_id"]))
         repo, commit = self._repo_of(run_id)
         for direction, refs in (("INPUT", r.get("inputs", [])), ("OUTPUT", r.get("outputs", []))):
@@ -134,6 +138,10 @@ class Applier:
         else:
             from sqlalchemy.dialects.sqlite import insert
         self.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+
+
+def _finite_json(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: finite(v) if k in JSON_FIELDS else v for k, v in values.items()}
 
 
 def _cmd_text(cmd: Any) -> str:

@@ -60,8 +60,12 @@ class JournalWriter:
                         os.utime(self._fd)
 
     def write(self, record: Record) -> None:
-        record = finite({"v": FORMAT_VERSION, "at": now(), **record})  # strict JSON: no NaN
-        line = (json.dumps(record, separators=(",", ":"), default=str, allow_nan=False) + "\n").encode()
+        record = {"v": FORMAT_VERSION, "at": now(), **record}
+        try:
+            text = json.dumps(record, separators=(",", ":"), default=str, allow_nan=False)
+        except ValueError:  # a NaN or infinity (rare): as text, so the journal stays strict JSON
+            text = json.dumps(finite(record), separators=(",", ":"), default=str, allow_nan=False)
+        line = (text + "\n").encode()
         with self._lock:
             os.write(self._fd, line)
 
