@@ -226,3 +226,31 @@ def test_any_journal_is_delivered_or_quarantined(fuzz_store, records: list[dict]
     for moved in done.quarantined:
         assert moved.path.read_bytes() == text
         moved.path.unlink()
+
+
+def test_values_the_store_refuses_are_quarantined_one_by_one(tmp_path: Path, meta_url: str):
+    """What only the database finds wrong (a lone surrogate, NUL in text, a run that does not exist,
+    a URL longer than its column) costs the record, never its journal or the ones after it."""
+    folder = tmp_path / "journal"
+    records = [
+        {"type": "run_start", "run_id": RUN, "command": "repro", "args": []},
+        {"type": "exec_start", "exec_id": "e1", "run_id": RUN, "stage": "\ud800"},
+        {"type": "exec_start", "exec_id": "e2", "run_id": RUN, "stage": "a\u0000b"},
+        {"type": "exec_start", "exec_id": "e3", "run_id": "no-such-run", "stage": "s"},
+        {"type": "location", "run_id": RUN, "location": "remote", "url": "x" * 2000, "digest": "ab" * 32},
+        {"type": "run_end", "run_id": RUN, "status": "succeeded"},
+    ]
+    write(folder / JOURNAL, "".join(json.dumps({"v": 1, "at": AT, **r}) + "\n" for r in records))
+    write(folder / "20261203T090001000000-1-abcdef02.jsonl", GOOD_START.replace(RUN, EXEC) +
+          GOOD_END.replace(RUN, EXEC))
+    store = Store(meta_url).open()
+    try:
+        done = deliver(store, folder)
+    finally:
+        store.close()
+    rejected = {r.line: r.reason.split(":")[0] for q in done.quarantined for r in q.rejected}
+    # SQLite keeps NUL in text and ignores declared lengths; PostgreSQL refuses both
+    refused = {2, 4} if meta_url.startswith("sqlite") else {2, 3, 4, 5}
+    assert rejected == {line: records[line - 1]["type"] for line in refused}
+    assert store_rows(meta_url)[0] == {RUN: "succeeded", EXEC: "succeeded"}
+    assert [p.name for p in folder.iterdir()] == ["quarantine"]

@@ -96,6 +96,11 @@ class Rejected:
     line: int  # its number in the journal, from 1
     reason: str  # one line: why
 
+    def __post_init__(self) -> None:
+        # It quotes the record: one printable line of bounded length, whatever the record held.
+        text = " ".join(self.reason.split())[:300]
+        self.reason = text.encode("utf-8", "backslashreplace").decode("utf-8")
+
 
 @dataclass
 class Claimed:
