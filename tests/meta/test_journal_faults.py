@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,21 @@ def test_values_the_store_refuses_are_quarantined_one_by_one(tmp_path: Path, met
     assert rejected == {line: records[line - 1]["type"] for line in refused}
     assert store_rows(meta_url)[0] == {RUN: "succeeded", EXEC: "succeeded"}
     assert [p.name for p in folder.iterdir()] == ["quarantine"]
+
+
+def test_a_background_delivery_s_quarantine_is_told_by_the_next_command_once(repo: Path, himo: Himo):
+    """The default delivery runs detached (its stderr goes nowhere): the next command tells."""
+    journal = write(repo / ".himo" / "journal" / JOURNAL, GOOD_START + "garbage\n" + GOOD_END)
+    write(repo / "a.txt", "a\n")
+    himo("add", "a.txt", env={**os.environ, "HIMO_META_DELIVER": "background"})
+    deadline = time.monotonic() + 30
+    while list((repo / ".himo" / "journal").glob("*.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the detached delivery of both journals to finish
+    assert not journal.exists()
+    write(repo / "b.txt", "b\n")
+    where = f".himo/journal/quarantine/{JOURNAL}"
+    told = himo("add", "b.txt").stderr
+    assert told == ("Warning: 1 journal line(s) could not be delivered (line 2: not JSON (JSONDecodeError)); "
+                    f"the journal is kept in {where}, every reason in {where}.errors\n")
+    write(repo / "c.txt", "c\n")
+    assert himo("add", "c.txt").stderr == ""

@@ -63,7 +63,7 @@ def open_store(repo: Repo, deliver_pending: bool = True):  # type: ignore[no-unt
 def quarantine_lines(repo: Repo, delivery: Any) -> list[str]:
     """One line per journal this delivery moved to quarantine: where, and which lines were left out."""
     lines = []
-    for moved in delivery.quarantined:
+    for moved in delivery.quarantined if delivery else ():
         first = moved.rejected[0]
         more = f" and {len(moved.rejected) - 1} more" if len(moved.rejected) > 1 else ""
         lines.append(f"{len(moved.rejected)} journal line(s) could not be delivered (line {first.line}: "
@@ -86,7 +86,28 @@ def quarantined_before(repo: Repo, delivery: Any) -> list[str]:
 
 
 def tell_quarantined(repo: Repo, delivery: Any) -> None:
+    """Warn at the end of this command about what its delivery quarantined (and what a detached
+    delivery quarantined earlier and could not tell: its stderr goes nowhere)."""
+    untold = _untold(repo)
+    with contextlib.suppress(OSError):
+        lines = untold.read_text(encoding="utf-8").splitlines()
+        untold.unlink()
+        NOTICES.extend(lines)
     NOTICES.extend(f"Warning: {line}" for line in quarantine_lines(repo, delivery))
+
+
+def _remember_quarantined(repo: Repo, delivery: Any) -> None:
+    """A detached delivery's quarantine warnings, kept for the next command to tell."""
+    lines = quarantine_lines(repo, delivery)
+    if lines:
+        with contextlib.suppress(OSError), _untold(repo).open("a", encoding="utf-8") as f:
+            f.writelines(f"Warning: {line}\n" for line in lines)
+
+
+def _untold(repo: Repo) -> Path:
+    from himo.meta.journal import QUARANTINE
+
+    return journal_dir(repo) / QUARANTINE / "UNTOLD"
 
 
 @contextlib.contextmanager
@@ -114,8 +135,11 @@ def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]
         _remember_failure(repo, error)
         return None
     else:
-        if background:  # inline after a command: told when it ends (a foreground sync reports them)
-            tell_quarantined(repo, result)
+        if background:  # told by the next command
+            _remember_quarantined(repo, result)
+        else:  # a foreground sync reports them all itself
+            with contextlib.suppress(OSError):
+                _untold(repo).unlink(missing_ok=True)
     finally:
         if store is not None:
             store.close()
@@ -165,6 +189,7 @@ def recording(repo: Repo, command: str, args: list[str]) -> Iterator[RunRecorder
         yield RunRecorder(None, Context(repo=""))  # records nothing
         return
     _tell_failure(repo)
+    tell_quarantined(repo, None)
     recorder = RunRecorder(journal_dir(repo), context(repo))
     emitter = None
     if repo.config.get("openlineage.url"):  # live OpenLineage events; imported only when set
@@ -207,6 +232,7 @@ def deliver_later(repo: Repo) -> None:
         with contextlib.suppress(HimoError):
             sync(repo, background=True)
         _tell_failure(repo)
+        tell_quarantined(repo, None)
         return
     with contextlib.suppress(OSError):  # delivery is retried by the next command anyway
         subprocess.Popen([sys.executable, "-m", "himo", "meta", "sync", "--background", "-q"],
