@@ -47,14 +47,25 @@ def check_token(host: str, token: str | None) -> str | None:
 
 def allowed_hosts(host: str, port: int, extra: tuple[str, ...] = ()) -> list[str]:
     """The Host headers the dashboard answers: the loopback names and the --host it listens on,
-    each with its port; on every interface (0.0.0.0, ::) this machine's own names too; and each
-    --allowed-host (NAME: any port; NAME:PORT; "*": any Host at all)."""
+    each with its port; on every interface (0.0.0.0, ::) this machine's own names and addresses
+    too; and each --allowed-host (NAME: any port; NAME:PORT; "*": any Host at all)."""
     names = list(LOOPBACK_NAMES)
     if host in WILDCARDS:
-        names += {socket.gethostname(), socket.getfqdn()}
+        names += own_names()
     else:
         names.append(f"[{host}]" if ":" in host and not host.startswith("[") else host)
     return [f"{name.lower()}:{port}" for name in dict.fromkeys(names)] + list(extra)
+
+
+def own_names() -> list[str]:
+    """This machine's host names and the addresses they resolve to (what a colleague types)."""
+    names = [socket.gethostname(), socket.getfqdn()]
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None)
+    except OSError:  # no resolver: the names alone
+        infos = []
+    addresses = {str(info[4][0]) for info in infos}
+    return names + sorted(f"[{a}]" if ":" in a else a for a in addresses)
 
 
 def open_source(meta_url: str | None, start: Path | None = None) -> tuple[Store, Repo | None]:
