@@ -98,7 +98,10 @@ def test_credentials_only_in_the_local_file(repo: Path, himo: Himo) -> None:
 def test_hand_edited_bad_values_are_config_errors(repo: Path, himo: Himo) -> None:
     write(repo / "a.txt", "a\n")
     write(repo / ".himo" / "config", '[core]\njobs = "lots"\n')
-    assert_error(himo("add", "a.txt", ok=False), "core.jobs must be a positive integer, not 'lots'")
+    # read from the file: the error names it (himo config cannot fix what it cannot load)
+    proc = himo("add", "a.txt", ok=False)
+    assert_error(proc, f"{repo / '.himo' / 'config'}: core.jobs must be a positive integer, not 'lots'")
+    assert proc.stderr.splitlines()[1] == "Hint: fix it in the file by hand"
     write(repo / ".himo" / "config", "[core\njobs = 2\n")
     for args in (["config", "--list"], ["add", "a.txt"]):
         proc = himo(*args, ok=False)

@@ -101,11 +101,10 @@ def test_inline_scripts_carry_their_response_nonce(client: TestClient) -> None:
                 'type="application/json"' in attributes, (path, attributes)
 
 
-def test_a_rebound_name_in_a_real_browser_is_refused(app, chromium: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_rebound_name_in_a_real_browser_is_refused(app, browser, chromium: str) -> None:  # type: ignore[no-untyped-def]
     """Chromium resolving attacker.test to 127.0.0.1 (what DNS rebinding achieves) gets the refusal,
     while the same server by its own address shows the dashboard, its scripts running under the CSP."""
     import uvicorn
-    from playwright.sync_api import sync_playwright
 
     port = free_port()
     dashboard = app.state.dashboard
@@ -118,10 +117,11 @@ def test_a_rebound_name_in_a_real_browser_is_refused(app, chromium: str) -> None
         time.sleep(0.05)
     errors: list[str] = []
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
-                "--no-sandbox", "--host-resolver-rules=MAP attacker.test 127.0.0.1"])
-            page = browser.new_page()
+        # A second Chromium of the session's Playwright, with its own name resolution
+        rebinding = browser.browser_type.launch(executable_path=chromium, headless=True, args=[
+            "--no-sandbox", "--host-resolver-rules=MAP attacker.test 127.0.0.1"])
+        try:
+            page = rebinding.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             rebound = page.goto(f"http://attacker.test:{port}/api/runs")
@@ -132,7 +132,8 @@ def test_a_rebound_name_in_a_real_browser_is_refused(app, chromium: str) -> None
             page.wait_for_selector("#dag canvas")  # cytoscape drew it: the nonce'd start-up ran
             page.goto(f"http://127.0.0.1:{port}/api/docs")
             page.wait_for_selector(".swagger-ui .info .title")  # Swagger UI started under the CSP
-            browser.close()
+        finally:
+            rebinding.close()
     finally:
         server.should_exit = True
         thread.join(timeout=10)
