@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
 
 from himo.errors import ScmError
 
@@ -32,10 +32,26 @@ class Git:
             raise ScmError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
         return proc.stdout
 
-    def pointer_files(self) -> list[str]:
-        """Pointer files in the work tree, tracked or not (but not git-ignored)."""
-        out = self.run("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.himo")
-        return sorted({p for p in out.decode().split("\0") if p})
+    def pointer_files(self, skip: Iterable[str] = ()) -> list[str]:
+        """Pointer files in the work tree: tracked, untracked, and git-ignored ones too (a pointer
+        in an ignored folder still tracks data that status, push and gc must see).
+
+        Ignored folders named in `skip` (.himo, whose cache may hold a million files) and those
+        that are tracked targets (data/ beside data.himo) are not searched: git lists ignored
+        folders without entering them, and then searches only the others."""
+        found = set(self._listed("--cached", "--others", "--exclude-standard", "--", "*.himo"))
+        ignored = self._listed("--others", "--ignored", "--exclude-standard", "--directory")
+        found.update(p for p in ignored if p.endswith(".himo"))
+        skipped = set(skip)
+        folders = [p for p in ignored if p.endswith("/") and PurePosixPath(p).name not in skipped
+                   and p[:-1] + ".himo" not in found]
+        if folders:
+            patterns = [f":(glob){folder}**/*.himo" for folder in folders]
+            found.update(self._listed("--others", "--ignored", "--exclude-standard", "--", *patterns))
+        return sorted(found)
+
+    def _listed(self, *args: str) -> list[str]:
+        return [p for p in self.run("ls-files", "-z", *args).decode().split("\0") if p]
 
     def revisions(self, branches: bool, tags: bool, commits: bool) -> list[str]:
         """Commit ids for the gc scopes asked for."""
