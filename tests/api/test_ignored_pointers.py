@@ -47,7 +47,8 @@ def test_status_checkout_and_gc_see_pointers_in_an_ignored_folder(
     (ignored / "deep" / "model.bin").unlink()
     assert himo("status").stdout == "scratch/data:\n    deleted\nscratch/deep/model.bin:\n    deleted\n"
     assert himo("checkout", "scratch").stdout == (
-        "Restored scratch/data (6 written, 0 removed)\nRestored scratch/deep/model.bin (1 written, 0 removed)\n")
+        "Restored scratch/data (6 written, 0 removed)\n"
+        "Restored scratch/deep/model.bin (1 written, 0 removed)\n")
     assert tree_bytes(ignored) == expected
     assert himo("status").stdout == "Everything is up to date.\n"
 
@@ -56,7 +57,8 @@ def test_status_checkout_and_gc_see_pointers_in_an_ignored_folder(
     assert cache_objects(repo) == kept - {digest_of(b"model v1")}
 
 
-def test_push_and_pull_see_pointers_in_an_ignored_folder(repo: Path, himo: Himo, ignored: Path, tmp_path: Path):
+def test_push_and_pull_see_pointers_in_an_ignored_folder(
+        repo: Path, himo: Himo, ignored: Path, tmp_path: Path):
     expected = tree_bytes(ignored)
     himo("add", "scratch/data", "scratch/deep/model.bin")
     himo("remote", "add", "-d", "store", str(tmp_path / "remote"))

@@ -11,7 +11,8 @@ import pytest
 from tests.conftest import Himo, git, make_tree, write
 from tests.remotes.helpers import Store, cache_objects, digest_of, errors_of, pointer_digest
 
-PIPELINE = "stages:\n  train:\n    cmd: cp params.yaml model.bin\n    deps: [params.yaml]\n    outs: [model.bin]\n"
+PIPELINE = ("stages:\n  train:\n    cmd: cp params.yaml model.bin\n    deps: [params.yaml]\n"
+            "    outs: [model.bin]\n")
 
 
 def commit_all(repo: Path, message: str) -> None:
@@ -96,8 +97,8 @@ def test_an_unreadable_pointer_in_history_keeps_every_digest_it_names(repo: Path
     assert proc.stdout == "Nothing to remove.\n"
     commit = git(repo, "rev-parse", "HEAD~1").strip()
     assert errors_of(proc.stderr) == [
-        f"Warning: 1 pointer or himo.lock file(s) in git history cannot be read (first {commit[:12]}:data.himo);"
-        " gc keeps every digest written in them"]
+        "Warning: 1 pointer or himo.lock file(s) in git history cannot be read"
+        f" (first {commit[:12]}:data.himo); gc keeps every digest written in them"]
     assert cache_objects(repo) == kept and len(kept) == 4 + 2
     assert himo("gc", "-w", "--exclude-releases", "-f").stdout == f"Removed {len(kept)} object(s)\n"
 
