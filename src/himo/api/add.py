@@ -78,7 +78,27 @@ def _check_addable(repo: Repo, user_path: str) -> Path:
             f"{user_path}: inside tracked directory {repo.rel(owner)}",
             f"run `himo add {repo.rel(owner)}` (or `himo commit`) to record the whole directory",
         )
+    _refuse_stage_output(repo, user_path, repo.rel(target))
     return target
+
+
+def _refuse_stage_output(repo: Repo, user_path: str, rel: str) -> None:
+    """A stage's output is recorded in himo.lock when the stage runs; a pointer as well would give
+    it two owners, and every pipeline command would refuse the pipeline from then on."""
+    if not (repo.root / "himo.yaml").exists():
+        return  # no pipeline: spare the import of the pipeline modules
+    from himo.pipeline.loader import load_stages
+
+    for stage in load_stages(repo.root):
+        for out in stage.outs:
+            if rel == out.path or rel.startswith(out.path + "/"):
+                where = "an output" if rel == out.path else f"inside {out.path}, an output"
+                raise PathError(f"{user_path}: {where} of stage '{stage.name}' in himo.yaml, which himo.lock "
+                                "records", f"run `himo repro {stage.name}` to record it, not `himo add`")
+            if out.path.startswith(rel + "/"):
+                raise PathError(f"{user_path}: contains {out.path}, an output of stage '{stage.name}' in "
+                                "himo.yaml", f"add the other paths in {rel} one by one; `himo repro "
+                                f"{stage.name}` records {out.path}")
 
 
 def _recorded(repo: Repo, recorder: Recorder, verb: str, target: Path, jobs: int | None,
