@@ -68,3 +68,15 @@ def test_stage_add_refuses_an_output_folder_holding_a_pointer(repo: Path, himo: 
             "Hint: a stage output cannot also be added: himo remove out/kept.csv.himo"]
     assert not (repo / "himo.yaml").exists()
     assert himo("status").stdout == "Everything is up to date.\n"
+
+
+def test_add_refuses_while_himo_yaml_cannot_be_read(pipeline: Path, himo: Himo):
+    """add cannot tell whether a stage writes the path: it says so rather than guess."""
+    with open(pipeline / "himo.yaml", "a") as f:
+        f.write("stages: [\n")
+    proc = himo("add", "data/other.csv", ok=False)
+    assert proc.returncode == 1
+    assert errors_of(proc.stderr) == [
+        "Error: himo.yaml:11: invalid YAML: did not find expected node content (himo add checks that no"
+        " stage writes data/other.csv)", "Hint: fix the syntax of himo.yaml"]
+    assert not (pipeline / "data" / "other.csv.himo").exists()

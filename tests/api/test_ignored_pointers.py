@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Himo, make_tree, write
+from tests.conftest import Himo, git, make_tree, write
 from tests.remotes.helpers import cache_objects, digest_of
 
 CACHE_TYPES = ["copy", "hardlink", "symlink"]
@@ -70,3 +70,20 @@ def test_push_and_pull_see_pointers_in_an_ignored_folder(
     himo("pull")
     assert tree_bytes(ignored) == expected
     assert himo("status").stdout == "Everything is up to date.\n"
+
+
+def test_add_says_to_force_git_add_for_a_pointer_in_an_ignored_folder(repo: Path, himo: Himo, ignored: Path):
+    """A plain `git add` refuses an ignored pointer, and a clone would not know the data."""
+    write(repo / "top.txt", "top\n")
+    out = himo("add", "scratch/deep/model.bin", "top.txt").stdout
+    assert out.splitlines()[2:] == [
+        "To track the changes with git, run:",
+        "  git add top.txt.himo .gitignore",
+        "  git add -f scratch/deep/model.bin.himo scratch/deep/.gitignore   # in a git-ignored folder"]
+    git(repo, "add", "top.txt.himo", ".gitignore")
+    git(repo, "add", "-f", "scratch/deep/model.bin.himo", "scratch/deep/.gitignore")
+    (ignored / "deep" / "model.bin").chmod(0o644)
+    write(ignored / "deep" / "model.bin", b"model v2")
+    assert himo("commit").stdout.splitlines()[-2:] == [  # a committed pointer is tracked: plain git add
+        "To track the changes with git, run:",
+        "  git add scratch/deep/model.bin.himo scratch/deep/.gitignore"]

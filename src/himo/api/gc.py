@@ -62,6 +62,11 @@ class GcPlan:
 def plan_gc(repo: Repo, scopes: Scopes, cloud: bool = False, remote: str | None = None,
             reporter: Reporter = SILENT) -> GcPlan:
     """What gc would delete; nothing is changed."""
+    on_remote: set[str] = set()
+    if cloud:  # first: an unreachable remote fails before the metadata store is opened
+        store = get_remote(repo, remote)
+        with remote_errors(store):
+            on_remote = store.all_oids()
     refs = references(repo, scopes)
     plan = GcPlan(refs.oids, scopes=scopes, unreadable=refs.unreadable)
     if refs.unreadable:
@@ -69,9 +74,7 @@ def plan_gc(repo: Repo, scopes: Scopes, cloud: bool = False, remote: str | None 
                       f"read (first {refs.unreadable[0]}); gc keeps every digest written in them")
     plan.cache = sorted(set(repo.odb.all_oids()) - plan.referenced)
     if cloud:
-        store = get_remote(repo, remote)
-        with remote_errors(store):
-            plan.remote = sorted(store.all_oids() - plan.referenced)
+        plan.remote = sorted(on_remote - plan.referenced)
         plan.remote_name = store.name
     return plan
 

@@ -60,7 +60,13 @@ def _report_recorded(results) -> None:  # type: ignore[no-untyped-def]
     changed = [r for r in results if r.changed]
     if changed:
         files = dict.fromkeys([r.pointer for r in changed] + [r.gitignore for r in changed])
-        OUT.echo(f"To track the changes with git, run:\n  git add {' '.join(map(shlex.quote, files))}")
+        ignored = set().union(*(r.git_ignored for r in changed))
+        commands = [f"git add {' '.join(shlex.quote(f) for f in files if f not in ignored)}"] \
+            if set(files) - ignored else []
+        if ignored:  # without -f git refuses them, and a clone would not know the data
+            forced = " ".join(shlex.quote(f) for f in files if f in ignored)
+            commands.append(f"git add -f {forced}   # in a git-ignored folder")
+        OUT.echo("To track the changes with git, run:\n" + "\n".join(f"  {c}" for c in commands))
 
 
 @click.command("status")

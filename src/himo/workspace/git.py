@@ -20,14 +20,14 @@ class Git:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def run(self, *args: str, input: bytes | None = None) -> bytes:
+    def run(self, *args: str, input: bytes | None = None, ok: tuple[int, ...] = (0,)) -> bytes:
         try:
             proc = subprocess.run(
                 ["git", *args], cwd=self.root, input=input, capture_output=True, check=False
             )
         except FileNotFoundError:
             raise ScmError("git is not installed", "install git, or use `himo init --no-scm`") from None
-        if proc.returncode != 0:
+        if proc.returncode not in ok:
             message = proc.stderr.decode(errors="replace").strip().splitlines()
             raise ScmError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
         return proc.stdout
@@ -49,6 +49,14 @@ class Git:
             patterns = [f":(glob){folder}**/*.himo" for folder in folders]
             found.update(self._listed("--others", "--ignored", "--exclude-standard", "--", *patterns))
         return sorted(found)
+
+    def ignored(self, paths: list[str]) -> set[str]:
+        """Which of `paths` (relative to the git root) git ignores and does not track: `git add`
+        refuses them without -f."""
+        if not paths:
+            return set()
+        out = self.run("check-ignore", "-z", "--stdin", input="\0".join(paths).encode() + b"\0", ok=(0, 1))
+        return {p for p in out.decode().split("\0") if p}
 
     def _listed(self, *args: str) -> list[str]:
         return [p for p in self.run("ls-files", "-z", *args).decode().split("\0") if p]
