@@ -43,12 +43,15 @@ class Git:
         ignored = self._listed("--others", "--ignored", "--exclude-standard", "--directory")
         found.update(p for p in ignored if p.endswith(".himo"))
         skipped = set(skip)
-        folders = [p for p in ignored if p.endswith("/") and PurePosixPath(p).name not in skipped
+        folders = [p for p in ignored if p.endswith("/") and not skipped & set(PurePosixPath(p).parts)
                    and p[:-1] + ".himo" not in found]
         if folders:
             patterns = [f":(glob){folder}**/*.himo" for folder in folders]
             found.update(self._listed("--others", "--ignored", "--exclude-standard", "--", *patterns))
-        return sorted(found)
+        # Files inside a tracked target are its data, even when named *.himo (git cannot skip
+        # those folders inside an ignored one, so they are dropped here).
+        return sorted(p for p in found
+                      if not any(f"{parent}.himo" in found for parent in PurePosixPath(p).parents))
 
     def ignored(self, paths: list[str]) -> set[str]:
         """Which of `paths` (relative to the git root) git ignores and does not track: `git add`
