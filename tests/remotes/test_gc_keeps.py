@@ -130,7 +130,8 @@ def test_gc_cloud_keeps_the_bytes_of_every_release(repo: Path, himo: Himo, store
     assert f'"digest": "{two}"' in rolled.stdout
 
 
-def test_gc_keeps_the_files_of_a_released_directory(repo: Path, himo: Himo):
+def test_gc_keeps_the_files_of_a_released_directory(repo: Path, himo: Himo, meta_url: str):
+    himo("config", "--local", "meta.url", meta_url)  # SQLite, then PostgreSQL
     make_tree(repo / "model", files=4)
     himo("add", "model")
     commit_all(repo, "model v1")
@@ -168,3 +169,20 @@ def test_gc_refuses_when_the_metadata_store_cannot_be_read(repo: Path, himo: Him
         " untouched; or run gc with --exclude-releases"]
     assert cache_objects(repo) == before
     assert himo("gc", "-w", "--exclude-releases", "-f").stdout == "Removed 1 object(s)\n"
+
+
+def test_gc_refuses_when_the_metadata_store_server_is_down(repo: Path, himo: Himo):
+    old = pipeline(repo, himo)
+    trained(repo, himo, 2)
+    url = "postgresql+psycopg://postgres@127.0.0.1:9/himo"  # nothing listens on port 9
+    himo("config", "--local", "meta.url", url)
+
+    proc = himo("gc", "-w", "-f", ok=False)
+
+    assert proc.returncode == 1
+    message, hint = errors_of(proc.stderr)
+    assert message.startswith(f"Error: cannot reach the metadata store {url}: connection failed: ")
+    assert message.endswith(" (gc cannot tell which objects releases use, so it deleted nothing)")
+    assert hint == ("Hint: start the database server or fix meta.url; records wait in .himo/journal/; or run"
+                    " gc with --exclude-releases")
+    assert old in cache_objects(repo)
