@@ -186,3 +186,14 @@ def test_gc_refuses_when_the_metadata_store_server_is_down(repo: Path, himo: Him
     assert hint == ("Hint: start the database server or fix meta.url; records wait in .himo/journal/; or run"
                     " gc with --exclude-releases")
     assert old in cache_objects(repo)
+
+
+def test_checkout_says_himo_yaml_is_broken_instead_of_skipping_the_outputs(repo: Path, himo: Himo):
+    pipeline(repo, himo)
+    (repo / "model.bin").unlink()
+    with open(repo / "himo.yaml", "a") as f:
+        f.write("stages: [\n")
+    proc = himo("checkout", ok=False)
+    assert proc.returncode == 1
+    assert errors_of(proc.stderr) == ["Error: himo.yaml:7: invalid YAML: did not find expected node content",
+                                      "Hint: fix the syntax of himo.yaml"]
