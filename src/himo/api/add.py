@@ -6,6 +6,7 @@ artifact (kind `dataset` unless its name says otherwise, see himo.meta.kinds).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import shlex
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from himo.api.contents import workspace_files
 from himo.api.recording import recording
 from himo.api.status import remember_directory
-from himo.errors import HimoError, PathError
+from himo.errors import HimoError, PathError, PipelineError
 from himo.meta.kinds import infer_kind
 from himo.meta.recorder import Recorder
 from himo.meta.records import ArtifactRef
@@ -38,6 +39,7 @@ class AddResult:
     hashed: int  # files whose content was read (the rest came from the stat cache)
     changed: bool  # whether the pointer file was written
     gitignore: str  # the .gitignore that keeps the target out of git, relative to the root
+    git_ignored: frozenset[str] = frozenset()  # of pointer and gitignore, those git ignores (`git add -f`)
 
 
 def add(
@@ -46,7 +48,8 @@ def add(
     """Track `paths` (files or directories): store their bytes and write PATH.himo beside each."""
     targets = [_check_addable(repo, p) for p in paths]
     with repo.lock(), recording(repo, "add", list(paths)) as recorder:
-        return [_recorded(repo, recorder, "add", t, jobs, reporter) for t in targets]
+        results = [_recorded(repo, recorder, "add", t, jobs, reporter) for t in targets]
+        return _marked_git_ignored(repo, results)
 
 
 def commit(
@@ -62,7 +65,20 @@ def commit(
                 f"run `himo checkout {rel}` to restore it, or `himo remove {rel}{SUFFIX}`",
             )
     with repo.lock(), recording(repo, "commit", list(paths)) as recorder:
-        return [_recorded(repo, recorder, "commit", p.target, jobs, reporter) for p in pointers]
+        results = [_recorded(repo, recorder, "commit", p.target, jobs, reporter) for p in pointers]
+        return _marked_git_ignored(repo, results)
+
+
+def _marked_git_ignored(repo: Repo, results: list[AddResult]) -> list[AddResult]:
+    """Note the pointers (and .gitignore files) git ignores: a pointer in a git-ignored folder is
+    not committed by a plain `git add`, and a clone would not know the data."""
+    if repo.git is None:
+        return results
+    files = {(repo.root / f).relative_to(repo.git.root).as_posix(): f
+             for r in results for f in (r.pointer, r.gitignore)}
+    ignored = {files[p] for p in repo.git.ignored(sorted(files))}
+    return [dataclasses.replace(r, git_ignored=frozenset({r.pointer, r.gitignore} & ignored))
+            for r in results]
 
 
 def _check_addable(repo: Repo, user_path: str) -> Path:
@@ -78,7 +94,32 @@ def _check_addable(repo: Repo, user_path: str) -> Path:
             f"{user_path}: inside tracked directory {repo.rel(owner)}",
             f"run `himo add {repo.rel(owner)}` (or `himo commit`) to record the whole directory",
         )
+    _refuse_stage_output(repo, user_path, repo.rel(target))
     return target
+
+
+def _refuse_stage_output(repo: Repo, user_path: str, rel: str) -> None:
+    """A stage's output is recorded in himo.lock when the stage runs; a pointer as well would give
+    it two owners, and every pipeline command would refuse the pipeline from then on."""
+    if not (repo.root / "himo.yaml").exists():
+        return  # no pipeline: spare the import of the pipeline modules
+    from himo.pipeline.loader import load_stages
+
+    try:
+        stages = load_stages(repo.root)
+    except PipelineError as error:
+        raise PipelineError(f"{error.message} (himo add checks that no stage writes {user_path})",
+                            error.hint) from None
+    for stage in stages:
+        for out in stage.outs:
+            if rel == out.path or rel.startswith(out.path + "/"):
+                where = "an output" if rel == out.path else f"inside {out.path}, an output"
+                raise PathError(f"{user_path}: {where} of stage '{stage.name}' in himo.yaml, which himo.lock "
+                                "records", f"run `himo repro {stage.name}` to record it, not `himo add`")
+            if out.path.startswith(rel + "/"):
+                raise PathError(f"{user_path}: contains {out.path}, an output of stage '{stage.name}' in "
+                                "himo.yaml", f"add the other paths in {rel} one by one; `himo repro "
+                                f"{stage.name}` records {out.path}")
 
 
 def _recorded(repo: Repo, recorder: Recorder, verb: str, target: Path, jobs: int | None,

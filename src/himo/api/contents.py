@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from himo.errors import HimoError, MissingObjectError, PointerError
+from himo.errors import MissingObjectError, PointerError
 from himo.model import HashInfo, TreeEntry
 from himo.objects.manifest import load_manifest, manifest_digests
 from himo.objects.walk import FileRef, walk_files
@@ -68,13 +68,14 @@ def stage_outputs(repo: Repo, lock_text: str | None = None) -> list[Pointer]:
 
 
 def _cached_out_paths(repo: Repo) -> set[str]:
-    """Outputs himo.yaml stores in the cache (`cache: false` ones are only recorded)."""
+    """Outputs himo.yaml stores in the cache (`cache: false` ones are only recorded).
+
+    A himo.yaml that cannot be read is an error, not "no cached outputs": status would hide
+    the outputs, push would skip them and gc would delete their objects.
+    """
     from himo.pipeline.loader import load_stages
 
-    try:
-        return {o.path for s in load_stages(repo.root) for o in s.outs if o.cache}
-    except HimoError:
-        return set()
+    return {o.path for s in load_stages(repo.root) for o in s.outs if o.cache}
 
 
 def tracked(repo: Repo, paths: list[str] | tuple[str, ...] | None = None) -> list[Pointer]:

@@ -16,6 +16,7 @@ from himo.pipeline.yamlfile import load_yaml_lines
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.gitignore import ignore_target
 from himo.workspace.repo import Repo
+from himo.workspace.tracked import all_pointer_files
 
 
 @dataclass
@@ -75,6 +76,21 @@ def _about_new_stage(repo: Repo, name: str, exc: PipelineError) -> PipelineError
     return exc if message == exc.message else PipelineError(message, exc.hint)
 
 
+def _refuse_tracked_inside(repo: Repo, stage: Stage) -> None:
+    """An output folder holding a pointer of `himo add` would have two owners (the DAG checks the
+    output's own path and its parents, which is cheap; this needs the list of pointers)."""
+    folders = [out.path for out in stage.outs if (repo.root / out.path).is_dir()]
+    if not folders:
+        return
+    for file in all_pointer_files(repo):
+        rel = repo.rel(file)
+        inside = next((f for f in folders if rel.startswith(f + "/")), None)
+        if inside is not None:
+            raise PipelineError(f"{PIPELINE_FILE}: stage '{stage.name}' (not added): output {inside!r} holds "
+                                f"{rel}, a path tracked by himo add",
+                                f"a stage output cannot also be added: himo remove {rel}")
+
+
 def _params(items: list[str]) -> list[Any]:
     keys: list[Any] = []
     for item in items:
@@ -94,6 +110,7 @@ def add_stage(repo: Repo, spec: StageSpec, force: bool = False) -> Stage:
         build_dag(repo.root, stages)
     except PipelineError as exc:
         raise _about_new_stage(repo, spec.name, exc) from None
+    _refuse_tracked_inside(repo, next(s for s in stages if s.name == spec.name))
     with repo.lock():
         write_text_atomic(repo.root / PIPELINE_FILE, text)
     stage = next(s for s in stages if s.name == spec.name)

@@ -13,6 +13,7 @@ this run sent or fetched a Transfer (what the run moved).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -245,9 +246,25 @@ def _download_one(repo: Repo, store: Remote, oid: str) -> bool:
             return False
         repo.odb.commit_tmp(tmp, oid)
         return True
+    except OSError as exc:
+        unlink_quietly(tmp)
+        if tmp in (exc.filename, exc.filename2):  # our side failed, not the remote
+            raise _cache_write_error(oid, tmp, exc) from None
+        raise
     except BaseException:
         unlink_quietly(tmp)
         raise
+
+
+def _cache_write_error(oid: str, tmp: str, exc: OSError) -> HimoError:
+    """A download that could not be written into the cache: say so, not "check the credentials"."""
+    if exc.errno == errno.ENOENT:
+        hint = "another process deleted it (an older himo's gc, or by hand); run the command again"
+    elif exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        hint = "free space in the cache's filesystem, then run the command again"
+    else:
+        hint = "check the permissions of .himo/cache, then run the command again"
+    return HimoError(f"cannot write object {oid[:12]} into the cache: {exc.strerror} ({tmp})", hint)
 
 
 def _run(

@@ -60,7 +60,13 @@ def _report_recorded(results) -> None:  # type: ignore[no-untyped-def]
     changed = [r for r in results if r.changed]
     if changed:
         files = dict.fromkeys([r.pointer for r in changed] + [r.gitignore for r in changed])
-        OUT.echo(f"To track the changes with git, run:\n  git add {' '.join(map(shlex.quote, files))}")
+        ignored = set().union(*(r.git_ignored for r in changed))
+        commands = [f"git add {' '.join(shlex.quote(f) for f in files if f not in ignored)}"] \
+            if set(files) - ignored else []
+        if ignored:  # without -f git refuses them, and a clone would not know the data
+            forced = " ".join(shlex.quote(f) for f in files if f in ignored)
+            commands.append(f"git add -f {forced}   # in a git-ignored folder")
+        OUT.echo("To track the changes with git, run:\n" + "\n".join(f"  {c}" for c in commands))
 
 
 @click.command("status")
@@ -167,20 +173,23 @@ def fsck_cmd(repair: bool, as_json: bool, jobs: int | None) -> None:
 @click.option("-a", "--all-branches", is_flag=True, help="Also keep what every branch uses.")
 @click.option("-T", "--all-tags", is_flag=True, help="Also keep what every tag uses.")
 @click.option("-A", "--all-commits", is_flag=True, help="Also keep what any commit uses.")
+@click.option("--exclude-releases", is_flag=True,
+              help="Do not keep what releases in the metadata store use (kept by default, live or retired).")
 @click.option("-c", "--cloud", is_flag=True, help="Also delete unused objects on the remote.")
 @click.option("-r", "--remote", help="Remote for --cloud (default: core.remote).")
 @click.option("--dry", is_flag=True, help="Only list what would be deleted.")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry: print JSON.")
 @common
-def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: bool, cloud: bool,
-           remote: str | None, dry: bool, force: bool, as_json: bool) -> None:
-    """Delete cache (and with --cloud, remote) objects that no pointer in the scopes uses."""
+def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: bool, exclude_releases: bool,
+           cloud: bool, remote: str | None, dry: bool, force: bool, as_json: bool) -> None:
+    """Delete cache (and with --cloud, remote) objects that no pointer, himo.lock or release uses."""
     from himo.api.gc import Scopes, plan_gc, run_gc
     from himo.errors import UsageError
 
     repo = Repo.find()
-    plan = plan_gc(repo, Scopes(True, all_branches, all_tags, all_commits), cloud, remote)
+    scopes = Scopes(True, all_branches, all_tags, all_commits, releases=not exclude_releases)
+    plan = plan_gc(repo, scopes, cloud, remote, OUT.reporter())
     say = OUT.echo if not as_json else (lambda message: None)  # with --json, only the JSON
     if as_json:
         OUT.json({"cache": plan.cache, "remote": plan.remote, "remote_name": plan.remote_name})
@@ -200,4 +209,4 @@ def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: boo
         if not click.confirm(f"Remove {len(plan.cache)} cache and {len(plan.remote)} remote object(s)?"):
             say("Nothing removed.")
             return
-    say(f"Removed {run_gc(repo, plan)} object(s)")
+    say(f"Removed {run_gc(repo, plan, OUT.reporter())} object(s)")

@@ -351,6 +351,14 @@ def releases_of_digest(session: Session, digest: str) -> list[ReleaseRow]:
     return releases_of(session, [artifact_id]).get(artifact_id, []) if artifact_id else []
 
 
+def released(session: Session) -> list[tuple[ReleaseRow, int | None]]:
+    """Every release, live or retired, with its artifact's file count (None: a file): what
+    `himo gc` keeps, so a rollback finds its bytes."""
+    query = sa.select(Release, Artifact.digest, Artifact.kind, Artifact.nfiles) \
+        .join(Artifact, Artifact.id == Release.artifact_id).order_by(Release.id)
+    return [(_row(r, digest, kind), nfiles) for r, digest, kind, nfiles in session.execute(query)]
+
+
 def envs(session: Session) -> list[str]:
     return list(session.scalars(sa.select(Release.env).group_by(Release.env).order_by(Release.env)))
 

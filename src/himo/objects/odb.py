@@ -8,10 +8,17 @@ own shard folder (a rename within one folder skips the filesystem-wide lock a cr
 rename takes: 2x faster for many small objects on two threads, measured on ext4); one whose
 digest is not yet known (a large file hashed while it is copied) lives in `tmp/`. `himo gc`
 clears stale ones.
+
+A process that makes temp files holds a shared lock on `cache/tmp.lock` until it exits, and
+`clear_tmp` deletes temp files only when it can take that lock exclusively: a gc never deletes
+the temp file of a live fetch (or of anything else writing the cache without the repository
+lock), and a killed process's lock dies with it, so what it left is cleared next time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -22,6 +29,7 @@ from himo.objects.files import READ_ONLY, TMP_MARK, unlink_quietly, write_new
 from himo.objects.hashing import hash_bytes
 
 LIST_THRESHOLD = 256  # more objects than this: list shard folders instead of stat-ing each
+WRITERS_LOCK = "tmp.lock"  # shared-locked by every process that makes temp files in the cache
 
 
 class ObjectDB:
@@ -30,6 +38,7 @@ class ObjectDB:
         self.tmp_dir = root / "tmp"
         self._tmp_ready = False
         self._shards: set[str] = set()  # shard folders known to exist
+        self._writer_fd: int | None = None  # our shared lock on WRITERS_LOCK, once we write
 
     def path(self, oid: str) -> str:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
@@ -52,6 +61,7 @@ class ObjectDB:
 
     def tmp_path(self, oid: str | None = None) -> str:
         """A fresh temp file name (not created): beside object `oid`, or in `tmp/` if unknown."""
+        self._hold_writer_lock()
         name = TMP_MARK + os.urandom(8).hex()
         if oid is not None:
             self._ensure_shard(oid[:2])
@@ -72,6 +82,17 @@ class ObjectDB:
         os.replace(tmp, dest)
         return dest
 
+    def _hold_writer_lock(self) -> None:
+        """Tell gc that this process may have temp files in the cache (kept until we exit).
+
+        Forked workers share the lock of the parent's open file, or take their own."""
+        if self._writer_fd is not None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a gc is clearing temp files
+        self._writer_fd = fd
+
     def _ensure_shard(self, shard: str) -> None:
         if shard not in self._shards:
             os.makedirs(f"{self.root}/{shard}", exist_ok=True)
@@ -81,6 +102,7 @@ class ObjectDB:
         """Store `data`, returning its digest."""
         oid = oid or hash_bytes(data)
         self._ensure_shard(oid[:2])
+        self._hold_writer_lock()  # write_new falls back to a temp name where O_TMPFILE is refused
         write_new(self.path(oid), data)
         return oid
 
@@ -103,18 +125,44 @@ class ObjectDB:
                 if is_digest(oid):
                     yield oid
 
-    def clear_tmp(self) -> int:
-        """Delete temp files left by interrupted writes (in `tmp/` and in shards); how many."""
+    def clear_tmp(self) -> int | None:
+        """Delete temp files left by interrupted writes (in `tmp/` and in shards); how many.
+
+        None, deleting nothing, while another live process may be writing them."""
         if not self.root.is_dir():
             return 0
-        stale = []
-        for folder in os.scandir(self.root):
-            if folder.is_dir() and (len(folder.name) == 2 or folder.name == "tmp"):
-                stale += [e.path for e in os.scandir(folder.path)
-                          if folder.name == "tmp" or e.name.startswith(TMP_MARK)]
-        for path in stale:
-            unlink_quietly(path)
-        return len(stale)
+        with self._no_other_writers() as alone:
+            if not alone:
+                return None
+            stale = []
+            for folder in os.scandir(self.root):
+                if folder.is_dir() and (len(folder.name) == 2 or folder.name == "tmp"):
+                    stale += [e.path for e in os.scandir(folder.path)
+                              if folder.name == "tmp" or e.name.startswith(TMP_MARK)]
+            for path in stale:
+                unlink_quietly(path)
+            return len(stale)
+
+    @contextlib.contextmanager
+    def _no_other_writers(self) -> Iterator[bool]:
+        """Hold WRITERS_LOCK exclusively for the block (True), or False if another process has it.
+
+        A process that wrote temp files itself converts its own shared lock, and gets it back."""
+        fd = self._writer_fd
+        if fd is None:
+            fd = os.open(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            if fd == self._writer_fd:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            else:
+                os.close(fd)
 
     def stamp(self) -> str | None:
         """A digest of the shard folders' names and mtimes, or None if it cannot vouch for them.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
 
 from himo.errors import ScmError
 
@@ -20,22 +20,49 @@ class Git:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def run(self, *args: str, input: bytes | None = None) -> bytes:
+    def run(self, *args: str, input: bytes | None = None, ok: tuple[int, ...] = (0,)) -> bytes:
         try:
             proc = subprocess.run(
                 ["git", *args], cwd=self.root, input=input, capture_output=True, check=False
             )
         except FileNotFoundError:
             raise ScmError("git is not installed", "install git, or use `himo init --no-scm`") from None
-        if proc.returncode != 0:
+        if proc.returncode not in ok:
             message = proc.stderr.decode(errors="replace").strip().splitlines()
             raise ScmError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
         return proc.stdout
 
-    def pointer_files(self) -> list[str]:
-        """Pointer files in the work tree, tracked or not (but not git-ignored)."""
-        out = self.run("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.himo")
-        return sorted({p for p in out.decode().split("\0") if p})
+    def pointer_files(self, skip: Iterable[str] = ()) -> list[str]:
+        """Pointer files in the work tree: tracked, untracked, and git-ignored ones too (a pointer
+        in an ignored folder still tracks data that status, push and gc must see).
+
+        Ignored folders named in `skip` (.himo, whose cache may hold a million files) and those
+        that are tracked targets (data/ beside data.himo) are not searched: git lists ignored
+        folders without entering them, and then searches only the others."""
+        found = set(self._listed("--cached", "--others", "--exclude-standard", "--", "*.himo"))
+        ignored = self._listed("--others", "--ignored", "--exclude-standard", "--directory")
+        found.update(p for p in ignored if p.endswith(".himo"))
+        skipped = set(skip)
+        folders = [p for p in ignored if p.endswith("/") and not skipped & set(PurePosixPath(p).parts)
+                   and p[:-1] + ".himo" not in found]
+        if folders:
+            patterns = [f":(glob){folder}**/*.himo" for folder in folders]
+            found.update(self._listed("--others", "--ignored", "--exclude-standard", "--", *patterns))
+        # Files inside a tracked target are its data, even when named *.himo (git cannot skip
+        # those folders inside an ignored one, so they are dropped here).
+        return sorted(p for p in found
+                      if not any(f"{parent}.himo" in found for parent in PurePosixPath(p).parents))
+
+    def ignored(self, paths: list[str]) -> set[str]:
+        """Which of `paths` (relative to the git root) git ignores and does not track: `git add`
+        refuses them without -f."""
+        if not paths:
+            return set()
+        out = self.run("check-ignore", "-z", "--stdin", input="\0".join(paths).encode() + b"\0", ok=(0, 1))
+        return {p for p in out.decode().split("\0") if p}
+
+    def _listed(self, *args: str) -> list[str]:
+        return [p for p in self.run("ls-files", "-z", *args).decode().split("\0") if p]
 
     def revisions(self, branches: bool, tags: bool, commits: bool) -> list[str]:
         """Commit ids for the gc scopes asked for."""

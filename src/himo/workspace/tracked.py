@@ -15,7 +15,7 @@ SKIP_DIRS = {".git", HIMO_DIR}
 def all_pointer_files(repo: Repo) -> list[Path]:
     if repo.git is not None:
         git_root = repo.git.root
-        files = (git_root / p for p in repo.git.pointer_files())
+        files = (git_root / p for p in repo.git.pointer_files(skip=SKIP_DIRS))
         return [f for f in files if f.is_relative_to(repo.root) and f.is_file()]
     return _walk_pointer_files(repo.root)
 
