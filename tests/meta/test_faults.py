@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from tests.conftest import Himo, git, write
 from tests.meta.test_recording import of_run, recorded, start_slow_repro
+from tests.pipeline.test_stage_processes import wait_group_ended
 
 PIPELINE = """\
 stages:
@@ -199,7 +200,7 @@ def test_a_killed_repro_is_aborted_by_the_next_command_whatever_it_is(repo: Path
     time.sleep(2.5)  # the stage writes no record meanwhile; the journal's heartbeat says it lives
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    os.killpg(stage_group, signal.SIGKILL)  # the stage runs in its own session: end it too
+    wait_group_ended(stage_group)  # the stage's watchdog ends it: nothing outlives himo
     assert recorded(repo, deliver=False).runs == []
     status = himo("status", env=background_env())  # not a recording command, not a query
     assert "Traceback" not in status.stderr and status.stderr == ""

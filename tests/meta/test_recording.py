@@ -20,6 +20,7 @@ from blake3 import blake3
 
 from himo.meta.kinds import infer_kind, is_code
 from tests.conftest import Himo, git, write
+from tests.pipeline.test_stage_processes import wait_group_ended
 
 PIPELINE = """\
 stages:
@@ -244,7 +245,7 @@ def test_a_killed_himo_is_aborted_at_the_next_start(repo: Path, himo: Himo):
     proc, stage_group = start_slow_repro(repo)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    os.killpg(stage_group, signal.SIGKILL)  # the stage runs in its own session: end it too
+    wait_group_ended(stage_group)  # the stage's watchdog ends it: nothing outlives himo
     before = recorded(repo, deliver=False)
     assert before.runs == []  # nothing was delivered while it ran (inline delivery comes at the end)
     assert "Delivered" in himo("meta", "sync").stdout

@@ -1,4 +1,15 @@
-"""Running a stage's commands: streamed to the terminal, kept in a log, stoppable as a group."""
+"""Running a stage's commands: streamed to the terminal, kept in a log, stoppable as a group,
+and never outliving himo.
+
+Each command runs in a session of its own (so that Ctrl-C reaches himo first, and `stop()` can end
+the command with its children). That also means nothing ends it when himo dies without running
+`stop()` (kill -9, a crash, the OOM killer): hence a watchdog in the command's process group. The
+command's shell first starts a subshell that blocks reading a pipe only himo writes to, then
+runs the command. When the command ends, himo writes a line and the watchdog exits; when himo
+dies, the kernel closes himo's end, the watchdog reads end-of-file and kills its whole group:
+the command, its children and grandchildren. PR_SET_PDEATHSIG would reach only the direct child
+(the shell), and only on Linux; a pipe and `kill 0` work wherever there is a POSIX shell.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +26,17 @@ from himo.model.stage import Stage
 GRACE_SECONDS = 5.0
 TAIL_LINES = 50  # of a stage's log, kept in the metadata store
 TAIL_BYTES = 16 * 1024  # ... at most, however long its lines
+SHELL = "/bin/sh"  # what `subprocess.Popen(shell=True)` runs commands with
+# Run as `sh -c GUARDED himo-stage CMD` with the watchdog pipe's read end as stdin. The pipe moves
+# to fd 3 (stdin becomes /dev/null, as before); the background subshell's output goes to
+# /dev/null so that it never holds the log pipe open; `read` fails only at end-of-file, that is
+# when himo died, and `kill 0` signals the caller's process group: the stage's.
+GUARDED = (
+    "exec 3<&0 </dev/null\n"
+    "(read -r line <&3 || kill -s KILL 0) >/dev/null 2>&1 &\n"
+    "exec 3<&-\n"
+    f'exec {SHELL} -c "$1"\n'
+)
 
 
 class Executor:
@@ -49,10 +71,7 @@ class Executor:
             if self.stopping:
                 return 130
             try:
-                proc = subprocess.Popen(
-                    cmd, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
-                )
+                proc, leash = _start_watched(cmd, cwd)
             except OSError as exc:  # e.g. a wdir that an upstream stage was to create
                 message = f"cannot start the command in {cwd}: {exc.strerror}"
                 log.write(f"{message}\n".encode())
@@ -67,6 +86,7 @@ class Executor:
                 self.echo(prefix + line.decode(errors="replace").rstrip("\n"))
             return proc.wait()
         finally:
+            _release(leash, ended=proc.poll() is not None)
             with self._lock:
                 self._running.pop(proc.pid, None)
 
@@ -83,6 +103,34 @@ class Executor:
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _signal_group(proc, signal.SIGKILL)
+
+
+def _start_watched(cmd: str, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `cmd` in a session of its own, under its watchdog; the process, and the write end of
+    the watchdog's pipe (its leash: closing it unsaid kills the command's group)."""
+    watched, leash = os.pipe()  # not inherited: no other child of himo holds the leash
+    try:
+        return subprocess.Popen(
+            [SHELL, "-c", GUARDED, "himo-stage", cmd], cwd=cwd, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, stdin=watched, start_new_session=True,
+        ), leash
+    except BaseException:
+        os.close(leash)
+        raise
+    finally:
+        os.close(watched)
+
+
+def _release(leash: int, ended: bool) -> None:
+    """Let the watchdog go: quietly if the command ended, else (himo failed while reading its
+    output) by closing the pipe unsaid, so that the watchdog ends what is still running."""
+    try:
+        if ended:
+            os.write(leash, b"\n")
+    except BrokenPipeError:  # the watchdog is gone already: `stop()` ended the group
+        pass
+    finally:
+        os.close(leash)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
