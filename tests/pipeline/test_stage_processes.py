@@ -143,3 +143,42 @@ def test_a_stage_that_ends_normally_keeps_what_it_started_in_the_background(
         assert group_members(group) == [helper]
     finally:
         os.kill(helper, signal.SIGKILL)
+
+
+# Keeps adding files to the folder it is given (making it again if it goes), one a millisecond,
+# after a first batch that takes a while to delete.
+STRAY_WRITER = """\
+import os, sys, time
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+for i in range(5000):
+    open(os.path.join(out, f"first-{i}"), "w").close()
+print("writing", flush=True)
+i = 0
+while True:
+    os.makedirs(out, exist_ok=True)
+    open(os.path.join(out, f"more-{i}"), "w").close()
+    i += 1
+    time.sleep(0.001)
+"""
+
+
+def test_an_output_that_a_stray_process_still_writes_into_is_a_one_line_error(repo: Path, himo: Himo):
+    """A process outside himo's reach (its own session: not the stage's group) keeps writing into
+    an output: the output cannot be deleted before the stage runs, and himo says so."""
+    write(repo / "himo.yaml", "stages:\n  slow:\n    cmd: mkdir -p out && echo done > out/result\n"
+                              "    outs: [out]\n")
+    stray = subprocess.Popen([sys.executable, "-c", STRAY_WRITER, str(repo / "out")], stdout=subprocess.PIPE,
+                             start_new_session=True)
+    try:
+        assert stray.stdout is not None and stray.stdout.readline() == b"writing\n"
+        failed = himo("repro", ok=False)
+    finally:
+        stray.kill()
+        stray.wait()
+    assert failed.returncode == 1
+    assert failed.stderr == (
+        "Error: stage 'slow': cannot delete its output out before running it: Directory not empty\n"
+        "Hint: is a process still writing into it? Stop it, then run `himo repro` again\n")
+    assert himo("repro").returncode == 0  # once it is stopped, the stage runs
+    assert (repo / "out" / "result").read_text() == "done\n"

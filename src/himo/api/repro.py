@@ -234,7 +234,13 @@ class Reproducer:
             path = self.repo.root / out.path
             if out.persist or not (path.exists() or path.is_symlink()):
                 continue
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            try:
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            except OSError as exc:  # e.g. a process still writing into it: not a bug of himo
+                raise PipelineError(
+                    f"stage '{stage.name}': cannot delete its output {out.path} before running it:"
+                    f" {exc.strerror}", "is a process still writing into it? Stop it, then run"
+                    " `himo repro` again") from None
             self.snap.forget(out.path)
 
     def _commit_outputs(self, stage: Stage) -> tuple[DepState, ...]:
