@@ -36,7 +36,9 @@ def render_dag(repo: Repo, target: str | None, fmt: str) -> str:
 def _text(names: list[str], edges: list[tuple[str, str]]) -> str:
     if not names:
         return "No stages in himo.yaml."
-    below = {n: [b for a, b in edges if a == n] for n in names}
+    below: dict[str, list[str]] = {n: [] for n in names}
+    for a, b in edges:
+        below[a].append(b)
     lines = []
     for name in names:
         lines.append(f"* {name}" + (f"  -> {', '.join(below[name])}" if below[name] else ""))

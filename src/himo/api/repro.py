@@ -74,9 +74,9 @@ def select(dag: Dag, targets: list[str], opts: ReproOptions) -> list[str]:
     roots = {n for n in dag.stages for t in targets if n == t or n.startswith(t + "@")} or set(dag.stages)
     chosen = set(roots)
     if opts.downstream:
-        chosen.update(*(dag.descendants(n) for n in roots))
+        chosen |= dag.descendants(*roots)
     if not opts.single_item:
-        chosen.update(*(dag.ancestors(n) for n in set(chosen)))
+        chosen |= dag.ancestors(*chosen)
     return dag.order(chosen)
 
 
@@ -221,11 +221,11 @@ class Reproducer:
 
     def _dep_kind(self, path: str) -> str:
         """A dep written by a stage has that output's kind; any other dep is source data or code."""
-        for out_path, name in self.dag.producer.items():
-            if path == out_path or path.startswith(out_path + "/"):
-                output = next(o for o in self.dag.stages[name].outs if o.path == out_path)
-                return _out_kind(output) if path == out_path else infer_kind(path, output.role)
-        return infer_kind(path, "dep", data=True)
+        out_path = self.dag.output_holding(path)
+        if out_path is None:
+            return infer_kind(path, "dep", data=True)
+        output = next(o for o in self.dag.stages[self.dag.producer[out_path]].outs if o.path == out_path)
+        return _out_kind(output) if path == out_path else infer_kind(path, output.role)
 
     def _clear_outputs(self, stage: Stage) -> None:
         import shutil

@@ -21,7 +21,8 @@ class Scheduler:
 
     def __init__(self, dag: Dag, names: list[str], jobs: int, keep_going: bool) -> None:
         self.pending = list(names)
-        self.ups = {n: dag.upstream[n] & set(names) for n in names}
+        chosen = set(names)
+        self.ups = {n: dag.upstream[n] & chosen for n in names}
         self.jobs = max(1, jobs)
         self.keep_going = keep_going
         self.succeeded: set[str] = set()
