@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -151,6 +152,93 @@ class Bench:
         return self.repos[tool.name]
 
 
+# ---------------------------------------------------------------- generated pipelines (himo only)
+
+GEN_CHAIN = 10  # stages per chain: every GEN_CHAIN-th stage starts one, reading data.txt
+GEN_PARAM_EVERY = 100  # every so many stages also read the param p.x
+GEN_FOLDER = 1000  # outputs per folder under out/
+
+
+def gen_output(n: int) -> str:
+    return f"out/{n // GEN_FOLDER}/s{n}.txt"
+
+
+def gen_dep(n: int) -> str:
+    return "data.txt" if n % GEN_CHAIN == 0 else gen_output(n - 1)
+
+
+def generated_yaml(count: int) -> str:
+    """`count` stages in chains of GEN_CHAIN: stage n copies its chain's previous output."""
+    lines = ["stages:"]
+    for n in range(count):
+        lines += [f"  s{n}:", f"    cmd: cp {gen_dep(n)} {gen_output(n)}", f"    deps: [{gen_dep(n)}]"]
+        if n % GEN_PARAM_EVERY == 0:
+            lines.append("    params: [p.x]")
+        lines.append(f"    outs: [{gen_output(n)}]")
+    return "\n".join(lines) + "\n"
+
+
+def generated_lock(count: int, digest: str) -> str:
+    """himo.lock as `repro` would write it once every stage has run: every dep and output holds
+    SEED_TEXT, whose digest is `digest` (so that one cache object serves every output)."""
+    size = len(SEED_TEXT)
+    parts = ["schema: '1'\nstages:\n"]
+    for n in range(count):
+        parts.append(f"  s{n}:\n    cmd:\n    - cp {gen_dep(n)} {gen_output(n)}\n"
+                     f"    deps:\n    - path: {gen_dep(n)}\n      digest: {digest}\n      size: {size}\n")
+        if n % GEN_PARAM_EVERY == 0:
+            parts.append("    params:\n      params.yaml:\n        p.x: 0\n")
+        parts.append(f"    outs:\n    - path: {gen_output(n)}\n      digest: {digest}\n      size: {size}\n")
+    return "".join(parts)
+
+
+def generated_repo(bench: Bench, tool: Tool, count: int, ran: bool) -> Path:
+    """A repo with `count` generated stages; `ran`: as if every stage had run (outputs in place,
+    himo.lock written, the one object in the cache), else none has. data.txt is `himo add`ed:
+    its pointer gives SEED_TEXT's digest and puts its object in the cache."""
+    repo = tool.init_repo(bench.scratch(f"generated{count}", "ran" if ran else "new") / "repo")
+    (repo / "data.txt").write_text(SEED_TEXT)
+    (repo / "params.yaml").write_text(params_text(0))
+    tool.run(repo, "add", "-q", "data.txt")
+    (repo / "himo.yaml").write_text(generated_yaml(count))
+    if ran:
+        pointer = (repo / "data.txt.himo").read_text()
+        digest = next(line.split(":", 1)[1].strip() for line in pointer.splitlines()
+                      if line.startswith("digest:"))
+        for folder in range((count - 1) // GEN_FOLDER + 1):
+            (repo / "out" / str(folder)).mkdir(parents=True)
+        for n in range(count):
+            (repo / gen_output(n)).write_text(SEED_TEXT)
+        (repo / "himo.lock").write_text(generated_lock(count, digest))
+    return repo
+
+
+def expect_status(repo: Path, tool: Tool, stale: int) -> None:
+    """`status` names `stale` stages (every one, or none) and no data change."""
+    lines = tool.run(repo, "status").splitlines()
+    named = [line for line in lines if line.startswith("stage ")]
+    if len(named) != stale or (stale == 0 and lines != ["Everything is up to date."]):
+        raise CommandError(f"status named {len(named)} stale stages, expected {stale}: {lines[:3]}")
+
+
+def generated_status(bench: Bench, tool: Tool, count: int, ran: bool) -> list[float]:
+    """`status` of `count` generated stages: none has run (`ran` False) or all have."""
+    repo = generated_repo(bench, tool, count, ran)
+    expect_status(repo, tool, 0 if ran else count)  # untimed: the stat cache is filled
+    return tool.time(bench.repeat, ["status"], lambda i: repo)
+
+
+def generated_scenarios(sizes: Sequence[int]) -> list[Scenario]:
+    """For each size: `status` before and after every stage ran, himo only."""
+    return [Scenario(f"gen{size_label(size)}_status{suffix}",
+                     functools.partial(generated_status, count=size, ran=ran), Target(), tools=("himo",))
+            for size in sizes for suffix, ran in (("_new", False), ("", True))]
+
+
+def size_label(count: int) -> str:
+    return f"{count // 1000}k" if count % 1000 == 0 else str(count)
+
+
 # ---------------------------------------------------------------- scenarios
 
 
@@ -227,6 +315,7 @@ class Scenario:
     run: Callable[[Bench, Tool], list[float]]
     target: Target
     reference: Callable[[Bench], list[float]] | None = None  # the same work without a tool
+    tools: tuple[str, ...] = ("dvc", "himo")  # the tools it times
 
 
 SCENARIOS = [
@@ -311,6 +400,9 @@ def run_scenario(bench: Bench, scenario: Scenario, tools: Mapping[str, Tool]) ->
     log(f"[{scenario.name}]")
     measures = {}
     for name, tool in tools.items():
+        if name not in scenario.tools:
+            measures[name] = Measure()
+            continue
         measures[name] = measure(lambda tool=tool: scenario.run(bench, tool))
         log(f"  {name}: {measures[name].error or measures[name].cell()}")
     shell = Measure()
@@ -368,17 +460,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run himo with the environment as it is (no PYTHONPYCACHEPREFIX)",
     )
+    parser.add_argument(
+        "--generated",
+        metavar="N[,N...]",
+        help="add `status` of N generated stages (himo only), e.g. 20000,40000,100000",
+    )
     opts = parser.parse_args(argv)
     if opts.repeat < 1:
         parser.error("--repeat must be at least 1")
-    opts.scenarios = SCENARIOS
+    sizes = [int(n) for n in opts.generated.split(",")] if opts.generated else []
+    if any(n < 1 for n in sizes):
+        parser.error("--generated sizes must be at least 1")
+    known = SCENARIOS + generated_scenarios(sizes)
+    opts.scenarios = known
     if opts.only:
         names = {name.strip() for name in opts.only.split(",") if name.strip()}
-        unknown = names - {s.name for s in SCENARIOS}
+        unknown = names - {s.name for s in known}
         if unknown:
-            valid = ", ".join(s.name for s in SCENARIOS)
+            valid = ", ".join(s.name for s in known)
             parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {valid}")
-        opts.scenarios = [s for s in SCENARIOS if s.name in names]
+        opts.scenarios = [s for s in known if s.name in names]
     return opts
 
 
