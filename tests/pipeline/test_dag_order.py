@@ -12,6 +12,7 @@ import pytest
 from himo.errors import PipelineError
 from himo.model.stage import Output, Stage
 from himo.pipeline.dag import Dag, build_dag
+from himo.pipeline.scheduler import run_in_order
 
 
 def generated(seed: int, count: int) -> list[Stage]:
@@ -119,3 +120,27 @@ def test_a_cycle_through_a_long_chain_is_named_in_the_direction_data_flows(tmp_p
         build_dag(tmp_path, chain(3000, closed=True))
     cycle = " -> ".join(f"s{i}" for i in [*range(3000), 0])
     assert caught.value.message == f"himo.yaml:1: stage 's0': dependency cycle: {cycle}"
+
+
+@pytest.mark.parametrize("keep_going", [True, False])
+def test_the_scheduler_runs_a_generated_pipeline_in_order_and_skips_below_failures(
+        tmp_path: Path, keep_going: bool):
+    dag = build_dag(tmp_path, generated(7, 300))
+    names = dag.order()
+    failing = set(names[5::37])
+    ran: list[str] = []
+    skipped: list[str] = []
+
+    def step(name: str) -> bool:
+        ran.append(name)
+        return name not in failing
+
+    run_in_order(dag, names, step, 1, keep_going, skipped.append, lambda: None)
+    doomed = dag.descendants(*failing)
+    if keep_going:
+        assert ran == [n for n in names if n not in doomed]  # one job: in order, the order kept
+        assert sorted(skipped) == sorted(doomed - set(ran))
+    else:
+        first = names.index(names[5])
+        assert ran == names[:first + 1]
+        assert sorted(skipped) == sorted(names[first + 1:])
