@@ -122,7 +122,7 @@ class Reproducer:
             self.results[name] = StageResult(name, "would run", reasons)
             self.echo(f"Would run stage '{name}': {'; '.join(reasons)}")
             for out in stage.outs:  # stages below see it as changed
-                self.snap._paths[out.path] = HashInfo("0" * 64, 0)
+                self.snap.pretend_changed(out.path)
             return True
         # Forced stages run (as DVC's repro -f): the run-cache would only restore what they made before.
         forced = stage.name in self.forced and not stage.frozen

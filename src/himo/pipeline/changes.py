@@ -20,18 +20,32 @@ class Snapshot:
         self.repo = repo
         self.ingester = repo.ingester(jobs)
         self._paths: dict[str, HashInfo | None] = {}
+        self._inside: dict[str, set[str]] = {}  # folder -> known paths below it
         self._params: dict[str, dict[str, Any]] = {}
 
     def path(self, path: str) -> DepState:
         if path not in self._paths:
-            self._paths[path] = hash_path(self.ingester, self.repo.root / path)
+            self._know(path, hash_path(self.ingester, self.repo.root / path))
         info = self._paths[path]
         return DepState(path, None) if info is None else DepState(path, info.digest, info.size, info.nfiles)
 
+    def pretend_changed(self, path: str) -> None:
+        """`repro --dry`: the stages below see `path` as changed, as if its stage had run."""
+        self.forget(path)
+        self._know(path, HashInfo("0" * 64, 0))
+
+    def _know(self, path: str, info: HashInfo | None) -> None:
+        self._paths[path] = info
+        folder = path
+        while "/" in folder:
+            folder = folder.rsplit("/", 1)[0]
+            self._inside.setdefault(folder, set()).add(path)
+
     def forget(self, path: str) -> None:
-        """A stage rewrote `path`: hash it again next time (and anything inside it)."""
-        for known in [p for p in self._paths if p == path or p.startswith(path + "/")]:
-            del self._paths[known]
+        """A stage rewrote `path`: hash it again next time (and anything inside it). Costs what
+        `path` holds, not what is known (a stage's outputs are forgotten after each run)."""
+        for known in [path, *self._inside.pop(path, ())]:
+            self._paths.pop(known, None)
 
     def params(self, stage: Stage) -> dict[str, dict[str, Any]]:
         values: dict[str, dict[str, Any]] = {}
