@@ -25,6 +25,8 @@ import dataclasses
 import functools
 import json
 import os
+import resource
+import statistics
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,6 +124,7 @@ class Bench:
     workdir: Path
     repeat: int
     repos: dict[str, Path] = field(default_factory=dict)  # tool -> repo where repro has run
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # scenario -> CPU s of each sample
 
     @property
     def run_dir(self) -> Path:
@@ -222,10 +225,18 @@ def expect_status(repo: Path, tool: Tool, stale: int) -> None:
 
 
 def generated_status(bench: Bench, tool: Tool, count: int, ran: bool) -> list[float]:
-    """`status` of `count` generated stages: none has run (`ran` False) or all have."""
+    """`status` of `count` generated stages: none has run (`ran` False) or all have. Besides
+    the wall time, the CPU time of the command (user + system), which a shared machine's load
+    changes less."""
     repo = generated_repo(bench, tool, count, ran)
     expect_status(repo, tool, 0 if ran else count)  # untimed: the stat cache is filled
-    return tool.time(bench.repeat, ["status"], lambda i: repo)
+    samples, cpu = [], bench.cpu.setdefault(f"gen{size_label(count)}_status{'' if ran else '_new'}", [])
+    for _ in range(bench.repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        samples += tool.time(1, ["status"], lambda i: repo)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return samples
 
 
 def generated_scenarios(sizes: Sequence[int]) -> list[Scenario]:
@@ -413,13 +424,17 @@ def run_scenario(bench: Bench, scenario: Scenario, tools: Mapping[str, Tool]) ->
     return Result(scenario, measures["dvc"], measures["himo"], shell)
 
 
-def print_table(results: Sequence[Result]) -> None:
+def print_table(results: Sequence[Result], cpu: Mapping[str, list[float]]) -> None:
     header = ["scenario", "dvc s", "himo s", "dvc/himo", "sh s", "himo ms/stage", "himo target", "verdict"]
     print_rows(header, [result.row() for result in results])
     for result in results:
         for name, m in (("dvc", result.dvc), ("himo", result.himo), ("sh", result.shell)):
             if m.error:
                 print(f"{result.scenario.name} {name}: n/a: {m.error}")
+    if shown := {name: samples for name, samples in cpu.items() if samples}:
+        print()
+        print_rows(["scenario", "himo CPU s (user + sys, median)"],
+                   [[name, f"{statistics.median(samples):.3f}"] for name, samples in shown.items()])
 
 
 def with_pyc_cache(tool: Tool, prefix: Path) -> Tool:
@@ -512,10 +527,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             remove(bench.run_dir)
     facts["load average at end"] = load_average()
     print()
-    print_table(results)
+    print_table(results, bench.cpu)
     print(f"\nload average at end: {facts['load average at end']}")
     if opts.json_out:
-        doc = {"facts": facts, "results": [r.as_json() for r in results]}
+        doc = {"facts": facts, "results": [r.as_json() for r in results], "cpu_seconds": bench.cpu}
         opts.json_out.write_text(json.dumps(doc, indent=2) + "\n")
     failed = any(m.error for r in results for m in (r.dvc, r.himo, r.shell))
     return 1 if failed else 0
