@@ -6,6 +6,7 @@ Keys mean what they mean in dvc.yaml. Every error names the file, the line and t
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import posixpath
 import re
@@ -52,7 +53,7 @@ def load_stages(root: Path) -> list[Stage]:
 
 def parse_stages(root: Path, text: str) -> list[Stage]:
     """The stages defined by `text`, himo.yaml's content, for the repository at `root`."""
-    doc = load_yaml_lines(text, PIPELINE_FILE) or {}
+    doc = _parsed(text) or {}
     if not isinstance(doc, dict):
         raise Where(PIPELINE_FILE, 1).error("expected a mapping with a 'stages' key")
     _check_keys(doc, TOP_KEYS, Where(PIPELINE_FILE, getattr(doc, "line", 1)), "top-level key")
@@ -66,6 +67,14 @@ def parse_stages(root: Path, text: str) -> list[Stage]:
         stages.extend(_expand(root, str(name), body, context, where))
     _check_unique(stages)
     return stages
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed(text: str) -> Any:
+    """himo.yaml's YAML, kept for the next call with the same text: `status` loads the stages
+    twice (their outputs as data, then as stages), and on a large pipeline parsing is most of
+    its time. Nothing below changes the parsed document: interpolation makes copies."""
+    return load_yaml_lines(text, PIPELINE_FILE)
 
 
 def _context(root: Path, doc: dict[str, Any]) -> dict[str, Any]:

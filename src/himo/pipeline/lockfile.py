@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,15 @@ def read_lock(root: Path) -> dict[str, LockEntry]:
 
 
 def parse_lock(text: str) -> dict[str, LockEntry]:
+    """The entries of himo.lock's `text`, a new dict each call (callers change theirs)."""
+    return dict(_parse_lock(text))
+
+
+@functools.lru_cache(maxsize=1)
+def _parse_lock(text: str) -> dict[str, LockEntry]:
+    """Kept for the next call with the same text: `status` reads the lock twice (outputs as
+    data, stages as stages), and parsing YAML is most of its time on a large pipeline. The
+    entries are frozen; the dict is copied by parse_lock."""
     try:
         doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         if str(doc.get("schema", SCHEMA)) != SCHEMA:
