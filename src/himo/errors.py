@@ -9,6 +9,7 @@
     ├── ConfigError             .himo/config{,.local}: bad TOML, unknown key, bad value
     ├── RemoteError             remote not configured, unreachable, permission denied
     │   └── CorruptObjectError  bytes whose digest is not their name (remote or cache)
+    │       └── CorruptCacheObjectError  one cache object found bad as it left the cache
     ├── MissingObjectError      an object needed for checkout is in no cache or remote
     ├── LocalChangesError       checkout would overwrite changes that are not in the cache
     ├── LockError               another himo process holds the repository lock
@@ -75,6 +76,27 @@ class RemoteError(HimoError):
 
 class CorruptObjectError(RemoteError):
     pass
+
+
+class CorruptCacheObjectError(CorruptObjectError):
+    """A cache object that is not the bytes its name promises (found while reading it out).
+
+    `oid` and `reason` let a caller that knows which tracked path needs the object say so.
+    """
+
+    def __init__(self, oid: str, reason: str, message: str = "", hint: str = "",
+                 moved: bool = False) -> None:
+        super().__init__(
+            message or f"cache object {oid[:12]} is corrupted: {reason}",
+            hint or "restore it with `himo fetch` (or `himo pull`) from a remote that has it,"
+            " or `himo add` the file again if the workspace copy is right",
+        )
+        self.oid = oid
+        self.reason = reason
+        self.moved = moved  # whether the object was moved aside (out of the cache)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return type(self), (self.oid, self.reason, self.message, self.hint, self.moved)
 
 
 class MissingObjectError(HimoError):

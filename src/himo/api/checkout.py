@@ -9,8 +9,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from himo.api.contents import read_manifest, tracked, workspace_files
-from himo.errors import HimoError, LocalChangesError, MissingObjectError
+from himo.api.contents import corrupt_error, read_manifest, tracked, workspace_files
+from himo.errors import CorruptCacheObjectError, HimoError, LocalChangesError, MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.files import TMP_MARK
 from himo.objects.ingest import Ingester
@@ -129,31 +129,38 @@ def _apply(repo: Repo, plan: Plan, jobs: int | None, reporter: Reporter) -> Chec
     reporter.start(f"Checking out {repo.rel(target)}", len(plan.place))
     try:
         if isdir and not os.path.lexists(target):
-            _materialize_folder(repo.ingester(jobs), target, plan.place, reporter)
+            bad = _materialize_folder(repo.ingester(jobs), target, plan.place, reporter)
         else:
-            materialize(repo.ingester(jobs), base, plan.place, reporter.advance)
+            bad = materialize(repo.ingester(jobs), base, plan.place, reporter.advance)
     except OSError as exc:
         raise _restore_error(repo.rel(target), exc) from exc
     finally:
         reporter.finish()
     if isdir:
         target.mkdir(parents=True, exist_ok=True)
+    if bad:
+        rel = repo.rel(target)
+        raise corrupt_error([(f"{rel}/{e.path}" if isdir else rel, err) for e, err in bad],
+                            f"run `himo pull {rel}` to fetch it again from a remote and check it out;"
+                            " nothing corrupted was written to the workspace")
     return CheckoutResult(repo.rel(target), len(plan.place), len(plan.remove))
 
 
 def _materialize_folder(ingester: Ingester, target: Path, entries: list[TreeEntry],
-                        reporter: Reporter) -> None:
+                        reporter: Reporter) -> list[tuple[TreeEntry, CorruptCacheObjectError]]:
     """A whole tracked folder that is absent: built beside it under a temp name, then renamed
     into place, so its files need no temp name and rename each; an interruption leaves no
-    half-made folder at `target` (and the temp one is removed)."""
+    half-made folder at `target` (and the temp one is removed). Files whose object is bad
+    are left out (returned)."""
     staging = target.parent / f".{target.name}{TMP_MARK}{os.urandom(6).hex()}"
     try:
-        materialize(ingester, staging, entries, reporter.advance, fresh=True)
+        bad = materialize(ingester, staging, entries, reporter.advance, fresh=True)
         staging.mkdir(parents=True, exist_ok=True)  # an empty folder has no entries
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return bad
 
 
 def _restore_error(rel: str, exc: OSError) -> HimoError:

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from himo.errors import MissingObjectError, PointerError
+from himo.errors import CorruptCacheObjectError, HimoError, MissingObjectError, PointerError
 from himo.model import HashInfo, TreeEntry
 from himo.objects.manifest import load_manifest, manifest_digests
+from himo.objects.odb import CORRUPT_DIR
 from himo.objects.walk import FileRef, walk_files
 from himo.workspace.ignore import load_ignore
 from himo.workspace.pointer import Pointer
-from himo.workspace.repo import Repo
+from himo.workspace.repo import HIMO_DIR, Repo
 from himo.workspace.tracked import pointers_for
 
 T = TypeVar("T")
@@ -37,11 +38,27 @@ def _parse_manifest(repo: Repo, pointer: Pointer, parse: Callable[[bytes], T]) -
         )
     try:
         return parse(repo.odb.read_bytes(oid))
+    except CorruptCacheObjectError as exc:
+        rel = repo.rel(pointer.target)
+        raise corrupt_error([(f"manifest of {rel}", exc)],
+                            f"run `himo pull {rel}` to fetch it again from a remote") from None
     except (ValueError, KeyError, TypeError):
         raise PointerError(
             f"{repo.rel(pointer.file)}: digest {oid[:12]} names a file, not a directory manifest",
             "run `himo fsck`, or re-create the pointer with `himo add`",
         ) from None
+
+
+def corrupt_error(bad: list[tuple[str, CorruptCacheObjectError]], hint: str) -> HimoError:
+    """One error for the cache objects found corrupted (and moved aside) while reading them out:
+    the first, the path that needs it, why; `hint` says how to restore them."""
+    path, first = bad[0]
+    count = len({error.oid for _, error in bad})
+    lead = f"cache object {first.oid[:12]} ({path}) is corrupted" if count == 1 else \
+        f"{count} cache objects are corrupted, first {first.oid[:12]} ({path})"
+    where = f"; moved aside to {HIMO_DIR}/cache/{CORRUPT_DIR}/" if first.moved else ""
+    return CorruptCacheObjectError(first.oid, first.reason, f"{lead}: {first.reason}{where}",
+                                   hint, first.moved)
 
 
 def workspace_files(repo: Repo, target: Path) -> list[FileRef]:

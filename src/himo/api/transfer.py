@@ -19,16 +19,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from himo.api.checkout import CheckoutResult, checkout
+from himo.api.checkout import CheckoutResult, checkout, corrupt_error
 from himo.api.contents import read_manifest, tracked
 from himo.api.recording import RunRecorder, recording
-from himo.errors import ConfigError, CorruptObjectError, HimoError, MissingObjectError, RemoteError
+from himo.errors import (
+    ConfigError,
+    CorruptCacheObjectError,
+    CorruptObjectError,
+    HimoError,
+    MissingObjectError,
+    RemoteError,
+)
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
 from himo.model.urls import mask_url
 from himo.objects.files import unlink_quietly
 from himo.objects.hashing import MMAP_THRESHOLD, hash_bytes, hash_file
 from himo.objects.parallel import run_forked, run_parallel
+from himo.objects.verify import Verifier
 from himo.progress import SILENT, Reporter
 from himo.remotes.base import Remote
 from himo.remotes.local import LocalRemote
@@ -46,13 +54,16 @@ class TransferResult:
     present: int = 0  # objects the destination already had
     missing: list[str] = field(default_factory=list)  # objects the source does not have
     corrupted: list[str] = field(default_factory=list)  # downloads whose digest did not match
+    # cache objects found bad as they were to be sent (not sent, moved aside), with a path needing each
+    bad_cache: list[tuple[str, CorruptCacheObjectError]] = field(default_factory=list)
+    bad_targets: list[str] = field(default_factory=list)  # the tracked paths needing them
     paths: dict[str, str] = field(default_factory=dict)  # object -> a tracked path needing it
     confirmed: set[str] = field(default_factory=set)  # objects seen on the remote (sent, there, fetched)
     moved: set[str] = field(default_factory=set)  # objects this transfer sent or fetched
 
     @property
     def complete(self) -> bool:
-        return not self.missing and not self.corrupted
+        return not self.missing and not self.corrupted and not self.bad_cache
 
 
 def get_remote(repo: Repo, name: str | None = None, jobs: int | None = None) -> Remote:
@@ -96,18 +107,56 @@ def push(
     store = get_remote(repo, remote, jobs)
     with recording(repo, "push", _args(paths, remote)) as recorder:
         pointers = tracked(repo, paths)
-        wanted = _needed(repo, pointers)
+        sizes: dict[str, int | None] = {}
+        targets: dict[str, str] = {}
+        wanted = _needed(repo, pointers, sizes, targets)
         local = repo.odb.existing(wanted)
         result = TransferResult(store.name, missing=sorted(set(wanted) - local), paths=wanted)
         with remote_errors(store):
             todo = sorted(local - store.existing(local))
             result.present = len(local) - len(todo)
-            _run(f"Pushing to {store.name}", todo, lambda oid: store.upload(repo.odb.path(oid), oid),
-                 store, reporter)
-        result.transferred = len(todo)
-        result.confirmed, result.moved = set(local), set(todo)
+            sent = _upload(repo, store, todo, sizes, reporter)
+        bad = _moved_aside(repo, todo, sent)
+        result.bad_cache = [(wanted[error.oid], error) for error in bad]
+        result.bad_targets = sorted({targets[error.oid] for error in bad})
+        result.transferred = len(todo) - len(bad)
+        result.confirmed = set(local) - {error.oid for error in bad}
+        result.moved = set(todo) - {error.oid for error in bad}
         _record_locations(repo, recorder, store, pointers, result)
     return result
+
+
+def _upload(repo: Repo, store: Remote, oids: list[str], sizes: dict[str, int | None],
+            reporter: Reporter) -> list[SendResult]:
+    """Send each object, verified as it leaves the cache (`objects.verify`); a bad one is not
+    sent, and its error comes back in its place."""
+    verifier = Verifier.prepare(repo.odb, repo.state, {oid: sizes.get(oid) for oid in oids})
+
+    def send(oid: str) -> SendResult:
+        try:
+            source = verifier.read(oid, sizes.get(oid))
+        except CorruptCacheObjectError as exc:
+            return exc
+        with source:
+            if source.data is not None:
+                store.put_bytes(oid, source.data)
+            else:
+                store.upload(source.readable_path(), oid)
+        return source.hashed
+
+    sent = _run(f"Pushing to {store.name}", oids, send, store, reporter)
+    # Large objects hashed now: their stat vouches for them next time.
+    repo.state.save((st, oid) for oid, st in zip(oids, sent, strict=True) if isinstance(st, os.stat_result))
+    return sent
+
+
+SendResult = os.stat_result | CorruptCacheObjectError | None
+
+
+def _moved_aside(repo: Repo, oids: list[str], results: list[SendResult]) -> list[CorruptCacheObjectError]:
+    """The objects found bad, each moved aside out of the cache (so a fetch restores it)."""
+    bad = [r for r in results if isinstance(r, CorruptCacheObjectError)]
+    return [repo.odb.corrupt(error.oid, error.reason, repo.odb.quarantine(error.oid)) for error in bad]
 
 
 def fetch(
@@ -174,6 +223,11 @@ def _record_locations(repo: Repo, recorder: RunRecorder, store: Remote, pointers
 
 def raise_for(result: TransferResult, verb: str) -> None:
     """After a transfer that did what it could: an error if anything was left behind."""
+    if result.bad_cache:
+        tracked_path = " ".join(result.bad_targets)
+        raise corrupt_error(result.bad_cache, "nothing corrupted was sent; fetch a good copy from a remote"
+                            f" that has it (`himo fetch -r NAME {tracked_path}`), or record the workspace"
+                            f" file as it is now with `himo add {tracked_path}`")
     if result.corrupted:
         first = result.corrupted[0]
         raise CorruptObjectError(
@@ -194,16 +248,25 @@ def raise_for(result: TransferResult, verb: str) -> None:
         )
 
 
-def _needed(repo: Repo, pointers: list[Pointer]) -> dict[str, str]:
+def _needed(repo: Repo, pointers: list[Pointer], sizes: dict[str, int | None] | None = None,
+            targets: dict[str, str] | None = None) -> dict[str, str]:
     """Every object the pointers need (a directory's manifest, and its files when it is
-    cached), each with the tracked path that needs it, for messages."""
+    cached), each with the file that needs it, for messages. `sizes` gets each one's recorded
+    size (None for a manifest: its pointer records the files' total), `targets` the tracked
+    path needing it."""
     oids: dict[str, str] = {}
+    sizes = {} if sizes is None else sizes
+    targets = {} if targets is None else targets
     for pointer in pointers:
-        rel = repo.rel(pointer.target)
-        oids.setdefault(pointer.hash_info.digest, rel)
-        if pointer.hash_info.isdir and repo.odb.exists(pointer.hash_info.digest):
+        rel, info = repo.rel(pointer.target), pointer.hash_info
+        oids.setdefault(info.digest, rel)
+        targets.setdefault(info.digest, rel)
+        sizes[info.digest] = None if info.isdir else info.size
+        if info.isdir and repo.odb.exists(info.digest):
             for entry in read_manifest(repo, pointer):
                 oids.setdefault(entry.digest, f"{rel}/{entry.path}")
+                targets.setdefault(entry.digest, rel)
+                sizes[entry.digest] = entry.size
     return oids
 
 

@@ -18,23 +18,32 @@ TMP_MARK = ".himo-tmp-"  # temp files and folders of half-done writes carry this
 _anonymous_files = hasattr(os, "O_TMPFILE")  # Linux; turned off where the filesystem refuses
 
 
-def read_small(path: str, limit: int) -> bytes | None:
-    """The whole content of the file at `path`, or None if it holds `limit` bytes or more."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+def read_small(path: str, limit: int, follow: bool = True) -> bytes | None:
+    """The whole content of the file at `path`, or None if it holds `limit` bytes or more.
+
+    `follow=False`: a symbolic link at `path` is refused (OSError ELOOP), never read through.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
     try:
         size = os.fstat(fd).st_size
         if size >= limit:
             return None
-        chunks = []
-        while True:
-            # Asking one byte more than the size: a shorter read is the end of the file.
-            chunk = os.read(fd, max(size, 0) + 1)
-            chunks.append(chunk)
-            if len(chunk) <= size or not chunk:
-                break
-            size = 1 << 20  # the file grew while being read: read on to its end
+        return read_fd(fd, size)
     finally:
         os.close(fd)
+
+
+def read_fd(fd: int, size: int) -> bytes:
+    """Everything from `fd`'s position to the end of the file, expected to be `size` bytes."""
+    chunks = []
+    while True:
+        # Asking one byte more than the size: a shorter read is the end of the file.
+        chunk = os.read(fd, max(size, 0) + 1)
+        chunks.append(chunk)
+        if len(chunk) <= size or not chunk:
+            break
+        size = 1 << 20  # the file grew while being read: read on to its end
     return b"".join(chunks)
 
 

@@ -6,6 +6,7 @@ Small files are read whole; large files are memory-mapped and hashed on every co
 
 from __future__ import annotations
 
+import mmap
 import os
 
 from blake3 import blake3
@@ -27,3 +28,13 @@ def hash_file(path: str | os.PathLike[str]) -> str:
         return hasher.hexdigest()
     with open(path, "rb") as f:
         return blake3(f.read()).hexdigest()
+
+
+def hash_fd(fd: int, size: int) -> str:
+    """The blake3 hex digest of the `size` bytes of the open file `fd` (read from its start)."""
+    if size >= MMAP_THRESHOLD:
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
+            hasher = blake3(max_threads=blake3.AUTO)
+            hasher.update(view)
+            return hasher.hexdigest()
+    return blake3(os.pread(fd, size + 1, 0)).hexdigest()

@@ -3,6 +3,10 @@
 `cache.type` is an ordered list ("reflink,copy" by default): the first kind this filesystem
 supports is used and remembered. Every placement is atomic: the new file is made under a
 temporary name in the destination's folder, then renamed over the destination.
+
+The source is a verified `objects.verify.Source`: a copy writes the bytes or copies from the
+descriptor that were verified, never re-reads the object by its name; a link is made to the
+object's path, which was checked (lstat) not to be a link itself.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import shutil
 import uuid
 
 from himo.objects.files import read_small, write_all
+from himo.objects.verify import Source
 
 SMALL = 1 << 20  # cache objects below this are copied with one read and one write
 
@@ -37,32 +42,42 @@ def parse_link_types(value: str) -> tuple[str, ...]:
 def reflink(src: str, dst: str) -> None:
     """Copy-on-write clone of `src` at `dst` (btrfs, xfs); OSError where unsupported."""
     with open(src, "rb") as fsrc:
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            fcntl.ioctl(fd, FICLONE, fsrc.fileno())
-        except OSError:
-            os.close(fd)
-            os.unlink(dst)
-            raise
+        reflink_fd(fsrc.fileno(), dst)
+
+
+def reflink_fd(src_fd: int, dst: str) -> None:
+    """Copy-on-write clone of the open file `src_fd` at `dst`; OSError where unsupported."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fcntl.ioctl(fd, FICLONE, src_fd)
+    except OSError:
         os.close(fd)
+        os.unlink(dst)
+        raise
+    os.close(fd)
 
 
-def _make(kind: str, src: str, dst: str) -> None:
+def _make(kind: str, src: Source, dst: str) -> None:
     if kind == "reflink":
-        reflink(src, dst)
+        if src.fd is None:
+            reflink(src.path, dst)
+        else:
+            reflink_fd(src.fd, dst)
     elif kind == "copy":
         _copy(src, dst)
     elif kind == "hardlink":
-        os.link(src, dst)
+        os.link(src.path, dst)
     else:
-        os.symlink(src, dst)
+        os.symlink(src.path, dst)
 
 
-def _copy(src: str, dst: str) -> None:
+def _copy(src: Source, dst: str) -> None:
     """Copy a cache object to a new file `dst`: small ones in one read and one write."""
-    data = read_small(src, SMALL)
+    data = src.data
+    if data is None and src.fd is None:
+        data = read_small(src.path, SMALL, follow=False)
     if data is None:
-        shutil.copyfile(src, dst)
+        shutil.copyfile(src.readable_path(), dst)
         return
     fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
@@ -91,7 +106,12 @@ class Linker:
         """The kind in use: the one that worked, or the first configured."""
         return self._working or self.kinds[0]
 
-    def place(self, src: str, dst: str) -> str:
+    @property
+    def links(self) -> bool:
+        """Whether objects are placed as links (hardlink, symlink), whose bytes are not read."""
+        return self.preferred in ("hardlink", "symlink")
+
+    def place(self, src: str | Source, dst: str) -> str:
         """Make `dst` hold the bytes of `src`, replacing it atomically; return the kind used."""
         tmp = tmp_name(dst)
         kind = self.create(src, tmp)
@@ -102,9 +122,11 @@ class Linker:
             raise
         return kind
 
-    def create(self, src: str, dst: str) -> str:
+    def create(self, src: str | Source, dst: str) -> str:
         """Make a new file `dst` with the bytes of `src` (no temp name: for a folder that
         is itself renamed into place when complete); return the kind used."""
+        if isinstance(src, str):
+            src = Source("", src)
         kinds = (self._working,) if self._working else self.kinds
         for kind in kinds:
             try:

@@ -13,23 +13,39 @@ A process that makes temp files holds a shared lock on `cache/tmp.lock` until it
 `clear_tmp` deletes temp files only when it can take that lock exclusively: a gc never deletes
 the temp file of a live fetch (or of anything else writing the cache without the repository
 lock), and a killed process's lock dies with it, so what it left is cleared next time.
+
+Objects are read out without following links (O_NOFOLLOW): an object replaced by a symbolic
+link is refused, never read through. One found corrupted is moved aside to `corrupt/`, out of
+the object namespace, so that the cache no longer claims to hold it and the next fetch
+restores it, while its bytes stay for inspection (in hardlink or symlink mode they may be the
+only copy of a workspace edit).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from himo.errors import CorruptCacheObjectError
 from himo.model import is_digest
-from himo.objects.files import READ_ONLY, TMP_MARK, unlink_quietly, write_new
+from himo.objects.files import READ_ONLY, TMP_MARK, read_fd, unlink_quietly, write_new
 from himo.objects.hashing import hash_bytes
 
 LIST_THRESHOLD = 256  # more objects than this: list shard folders instead of stat-ing each
 WRITERS_LOCK = "tmp.lock"  # shared-locked by every process that makes temp files in the cache
+# O_NONBLOCK: a FIFO put in the cache must not hang the open (no effect on regular files).
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+CORRUPT_DIR = "corrupt"  # where corrupted objects are moved aside
+
+IS_LINK = "it is a symbolic link (not followed: a cache object must be a file)"
+NOT_A_FILE = "it is not a regular file"
+MISMATCH = "its bytes do not match its digest"
 
 
 class ObjectDB:
@@ -39,6 +55,7 @@ class ObjectDB:
         self._tmp_ready = False
         self._shards: set[str] = set()  # shard folders known to exist
         self._writer_fd: int | None = None  # our shared lock on WRITERS_LOCK, once we write
+        self._checked: set[str] = set()  # shard folders known to be folders, not links
 
     def path(self, oid: str) -> str:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
@@ -106,9 +123,94 @@ class ObjectDB:
         write_new(self.path(oid), data)
         return oid
 
-    def read_bytes(self, oid: str) -> bytes:
-        with open(self.path(oid), "rb") as f:
-            return f.read()
+    def read_bytes(self, oid: str, size: int | None = None) -> bytes:
+        """The bytes of object `oid`, verified against its digest.
+
+        CorruptCacheObjectError if they are not its bytes (the object is moved aside).
+        """
+        try:
+            fd, st = self.open_object(oid, size)
+            try:
+                data = read_fd(fd, st.st_size)
+            finally:
+                os.close(fd)
+            if hash_bytes(data) != oid:
+                raise self.corrupt(oid, MISMATCH)
+        except CorruptCacheObjectError as exc:
+            self.quarantine(oid)
+            raise self.corrupt(oid, exc.reason, moved=True) from None
+        return data
+
+    def open_object(self, oid: str, size: int | None = None) -> tuple[int, os.stat_result]:
+        """An open descriptor of object `oid` and its stat, never opened through a link.
+
+        CorruptCacheObjectError if the object is a link or not a regular file of `size` bytes
+        (when given); FileNotFoundError if it is absent. Moves nothing: see `quarantine`.
+        """
+        self.check_shard(oid)
+        try:
+            fd = os.open(self.path(oid), READ_FLAGS)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self.corrupt(oid, IS_LINK) from None
+            raise
+        try:
+            st = os.fstat(fd)
+            self.check_stat(oid, st, size)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st
+
+    def lstat_object(self, oid: str, size: int | None = None) -> os.stat_result:
+        """The stat of object `oid` itself (a link is not followed), checked as `open_object` does."""
+        self.check_shard(oid)
+        st = os.lstat(self.path(oid))
+        self.check_stat(oid, st, size)
+        return st
+
+    def check_stat(self, oid: str, st: os.stat_result, size: int | None) -> None:
+        """CorruptCacheObjectError unless `st` is a regular file of `size` bytes (when given)."""
+        if not stat.S_ISREG(st.st_mode):
+            raise self.corrupt(oid, IS_LINK if stat.S_ISLNK(st.st_mode) else NOT_A_FILE)
+        if size is not None and st.st_size != size:
+            raise self.corrupt(oid, f"it holds {st.st_size} bytes where {size} are recorded")
+
+    def check_shard(self, oid: str) -> None:
+        """A shard folder replaced by a link would lead every read (and a move aside) elsewhere:
+        refuse it, once checked per process."""
+        shard = oid[:2]
+        if shard in self._checked:
+            return
+        try:
+            st = os.lstat(f"{self.root}/{shard}")
+        except FileNotFoundError:
+            return  # no object in it: the open reports the missing object
+        if not stat.S_ISDIR(st.st_mode):
+            raise self.corrupt(oid, f"its folder {self.root}/{shard} is not a folder"
+                               " (a link is not followed); move that away")
+        self._checked.add(shard)
+
+    def corrupt(self, oid: str, reason: str, moved: bool = False) -> CorruptCacheObjectError:
+        """The error for object `oid`, found bad for `reason` (`moved`: already moved aside)."""
+        where = f"; moved aside to {self.corrupt_dir}/" if moved else ""
+        return CorruptCacheObjectError(oid, reason, f"cache object {oid[:12]} is corrupted: {reason}{where}",
+                                       moved=moved)
+
+    @property
+    def corrupt_dir(self) -> str:
+        return f"{self.root}/{CORRUPT_DIR}"
+
+    def quarantine(self, oid: str) -> bool:
+        """Move object `oid` aside to `corrupt/` (replacing an earlier bad copy there): the cache
+        no longer holds it, so a fetch brings it back. False if it could not be moved."""
+        try:
+            self.check_shard(oid)
+            os.makedirs(self.corrupt_dir, exist_ok=True)
+            os.replace(self.path(oid), f"{self.corrupt_dir}/{oid}")
+        except (OSError, CorruptCacheObjectError):
+            return False
+        return True
 
     def remove(self, oid: str) -> None:
         unlink_quietly(self.path(oid))

@@ -112,6 +112,17 @@ class StateDB:
                 found[st.st_ino] = digest
         return found
 
+    def table(self) -> dict[tuple[int, int, int], str]:
+        """Every row, (inode, mtime_ns, size) -> digest (loaded once); empty if unreadable."""
+        try:
+            with self._lock:
+                if self._table is None:
+                    rows = self.conn.execute("SELECT inode, mtime_ns, size, digest FROM state").fetchall()
+                    self._table = {(i, m, s): d for i, m, s, d in rows}
+                return self._table
+        except sqlite3.Error:
+            return {}
+
     def get(self, st: os.stat_result) -> str | None:
         return self.lookup([st]).get(st.st_ino)
 

@@ -31,6 +31,10 @@ class Remote(ABC):
         """Store the file as object `oid`, atomically: readers never see a partial object."""
 
     @abstractmethod
+    def put_bytes(self, oid: str, data: bytes) -> None:
+        """Store `data` as object `oid`, atomically (small objects, already read and verified)."""
+
+    @abstractmethod
     def download(self, oid: str, local_path: str) -> None:
         """Write object `oid` to `local_path` (which the caller verifies and moves into the cache)."""
 

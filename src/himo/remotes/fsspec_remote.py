@@ -52,6 +52,15 @@ class FsspecRemote(Remote):
         self.fs.put_file(local_path, tmp)
         self.fs.mv(tmp, dest)
 
+    def put_bytes(self, oid: str, data: bytes) -> None:
+        dest = self._path(oid)
+        if self.atomic_put:
+            self.fs.pipe_file(dest, data)
+            return
+        tmp = f"{dest}.himo-tmp-{uuid.uuid4().hex[:12]}"
+        self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, dest)
+
     def download(self, oid: str, local_path: str) -> None:
         self.fs.get_file(self._path(oid), local_path)
 

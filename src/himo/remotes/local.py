@@ -41,6 +41,9 @@ class LocalRemote(Remote):
         if data is None:
             copy_into_place(local_path, self._path(oid))
             return
+        self.put_bytes(oid, data)
+
+    def put_bytes(self, oid: str, data: bytes) -> None:
         dest = self._path(oid)
         try:
             write_new(dest, data, FILE_MODE)
