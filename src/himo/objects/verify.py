@@ -102,12 +102,15 @@ class Verifier:
         """The object for copying or uploading: its bytes if small, else an open descriptor;
         CorruptCacheObjectError if it is not what its name promises."""
         fd, st = self.odb.open_object(oid, size)
-        try:
-            if st.st_size < WHOLE:
+        if st.st_size < WHOLE:
+            try:
                 data = read_fd(fd, st.st_size)
-                if hash_bytes(data) != oid:
-                    raise self.odb.corrupt(oid, MISMATCH)
-                return Source(oid, self.odb.path(oid), data=data)
+            finally:
+                os.close(fd)
+            if hash_bytes(data) != oid:
+                raise self.odb.corrupt(oid, MISMATCH)
+            return Source(oid, self.odb.path(oid), data=data)
+        try:
             hashed = None
             if not self._is_vouched(oid, st):
                 if hash_fd(fd, st.st_size) != oid:
