@@ -32,6 +32,7 @@ from himo.errors import (
 )
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
+from himo.model import TreeEntry
 from himo.model.urls import mask_url
 from himo.objects.files import unlink_quietly
 from himo.objects.hashing import MMAP_THRESHOLD, hash_bytes, hash_file
@@ -109,7 +110,8 @@ def push(
         pointers = tracked(repo, paths)
         sizes: dict[str, int | None] = {}
         targets: dict[str, str] = {}
-        wanted = _needed(repo, pointers, sizes, targets)
+        manifests: Manifests = {}
+        wanted = _needed(repo, pointers, manifests, sizes, targets)
         local = repo.odb.existing(wanted)
         result = TransferResult(store.name, missing=sorted(set(wanted) - local), paths=wanted)
         with remote_errors(store):
@@ -122,7 +124,7 @@ def push(
         result.transferred = len(todo) - len(bad)
         result.confirmed = set(local) - {error.oid for error in bad}
         result.moved = set(todo) - {error.oid for error in bad}
-        _record_locations(repo, recorder, store, pointers, result)
+        _record_locations(repo, recorder, store, pointers, result, manifests)
     return result
 
 
@@ -166,8 +168,9 @@ def fetch(
     store = get_remote(repo, remote, jobs)
     with recording(repo, "fetch", _args(paths, remote)) as recorder:
         pointers = tracked(repo, paths)
-        result = _fetch(repo, store, pointers, reporter)
-        _record_locations(repo, recorder, store, pointers, result)
+        manifests: Manifests = {}
+        result = _fetch(repo, store, pointers, reporter, manifests)
+        _record_locations(repo, recorder, store, pointers, result, manifests)
     return result
 
 
@@ -178,19 +181,21 @@ def pull(
     store = get_remote(repo, remote, jobs)
     with recording(repo, "pull", _args(paths, remote)) as recorder:
         pointers = tracked(repo, paths)
-        result = _fetch(repo, store, pointers, reporter)
-        _record_locations(repo, recorder, store, pointers, result)
-        complete = [repo.rel(p.target) for p in pointers if _all_cached(repo, p)]
+        manifests: Manifests = {}
+        result = _fetch(repo, store, pointers, reporter, manifests)
+        _record_locations(repo, recorder, store, pointers, result, manifests)
+        complete = [repo.rel(p.target) for p in pointers if _all_cached(repo, p, manifests)]
         restored = checkout(repo, complete, force, jobs, reporter) if complete else []
     return result, restored
 
 
-def _fetch(repo: Repo, store: Remote, pointers: list[Pointer], reporter: Reporter) -> TransferResult:
+def _fetch(repo: Repo, store: Remote, pointers: list[Pointer], reporter: Reporter,
+           manifests: Manifests) -> TransferResult:
     result = TransferResult(store.name)
-    manifests = {p.hash_info.digest: repo.rel(p.target) for p in pointers if p.hash_info.isdir}
-    _download(repo, store, manifests, result, reporter)  # directory listings first
+    listings = {p.hash_info.digest: repo.rel(p.target) for p in pointers if p.hash_info.isdir}
+    _download(repo, store, listings, result, reporter)  # directory listings first
     failed = set(result.missing) | set(result.corrupted)
-    needed = _needed(repo, pointers)
+    needed = _needed(repo, pointers, manifests)
     _download(repo, store, {o: p for o, p in needed.items() if o not in failed}, result, reporter)
     return result
 
@@ -205,12 +210,12 @@ def _args(paths: list[str] | None, remote: str | None) -> list[str]:
 
 
 def _record_locations(repo: Repo, recorder: RunRecorder, store: Remote, pointers: list[Pointer],
-                      result: TransferResult) -> None:
+                      result: TransferResult, manifests: Manifests) -> None:
     """A Location for each artifact whose objects were all seen on the remote; a transfer that
     left objects behind ends its run `failed`."""
-    bad = set(result.missing) | set(result.corrupted)
+    bad = set(result.missing) | set(result.corrupted) | {error.oid for _, error in result.bad_cache}
     for pointer in pointers:
-        needed = set(_needed(repo, [pointer]))
+        needed = set(_needed(repo, [pointer], manifests))
         if needed & bad or not needed & result.confirmed:
             continue
         rel, info = repo.rel(pointer.target), pointer.hash_info
@@ -248,12 +253,16 @@ def raise_for(result: TransferResult, verb: str) -> None:
         )
 
 
-def _needed(repo: Repo, pointers: list[Pointer], sizes: dict[str, int | None] | None = None,
+Manifests = dict[str, list[TreeEntry]]  # manifests read so far in one command, by digest
+
+
+def _needed(repo: Repo, pointers: list[Pointer], manifests: Manifests,
+            sizes: dict[str, int | None] | None = None,
             targets: dict[str, str] | None = None) -> dict[str, str]:
     """Every object the pointers need (a directory's manifest, and its files when it is
     cached), each with the file that needs it, for messages. `sizes` gets each one's recorded
     size (None for a manifest: its pointer records the files' total), `targets` the tracked
-    path needing it."""
+    path needing it. Each manifest is read (and verified) once per command: `manifests`."""
     oids: dict[str, str] = {}
     sizes = {} if sizes is None else sizes
     targets = {} if targets is None else targets
@@ -262,16 +271,18 @@ def _needed(repo: Repo, pointers: list[Pointer], sizes: dict[str, int | None] | 
         oids.setdefault(info.digest, rel)
         targets.setdefault(info.digest, rel)
         sizes[info.digest] = None if info.isdir else info.size
-        if info.isdir and repo.odb.exists(info.digest):
-            for entry in read_manifest(repo, pointer):
+        if info.isdir and (info.digest in manifests or repo.odb.exists(info.digest)):
+            if info.digest not in manifests:
+                manifests[info.digest] = read_manifest(repo, pointer)
+            for entry in manifests[info.digest]:
                 oids.setdefault(entry.digest, f"{rel}/{entry.path}")
                 targets.setdefault(entry.digest, rel)
                 sizes[entry.digest] = entry.size
     return oids
 
 
-def _all_cached(repo: Repo, pointer: Pointer) -> bool:
-    needed = _needed(repo, [pointer])
+def _all_cached(repo: Repo, pointer: Pointer, manifests: Manifests) -> bool:
+    needed = _needed(repo, [pointer], manifests)
     return len(repo.odb.existing(needed)) == len(needed)
 
 
