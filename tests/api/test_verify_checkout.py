@@ -137,3 +137,21 @@ def test_large_object_bit_flip_is_caught_at_checkout(repo: Path, himo: Himo, tmp
     assert_error(proc, f"cache object {digest_of(data)[:12]} (big.bin) is corrupted: its bytes do not match"
                        " its digest; moved aside to .himo/cache/corrupt/")
     assert not (repo / "big.bin").exists()
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_export_never_copies_a_corrupted_object(repo: Path, himo: Himo, how: str, tmp_path: Path):
+    make_tree(repo / "data", files=6)
+    files = tree_bytes(repo / "data")
+    himo("add", "data")
+    bad = digest_of(files["sub1/f1.bin"])
+    corrupt(repo, bad, how, tmp_path / "hostname")
+
+    proc = himo("export", "data", str(tmp_path / "out"), ok=False)
+    assert_error(proc, f"cache object {bad[:12]} (data/sub1/f1.bin) is corrupted: {reason(how, 100)};"
+                       " moved aside to .himo/cache/corrupt/")
+    assert proc.stderr.splitlines()[1:] == [
+        "Hint: run `himo pull data` to fetch it again from a remote, then export;"
+        " the other files were exported, this one was not"]
+    assert tree_bytes(tmp_path / "out" / "data") == {k: v for k, v in files.items() if k != "sub1/f1.bin"}
+    assert os.path.lexists(moved_aside(repo, bad))

@@ -18,14 +18,17 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from himo.api.contents import corrupt_error
 from himo.api.recording import recording
 from himo.api.release import Tracked, needed_objects, resolve, store_reading
 from himo.api.transfer import get_remote
-from himo.errors import HimoError, MetaError, MissingObjectError, RemoteError
+from himo.errors import CorruptCacheObjectError, HimoError, MetaError, MissingObjectError, RemoteError
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
 from himo.model.urls import mask_url
 from himo.objects.manifest import load_manifest
+from himo.objects.parallel import run_parallel
+from himo.objects.verify import Verifier
 from himo.remotes.destination import open_destination
 from himo.remotes.registry import scheme_of
 from himo.workspace.pointer import SUFFIX
@@ -75,9 +78,21 @@ def export_artifact(repo: Repo, target: str, dest: str, remote: str | None = Non
     files = _export_files(repo, tracked)
     destination = open_destination(dest, _connection(repo, dest, remote), os.getcwd())
     name = PurePosixPath(tracked.path).name
+    verifier = Verifier.prepare(repo.odb, repo.state, {digest: size for _, digest, size in files})
+
+    def put(file: tuple[str, str, int]) -> CorruptCacheObjectError | None:
+        """Copy one file out, verified as it leaves the cache (a bad one is not copied)."""
+        rel, digest, size = file
+        try:
+            source = verifier.read(digest, size, whole=False)
+        except CorruptCacheObjectError as exc:
+            return exc
+        with source:
+            destination.put(source.readable_path(), f"{name}/{rel}" if rel else name)
+        return None
+
     try:
-        destination.put_all([(src, f"{name}/{rel}" if rel else name) for src, rel in files],
-                            jobs or repo.jobs)
+        bad = [error for error in run_parallel(put, files, jobs or repo.jobs) if error is not None]
     except HimoError:
         raise
     except Exception as exc:  # boundary: OSError, botocore, aiohttp ... one message
@@ -85,6 +100,13 @@ def export_artifact(repo: Repo, target: str, dest: str, remote: str | None = Non
         raise RemoteError(mask_url(f"cannot export {tracked.path} to {dest}: {detail}"),
                           "check that DEST exists or can be created and is writable (for a bucket: its "
                           "name, the credentials, and -r NAME for a remote's endpoint)") from None
+    if bad:
+        moved = [repo.odb.corrupt(e.oid, e.reason, repo.odb.quarantine(e.oid)) for e in bad]
+        paths = {digest: rel for rel, digest, _ in files}
+        raise corrupt_error([(f"{tracked.path}/{paths[e.oid]}" if paths[e.oid] else tracked.path, e)
+                             for e in moved],
+                            f"run `himo pull {tracked.path}` to fetch it again from a remote, then export;"
+                            " the other files were exported, this one was not")
     url = destination.url_of(name)
     info = tracked.hash_info
     with recording(repo, "export", [target, dest]) as recorder:
@@ -93,16 +115,17 @@ def export_artifact(repo: Repo, target: str, dest: str, remote: str | None = Non
     return ExportResult(tracked.path, info.digest, mask_url(url), len(files), info.size)
 
 
-def _export_files(repo: Repo, tracked: Tracked) -> list[tuple[str, str]]:
-    """(cache file, path inside the export) of every file; MissingObjectError if any is not cached."""
+def _export_files(repo: Repo, tracked: Tracked) -> list[tuple[str, str, int]]:
+    """Every file as (path inside the export, "" for a file; digest; size); MissingObjectError
+    if any is not cached."""
     info = tracked.hash_info
     needed = needed_objects(repo, info)
     if not repo.odb.exists(info.digest) or repo.odb.existing(needed) != needed:
         raise MissingObjectError(f"{tracked.path}: its bytes (digest {info.digest[:12]}) are not all in "
                                  "the cache", f"`himo pull {tracked.path}` first, then export")
     if not info.isdir:
-        return [(repo.odb.path(info.digest), "")]
-    return [(repo.odb.path(e.digest), e.path) for e in load_manifest(repo.odb.read_bytes(info.digest))]
+        return [("", info.digest, info.size)]
+    return [(e.path, e.digest, e.size) for e in load_manifest(repo.odb.read_bytes(info.digest))]
 
 
 def _connection(repo: Repo, dest: str, remote: str | None) -> dict[str, Any]:

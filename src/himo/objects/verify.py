@@ -98,11 +98,11 @@ class Verifier:
     def _is_vouched(self, oid: str, st: os.stat_result) -> bool:
         return self.vouched.get((st.st_ino, st.st_mtime_ns, st.st_size)) == oid
 
-    def read(self, oid: str, size: int | None = None) -> Source:
-        """The object for copying or uploading: its bytes if small, else an open descriptor;
-        CorruptCacheObjectError if it is not what its name promises."""
+    def read(self, oid: str, size: int | None = None, whole: bool = True) -> Source:
+        """The object for copying or uploading: its bytes if small (and `whole`), else an open
+        descriptor; CorruptCacheObjectError if it is not what its name promises."""
         fd, st = self.odb.open_object(oid, size)
-        if st.st_size < WHOLE:
+        if st.st_size < WHOLE and whole:
             try:
                 data = read_fd(fd, st.st_size)
             finally:
@@ -112,7 +112,7 @@ class Verifier:
             return Source(oid, self.odb.path(oid), data=data)
         try:
             hashed = None
-            if not self._is_vouched(oid, st):
+            if st.st_size < WHOLE or not self._is_vouched(oid, st):
                 if hash_fd(fd, st.st_size) != oid:
                     raise self.odb.corrupt(oid, MISMATCH)
                 hashed = st

@@ -12,7 +12,6 @@ import uuid
 from typing import Any
 
 from himo.objects.files import TMP_MARK
-from himo.objects.parallel import run_parallel
 from himo.remotes.fsspec_remote import ATOMIC_PUT
 from himo.remotes.local import copy_into_place
 from himo.remotes.registry import _filesystem, local_path, scheme_of
@@ -30,10 +29,6 @@ class Destination:
         """The URL a file `rel` is written at (for a local folder: its absolute path)."""
         base = self.root if self.fs is None else self.url
         return f"{base}/{rel}" if rel else base
-
-    def put_all(self, files: list[tuple[str, str]], jobs: int) -> None:
-        """Copy each (local path, relative name); stops at the first failure."""
-        run_parallel(lambda pair: self.put(*pair), files, jobs)
 
     def put(self, local: str, rel: str) -> None:
         if self.fs is None:
