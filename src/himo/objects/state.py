@@ -92,12 +92,16 @@ class StateDB:
                 self._conn.execute(statement)
         return self._conn
 
-    def lookup(self, stats: Iterable[os.stat_result]) -> dict[int, str]:
-        """Digests of the files whose stat still matches the recorded one, by inode."""
+    def lookup(self, stats: Iterable[os.stat_result], bulk: bool = True) -> dict[int, str]:
+        """Digests of the files whose stat still matches the recorded one, by inode.
+
+        `bulk=False`: never load the whole table, query by inode (the table may hold many
+        more rows than there are files to look up).
+        """
         stats = list(stats)
         try:
             with self._lock:
-                if self._table is None and len(stats) > BULK_THRESHOLD:
+                if self._table is None and len(stats) > BULK_THRESHOLD and bulk:
                     rows = self.conn.execute("SELECT inode, mtime_ns, size, digest FROM state").fetchall()
                     self._table = {(i, m, s): d for i, m, s, d in rows}
                 if self._table is None:
@@ -111,17 +115,6 @@ class StateDB:
             if digest is not None:
                 found[st.st_ino] = digest
         return found
-
-    def table(self) -> dict[tuple[int, int, int], str]:
-        """Every row, (inode, mtime_ns, size) -> digest (loaded once); empty if unreadable."""
-        try:
-            with self._lock:
-                if self._table is None:
-                    rows = self.conn.execute("SELECT inode, mtime_ns, size, digest FROM state").fetchall()
-                    self._table = {(i, m, s): d for i, m, s, d in rows}
-                return self._table
-        except sqlite3.Error:
-            return {}
 
     def get(self, st: os.stat_result) -> str | None:
         return self.lookup([st]).get(st.st_ino)

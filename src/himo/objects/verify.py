@@ -29,7 +29,7 @@ from himo.errors import CorruptCacheObjectError
 from himo.objects.files import read_fd
 from himo.objects.hashing import hash_fd
 from himo.objects.odb import MISMATCH, ObjectDB
-from himo.objects.state import BULK_THRESHOLD, StateDB
+from himo.objects.state import StateDB
 
 WHOLE = 1 << 20  # objects below this are read whole (one read) and hashed in memory
 PROC_FD = "/proc/self/fd"
@@ -85,15 +85,14 @@ class Verifier:
         candidates = [oid for oid, size in sizes.items() if linking or size is None or size >= WHOLE]
         if not candidates:
             return cls(odb)
-        if len(candidates) > BULK_THRESHOLD:
-            return cls(odb, state.table())  # one scan beats stat-ing every object here
         stats = []
         for oid in candidates:
             try:
                 stats.append(os.lstat(odb.path(oid)))
             except OSError:
                 continue  # absent: reported when it is opened
-        found = state.lookup(stats)
+        # By inode, never the whole table: it holds a row per file version ever hashed.
+        found = state.lookup(stats, bulk=False)
         return cls(odb, {(st.st_ino, st.st_mtime_ns, st.st_size): found[st.st_ino]
                          for st in stats if st.st_ino in found})
 
