@@ -92,4 +92,4 @@ def test_wrong_types_in_config_are_one_line_errors(repo: Path, himo: Himo, text:
     write(repo / ".himo" / "config", text)
     proc = himo(*command, ok=False)
     assert (proc.returncode, proc.stderr.splitlines()) == (1, [
-        f"Error: {repo / '.himo' / 'config'}: {key} {said}", "Hint: fix it in the file by hand"])
+        f"Error: .himo/config: {key} {said}", "Hint: fix it in the file by hand"])

@@ -163,7 +163,7 @@ def test_invalid_cache_type_written_by_hand_is_a_config_error(repo: Path, himo: 
     write(repo / ".himo" / "config", '[cache]\ntype = "teleport"\n')
     write(repo / "a.txt", "a\n")
     proc = himo("add", "a.txt", ok=False)
-    assert_error(proc, "cache.type: unknown link type 'teleport'")
+    assert_error(proc, ".himo/config: cache.type: unknown link type 'teleport'")
     assert not (repo / "a.txt.himo").exists()
 
 

@@ -158,6 +158,7 @@ class ConfigFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.label = f"{path.parent.name}/{path.name}"  # `.himo/config`: what users know it as
         self.data = self._load()
 
     def _load(self) -> dict[str, Any]:
@@ -167,15 +168,15 @@ class ConfigFile:
             return {}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(
-                f"{self.path}: invalid TOML: {exc}",
+                f"{self.label}: invalid TOML: {exc}",
                 "fix the file by hand: himo cannot rewrite a file it cannot read",
             ) from None
         except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot read: {exc.strerror}") from None
+            raise ConfigError(f"{self.label}: cannot read: {exc.strerror}") from None
         try:
             check_shape(data)
         except ConfigError as error:  # `himo config` reads the file too: only an editor can fix it
-            raise ConfigError(f"{self.path}: {error.message}", "fix it in the file by hand") from None
+            raise ConfigError(f"{self.label}: {error.message}", "fix it in the file by hand") from None
         return data
 
     def get(self, parts: list[str]) -> Any:
