@@ -36,12 +36,6 @@ def _temps(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if ".himo-tmp-" in p.name)
 
 
-def _dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
 @pytest.mark.parametrize("cache_type", CACHE_TYPES)
 def test_killed_checkout_of_a_folder_leaves_a_temp_folder_that_the_next_checkout_removes(
         repo: Path, himo: Himo, cache_type: str) -> None:
@@ -111,11 +105,21 @@ def test_half_written_file_inside_a_tracked_folder_is_reported_and_gc_removes_it
     assert himo("status").stdout == "Everything is up to date.\n"
 
 
+def _zombie() -> subprocess.Popen[bytes]:
+    """A child that has exited and is not reaped yet: its pid still exists, as a zombie (as the
+    forked workers of a killed himo until their new parent reaps them)."""
+    proc = subprocess.Popen(["true"])
+    while Path(f"/proc/{proc.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z":
+        pass
+    return proc
+
+
 def test_temp_file_of_a_live_command_is_kept(repo: Path, himo: Himo) -> None:
     write(repo / "d" / "a.txt", "a\n")
     himo("add", "d")
     live = write(repo / "d" / f".a.txt.himo-tmp-{os.getpid()}-0123456789ab", "being written")
-    dead = write(repo / "d" / f".a.txt.himo-tmp-{_dead_pid()}-0123456789ab", "abandoned")
+    zombie = _zombie()
+    dead = write(repo / "d" / f".a.txt.himo-tmp-{zombie.pid}-0123456789ab", "abandoned")
     old = write(repo / f".d.himo-tmp-{'ab' * 6}" / "x", "an older himo's, no pid")
 
     assert himo("status").stdout.splitlines()[1:3] == [
@@ -128,6 +132,7 @@ def test_temp_file_of_a_live_command_is_kept(repo: Path, himo: Himo) -> None:
                        f"Cleaned up after an interrupted command: removed d/{dead.name} (9 B)"]
     assert live.read_text() == "being written" and not dead.exists() and not old.parent.exists()
     assert himo("status").stdout == "Everything is up to date.\n"
+    zombie.wait()
 
 
 @pytest.mark.parametrize("cache_type", ["hardlink", "symlink"])

@@ -74,7 +74,8 @@ class Ingester:
                 return digest
             return self._copy_in(f, kind)
         digest = digest or hash_file(f.path)
-        if not self._is_stored(f, digest):
+        if not self._holds(digest, f.stat.st_size):
+            # Never move or link the workspace entry itself when it is a symlink: copy its bytes.
             digest = self._copy_over(f) if os.path.islink(f.path) else self._link_in(f, digest)
         self._link_back(f, digest, kind)
         return digest
@@ -95,26 +96,26 @@ class Ingester:
             raise
         return digest
 
-    def _is_stored(self, f: FileRef, digest: str) -> bool:
-        """Whether the workspace file already is object `digest` (a hard link of it, or a
-        symlink to it: `f.stat` follows symlinks), and the object a plain file.
+    def _holds(self, digest: str, size: int) -> bool:
+        """Whether object `digest` is in the cache as a plain file of `size` bytes.
 
-        Such a file is never moved or linked into the cache again: that would put a link
-        where the object is (one pointing to itself, when a symlink was renamed over it).
+        Then the workspace file is only linked to it: one that already is the object (a hard
+        link of it, or a symlink to it, after `state.db` was lost or a kill) is left as it is,
+        never moved or linked in again (that renamed a symlink over its own object). A missing
+        object, or one that is a link or has the wrong size, is stored again from the workspace.
         """
         try:
             st = os.lstat(self.odb.path(digest))
         except OSError:
             return False
-        return stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_dev) == (f.stat.st_ino, f.stat.st_dev)
+        return stat.S_ISREG(st.st_mode) and st.st_size == size
 
     def _link_in(self, f: FileRef, digest: str) -> str:
         """Link modes, a regular workspace file: its inode becomes the object, no bytes copied.
 
-        It gets a second name (a hard link) in the cache and replaces whatever was stored under
-        its digest: the workspace's bytes win, a bad object is healed. The workspace name is
-        never moved: it holds the bytes until `_link_back` renames a link over it, so a kill at
-        any moment loses nothing.
+        It gets a second name (a hard link) in the cache, replacing a bad object stored under its
+        digest, if any. The workspace name is never moved: it holds the bytes until `_link_back`
+        renames a link over it, so a kill at any moment loses nothing.
         """
         tmp = self.odb.tmp_path(digest)
         try:

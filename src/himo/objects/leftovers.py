@@ -43,15 +43,25 @@ def owner_gone(name: str) -> bool:
     if match["pid"] is None:
         return True
     pid = int(match["pid"])
-    if pid == os.getpid():
-        return False
+    return pid != os.getpid() and not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie: a killed command's forked workers die
+    with it but may stay zombies for a while (until their new parent, often PID 1 in a
+    container, reaps them), with every file closed."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return False
     except PermissionError:
-        return False  # alive, another user's
-    return False
+        return True  # alive, another user's
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]  # the field after "(command name)"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill()
+    return state not in (b"Z", b"X")
 
 
 def stale_beside(folder: str, names: set[str] | None = None) -> list[str]:
