@@ -130,3 +130,20 @@ def test_kill_during_commit_then_commit_again_loses_nothing(repo: Path, himo: Hi
     himo("commit", "d")
     assert tree_bytes(repo / "d") == want
     _assert_all_kept(repo, himo, want)
+
+
+def test_adding_content_already_linked_elsewhere_keeps_that_link_valid(repo: Path, himo: Himo) -> None:
+    """Symlink mode: `b` already links to the object of "same"; adding a regular file `a` with the
+    same bytes links `a` to that object too, and never replaces it under `b`'s feet."""
+    himo("config", "cache.type", "symlink")
+    write(repo / "d" / "sub" / "b.txt", "same\n")
+    himo("add", "d")
+    write(repo / "d" / "a.txt", "same\n")  # stored first: a folder's files come before its folders'
+    (repo / ".himo" / "state.db").unlink()
+
+    out = himo("add", "d", "-j", "1").stdout
+
+    assert out.startswith("Recorded d (2 files, 10 bytes, ")
+    obj = str(object_path(repo, digest_of(b"same\n")))
+    assert [os.readlink(repo / "d" / name) for name in ("a.txt", "sub/b.txt")] == [obj, obj]
+    _assert_cache_sound(repo, himo)
