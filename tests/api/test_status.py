@@ -16,7 +16,7 @@ from himo.workspace.repo import Repo
 from tests.api.helpers import assert_error, digest_of, object_path, pointer_doc
 from tests.conftest import Himo, write
 
-KEYS = ["path", "pointer", "state", "added", "modified", "deleted", "not_in_cache"]
+KEYS = ["path", "pointer", "state", "added", "modified", "deleted", "not_in_cache", "leftovers"]
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_clean_workspace(tracked: Path, himo: Himo) -> None:
     assert list(report) == ["d", "data.csv"]
     assert report["data.csv"] == {
         "path": "data.csv", "pointer": "data.csv.himo", "state": "unchanged",
-        "added": [], "modified": [], "deleted": [], "not_in_cache": [],
+        "added": [], "modified": [], "deleted": [], "not_in_cache": [], "leftovers": [],
     }
     assert list(report["d"]) == KEYS
 

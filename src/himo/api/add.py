@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from himo.api.contents import workspace_files
+from himo.api.leftovers import clean_targets
 from himo.api.recording import recording
 from himo.api.status import remember_directory
 from himo.errors import HimoError, PathError, PipelineError
@@ -21,6 +22,7 @@ from himo.meta.recorder import Recorder
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo, TreeEntry
 from himo.objects.ingest import Ingester
+from himo.objects.leftovers import Leftover
 from himo.objects.manifest import dump_manifest
 from himo.objects.walk import FileRef
 from himo.progress import SILENT, Reporter
@@ -40,6 +42,7 @@ class AddResult:
     changed: bool  # whether the pointer file was written
     gitignore: str  # the .gitignore that keeps the target out of git, relative to the root
     git_ignored: frozenset[str] = frozenset()  # of pointer and gitignore, those git ignores (`git add -f`)
+    cleaned: tuple[Leftover, ...] = ()  # temp entries an interrupted command had left, cleaned first
 
 
 def add(
@@ -140,6 +143,10 @@ def _recorded(repo: Repo, recorder: Recorder, verb: str, target: Path, jobs: int
 
 
 def _record(repo: Repo, target: Path, jobs: int | None, reporter: Reporter) -> AddResult:
+    try:  # first: a file an interrupted command left only under a temp name is put back
+        cleaned = tuple(clean_targets(repo, [target]))
+    except OSError as exc:
+        raise _storage_error(repo, target, exc) from None
     files = workspace_files(repo, target)
     nested = next((f.rel for f in files if f.rel.endswith(SUFFIX)), None)
     if target.is_dir() and nested:
@@ -156,7 +163,7 @@ def _record(repo: Repo, target: Path, jobs: int | None, reporter: Reporter) -> A
         raise _storage_error(repo, target, exc) from None
     return AddResult(
         repo.rel(target), repo.rel(pointer_file_for(target)), info, len(files), ingester.hashed, changed,
-        repo.rel(target.parent / ".gitignore"),
+        repo.rel(target.parent / ".gitignore"), cleaned=cleaned,
     )
 
 

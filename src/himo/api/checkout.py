@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from himo.api.contents import corrupt_error, read_manifest, tracked, workspace_files
+from himo.api.leftovers import clean_targets
 from himo.errors import CorruptCacheObjectError, HimoError, LocalChangesError, MissingObjectError
 from himo.model import TreeEntry
-from himo.objects.files import TMP_MARK
+from himo.objects.files import temp_name
 from himo.objects.ingest import Ingester
+from himo.objects.leftovers import Leftover
 from himo.objects.tree import materialize
 from himo.objects.walk import FileRef
 from himo.progress import SILENT, Reporter
@@ -37,6 +39,7 @@ class CheckoutResult:
     path: str
     written: int  # files written from the cache
     removed: int  # files deleted because the pointer does not list them
+    cleaned: tuple[Leftover, ...] = ()  # temp entries an interrupted command had left
 
 
 def checkout(
@@ -48,9 +51,22 @@ def checkout(
 ) -> list[CheckoutResult]:
     """Restore tracked paths; refuse (changing nothing) if that would lose unsaved changes."""
     with repo.lock():
-        plans = [_plan(repo, p, jobs) for p in tracked(repo, paths)]
+        pointers = tracked(repo, paths)
+        # Before planning: a file left only under a temp name is back in place, and is then
+        # compared like any other.
+        cleaned = [_clean(repo, p.target) for p in pointers]
+        plans = [_plan(repo, p, jobs) for p in pointers]
         _refuse_if_unsafe(repo, plans, force)
-        return [_apply(repo, plan, jobs, reporter) for plan in plans]
+        return [_apply(repo, plan, jobs, reporter, done) for plan, done in zip(plans, cleaned, strict=True)]
+
+
+def _clean(repo: Repo, target: Path) -> tuple[Leftover, ...]:
+    """Clean what an interrupted command left at `target` (a half-built folder beside it,
+    half-written files in it)."""
+    try:
+        return tuple(clean_targets(repo, [target]))
+    except OSError as exc:
+        raise _restore_error(repo.rel(target), exc) from exc
 
 
 def _plan(repo: Repo, pointer: Pointer, jobs: int | None) -> Plan:
@@ -115,7 +131,8 @@ def _refuse_if_unsafe(repo: Repo, plans: list[Plan], force: bool) -> None:
             )
 
 
-def _apply(repo: Repo, plan: Plan, jobs: int | None, reporter: Reporter) -> CheckoutResult:
+def _apply(repo: Repo, plan: Plan, jobs: int | None, reporter: Reporter,
+           cleaned: tuple[Leftover, ...]) -> CheckoutResult:
     target = plan.pointer.target
     isdir = plan.pointer.hash_info.isdir
     if os.path.lexists(target) and target.is_dir() != isdir:
@@ -143,7 +160,7 @@ def _apply(repo: Repo, plan: Plan, jobs: int | None, reporter: Reporter) -> Chec
         raise corrupt_error([(f"{rel}/{e.path}" if isdir else rel, err) for e, err in bad],
                             f"run `himo pull {rel}` to fetch it again from a remote and check it out;"
                             " nothing corrupted was written to the workspace")
-    return CheckoutResult(repo.rel(target), len(plan.place), len(plan.remove))
+    return CheckoutResult(repo.rel(target), len(plan.place), len(plan.remove), cleaned)
 
 
 def _materialize_folder(ingester: Ingester, target: Path, entries: list[TreeEntry],
@@ -152,7 +169,7 @@ def _materialize_folder(ingester: Ingester, target: Path, entries: list[TreeEntr
     into place, so its files need no temp name and rename each; an interruption leaves no
     half-made folder at `target` (and the temp one is removed). Files whose object is bad
     are left out (returned)."""
-    staging = target.parent / f".{target.name}{TMP_MARK}{os.urandom(6).hex()}"
+    staging = target.parent / temp_name(target.name)
     try:
         bad = materialize(ingester, staging, entries, reporter.advance, fresh=True)
         staging.mkdir(parents=True, exist_ok=True)  # an empty folder has no entries

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 
 from himo.objects.hashing import hash_file
@@ -25,7 +27,7 @@ def fsck(
 
     def bad(oid: str) -> bool:
         reporter.advance()
-        return hash_file(repo.odb.path(oid)) != oid
+        return not _intact(repo.odb.path(oid), oid)
 
     try:
         flags = run_parallel(bad, oids, jobs or repo.jobs)
@@ -37,3 +39,15 @@ def fsck(
             for oid in corrupted:
                 repo.odb.remove(oid)
     return FsckResult(len(oids), corrupted, repair and bool(corrupted))
+
+
+def _intact(path: str, oid: str) -> bool:
+    """Whether the object at `path` is a plain file holding the bytes `oid` names.
+
+    A link is corrupt whatever it points to: links in the cache are never followed (one to
+    itself would fail with ELOOP, one to a file outside would vouch for bytes the cache does
+    not hold).
+    """
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        return False
+    return hash_file(path) == oid

@@ -27,7 +27,7 @@ def remove(repo: Repo, pointer_files: list[str]) -> list[str]:
     with repo.lock():
         for pointer in pointers:
             if pointer.target.exists():
-                _unlink_from_cache(repo, pointer.target)
+                make_private(repo, pointer.target)
             unignore_target(pointer.target)
             # Last: until the pointer goes, `himo remove` run again (after a kill or an
             # error above) finds it and finishes the work.
@@ -38,10 +38,13 @@ def remove(repo: Repo, pointer_files: list[str]) -> list[str]:
 def unprotect(repo: Repo, paths: list[str]) -> int:
     """Replace links into the cache by private writable copies; return how many files."""
     with repo.lock():
-        return sum(_unlink_from_cache(repo, p.target) for p in pointers_for(repo, paths))
+        return sum(make_private(repo, p.target) for p in pointers_for(repo, paths))
 
 
-def _unlink_from_cache(repo: Repo, target: Path) -> int:
+def make_private(repo: Repo, target: Path) -> int:
+    """Replace the files at `target` that share bytes with the cache (a symlink, a hard link or
+    a read-only file) by private writable copies, so that writing to them can never change a
+    cache object; how many were replaced."""
     if not target.exists():
         return 0
     count = 0

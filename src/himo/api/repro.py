@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from himo.api.recording import recording
+from himo.api.remove import make_private
 from himo.errors import PipelineError, StageFailedError
 from himo.meta.kinds import infer_kind, is_code
 from himo.meta.recorder import Context, Recorder
@@ -228,11 +229,17 @@ class Reproducer:
         return _out_kind(output) if path == out_path else infer_kind(path, output.role)
 
     def _clear_outputs(self, stage: Stage) -> None:
+        """Before the stage runs: delete its outputs, except persistent ones, which become
+        private copies: the stage may write to them, never through a link into the cache."""
         import shutil
 
         for out in stage.outs:
             path = self.repo.root / out.path
-            if out.persist or not (path.exists() or path.is_symlink()):
+            if not (path.exists() or path.is_symlink()):
+                continue
+            if out.persist:
+                make_private(self.repo, path)
+                self.snap.forget(out.path)
                 continue
             try:
                 shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()

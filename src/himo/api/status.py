@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from himo.api.contents import read_manifest_digests, tracked, workspace_files
+from himo.api.leftovers import stale_of
 from himo.errors import MissingObjectError
 from himo.model import TreeEntry
 from himo.objects.manifest import dump_manifest
@@ -27,10 +29,13 @@ class TargetStatus:
     modified: list[str] = field(default_factory=list)  # files whose content changed
     deleted: list[str] = field(default_factory=list)  # files gone from a tracked directory
     not_in_cache: list[str] = field(default_factory=list)  # digests missing from the cache
+    # temp entries an interrupted command left beside or inside it (the next add, commit,
+    # checkout or gc cleans them)
+    leftovers: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return self.state == "unchanged" and not self.not_in_cache
+        return self.state == "unchanged" and not self.not_in_cache and not self.leftovers
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -43,6 +48,7 @@ def status(repo: Repo, paths: list[str] | None = None, jobs: int | None = None) 
 
 def _status_of(repo: Repo, pointer: Pointer, jobs: int | None) -> TargetStatus:
     result = TargetStatus(repo.rel(pointer.target), repo.rel(pointer.file), "unchanged")
+    result.leftovers = [repo.rel(Path(path)) for path in stale_of(repo, [pointer.target])]
     if pointer.hash_info.isdir and pointer.target.is_dir():
         _dir_status(repo, pointer, result, jobs)
         return result

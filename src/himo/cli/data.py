@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 
@@ -50,7 +51,24 @@ def commit_cmd(paths: tuple[str, ...], jobs: int | None) -> None:
     _report_recorded(commit(Repo.find(), list(paths), jobs, OUT.reporter()))
 
 
+def _report_cleaned(cleaned) -> None:  # type: ignore[no-untyped-def]
+    """What was cleaned after an interrupted command, one line per entry (the first 10)."""
+    from himo.cli.history import _size
+
+    repo_root = Repo.find().root
+    for leftover in cleaned[:10]:
+        rel = os.path.relpath(leftover.path, repo_root)
+        if leftover.restored is not None:
+            what = f"restored {os.path.relpath(leftover.restored, repo_root)} (from {rel})"
+        else:
+            what = f"removed {rel}{'/' if leftover.folder else ''} ({_size(leftover.size)})"
+        OUT.echo(f"Cleaned up after an interrupted command: {what}")
+    if len(cleaned) > 10:
+        OUT.echo(f"Cleaned up after an interrupted command: ... and {len(cleaned) - 10} more")
+
+
 def _report_recorded(results) -> None:  # type: ignore[no-untyped-def]
+    _report_cleaned([leftover for r in results for leftover in r.cleaned])
     for r in results:
         what = f"{r.hash_info.nfiles} files, " if r.hash_info.isdir else ""
         verb = "Recorded" if r.changed else "Unchanged"
@@ -109,6 +127,12 @@ def _print_status(r) -> None:  # type: ignore[no-untyped-def]
             OUT.echo(f"        ... and {len(items) - 20} more {label}")
     if r.not_in_cache:
         OUT.echo(f"    not in cache: {len(r.not_in_cache)} object(s) (run `himo pull`)")
+    for item in r.leftovers[:20]:
+        OUT.echo(f"    left by an interrupted command: {item}")
+    if len(r.leftovers) > 20:
+        OUT.echo(f"    ... and {len(r.leftovers) - 20} more left by an interrupted command")
+    if r.leftovers:
+        OUT.echo(f"    (run `himo checkout {r.path}` or `himo gc` to clean them up)")
 
 
 @click.command("checkout")
@@ -120,7 +144,9 @@ def checkout_cmd(paths: tuple[str, ...], force: bool, jobs: int | None) -> None:
     """Make the workspace match the pointers of PATHS (all if none)."""
     from himo.api.checkout import checkout
 
-    for r in checkout(Repo.find(), list(paths), force, jobs, OUT.reporter()):
+    results = checkout(Repo.find(), list(paths), force, jobs, OUT.reporter())
+    _report_cleaned([leftover for r in results for leftover in r.cleaned])
+    for r in results:
         if r.written or r.removed:
             OUT.echo(f"Restored {r.path} ({r.written} written, {r.removed} removed)")
 
@@ -198,6 +224,7 @@ def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: boo
             OUT.echo(f"cache: {oid}")
         for oid in plan.remote:
             OUT.echo(f"{plan.remote_name}: {oid}")
+    _gc_leftovers(repo, dry, as_json)
     total = len(plan.cache) + len(plan.remote)
     if dry or total == 0:
         say(f"Would remove {total} object(s)" if total else "Nothing to remove.")
@@ -210,3 +237,16 @@ def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: boo
             say("Nothing removed.")
             return
     say(f"Removed {run_gc(repo, plan, OUT.reporter())} object(s)")
+
+
+def _gc_leftovers(repo: Repo, dry: bool, as_json: bool) -> None:
+    """gc also cleans what interrupted commands left in the workspace (--dry: lists it)."""
+    from himo.api.leftovers import clean_workspace, workspace_leftovers
+
+    if dry:
+        for path in [] if as_json else workspace_leftovers(repo):
+            OUT.echo(f"leftover of an interrupted command: {os.path.relpath(path, repo.root)}")
+        return
+    cleaned = clean_workspace(repo)
+    if not as_json:
+        _report_cleaned(cleaned)

@@ -15,6 +15,13 @@ import stat
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 TMP_MARK = ".himo-tmp-"  # temp files and folders of half-done writes carry this in their name
 
+
+def temp_name(name: str) -> str:
+    """The hidden name a workspace entry `name` is written under before it is renamed into place:
+    `.NAME.himo-tmp-<pid>-<12 hex>`. The pid tells cleaning (objects.leftovers) whether the
+    command writing it still runs."""
+    return f".{name}{TMP_MARK}{os.getpid()}-{os.urandom(6).hex()}"
+
 _anonymous_files = hasattr(os, "O_TMPFILE")  # Linux; turned off where the filesystem refuses
 
 

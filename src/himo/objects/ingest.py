@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -68,12 +69,16 @@ class Ingester:
 
     def _store_one(self, f: FileRef, digest: str | None) -> str:
         kind = self.linker.preferred
-        if digest is not None and self.odb.exists(digest):
-            self._link_back(f, digest, kind)
-            return digest
-        if kind in ("hardlink", "symlink"):
-            return self._move_in(f, digest or hash_file(f.path), kind)
-        return self._copy_in(f, kind)
+        if kind not in ("hardlink", "symlink"):
+            if digest is not None and self.odb.exists(digest):
+                return digest
+            return self._copy_in(f, kind)
+        digest = digest or hash_file(f.path)
+        if not self._holds(digest, f.stat.st_size):
+            # Never move or link the workspace entry itself when it is a symlink: copy its bytes.
+            digest = self._copy_over(f) if os.path.islink(f.path) else self._link_in(f, digest)
+        self._link_back(f, digest, kind)
+        return digest
 
     def _copy_in(self, f: FileRef, kind: str) -> str:
         data = read_small(f.path, MMAP_THRESHOLD) if f.stat.st_size < MMAP_THRESHOLD else None
@@ -91,28 +96,56 @@ class Ingester:
             raise
         return digest
 
-    def _move_in(self, f: FileRef, digest: str, kind: str) -> str:
-        """hardlink/symlink mode: the workspace file becomes the object, no bytes copied."""
+    def _holds(self, digest: str, size: int) -> bool:
+        """Whether object `digest` is in the cache as a plain file of `size` bytes.
+
+        Then the workspace file is only linked to it: one that already is the object (a hard
+        link of it, or a symlink to it, after `state.db` was lost or a kill) is left as it is,
+        never moved or linked in again (that renamed a symlink over its own object). A missing
+        object, or one that is a link or has the wrong size, is stored again from the workspace.
+        """
+        try:
+            st = os.lstat(self.odb.path(digest))
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode) and st.st_size == size
+
+    def _link_in(self, f: FileRef, digest: str) -> str:
+        """Link modes, a regular workspace file: its inode becomes the object, no bytes copied.
+
+        It gets a second name (a hard link) in the cache, replacing a bad object stored under its
+        digest, if any. The workspace name is never moved: it holds the bytes until `_link_back`
+        renames a link over it, so a kill at any moment loses nothing.
+        """
         tmp = self.odb.tmp_path(digest)
         try:
-            if kind == "hardlink":
-                os.link(f.path, tmp)
-            else:
-                os.replace(f.path, tmp)
+            os.link(f.path, tmp, follow_symlinks=False)
+            _refuse_if_changed(f, os.stat(tmp))
             self.odb.commit_tmp(tmp, digest)
         except OSError as exc:
-            if kind == "symlink" and os.path.exists(tmp):
-                os.replace(tmp, f.path)  # give the user's file back
             unlink_quietly(tmp)
             if exc.errno not in UNSUPPORTED:
                 raise
-            return self._copy_in(f, "copy")
-        self._link_back(f, digest, kind)
+            return self._copy_over(f)
+        except BaseException:
+            unlink_quietly(tmp)
+            raise
+        return digest
+
+    def _copy_over(self, f: FileRef) -> str:
+        """Copy the bytes at `f.path` into the cache, replacing whatever is stored under their
+        digest; for a workspace symlink (its target's bytes are copied, the link itself never
+        enters the cache) and where hard links are not possible."""
+        tmp = self.odb.tmp_path()
+        try:
+            digest = _copy_while_hashing(f, tmp)
+            self.odb.commit_tmp(tmp, digest)
+        except BaseException:
+            unlink_quietly(tmp)
+            raise
         return digest
 
     def _link_back(self, f: FileRef, digest: str, kind: str) -> None:
-        if kind not in ("hardlink", "symlink"):
-            return
         obj = self.odb.path(digest)
         if not os.path.lexists(f.path) or not Linker.is_placed(kind, obj, f.path, f.stat):
             self.linker.place(obj, f.path)
@@ -133,10 +166,15 @@ def _copy_while_hashing(f: FileRef, dst: str) -> str:
         digest = pool.submit(hash_file, f.path)
         shutil.copyfile(f.path, dst)
         result = digest.result()
-    now = os.stat(f.path)
+    _refuse_if_changed(f, os.stat(f.path))
+    return result
+
+
+def _refuse_if_changed(f: FileRef, now: os.stat_result) -> None:
+    """A file that changed since it was listed is refused rather than stored under a digest
+    that is not its bytes'."""
     if (now.st_mtime_ns, now.st_size) != (f.stat.st_mtime_ns, f.stat.st_size):
         raise PathError(f"{f.path}: changed while it was being added", "run the command again")
-    return result
 
 
 def _try_reflink(src: str, dst: str) -> bool:

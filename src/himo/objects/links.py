@@ -15,9 +15,8 @@ import errno
 import fcntl
 import os
 import shutil
-import uuid
 
-from himo.objects.files import read_small, write_all
+from himo.objects.files import read_small, temp_name, write_all
 from himo.objects.verify import Source
 
 SMALL = 1 << 20  # cache objects below this are copied with one read and one write
@@ -91,7 +90,7 @@ def _copy(src: Source, dst: str) -> None:
 
 def tmp_name(dst: str) -> str:
     head, tail = os.path.split(dst)
-    return os.path.join(head, f".{tail}.himo-tmp-{uuid.uuid4().hex[:12]}")
+    return os.path.join(head, temp_name(tail))
 
 
 class Linker:
