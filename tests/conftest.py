@@ -10,10 +10,13 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.inprocess import run_in_process
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "himo-test",
@@ -52,32 +55,52 @@ def git(cwd: Path, *args: str) -> str:
 
 
 class Himo:
-    """Runs the real `himo` command (a new process each time) in a folder."""
+    """Runs the `himo` command in a folder: in this process by default (tests/inprocess.py: the
+    same exit code, stdout and stderr as `python -m himo`, much sooner), as a new process with
+    `process=True` or when given a subprocess argument such as `preexec_fn=` or `timeout=`."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, process: bool = False) -> None:
         self.cwd = cwd
+        self.process = process
 
-    def __call__(self, *args: str, ok: bool = True, input: str | None = None,
-                 cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "himo", *args], cwd=cwd or self.cwd, capture_output=True,
-            text=True, input=input if input is not None else "", **kwargs,
-        )
+    def __call__(self, *args: str, ok: bool = True, input: str | None = None, cwd: Path | None = None,
+                 env: Mapping[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if self.process or kwargs:
+            proc = subprocess.run(
+                [sys.executable, "-m", "himo", *args], cwd=cwd or self.cwd, capture_output=True,
+                text=True, input=input if input is not None else "", env=env, **kwargs,
+            )
+        else:
+            proc = run_in_process(args, cwd or self.cwd, env, input or "")
         if ok and proc.returncode != 0:
             raise AssertionError(f"himo {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
         return proc
 
 
-@pytest.fixture
-def make_repo(tmp_path: Path) -> Callable[..., Path]:
-    """A new git repository with `himo init` done; `make_repo("name")` for several."""
-
-    def make(name: str = "repo", scm: bool = True) -> Path:
-        root = tmp_path / name
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory: pytest.TempPathFactory, _environment: None) -> dict[bool, Path]:
+    """`git init` + `himo init` (and `himo init --no-scm`) done once; tests get copies."""
+    base = tmp_path_factory.mktemp("templates")
+    made = {}
+    for scm in (True, False):
+        root = base / ("git" if scm else "plain")
         root.mkdir()
         if scm:
             git(root, "init", "-q", "-b", "main")
         Himo(root)("init", *([] if scm else ["--no-scm"]))
+        made[scm] = root
+    return made
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path, _templates: dict[bool, Path]) -> Callable[..., Path]:
+    """A new git repository with `himo init` done; `make_repo("name")` for several."""
+
+    def make(name: str = "repo", scm: bool = True) -> Path:
+        root = tmp_path / name
+        if root.exists():
+            raise FileExistsError(root)
+        shutil.copytree(_templates[scm], root, symlinks=True)
         return root
 
     return make
@@ -91,6 +114,12 @@ def repo(make_repo: Callable[..., Path]) -> Path:
 @pytest.fixture
 def himo(repo: Path) -> Himo:
     return Himo(repo)
+
+
+@pytest.fixture
+def himo_process(repo: Path) -> Himo:
+    """`himo` as a new process each call: for tests whose point is the process boundary."""
+    return Himo(repo, process=True)
 
 
 def write(path: Path, data: str | bytes) -> Path:
