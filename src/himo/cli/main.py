@@ -52,12 +52,18 @@ COMMANDS = {
 }
 
 
+ARGV = "himo.argv"  # Context.meta key: the words this invocation was given (not sys.argv: run(argv))
+
+
 class LazyGroup(click.Group):
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
         if parent is None:  # a new invocation: -q/-v of an earlier one (same process) do not carry over
             OUT.reset()
-        return super().make_context(info_name, args, parent, **extra)
+        argv = list(args)  # before parsing consumes them
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[ARGV] = argv  # shared with every subcommand's context
+        return ctx
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

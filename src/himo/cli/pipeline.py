@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from himo.cli.main import common
+from himo.cli.main import ARGV, common
 from himo.cli.output import OUT
 from himo.workspace.repo import Repo
 
@@ -145,8 +144,8 @@ def run_cmd(**kw: Any) -> None:
 
 
 def _args_after(command: str) -> list[str]:
-    """The words after COMMAND on this process's command line (what the user typed)."""
-    argv = sys.argv[1:]
+    """The words after COMMAND in this invocation (what the user typed; run(argv)'s in-process)."""
+    argv = click.get_current_context().meta[ARGV]
     return argv[argv.index(command) + 1:] if command in argv else argv
 
 
