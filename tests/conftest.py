@@ -50,6 +50,18 @@ def _environment() -> Iterator[None]:
     os.environ.update(old)
 
 
+# Markers given by the fixtures a test uses (meta_url's PostgreSQL case is marked by its param).
+MARKED_BY_FIXTURE = {"postgres_server": "postgres", "pg_url": "postgres", "browser": "browser",
+                     "page": "browser", "chromium": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`-m "not slow and not browser and not postgres"` is the quick subset needing no server."""
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & MARKED_BY_FIXTURE.keys():
+            item.add_marker(MARKED_BY_FIXTURE[fixture])
+
+
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
@@ -148,7 +160,7 @@ def s3_server() -> Iterator[str]:
     """A real S3-compatible HTTP server (moto) on a free loopback port; its endpoint URL."""
     exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
     if exe is None:
-        pytest.fail("moto_server not found: install the test extras (pip install -e '.[test]')")
+        pytest.fail(f"moto_server not found: run `{SETUP}` (it installs the test extras)")
     port = _free_port()
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -181,24 +193,20 @@ def s3_bucket(s3_server: str) -> str:
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+SETUP = "bash scripts/test-setup.sh"  # installs or starts what the suite needs; tests never do
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
-    """The PostgreSQL server on 127.0.0.1:5432, started if it is down; fails loudly if missing."""
+    """The PostgreSQL server on 127.0.0.1:5432; fails loudly, naming the fix, when it is not there."""
     import psycopg
 
-    for attempt in range(2):
-        try:
-            with psycopg.connect(PG_ADMIN_URL, connect_timeout=5):
-                return PG_ADMIN_URL
-        except psycopg.OperationalError as error:
-            if attempt:
-                pytest.fail(f"PostgreSQL is not reachable on 127.0.0.1:5432: {error}")
-            versions = os.listdir("/etc/postgresql") if os.path.isdir("/etc/postgresql") else []
-            for version in versions:
-                subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                               check=False, capture_output=True)
-            time.sleep(2)
-    raise AssertionError("unreachable")
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=5):
+            return PG_ADMIN_URL
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {str(error).strip()}\n"
+                    f"Run `{SETUP}` (it starts PostgreSQL and creates the database `test`).")
 
 
 @pytest.fixture
@@ -214,7 +222,7 @@ def pg_url(postgres_server: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def meta_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A metadata store URL: the suite of the store runs once on SQLite, once on PostgreSQL."""
     if request.param == "sqlite":

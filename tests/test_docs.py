@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 README_COMMANDS = [
     "python3 -m pip install '.[demo]' && python3 -m himo demo \"$(mktemp -d)/himo-demo\"",
-    "python3 -m pip install -q -e '.[test]' && python3 -m pytest -n 2",
+    "bash scripts/test-setup.sh && python3 -m pytest -n 2",
 ]
 
 

@@ -196,7 +196,14 @@ def test_add_with_background_delivery_never_imports_sqlalchemy(repo: Path, himo:
 
 def test_a_killed_repro_is_aborted_by_the_next_command_whatever_it_is(repo: Path, himo: Himo):
     proc, stage_group = start_slow_repro(repo)
-    time.sleep(2.5)  # the stage writes no record meanwhile; the journal's heartbeat says it lives
+    # The stage writes no record meanwhile; the journal's heartbeat says it lives: kill himo once
+    # the heartbeat has touched the journal 1.5 s after the stage started.
+    started = (repo / "started").stat().st_mtime
+    (journal,) = journals(repo)
+    deadline = time.monotonic() + 30
+    while journal.stat().st_mtime - started < 1.5:
+        assert time.monotonic() < deadline, "the journal's heartbeat never touched it"
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     os.killpg(stage_group, signal.SIGKILL)  # the stage runs in its own session: end it too
@@ -217,6 +224,5 @@ def test_a_command_after_a_clean_one_starts_no_delivery(repo: Path, himo: Himo):
     himo("repro")
     himo("repro")  # a no-op: its journal waits for the next delivery
     (waiting,) = journals(repo)
-    himo("status", env=background_env())
-    time.sleep(1)
+    himo("status")  # delivery inline (the suite's setting): one started here would be done on return
     assert journals(repo) == [waiting]  # a finished journal is no sign of a killed himo
