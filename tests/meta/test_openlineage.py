@@ -38,7 +38,7 @@ from openlineage.client.serde import Serde
 
 from himo.api.openlineage import POST_TIMEOUT, export_openlineage
 from himo.api.recording import journal_dir
-from himo.meta.openlineage import FACET_SCHEMAS, PAGE
+from himo.meta.openlineage import FACET_SCHEMAS
 from himo.meta.recorder import Context, Recorder
 from himo.workspace.repo import Repo
 from tests.conftest import Himo, git, write
@@ -325,18 +325,21 @@ def test_running_and_aborted_executions(repo: Path):
     recorder.finish("aborted")
 
 
+SMALL_PAGE = 20  # executions per query here (default PAGE = 500): 41 executions make three pages
+
+
 def test_export_pages_through_many_executions_in_start_order(repo: Path, meta_url: str,
                                                             monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HIMO_META_URL", meta_url)
     recorder = Recorder(journal_dir(Repo(repo)), Context(repo=ORIGIN))
     recorder.start("repro", [])
     ids = []
-    for i in range(PAGE * 2 + 1):
+    for i in range(SMALL_PAGE * 2 + 1):
         ids.append(recorder.start_execution(f"s{i % 7}", "true"))
         recorder.end_execution(ids[-1], "succeeded", outputs=[{"path": f"out{i}", "digest": f"{i:064x}"}])
     recorder.finish("succeeded")
     stream = io.StringIO()
-    assert export_openlineage(Repo(repo), stream) == len(ids) * 2
+    assert export_openlineage(Repo(repo), stream, page=SMALL_PAGE) == len(ids) * 2
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     starts, ends = events[::2], events[1::2]
     assert sorted(e["run"]["runId"] for e in starts) == sorted(ids)  # each once, across pages
