@@ -85,6 +85,7 @@ def test_postgres_down_during_repro_keeps_records_tells_once_and_sync_delivers(
     assert "Warning" not in himo("repro", "-f", "prepare", "-s").stderr  # back to normal
 
 
+@pytest.mark.slow
 def test_two_clones_repro_into_one_postgres_store_at_once(pipeline: Path, tmp_path: Path, pg_url: str):
     clones = []
     for name in ("alice", "bob"):
@@ -177,6 +178,7 @@ def wait_for_runs(repo: Path, count: int) -> list[dict]:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_background_delivery_reaches_the_store_after_the_command(pipeline: Path, himo: Himo):
     himo("repro", env=background_env())
     runs = wait_for_runs(pipeline, 1)
@@ -184,6 +186,7 @@ def test_background_delivery_reaches_the_store_after_the_command(pipeline: Path,
     assert sorted(of_run(recorded(pipeline, deliver=False), runs[0])) == ["evaluate", "prepare", "train"]
 
 
+@pytest.mark.slow
 def test_add_with_background_delivery_never_imports_sqlalchemy(repo: Path, himo: Himo):
     write(repo / "data.csv", "a\n")
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "himo", "add", "data.csv"], cwd=repo,
@@ -194,6 +197,7 @@ def test_add_with_background_delivery_never_imports_sqlalchemy(repo: Path, himo:
     assert [(r["command"], r["status"]) for r in wait_for_runs(repo, 1)] == [("add", "succeeded")]
 
 
+@pytest.mark.slow
 def test_a_killed_repro_is_aborted_by_the_next_command_whatever_it_is(repo: Path, himo: Himo):
     proc, stage_group = start_slow_repro(repo)
     # The stage writes no record meanwhile; the journal's heartbeat says it lives: kill himo once

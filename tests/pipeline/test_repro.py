@@ -181,6 +181,7 @@ def test_parallel_jobs_run_independent_stages_at_once(repo: Path, himo: Himo):
     assert "[s2] $ touch started/2" in out
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_stage_and_records_nothing(repo: Path, himo: Himo):
     write(repo / "himo.yaml", "stages:\n  slow:\n    cmd: echo started $$ && sleep 60 && echo x > o.txt\n"
                               "    outs: [o.txt]\n")
@@ -213,6 +214,7 @@ def live_processes_of_group(group: int) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_second_repro_is_refused_while_one_runs(repo: Path, himo: Himo):
     write(repo / "himo.yaml",
           "stages:\n  slow:\n    cmd: echo started && sleep 30\n    always_changed: true\n")

@@ -17,6 +17,14 @@ from tests.conftest import SETUP
 from tests.ui.project import make_project
 
 CHROMIUM = "/usr/bin/chromium"
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the session's project share one xdist worker, so it is built once (--dist loadgroup)."""
+    for item in items:
+        if item.path.is_relative_to(HERE) and "project" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ui-project"))
 
 
 @pytest.fixture(scope="session")
