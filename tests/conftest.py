@@ -69,7 +69,8 @@ def git(cwd: Path, *args: str) -> str:
 class Himo:
     """Runs the `himo` command in a folder: in this process by default (tests/inprocess.py: the
     same exit code, stdout and stderr as `python -m himo`, much sooner), as a new process with
-    `process=True` or when given a subprocess argument such as `preexec_fn=` or `timeout=`."""
+    `process=True`, when given a subprocess argument such as `preexec_fn=` or `timeout=`, or
+    while another call runs in-process (threads running commands at once)."""
 
     def __init__(self, cwd: Path, process: bool = False) -> None:
         self.cwd = cwd
@@ -77,13 +78,12 @@ class Himo:
 
     def __call__(self, *args: str, ok: bool = True, input: str | None = None, cwd: Path | None = None,
                  env: Mapping[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        if self.process or kwargs:
+        proc = None if self.process or kwargs else run_in_process(args, cwd or self.cwd, env, input or "")
+        if proc is None:
             proc = subprocess.run(
                 [sys.executable, "-m", "himo", *args], cwd=cwd or self.cwd, capture_output=True,
                 text=True, input=input if input is not None else "", env=env, **kwargs,
             )
-        else:
-            proc = run_in_process(args, cwd or self.cwd, env, input or "")
         if ok and proc.returncode != 0:
             raise AssertionError(f"himo {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
         return proc

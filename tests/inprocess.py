@@ -10,7 +10,9 @@ the same exit code, stdout and stderr, and that one call leaves nothing behind f
 
 A process stays the right tool where its boundary is the point (signals, kill -9, resource limits,
 dropped capabilities, start-up imports): `Himo(root, process=True)`, or any subprocess argument
-(`preexec_fn=`, `timeout=`), runs `python -m himo`.
+(`preexec_fn=`, `timeout=`), runs `python -m himo`. So does a call made while another runs
+in-process (threads of one test running commands at once): a process has a cwd, environment and
+streams of its own, and this process has only one of each.
 """
 
 from __future__ import annotations
@@ -19,19 +21,28 @@ import io
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from himo.cli.main import run
 
+_ONE_AT_A_TIME = threading.Lock()
+
 
 def run_in_process(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None,
-                   input: str = "") -> subprocess.CompletedProcess[str]:
-    """`python -m himo *args` in `cwd` with `env` (default: this process's) and `input` on stdin."""
+                   input: str = "") -> subprocess.CompletedProcess[str] | None:
+    """`python -m himo *args` in `cwd` with `env` (default: this process's) and `input` on stdin;
+    None if another call is running in-process at this moment (the caller starts a process)."""
+    if not _ONE_AT_A_TIME.acquire(blocking=False):
+        return None
     stdout, stderr = _text_stream(), _text_stream("backslashreplace")
-    with _environment(env), _working_directory(cwd), _streams(_input_stream(input), stdout, stderr):
-        code = _exit_code(list(args))
+    try:
+        with _environment(env), _working_directory(cwd), _streams(_input_stream(input), stdout, stderr):
+            code = _exit_code(list(args))
+    finally:
+        _ONE_AT_A_TIME.release()
     return subprocess.CompletedProcess([sys.executable, "-m", "himo", *args], code,
                                        _value(stdout), _value(stderr))
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,27 @@ def test_run_in_a_worker_thread_leaves_signals_alone(repo: Path) -> None:
     worker.start()
     worker.join()
     assert [(r.returncode, r.stdout) for r in results] == [(0, "himo 0.1.0\n")]
+
+
+def test_commands_run_at_once_from_threads_each_get_their_own_folder(make_repo: Callable[..., Path]) -> None:
+    """One process has one cwd and one stdout: a call made while another runs in-process gets a
+    process of its own (tests/inprocess.py), so threads of a test may run commands at once."""
+    roots = [make_repo(f"r{i}") for i in range(3)]
+    for root in roots:
+        write(root / f"{root.name}.csv", "x\n")
+    start = threading.Barrier(len(roots), timeout=30)
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def add(root: Path) -> None:
+        start.wait()
+        results[root.name] = Himo(root)("add", f"{root.name}.csv")
+
+    threads = [threading.Thread(target=add, args=(root,)) for root in roots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["r0", "r1", "r2"]
+    for root in roots:
+        assert (root / f"{root.name}.csv.himo").is_file()
+        assert results[root.name].stdout.startswith(f"Recorded {root.name}.csv (2 bytes, ")
