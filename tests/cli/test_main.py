@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
 import shutil
 import signal
 import subprocess
@@ -179,3 +182,25 @@ def test_commands_run_at_once_from_threads_each_get_their_own_folder(make_repo: 
     for root in roots:
         assert (root / f"{root.name}.csv.himo").is_file()
         assert results[root.name].stdout.startswith(f"Recorded {root.name}.csv (2 bytes, ")
+
+
+def test_commands_close_the_stat_cache_they_opened(repo: Path) -> None:
+    """run() called again and again in one process keeps no database open between commands (an
+    unclosed sqlite3 connection is freed only by the cycle collector, kept off here)."""
+    write(repo / "a.txt", "a\n")
+    gc.disable()
+    try:
+        for args in (["add", "a.txt"], ["status"], ["checkout"], ["commit", "a.txt"]):
+            Himo(repo)(*args)
+            assert [fd for fd in open_files() if ".himo/state.db" in fd] == [], args
+    finally:
+        gc.enable()
+
+
+def open_files() -> list[str]:
+    """What this process's file descriptors point to."""
+    targets = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed meanwhile
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return targets

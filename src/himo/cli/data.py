@@ -9,7 +9,7 @@ import click
 
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.workspace.repo import Repo
+from himo.cli.repo import find_repo
 
 jobs_option = click.option("-j", "--jobs", type=click.IntRange(1), help="Parallel workers.")
 
@@ -36,7 +36,7 @@ def add_cmd(paths: tuple[str, ...], jobs: int | None) -> None:
     """Track PATHS by content: store their bytes in the cache and write PATH.himo."""
     from himo.api.add import add
 
-    _report_recorded(add(Repo.find(), list(paths), jobs, OUT.reporter()))
+    _report_recorded(add(find_repo(), list(paths), jobs, OUT.reporter()))
 
 
 @click.command("commit")
@@ -47,7 +47,7 @@ def commit_cmd(paths: tuple[str, ...], jobs: int | None) -> None:
     """Record the current workspace content of tracked PATHS (all if none)."""
     from himo.api.add import commit
 
-    _report_recorded(commit(Repo.find(), list(paths), jobs, OUT.reporter()))
+    _report_recorded(commit(find_repo(), list(paths), jobs, OUT.reporter()))
 
 
 def _report_recorded(results) -> None:  # type: ignore[no-untyped-def]
@@ -75,7 +75,7 @@ def status_cmd(paths: tuple[str, ...], as_json: bool, jobs: int | None) -> None:
     """
     from himo.api.status import stage_status, status
 
-    repo = Repo.find()
+    repo = find_repo()
     results = status(repo, list(paths), jobs)
     stages = [] if paths else stage_status(repo, jobs)
     if as_json:
@@ -114,7 +114,7 @@ def checkout_cmd(paths: tuple[str, ...], force: bool, jobs: int | None) -> None:
     """Make the workspace match the pointers of PATHS (all if none)."""
     from himo.api.checkout import checkout
 
-    for r in checkout(Repo.find(), list(paths), force, jobs, OUT.reporter()):
+    for r in checkout(find_repo(), list(paths), force, jobs, OUT.reporter()):
         if r.written or r.removed:
             OUT.echo(f"Restored {r.path} ({r.written} written, {r.removed} removed)")
 
@@ -126,7 +126,7 @@ def remove_cmd(pointers: tuple[str, ...]) -> None:
     """Stop tracking: delete PATH.himo and its .gitignore entry; the data stays."""
     from himo.api.remove import remove
 
-    for name in remove(Repo.find(), list(pointers)):
+    for name in remove(find_repo(), list(pointers)):
         OUT.echo(f"Removed {name}")
 
 
@@ -137,7 +137,7 @@ def unprotect_cmd(paths: tuple[str, ...]) -> None:
     """Replace links into the cache with private, writable copies (hardlink/symlink modes)."""
     from himo.api.remove import unprotect
 
-    OUT.echo(f"Unprotected {unprotect(Repo.find(), list(paths))} file(s)")
+    OUT.echo(f"Unprotected {unprotect(find_repo(), list(paths))} file(s)")
 
 
 @click.command("fsck")
@@ -150,7 +150,7 @@ def fsck_cmd(repair: bool, as_json: bool, jobs: int | None) -> None:
     from himo.api.fsck import fsck
     from himo.errors import HimoError
 
-    result = fsck(Repo.find(), repair, jobs, OUT.reporter())
+    result = fsck(find_repo(), repair, jobs, OUT.reporter())
     if as_json:
         OUT.json({"checked": result.checked, "corrupted": result.corrupted, "removed": result.removed})
     else:
@@ -179,7 +179,7 @@ def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: boo
     from himo.api.gc import Scopes, plan_gc, run_gc
     from himo.errors import UsageError
 
-    repo = Repo.find()
+    repo = find_repo()
     plan = plan_gc(repo, Scopes(True, all_branches, all_tags, all_commits), cloud, remote)
     say = OUT.echo if not as_json else (lambda message: None)  # with --json, only the JSON
     if as_json:

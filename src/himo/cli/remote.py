@@ -7,7 +7,7 @@ import click
 from himo.cli.data import jobs_option
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.workspace.repo import Repo
+from himo.cli.repo import find_repo
 
 remote_option = click.option("-r", "--remote", help="Remote name (default: core.remote).")
 
@@ -28,7 +28,7 @@ def remote_add(default: bool, force: bool, name: str, url: str) -> None:
     """Add remote NAME at URL (a folder, s3://bucket/path, gs://, azure://, ssh://)."""
     from himo.api.config import add_remote
 
-    add_remote(Repo.find(), name, url, default, force)
+    add_remote(find_repo(), name, url, default, force)
     OUT.echo(f"Added remote {name} -> {url}" + (" (default)" if default else ""))
 
 
@@ -39,7 +39,7 @@ def remote_list(as_json: bool) -> None:
     """List remotes; the default is marked with *."""
     from himo.api.config import list_remotes
 
-    remotes = list_remotes(Repo.find())
+    remotes = list_remotes(find_repo())
     if as_json:
         OUT.json(remotes)
         return
@@ -54,7 +54,7 @@ def remote_remove(name: str) -> None:
     """Remove remote NAME from the config (its data is left alone)."""
     from himo.api.config import remove_remote
 
-    remove_remote(Repo.find(), name)
+    remove_remote(find_repo(), name)
     OUT.echo(f"Removed remote {name}")
 
 
@@ -68,7 +68,7 @@ def remote_modify(local: bool, name: str, option: str, value: str) -> None:
     """Set OPTION of remote NAME (url, endpointurl, profile, region, jobs, credentials)."""
     from himo.api.config import modify_remote
 
-    modify_remote(Repo.find(), name, option, value, local)
+    modify_remote(find_repo(), name, option, value, local)
     OUT.echo(f"Set {option} of remote {name} in .himo/{'config.local' if local else 'config'}")
 
 
@@ -79,7 +79,7 @@ def remote_default(name: str) -> None:
     """Make NAME the default remote."""
     from himo.api.config import set_default_remote
 
-    set_default_remote(Repo.find(), name)
+    set_default_remote(find_repo(), name)
     OUT.echo(f"Default remote: {name}")
 
 
@@ -92,7 +92,7 @@ def push_cmd(paths: tuple[str, ...], remote: str | None, jobs: int | None) -> No
     """Send the objects of tracked PATHS (all if none) that the remote lacks."""
     from himo.api.transfer import push, raise_for
 
-    result = push(Repo.find(), list(paths), remote, jobs, OUT.reporter())
+    result = push(find_repo(), list(paths), remote, jobs, OUT.reporter())
     OUT.echo(f"Pushed {result.transferred} object(s) to {result.remote}"
              f" ({result.present} already there)")
     raise_for(result, "push")
@@ -107,7 +107,7 @@ def fetch_cmd(paths: tuple[str, ...], remote: str | None, jobs: int | None) -> N
     """Download the objects of tracked PATHS into the cache, verifying each."""
     from himo.api.transfer import fetch, raise_for
 
-    result = fetch(Repo.find(), list(paths), remote, jobs, OUT.reporter())
+    result = fetch(find_repo(), list(paths), remote, jobs, OUT.reporter())
     OUT.echo(f"Fetched {result.transferred} object(s) from {result.remote}")
     raise_for(result, "fetch")
 
@@ -122,7 +122,7 @@ def pull_cmd(paths: tuple[str, ...], remote: str | None, force: bool, jobs: int 
     """Fetch, then check out tracked PATHS (all if none)."""
     from himo.api.transfer import pull, raise_for
 
-    result, restored = pull(Repo.find(), list(paths), remote, force, jobs, OUT.reporter())
+    result, restored = pull(find_repo(), list(paths), remote, force, jobs, OUT.reporter())
     OUT.echo(f"Fetched {result.transferred} object(s) from {result.remote}")
     for r in restored:
         if r.written or r.removed:
