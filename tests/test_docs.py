@@ -187,3 +187,15 @@ def test_ci_runs_the_readme_test_command_and_nothing_else() -> None:
     ]
     setup = {"set -euo pipefail", 'cd "$(dirname "$0")/.."'}
     assert [c for c in commands if c not in setup] == [README_COMMANDS[1]]
+
+
+def test_tests_install_and_start_nothing_the_setup_script_does() -> None:
+    """Only scripts/test-setup.sh changes the machine (docs/testing.md); the README command runs it."""
+    setup = ROOT / "scripts" / "test-setup.sh"
+    assert setup.stat().st_mode & 0o111, "scripts/test-setup.sh must be executable"
+    assert README_COMMANDS[1].startswith(f"bash {setup.relative_to(ROOT)} && ")
+    machine_changes = ("apt-get", "pg_ctlcluster", "systemctl")
+    found = [f"{path.relative_to(ROOT)}: {word}" for path in sorted((ROOT / "tests").rglob("*.py"))
+             if path != Path(__file__).resolve()
+             for word in machine_changes if word in path.read_text("utf-8")]
+    assert found == []
