@@ -38,12 +38,14 @@ def walk(group: click.Command, ctx: click.Context) -> Iterator[str]:
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         assert command is not None, f"{ctx.command_path} lists {name!r} but cannot load it"
-        sub_ctx = click.Context(command, info_name=name, parent=ctx)
+        sub_ctx = click.Context(command, info_name=name, parent=ctx, **command.context_settings)
         yield sub_ctx.command_path
         yield from walk(command, sub_ctx)
 
 
-COMMAND_PATHS = list(walk(cli, click.Context(cli, info_name="himo")))
+# With its context_settings, as click makes it: click caches the help option of the first context
+# it sees, and the suite runs himo in this process too (`-h` must stay an option).
+COMMAND_PATHS = list(walk(cli, click.Context(cli, info_name="himo", **cli.context_settings)))
 
 
 def headings(markdown: str) -> list[str]:
