@@ -184,15 +184,19 @@ def test_commands_run_at_once_from_threads_each_get_their_own_folder(make_repo: 
         assert results[root.name].stdout.startswith(f"Recorded {root.name}.csv (2 bytes, ")
 
 
-def test_commands_close_the_stat_cache_they_opened(repo: Path) -> None:
-    """run() called again and again in one process keeps no database open between commands (an
-    unclosed sqlite3 connection is freed only by the cycle collector, kept off here)."""
+def test_commands_close_the_databases_they_opened(repo: Path) -> None:
+    """run() called again and again in one process keeps no database of the repository open
+    between commands (an unclosed sqlite3 connection is freed only by the cycle collector, kept
+    off here): neither the stat cache nor the metadata store."""
     write(repo / "a.txt", "a\n")
+    write(repo / "himo.yaml",
+          "stages:\n  copy:\n    cmd: cp a.txt b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n")
     gc.disable()
     try:
-        for args in (["add", "a.txt"], ["status"], ["checkout"], ["commit", "a.txt"]):
+        for args in (["add", "a.txt"], ["status"], ["checkout"], ["commit", "a.txt"], ["repro"],
+                     ["meta", "upgrade"], ["meta", "sync"], ["runs"]):
             Himo(repo)(*args)
-            assert [fd for fd in open_files() if fd.startswith(str(repo / ".himo" / "state.db"))] == [], args
+            assert [fd for fd in open_files() if fd.startswith(str(repo / ".himo"))] == [], args
     finally:
         gc.enable()
 

@@ -41,6 +41,7 @@ def upgrade_cmd() -> None:
     from himo.meta.migrate import head
 
     store = open_store(find_repo(), deliver_pending=False)
+    store.close()
     OUT.echo(f"Metadata store {store.name} is at schema version {head()}")
 
 
