@@ -10,10 +10,13 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.inprocess import run_in_process
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "himo-test",
@@ -47,37 +50,69 @@ def _environment() -> Iterator[None]:
     os.environ.update(old)
 
 
+# Markers given by the fixtures a test uses (meta_url's PostgreSQL case is marked by its param).
+MARKED_BY_FIXTURE = {"postgres_server": "postgres", "pg_url": "postgres", "browser": "browser",
+                     "page": "browser", "chromium": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`-m "not slow and not browser and not postgres"` is the quick subset needing no server."""
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & MARKED_BY_FIXTURE.keys():
+            item.add_marker(MARKED_BY_FIXTURE[fixture])
+
+
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 class Himo:
-    """Runs the real `himo` command (a new process each time) in a folder."""
+    """Runs the `himo` command in a folder: in this process by default (tests/inprocess.py: the
+    same exit code, stdout and stderr as `python -m himo`, much sooner), as a new process with
+    `process=True`, when given a subprocess argument such as `preexec_fn=` or `timeout=`, or
+    while another call runs in-process (threads running commands at once)."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, process: bool = False) -> None:
         self.cwd = cwd
+        self.process = process
 
-    def __call__(self, *args: str, ok: bool = True, input: str | None = None,
-                 cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "himo", *args], cwd=cwd or self.cwd, capture_output=True,
-            text=True, input=input if input is not None else "", **kwargs,
-        )
+    def __call__(self, *args: str, ok: bool = True, input: str | None = None, cwd: Path | None = None,
+                 env: Mapping[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        proc = None if self.process or kwargs else run_in_process(args, cwd or self.cwd, env, input or "")
+        if proc is None:
+            proc = subprocess.run(
+                [sys.executable, "-m", "himo", *args], cwd=cwd or self.cwd, capture_output=True,
+                text=True, input=input if input is not None else "", env=env, **kwargs,
+            )
         if ok and proc.returncode != 0:
             raise AssertionError(f"himo {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
         return proc
 
 
-@pytest.fixture
-def make_repo(tmp_path: Path) -> Callable[..., Path]:
-    """A new git repository with `himo init` done; `make_repo("name")` for several."""
-
-    def make(name: str = "repo", scm: bool = True) -> Path:
-        root = tmp_path / name
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory: pytest.TempPathFactory, _environment: None) -> dict[bool, Path]:
+    """`git init` + `himo init` (and `himo init --no-scm`) done once; tests get copies."""
+    base = tmp_path_factory.mktemp("templates")
+    made = {}
+    for scm in (True, False):
+        root = base / ("git" if scm else "plain")
         root.mkdir()
         if scm:
             git(root, "init", "-q", "-b", "main")
         Himo(root)("init", *([] if scm else ["--no-scm"]))
+        made[scm] = root
+    return made
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path, _templates: dict[bool, Path]) -> Callable[..., Path]:
+    """A new git repository with `himo init` done; `make_repo("name")` for several."""
+
+    def make(name: str = "repo", scm: bool = True) -> Path:
+        root = tmp_path / name
+        if root.exists():
+            raise FileExistsError(root)
+        shutil.copytree(_templates[scm], root, symlinks=True)
         return root
 
     return make
@@ -91,6 +126,12 @@ def repo(make_repo: Callable[..., Path]) -> Path:
 @pytest.fixture
 def himo(repo: Path) -> Himo:
     return Himo(repo)
+
+
+@pytest.fixture
+def himo_process(repo: Path) -> Himo:
+    """`himo` as a new process each call: for tests whose point is the process boundary."""
+    return Himo(repo, process=True)
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -119,7 +160,7 @@ def s3_server() -> Iterator[str]:
     """A real S3-compatible HTTP server (moto) on a free loopback port; its endpoint URL."""
     exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
     if exe is None:
-        pytest.fail("moto_server not found: install the test extras (pip install -e '.[test]')")
+        pytest.fail(f"moto_server not found: run `{SETUP}` (it installs the test extras)")
     port = _free_port()
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -152,24 +193,20 @@ def s3_bucket(s3_server: str) -> str:
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+SETUP = "bash scripts/test-setup.sh"  # installs or starts what the suite needs; tests never do
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
-    """The PostgreSQL server on 127.0.0.1:5432, started if it is down; fails loudly if missing."""
+    """The PostgreSQL server on 127.0.0.1:5432; fails loudly, naming the fix, when it is not there."""
     import psycopg
 
-    for attempt in range(2):
-        try:
-            with psycopg.connect(PG_ADMIN_URL, connect_timeout=5):
-                return PG_ADMIN_URL
-        except psycopg.OperationalError as error:
-            if attempt:
-                pytest.fail(f"PostgreSQL is not reachable on 127.0.0.1:5432: {error}")
-            versions = os.listdir("/etc/postgresql") if os.path.isdir("/etc/postgresql") else []
-            for version in versions:
-                subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                               check=False, capture_output=True)
-            time.sleep(2)
-    raise AssertionError("unreachable")
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=5):
+            return PG_ADMIN_URL
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {str(error).strip()}\n"
+                    f"Run `{SETUP}` (it starts PostgreSQL and creates the database `test`).")
 
 
 @pytest.fixture
@@ -185,7 +222,7 @@ def pg_url(postgres_server: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def meta_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A metadata store URL: the suite of the store runs once on SQLite, once on PostgreSQL."""
     if request.param == "sqlite":

@@ -37,7 +37,7 @@ def test_import_contracts_are_kept() -> None:
         "lint-imports"
     )
     if lint is None:
-        pytest.fail("import-linter is not installed: pip install -e '.[test]' (it is a test extra)")
+        pytest.fail("import-linter is not installed: run `bash scripts/test-setup.sh` (it is a test extra)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     # No config argument: lint-imports finds .importlinter in the working directory (every version).
     proc = subprocess.run([lint, "--no-cache"], cwd=ROOT, env=env, capture_output=True, text=True)

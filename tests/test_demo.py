@@ -13,6 +13,7 @@ import yaml
 
 from tests.conftest import git
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]  # one demo run per session (-n 2)
 STAGES = ["prepare", "featurize", "train", "evaluate", "predict"]
 
 

@@ -7,10 +7,13 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from himo.objects.parallel import FORK_MIN
 from tests.api.helpers import cache_temp_files, tree_bytes
 from tests.conftest import Himo
 
+pytestmark = pytest.mark.slow  # forked workers over thousands of files, in a real process
 COUNT = FORK_MIN + 500
 DONE_WITHIN = 120  # seconds: a worker pool that never finishes fails the test, never hangs it
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -113,3 +120,91 @@ def test_python_m_himo_and_console_script_agree(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("himo")
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, "himo 0.1.0\n")
+
+
+@pytest.mark.parametrize("args", [
+    ["--version"], ["--help"], ["nosuch"], ["add", "--bogus", "x"], ["add", "missing.txt"],
+    ["-v", "add", "missing.txt"], ["add", "data.csv"], ["-q", "add", "data.csv"], ["status"],
+    ["config", "core.jobs", "0"], ["remote", "default"], ["runs", "--json"],
+])
+def test_in_process_runs_are_the_real_process(repo: Path, args: list[str]) -> None:
+    """The suite runs himo in-process (tests/inprocess.py): same exit code, stdout and stderr as
+    `python -m himo`, on success, usage errors, user errors and -v tracebacks."""
+    write(repo / "data.csv", "a,b\n1,2\n")
+    in_process = Himo(repo)(*args, ok=False)
+    shutil.rmtree(repo / ".himo" / "journal", ignore_errors=True)
+    (repo / "data.csv.himo").unlink(missing_ok=True)
+    real = Himo(repo, process=True)(*args, ok=False)
+    assert (in_process.returncode, in_process.stdout, in_process.stderr) == \
+        (real.returncode, real.stdout, real.stderr)
+
+
+def test_run_leaves_nothing_behind_for_the_next_call(repo: Path) -> None:
+    """`run()` called twice in one process (a script, a notebook, the suite): -q of the first does
+    not silence the second, and the SIGTERM handler is the caller's again after each."""
+    before = signal.getsignal(signal.SIGTERM)
+    write(repo / "data.csv", "a\n")
+    Himo(repo)("-q", "add", "data.csv")
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert Himo(repo)("status").stdout == "Everything is up to date.\n"
+    assert Himo(repo)("-v", "status").stdout == "Everything is up to date.\n"
+    assert "Traceback" not in Himo(repo)("add", "missing.txt", ok=False).stderr  # -v did not stick
+
+
+def test_run_in_a_worker_thread_leaves_signals_alone(repo: Path) -> None:
+    """Only the main thread may set signal handlers: run() from another thread still works."""
+    results: list[subprocess.CompletedProcess[str]] = []
+    worker = threading.Thread(target=lambda: results.append(Himo(repo)("--version")))
+    worker.start()
+    worker.join()
+    assert [(r.returncode, r.stdout) for r in results] == [(0, "himo 0.1.0\n")]
+
+
+def test_commands_run_at_once_from_threads_each_get_their_own_folder(make_repo: Callable[..., Path]) -> None:
+    """One process has one cwd and one stdout: a call made while another runs in-process gets a
+    process of its own (tests/inprocess.py), so threads of a test may run commands at once."""
+    roots = [make_repo(f"r{i}") for i in range(3)]
+    for root in roots:
+        write(root / f"{root.name}.csv", "x\n")
+    start = threading.Barrier(len(roots), timeout=30)
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def add(root: Path) -> None:
+        start.wait()
+        results[root.name] = Himo(root)("add", f"{root.name}.csv")
+
+    threads = [threading.Thread(target=add, args=(root,)) for root in roots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["r0", "r1", "r2"]
+    for root in roots:
+        assert (root / f"{root.name}.csv.himo").is_file()
+        assert results[root.name].stdout.startswith(f"Recorded {root.name}.csv (2 bytes, ")
+
+
+def test_commands_close_the_databases_they_opened(repo: Path) -> None:
+    """run() called again and again in one process keeps no database of the repository open
+    between commands (an unclosed sqlite3 connection is freed only by the cycle collector, kept
+    off here): neither the stat cache nor the metadata store."""
+    write(repo / "a.txt", "a\n")
+    write(repo / "himo.yaml",
+          "stages:\n  copy:\n    cmd: cp a.txt b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n")
+    gc.disable()
+    try:
+        for args in (["add", "a.txt"], ["status"], ["checkout"], ["commit", "a.txt"], ["repro"],
+                     ["meta", "upgrade"], ["meta", "sync"], ["runs"]):
+            Himo(repo)(*args)
+            assert [fd for fd in open_files() if fd.startswith(str(repo / ".himo"))] == [], args
+    finally:
+        gc.enable()
+
+
+def open_files() -> list[str]:
+    """What this process's file descriptors point to."""
+    targets = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed meanwhile
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return targets

@@ -86,6 +86,7 @@ def test_postgres_down_during_repro_keeps_records_tells_once_and_sync_delivers(
     assert "Warning" not in himo("repro", "-f", "prepare", "-s").stderr  # back to normal
 
 
+@pytest.mark.slow
 def test_two_clones_repro_into_one_postgres_store_at_once(pipeline: Path, tmp_path: Path, pg_url: str):
     clones = []
     for name in ("alice", "bob"):
@@ -178,6 +179,7 @@ def wait_for_runs(repo: Path, count: int) -> list[dict]:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_background_delivery_reaches_the_store_after_the_command(pipeline: Path, himo: Himo):
     himo("repro", env=background_env())
     runs = wait_for_runs(pipeline, 1)
@@ -185,6 +187,7 @@ def test_background_delivery_reaches_the_store_after_the_command(pipeline: Path,
     assert sorted(of_run(recorded(pipeline, deliver=False), runs[0])) == ["evaluate", "prepare", "train"]
 
 
+@pytest.mark.slow
 def test_add_with_background_delivery_never_imports_sqlalchemy(repo: Path, himo: Himo):
     write(repo / "data.csv", "a\n")
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "himo", "add", "data.csv"], cwd=repo,
@@ -195,9 +198,17 @@ def test_add_with_background_delivery_never_imports_sqlalchemy(repo: Path, himo:
     assert [(r["command"], r["status"]) for r in wait_for_runs(repo, 1)] == [("add", "succeeded")]
 
 
+@pytest.mark.slow
 def test_a_killed_repro_is_aborted_by_the_next_command_whatever_it_is(repo: Path, himo: Himo):
     proc, stage_group = start_slow_repro(repo)
-    time.sleep(2.5)  # the stage writes no record meanwhile; the journal's heartbeat says it lives
+    # The stage writes no record meanwhile; the journal's heartbeat says it lives: kill himo once
+    # the heartbeat has touched the journal 1.5 s after the stage started.
+    started = (repo / "started").stat().st_mtime
+    (journal,) = journals(repo)
+    deadline = time.monotonic() + 30
+    while journal.stat().st_mtime - started < 1.5:
+        assert time.monotonic() < deadline, "the journal's heartbeat never touched it"
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     wait_group_ended(stage_group)  # the stage's watchdog ends it: nothing outlives himo
@@ -218,6 +229,5 @@ def test_a_command_after_a_clean_one_starts_no_delivery(repo: Path, himo: Himo):
     himo("repro")
     himo("repro")  # a no-op: its journal waits for the next delivery
     (waiting,) = journals(repo)
-    himo("status", env=background_env())
-    time.sleep(1)
+    himo("status")  # delivery inline (the suite's setting): one started here would be done on return
     assert journals(repo) == [waiting]  # a finished journal is no sign of a killed himo

@@ -230,6 +230,7 @@ def start_slow_repro(repo: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, int((repo / "started").read_text())
 
 
+@pytest.mark.slow
 def test_sigterm_ends_the_run_and_its_execution_aborted(repo: Path, himo: Himo):
     proc, _ = start_slow_repro(repo)
     proc.send_signal(signal.SIGTERM)
@@ -241,6 +242,7 @@ def test_sigterm_ends_the_run_and_its_execution_aborted(repo: Path, himo: Himo):
     assert slow["status"] == "aborted" and slow["ended_at"] is not None
 
 
+@pytest.mark.slow
 def test_a_killed_himo_is_aborted_at_the_next_start(repo: Path, himo: Himo):
     proc, stage_group = start_slow_repro(repo)
     os.killpg(proc.pid, signal.SIGKILL)

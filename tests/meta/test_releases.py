@@ -221,6 +221,7 @@ def test_a_release_creates_the_artifact_the_store_never_saw(make_repo, meta_url:
     assert releases(himo)[0]["digest"] == row["digest"]
 
 
+@pytest.mark.slow
 def test_releases_into_one_env_at_once_never_leave_two_live(project) -> None:
     """Four `himo release` processes race into one environment, each with another version of
     the model: each is its own release."""

@@ -206,6 +206,7 @@ def _deliver_many(url: str, folder: str, runs: int) -> None:
         deliver(Store(url).open(), Path(folder))
 
 
+@pytest.mark.slow
 def test_several_writers_at_once(meta_url: str, tmp_path: Path) -> None:
     """Processes recording and delivering at the same time: every run arrives, none fails."""
     Store(meta_url).open()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -20,13 +21,18 @@ def test_results_keep_the_order_of_the_items():
 
 
 def test_work_runs_on_several_threads():
+    together = threading.Barrier(4, timeout=30)  # passes only when 4 threads run items at once
     seen: set[int] = set()
+    lock = threading.Lock()
 
-    def note(_: int) -> None:
-        seen.add(threading.get_ident())
-        time.sleep(0.002)
+    def meet(_: int) -> None:
+        with lock:
+            first = threading.get_ident() not in seen
+            seen.add(threading.get_ident())
+        if first:
+            together.wait()
 
-    run_parallel(note, list(range(64)), 4)
+    run_parallel(meet, list(range(64)), 4)
     assert len(seen) == 4
 
 
@@ -74,7 +80,5 @@ def test_a_forked_error_is_raised_here_with_its_hint(tmp_path):
     with pytest.raises(PathError) as caught:
         run_forked(store, list(range(FORK_MIN * 5)), 2)
     assert (caught.value.message, caught.value.hint) == ("item 1234 is bad", "fix item {i}")
-    time.sleep(0.2)  # the pool is gone: nothing is written after the error is raised
-    written = len(list(tmp_path.iterdir()))
-    time.sleep(0.3)
-    assert written == len(list(tmp_path.iterdir())) < FORK_MIN * 5
+    assert multiprocessing.active_children() == []  # no worker is left to write after the error
+    assert len(list(tmp_path.iterdir())) < FORK_MIN * 5

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,21 +181,40 @@ def test_parallel_jobs_run_independent_stages_at_once(repo: Path, himo: Himo):
     assert "[s2] $ touch started/2" in out
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_stage_and_records_nothing(repo: Path, himo: Himo):
-    write(repo / "himo.yaml", "stages:\n  slow:\n    cmd: echo started && sleep 60 && echo x > o.txt\n"
+    write(repo / "himo.yaml", "stages:\n  slow:\n    cmd: echo started $$ && sleep 60 && echo x > o.txt\n"
                               "    outs: [o.txt]\n")
     proc = subprocess.Popen([sys.executable, "-m", "himo", "repro"], cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    while proc.stdout.readline().strip() != "started":  # the command's own output
+    while not (line := proc.stdout.readline()).startswith("started "):  # the command's own output
         pass
+    stage_group = int(line.split()[1])  # the stage's shell leads its own process group
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 130
     assert not (repo / "himo.lock").exists() and not (repo / "o.txt").exists()
-    leftover = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout
-    assert leftover.strip() == ""
+    deadline = time.monotonic() + 10  # signalled before himo exited; the kernel may take a moment
+    while live_processes_of_group(stage_group) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert live_processes_of_group(stage_group) == []  # the stage's `sleep 60` ended with it
 
 
+def live_processes_of_group(group: int) -> list[int]:
+    """Pids of the process group's members that still run (zombies awaiting their reaper don't)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == group and state not in ("Z", "X"):
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.slow
 def test_second_repro_is_refused_while_one_runs(repo: Path, himo: Himo):
     write(repo / "himo.yaml",
           "stages:\n  slow:\n    cmd: echo started && sleep 30\n    always_changed: true\n")

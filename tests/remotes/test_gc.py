@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.api.helpers import cache_temp_files
 from tests.conftest import Himo, git, make_tree, write
 from tests.remotes.helpers import Store, cache_objects, digest_of, errors_of, pointer_digest
@@ -107,6 +109,7 @@ def answer_on_a_terminal(repo: Path, answer: str) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_on_a_terminal_gc_asks(repo: Path, himo: Himo):
     old, _ = track_two_versions(repo, himo)
     question = "Remove 1 cache and 0 remote object(s)? [y/N]: "

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.api.helpers import cache_temp_files, drop_root_powers
 from tests.conftest import Himo, git, make_tree, write
 from tests.remotes.helpers import FolderStore, cache_objects, digest_of, errors_of, pushed
@@ -92,6 +94,7 @@ def test_push_of_data_missing_from_the_cache(repo: Path, himo: Himo, folder_stor
     assert folder_store.objects() == {digest_of(b"alpha\n")}
 
 
+@pytest.mark.slow
 def test_permission_denied_on_the_remote_folder(repo: Path, himo: Himo, folder_store: FolderStore):
     folder_store.configure(himo)
     write(repo / "a.txt", "alpha\n")

@@ -6,10 +6,13 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Himo, make_tree, write
 from tests.remotes.helpers import S3Store, cache_objects, digest_of, errors_of, pushed
 
 
+@pytest.mark.slow
 def test_many_objects_are_checked_by_listing_and_resumed(repo: Path, himo: Himo, s3_store: S3Store):
     s3_store.configure(himo)
     make_tree(repo / "data", files=80)  # over 64 objects: existence is checked by listing shards

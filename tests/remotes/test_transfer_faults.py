@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.api.helpers import cache_temp_files
 from tests.conftest import Himo, make_tree, write
 from tests.remotes.helpers import (
@@ -96,6 +98,7 @@ def test_manifest_missing_from_the_remote_is_reported_once(repo: Path, himo: Him
     ]
 
 
+@pytest.mark.slow
 def test_push_killed_then_run_again(repo: Path, himo: Himo, folder_store: FolderStore):
     folder_store.configure(himo)
     for i in range(2000):
@@ -156,11 +159,13 @@ def fails_fast(himo: Himo, *args: str, limit: float, env: dict[str, str] | None 
     assert hint == "Hint: check the URL, endpointurl and credentials, and that the server is reachable"
 
 
+@pytest.mark.slow
 def test_unreachable_s3_endpoint_on_push(repo: Path, himo: Himo):
     dead_remote(repo, himo)
     fails_fast(himo, "push", "-j", "4", limit=7)  # default retries: one, and the first failure stops all
 
 
+@pytest.mark.slow
 def test_unreachable_s3_endpoint_on_gc_and_pull(repo: Path, himo: Himo):
     dead_remote(repo, himo)
     no_retries = {**os.environ, "AWS_MAX_ATTEMPTS": "1"}  # the standard AWS setting is honoured

@@ -473,6 +473,7 @@ def test_himo_ui_refuses_a_non_loopback_host_without_a_token(project: Path) -> N
     assert "HIMO_UI_TOKEN" in proc.stderr
 
 
+@pytest.mark.slow
 def test_himo_ui_serves_the_store_of_the_repository(project: Path) -> None:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "himo", "ui", "--port", str(port)], cwd=project,
@@ -486,6 +487,7 @@ def test_himo_ui_serves_the_store_of_the_repository(project: Path) -> None:
     assert f"himo dashboard on http://127.0.0.1:{port}/" in out
 
 
+@pytest.mark.slow
 def test_himo_ui_on_all_interfaces_asks_every_request_for_its_token(project: Path) -> None:
     """Bound to 0.0.0.0 (not loopback: the token is required), reached here through 127.0.0.1."""
     port = free_port()

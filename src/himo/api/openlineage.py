@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from himo.api.recording import NOTICES, store_session
 from himo.errors import PathError
-from himo.meta.openlineage import SchemaOf, Step, StepFeed, end_event, events, start_event, steps
+from himo.meta.openlineage import PAGE, SchemaOf, Step, StepFeed, end_event, events, start_event, steps
 from himo.meta.records import ArtifactRef, Record
 from himo.objects.links import tmp_name
 from himo.objects.odb import ObjectDB
@@ -51,21 +51,22 @@ def namespace(repo: Repo) -> str:
 
 
 def export_openlineage(repo: Repo, output: Path | TextIO | None = None,
-                       since: str | datetime | None = None) -> int:
+                       since: str | datetime | None = None, page: int = PAGE) -> int:
     """Write the RunEvents of every execution started at or after `since` as JSON lines to
     `output`: a file (replaced atomically), a text stream, or stdout. Returns the event count.
 
     since: a datetime (naive = UTC), ISO text (naive = local time) or an age (30m, 2h, 7d).
+    page: executions read per query (memory stays flat on a store of millions).
     """
     from himo.api.history import parse_when
 
     start = parse_when(since, "--since")
     if output is None or not isinstance(output, Path):
-        return _write_events(repo, output or sys.stdout, start)
+        return _write_events(repo, output or sys.stdout, start, page)
     tmp = tmp_name(str(output))
     try:
         with open(tmp, "w", encoding="utf-8") as stream:
-            count = _write_events(repo, stream, start)
+            count = _write_events(repo, stream, start, page)
         os.replace(tmp, output)
     except OSError as error:
         raise PathError(f"{output}: cannot write the export: {error.strerror or error}",
@@ -76,10 +77,10 @@ def export_openlineage(repo: Repo, output: Path | TextIO | None = None,
     return count
 
 
-def _write_events(repo: Repo, stream: TextIO, since: datetime | None) -> int:
+def _write_events(repo: Repo, stream: TextIO, since: datetime | None, page: int) -> int:
     schema_of, ns, count = schema_reader(repo.odb), namespace(repo), 0
     with store_session(repo) as session:  # one read transaction: a consistent snapshot
-        for step in steps(session, since):
+        for step in steps(session, since, page):
             for event in events(step, ns, schema_of):
                 stream.write(json.dumps(event, separators=(",", ":")) + "\n")
                 count += 1

@@ -6,8 +6,8 @@ import click
 
 from himo.cli.main import common
 from himo.cli.output import OUT
+from himo.cli.repo import find_repo
 from himo.errors import UsageError
-from himo.workspace.repo import Repo
 
 
 @click.command("config")
@@ -23,7 +23,7 @@ def config_cmd(local: bool, unset: bool, list_all: bool, as_json: bool, key: str
     """Get KEY, set KEY to VALUE, or --unset KEY (keys: core.remote, cache.type, remote.NAME.url...)."""
     from himo.api import config as api
 
-    repo = Repo.find()
+    repo = find_repo()
     if list_all or key is None:
         flat = api.list_config(repo)
         if as_json:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.workspace.repo import Repo
+from himo.cli.repo import find_repo
+
+if TYPE_CHECKING:
+    from himo.workspace.repo import Repo
 
 jobs_option = click.option("-j", "--jobs", type=click.IntRange(1), help="Parallel workers.")
 
@@ -37,7 +41,7 @@ def add_cmd(paths: tuple[str, ...], jobs: int | None) -> None:
     """Track PATHS by content: store their bytes in the cache and write PATH.himo."""
     from himo.api.add import add
 
-    _report_recorded(add(Repo.find(), list(paths), jobs, OUT.reporter()))
+    _report_recorded(add(find_repo(), list(paths), jobs, OUT.reporter()))
 
 
 @click.command("commit")
@@ -48,14 +52,14 @@ def commit_cmd(paths: tuple[str, ...], jobs: int | None) -> None:
     """Record the current workspace content of tracked PATHS (all if none)."""
     from himo.api.add import commit
 
-    _report_recorded(commit(Repo.find(), list(paths), jobs, OUT.reporter()))
+    _report_recorded(commit(find_repo(), list(paths), jobs, OUT.reporter()))
 
 
 def _report_cleaned(cleaned) -> None:  # type: ignore[no-untyped-def]
     """What was cleaned after an interrupted command, one line per entry (the first 10)."""
     from himo.cli.history import _size
 
-    repo_root = Repo.find().root
+    repo_root = find_repo().root
     for leftover in cleaned[:10]:
         rel = os.path.relpath(leftover.path, repo_root)
         if leftover.restored is not None:
@@ -99,7 +103,7 @@ def status_cmd(paths: tuple[str, ...], as_json: bool, jobs: int | None) -> None:
     """
     from himo.api.status import stage_status, status
 
-    repo = Repo.find()
+    repo = find_repo()
     results = status(repo, list(paths), jobs)
     stages = [] if paths else stage_status(repo, jobs)
     if as_json:
@@ -144,7 +148,7 @@ def checkout_cmd(paths: tuple[str, ...], force: bool, jobs: int | None) -> None:
     """Make the workspace match the pointers of PATHS (all if none)."""
     from himo.api.checkout import checkout
 
-    results = checkout(Repo.find(), list(paths), force, jobs, OUT.reporter())
+    results = checkout(find_repo(), list(paths), force, jobs, OUT.reporter())
     _report_cleaned([leftover for r in results for leftover in r.cleaned])
     for r in results:
         if r.written or r.removed:
@@ -158,7 +162,7 @@ def remove_cmd(pointers: tuple[str, ...]) -> None:
     """Stop tracking: delete PATH.himo and its .gitignore entry; the data stays."""
     from himo.api.remove import remove
 
-    for name in remove(Repo.find(), list(pointers)):
+    for name in remove(find_repo(), list(pointers)):
         OUT.echo(f"Removed {name}")
 
 
@@ -169,7 +173,7 @@ def unprotect_cmd(paths: tuple[str, ...]) -> None:
     """Replace links into the cache with private, writable copies (hardlink/symlink modes)."""
     from himo.api.remove import unprotect
 
-    OUT.echo(f"Unprotected {unprotect(Repo.find(), list(paths))} file(s)")
+    OUT.echo(f"Unprotected {unprotect(find_repo(), list(paths))} file(s)")
 
 
 @click.command("fsck")
@@ -182,7 +186,7 @@ def fsck_cmd(repair: bool, as_json: bool, jobs: int | None) -> None:
     from himo.api.fsck import fsck
     from himo.errors import HimoError
 
-    result = fsck(Repo.find(), repair, jobs, OUT.reporter())
+    result = fsck(find_repo(), repair, jobs, OUT.reporter())
     if as_json:
         OUT.json({"checked": result.checked, "corrupted": result.corrupted, "removed": result.removed})
     else:
@@ -213,7 +217,7 @@ def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: boo
     from himo.api.gc import Scopes, plan_gc, run_gc
     from himo.errors import UsageError
 
-    repo = Repo.find()
+    repo = find_repo()
     scopes = Scopes(True, all_branches, all_tags, all_commits, releases=not exclude_releases)
     plan = plan_gc(repo, scopes, cloud, remote, OUT.reporter())
     say = OUT.echo if not as_json else (lambda message: None)  # with --json, only the JSON

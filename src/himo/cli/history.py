@@ -15,9 +15,9 @@ import click
 
 from himo.cli.main import common
 from himo.cli.output import OUT
+from himo.cli.repo import find_repo
 from himo.errors import UsageError
 from himo.meta.records import STATUSES
-from himo.workspace.repo import Repo
 
 SHORT = 8  # characters of an id shown
 DIGEST = 12  # characters of a digest shown
@@ -106,7 +106,7 @@ def runs_group(ctx: click.Context, stage: str | None, status: str | None, since:
         return
     from himo.api.history import runs
 
-    found = runs(Repo.find(), stage=stage, status=status, since=since, until=until, limit=limit)
+    found = runs(find_repo(), stage=stage, status=status, since=since, until=until, limit=limit)
     if as_json:
         OUT.json(plain(found))
     elif not found:
@@ -137,7 +137,7 @@ def runs_show_cmd(run_id: str, as_json: bool) -> None:
     alone): params, inputs and outputs, git state, durations, exit codes and the log tails."""
     from himo.api.history import run_show
 
-    detail = run_show(Repo.find(), run_id)
+    detail = run_show(find_repo(), run_id)
     if as_json:
         OUT.json(plain(detail))
     else:
@@ -228,7 +228,7 @@ def lineage_cmd(target: str, upstream: bool, downstream: bool, depth: int | None
     if upstream and downstream:
         raise UsageError("--upstream and --downstream exclude each other",
                          "give neither to walk both directions")
-    result = lineage(Repo.find(), target, upstream=not downstream, downstream=not upstream,
+    result = lineage(find_repo(), target, upstream=not downstream, downstream=not upstream,
                      depth=depth, fan_out=fan_out)
     if fmt == "json":
         OUT.json(plain(result))

@@ -6,8 +6,10 @@ Exit codes: 0 ok, 1 user error (HimoError), 2 usage error, 130 interrupted, 141 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -50,7 +52,19 @@ COMMANDS = {
 }
 
 
+ARGV = "himo.argv"  # Context.meta key: the words this invocation was given (not sys.argv: run(argv))
+
+
 class LazyGroup(click.Group):
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        if parent is None:  # a new invocation: -q/-v of an earlier one (same process) do not carry over
+            OUT.reset()
+        argv = list(args)  # before parsing consumes them
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[ARGV] = argv  # shared with every subcommand's context
+        return ctx
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
@@ -120,11 +134,34 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    import signal
+    """One himo invocation: its exit code. Callable many times in one process (tests, scripts):
+    it leaves no handler, option or notice behind."""
+    with _sigterm_interrupts():
+        return _run(argv)
 
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM ends the command like Ctrl-C, while it runs; the caller's handler is put back after.
+    Only the main thread may set handlers: elsewhere (a caller's worker thread) SIGTERM stays the
+    caller's."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        # None: a handler not set from Python, which cannot be put back; the default is closest
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _run(argv: list[str] | None) -> int:
     from himo.errors import HimoError
 
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         cli.main(args=argv, prog_name="himo", standalone_mode=False)
     except HimoError as exc:

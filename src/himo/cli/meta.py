@@ -8,7 +8,7 @@ import click
 
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.workspace.repo import Repo
+from himo.cli.repo import find_repo
 
 
 @click.group("meta")
@@ -26,7 +26,7 @@ def sync_cmd(background: bool) -> None:
     from himo.api.recording import quarantine_lines, quarantined_before, store_url, sync
     from himo.meta.store import redact
 
-    repo = Repo.find()
+    repo = find_repo()
     result = sync(repo, background=background)
     if result is not None:
         live = f" ({result.live} from commands still running)" if result.live else ""
@@ -44,7 +44,8 @@ def upgrade_cmd() -> None:
     from himo.api.recording import open_store
     from himo.meta.migrate import head
 
-    store = open_store(Repo.find(), deliver_pending=False)
+    store = open_store(find_repo(), deliver_pending=False)
+    store.close()
     OUT.echo(f"Metadata store {store.name} is at schema version {head()}")
 
 
@@ -60,6 +61,6 @@ def export_cmd(fmt: str, since: str | None, output: Path | None) -> None:
     """Export every recorded execution as OpenLineage events (START, then COMPLETE/FAIL/ABORT)."""
     from himo.api.openlineage import export_openlineage
 
-    count = export_openlineage(Repo.find(), output or click.get_text_stream("stdout"), since)
+    count = export_openlineage(find_repo(), output or click.get_text_stream("stdout"), since)
     if output is not None:
         OUT.echo(f"Wrote {count} OpenLineage events to {output}")

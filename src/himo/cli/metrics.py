@@ -9,7 +9,7 @@ import click
 
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.workspace.repo import Repo
+from himo.cli.repo import find_repo
 
 
 def _fmt(value: Any) -> str:
@@ -73,7 +73,7 @@ def params_diff_cmd(a_rev: str, b_rev: str | None, show_all: bool, as_json: bool
     """
     from himo.api.params import params_diff
 
-    changes = params_diff(Repo.find(), a_rev, b_rev, show_all)
+    changes = params_diff(find_repo(), a_rev, b_rev, show_all)
     _print_diff(changes, as_json, "Param", (a_rev, b_rev or "workspace"))
 
 
@@ -90,7 +90,7 @@ def metrics_show_cmd(as_json: bool) -> None:
     """Values in the metrics files of the stages (JSON, YAML or TOML), flattened to dotted keys."""
     from himo.api.metrics import metrics_show
 
-    files = metrics_show(Repo.find())
+    files = metrics_show(find_repo())
     if as_json:
         OUT.json(files)
         return
@@ -115,5 +115,5 @@ def metrics_diff_cmd(a_rev: str, b_rev: str | None, show_all: bool, as_json: boo
     """
     from himo.api.metrics import metrics_diff
 
-    changes = metrics_diff(Repo.find(), a_rev, b_rev, show_all)
+    changes = metrics_diff(find_repo(), a_rev, b_rev, show_all)
     _print_diff(changes, as_json, "Metric", (a_rev, b_rev or "workspace"))

@@ -16,6 +16,10 @@ class Output:
     quiet = False
     verbose = False
 
+    def reset(self) -> None:
+        """Back to the defaults, for the next invocation in the same process."""
+        self.quiet = self.verbose = False
+
     def echo(self, message: str = "", err: bool = False) -> None:
         if not self.quiet:
             click.echo(message, err=err)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from himo.cli.main import common
+from himo.cli.main import ARGV, common
 from himo.cli.output import OUT
-from himo.workspace.repo import Repo
+from himo.cli.repo import find_repo
 
 
 def stage_options(fn: Any) -> Any:
@@ -61,7 +60,7 @@ def stage_add(**kw: Any) -> None:
     """Write a stage into himo.yaml (keeping its comments and order)."""
     from himo.api.stage import add_stage
 
-    stage = add_stage(Repo.find(), _spec(kw), kw["force"])
+    stage = add_stage(find_repo(), _spec(kw), kw["force"])
     OUT.echo(f"Added stage '{stage.name}' to himo.yaml")
     OUT.echo("To track the changes with git, run:\n  git add himo.yaml .gitignore")
 
@@ -73,7 +72,7 @@ def stage_list(as_json: bool) -> None:
     """List the stages of himo.yaml."""
     from himo.api.repro import load_dag
 
-    dag = load_dag(Repo.find())
+    dag = load_dag(find_repo())
     rows = [{"name": s.name, "cmd": list(s.cmd), "deps": list(s.deps), "outs": [o.path for o in s.outs],
              "desc": s.desc} for s in dag.stages.values()]
     if as_json:
@@ -105,7 +104,7 @@ def _reproduce(targets: list[str], force: bool, single_item: bool, downstream: b
                command: str = "repro", args: list[str] | None = None) -> None:
     from himo.api.repro import ReproOptions, repro
 
-    repo = Repo.find()
+    repo = find_repo()
     if pull:
         from himo.api.transfer import pull as pull_data
 
@@ -137,7 +136,7 @@ def run_cmd(**kw: Any) -> None:
     """Write a stage into himo.yaml and run it at once (`himo stage add` + `himo repro NAME`)."""
     from himo.api.stage import add_stage
 
-    stage = add_stage(Repo.find(), _spec(kw), kw["force"])
+    stage = add_stage(find_repo(), _spec(kw), kw["force"])
     OUT.echo(f"Added stage '{stage.name}' to himo.yaml")
     _reproduce([stage.name], force=False, single_item=False, downstream=False, dry=False, jobs=1,
                keep_going=False, pull=False, git_files="himo.yaml himo.lock .gitignore",
@@ -145,8 +144,8 @@ def run_cmd(**kw: Any) -> None:
 
 
 def _args_after(command: str) -> list[str]:
-    """The words after COMMAND on this process's command line (what the user typed)."""
-    argv = sys.argv[1:]
+    """The words after COMMAND in this invocation (what the user typed; run(argv)'s in-process)."""
+    argv = click.get_current_context().meta[ARGV]
     return argv[argv.index(command) + 1:] if command in argv else argv
 
 
@@ -160,4 +159,4 @@ def dag_cmd(target: str | None, fmt: str | None) -> None:
     """Show the pipeline graph (stages and the paths that link them)."""
     from himo.api.dag import render_dag
 
-    click.echo(render_dag(Repo.find(), target, fmt or "text"))
+    click.echo(render_dag(find_repo(), target, fmt or "text"))

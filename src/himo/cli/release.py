@@ -11,7 +11,7 @@ import click
 from himo.cli.history import DIGEST, SHORT, plain, when
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.workspace.repo import Repo
+from himo.cli.repo import find_repo
 
 NAME_HELP = "The model's registry name, GTO's artifact name (default: the file name, churn.pkl -> churn)."
 
@@ -42,7 +42,7 @@ def release_cmd(target: str, env: str, name: str | None, version: str | None, no
     """
     from himo.api.release import release
 
-    row = release(Repo.find(), target, env, version=version, note=note, tag=tag, name=name)
+    row = release(find_repo(), target, env, version=version, note=note, tag=tag, name=name)
     if as_json:
         OUT.json(plain(row))
     else:
@@ -65,7 +65,7 @@ def releases_cmd(env: str | None, name: str | None, at: str | None, from_tags: b
     from himo.api.history import parse_when
     from himo.api.release import releases, releases_from_tags
 
-    repo = Repo.find()
+    repo = find_repo()
     moment = parse_when(at, "--at")  # once: an age (2h) names one instant for the query and the text
     if from_tags:
         _report_from_tags(releases_from_tags(repo))
@@ -117,7 +117,7 @@ def rollback_cmd(env: str, name: str | None, to: str | None, note: str | None, t
     is kept)."""
     from himo.api.release import rollback
 
-    row = rollback(Repo.find(), env, to=to, note=note, name=name, tag=tag)
+    row = rollback(find_repo(), env, to=to, note=note, name=name, tag=tag)
     if as_json:
         OUT.json(plain(row))
     else:
@@ -136,7 +136,7 @@ def export_cmd(target: str, dest: str, remote: str | None, jobs: int | None, as_
     a URL (s3://bucket/prefix ...), as DEST/NAME; recorded for `himo where`."""
     from himo.api.delivery import export_artifact
 
-    result = export_artifact(Repo.find(), target, dest, remote=remote, jobs=jobs)
+    result = export_artifact(find_repo(), target, dest, remote=remote, jobs=jobs)
     if as_json:
         OUT.json(plain(result))
     else:
@@ -152,7 +152,7 @@ def where_cmd(target: str, as_json: bool) -> None:
     remotes pushed to, exports, releases, with times."""
     from himo.api.delivery import where
 
-    found = where(Repo.find(), target)
+    found = where(find_repo(), target)
     if as_json:
         OUT.json(plain(found))
         return

@@ -7,7 +7,7 @@ import click
 from himo.cli.data import jobs_option
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.workspace.repo import Repo
+from himo.cli.repo import find_repo
 
 remote_option = click.option("-r", "--remote", help="Remote name (default: core.remote).")
 
@@ -31,7 +31,7 @@ def remote_add(default: bool, force: bool, local: bool, name: str, url: str) -> 
     from himo.api.config import add_remote
     from himo.model.urls import mask_url
 
-    add_remote(Repo.find(), name, url, default, force, local)
+    add_remote(find_repo(), name, url, default, force, local)
     where = " in .himo/config.local" if local else ""
     OUT.echo(f"Added remote {name} -> {mask_url(url)}{where}" + (" (default)" if default else ""))
 
@@ -43,7 +43,7 @@ def remote_list(as_json: bool) -> None:
     """List remotes; the default is marked with *."""
     from himo.api.config import list_remotes
 
-    remotes = list_remotes(Repo.find())
+    remotes = list_remotes(find_repo())
     if as_json:
         OUT.json(remotes)
         return
@@ -58,7 +58,7 @@ def remote_remove(name: str) -> None:
     """Remove remote NAME from the config (its data is left alone)."""
     from himo.api.config import remove_remote
 
-    remove_remote(Repo.find(), name)
+    remove_remote(find_repo(), name)
     OUT.echo(f"Removed remote {name}")
 
 
@@ -72,7 +72,7 @@ def remote_modify(local: bool, name: str, option: str, value: str) -> None:
     """Set OPTION of remote NAME (url, endpointurl, profile, region, jobs, credentials)."""
     from himo.api.config import modify_remote
 
-    modify_remote(Repo.find(), name, option, value, local)
+    modify_remote(find_repo(), name, option, value, local)
     OUT.echo(f"Set {option} of remote {name} in .himo/{'config.local' if local else 'config'}")
 
 
@@ -83,7 +83,7 @@ def remote_default(name: str) -> None:
     """Make NAME the default remote."""
     from himo.api.config import set_default_remote
 
-    set_default_remote(Repo.find(), name)
+    set_default_remote(find_repo(), name)
     OUT.echo(f"Default remote: {name}")
 
 
@@ -96,7 +96,7 @@ def push_cmd(paths: tuple[str, ...], remote: str | None, jobs: int | None) -> No
     """Send the objects of tracked PATHS (all if none) that the remote lacks."""
     from himo.api.transfer import push, raise_for
 
-    result = push(Repo.find(), list(paths), remote, jobs, OUT.reporter())
+    result = push(find_repo(), list(paths), remote, jobs, OUT.reporter())
     OUT.echo(f"Pushed {result.transferred} object(s) to {result.remote}"
              f" ({result.present} already there)")
     raise_for(result, "push")
@@ -111,7 +111,7 @@ def fetch_cmd(paths: tuple[str, ...], remote: str | None, jobs: int | None) -> N
     """Download the objects of tracked PATHS into the cache, verifying each."""
     from himo.api.transfer import fetch, raise_for
 
-    result = fetch(Repo.find(), list(paths), remote, jobs, OUT.reporter())
+    result = fetch(find_repo(), list(paths), remote, jobs, OUT.reporter())
     OUT.echo(f"Fetched {result.transferred} object(s) from {result.remote}")
     raise_for(result, "fetch")
 
@@ -126,7 +126,7 @@ def pull_cmd(paths: tuple[str, ...], remote: str | None, force: bool, jobs: int 
     """Fetch, then check out tracked PATHS (all if none)."""
     from himo.api.transfer import pull, raise_for
 
-    result, restored = pull(Repo.find(), list(paths), remote, force, jobs, OUT.reporter())
+    result, restored = pull(find_repo(), list(paths), remote, force, jobs, OUT.reporter())
     OUT.echo(f"Fetched {result.transferred} object(s) from {result.remote}")
     for r in restored:
         if r.written or r.removed:

@@ -179,8 +179,9 @@ def source_url(repo: str) -> str:
 PAGE = 500  # executions per query: memory stays flat on a store of millions
 
 
-def steps(session: Session, since: datetime | None = None) -> Iterator[Step]:
-    """Every execution started at or after `since`, oldest first, with its inputs and outputs."""
+def steps(session: Session, since: datetime | None = None, page: int = PAGE) -> Iterator[Step]:
+    """Every execution started at or after `since`, oldest first, with its inputs and outputs;
+    `page` executions per query."""
     import sqlalchemy as sa
 
     from himo.meta.schema import Execution, Run
@@ -188,7 +189,7 @@ def steps(session: Session, since: datetime | None = None) -> Iterator[Step]:
     query = sa.select(Execution, Run.command, Run.repo).join(Run, Run.id == Execution.run_id)
     if since is not None:
         query = query.where(Execution.started_at >= since)
-    query = query.order_by(Execution.started_at, Execution.id).limit(PAGE)
+    query = query.order_by(Execution.started_at, Execution.id).limit(page)
     after: tuple[datetime, str] | None = None
     while True:
         page_query = query if after is None else query.where(

@@ -70,6 +70,9 @@ def _filesystem(name: str, scheme: str, url: str, options: dict[str, Any]) -> tu
     import fsspec
 
     kwargs = _s3_kwargs(options) if scheme in ("s3", "s3a") else {}
+    # A new filesystem each time: fsspec's instance cache would hand a later open in the same
+    # process (a library caller, `himo ui`) the credentials and environment of the first.
+    kwargs["skip_instance_cache"] = True
     try:
         fs, root = fsspec.core.url_to_fs(url, **kwargs)
     except ImportError:

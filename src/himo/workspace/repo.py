@@ -43,6 +43,18 @@ class Repo:
             "run `himo init` at the root of your git repository",
         )
 
+    def close(self) -> None:
+        """Close what the repository opened (the stat cache's database); it reopens on next use."""
+        state = self.__dict__.pop("state", None)
+        if state is not None:
+            state.close()
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @cached_property
     def config(self) -> Config:
         return Config(self.himo_dir)
