@@ -18,7 +18,9 @@ from typing import Any
 
 from himo.errors import PointerError
 from himo.model import HASH_ALGORITHM, HashInfo, is_digest
+from himo.model.paths import ABSOLUTE, GOES_UP, path_problem
 from himo.workspace.atomic import write_text_atomic
+from himo.workspace.repo import HIMO_DIR
 
 SUFFIX = ".himo"
 SUPPORTED_ALGORITHMS = {HASH_ALGORITHM}
@@ -147,20 +149,35 @@ def _hash_info(doc: dict[str, Any], rel: str) -> HashInfo:
 
 def _target(doc: dict[str, Any], file: Path, root: Path, rel: str) -> Path:
     raw = _field(doc, "path", str, rel)
-    pure = PurePosixPath(raw)
-    if not raw or pure.is_absolute() or ".." in pure.parts or raw.startswith("~"):
-        raise PointerError(
-            f"{rel}: path {raw!r} escapes the repository (must be relative, without '..')",
-            FIX.format(file=rel),
-        )
-    target = file.parent / pure
+    problem = path_problem(raw)
+    if problem in (ABSOLUTE, GOES_UP) or raw.startswith("~"):
+        problem = "escapes the repository (must be relative, without '..')"
+    if problem is not None:
+        raise PointerError(f"{rel}: path {_quoted(raw)} {problem}", FIX.format(file=rel))
+    target = file.parent / raw
     real = Path(os.path.realpath(target.parent)) / target.name
     if not real.is_relative_to(root):
         raise PointerError(
-            f"{rel}: path {raw!r} resolves outside the repository through a symlink",
+            f"{rel}: path {_quoted(raw)} resolves outside the repository through a symlink",
             FIX.format(file=rel),
         )
+    _refuse_reserved(real.relative_to(root), raw, rel)
     return target
+
+
+def _refuse_reserved(inside: PurePosixPath | Path, raw: str, rel: str) -> None:
+    """Checkout replaces the target: it must not be himo's own folder or a pointer file."""
+    if inside.parts[:1] == (HIMO_DIR,):
+        raise PointerError(f"{rel}: path {_quoted(raw)} is inside {HIMO_DIR}/, which himo manages",
+                           FIX.format(file=rel))
+    if inside.name.endswith(SUFFIX):
+        raise PointerError(f"{rel}: path {_quoted(raw)} names a pointer file, not tracked data",
+                           FIX.format(file=rel))
+
+
+def _quoted(text: str) -> str:
+    """`text` quoted on one line, whatever it holds (repr escapes NUL, CR and LF)."""
+    return repr(text if len(text) <= 200 else text[:200] + "...")
 
 
 def dump_pointer(target: Path, info: HashInfo) -> str:
