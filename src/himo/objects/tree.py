@@ -48,7 +48,7 @@ def tree_objects(ingester: Ingester, info: HashInfo) -> set[str]:
     """Every object `info` needs; a directory's files are known only if its manifest is cached."""
     oids = {info.digest}
     if info.isdir and ingester.odb.exists(info.digest):
-        oids.update(e.digest for e in load_manifest(ingester.odb.read_bytes(info.digest)))
+        oids.update(e.digest for e in load_manifest(ingester.odb.read_bytes(info.digest), info.digest))
     return oids
 
 
@@ -61,7 +61,7 @@ def place_path(ingester: Ingester, path: Path, info: HashInfo) -> None:
     elif os.path.lexists(path):
         path.unlink()
     if info.isdir:
-        entries = load_manifest(ingester.odb.read_bytes(info.digest))
+        entries = load_manifest(ingester.odb.read_bytes(info.digest), info.digest)
         path.mkdir(parents=True)
         base = path
     else:
