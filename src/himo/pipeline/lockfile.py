@@ -23,6 +23,7 @@ import yaml
 from himo.errors import PipelineError
 from himo.model import is_digest
 from himo.model.stage import DepState, LockEntry
+from himo.workspace import yamlload
 from himo.workspace.atomic import write_text_atomic
 
 LOCK_FILE = "himo.lock"
@@ -44,7 +45,7 @@ def _parse_lock(text: str) -> dict[str, LockEntry]:
     data, stages as stages), and parsing YAML is most of its time on a large pipeline. The
     entries are frozen; the dict is copied by parse_lock."""
     try:
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        doc = yamlload.load(text) or {}
         if str(doc.get("schema", SCHEMA)) != SCHEMA:
             raise PipelineError(f"{LOCK_FILE}: schema {doc['schema']!r}, this himo reads {SCHEMA!r}",
                                 "it was written by a newer himo: upgrade himo")

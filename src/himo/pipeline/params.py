@@ -10,10 +10,10 @@ from typing import Any
 import yaml
 
 from himo.errors import PipelineError
+from himo.workspace import yamlload
 
 DEFAULT_PARAMS = "params.yaml"
 METRICS_MAX_BYTES = 1024 * 1024  # metrics files are small: a bigger one is cut here (and fails to parse)
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_params_text(text: str, name: str) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def parse_params_text(text: str, name: str) -> dict[str, Any]:
         elif name.endswith(".toml"):
             data = tomllib.loads(text)
         else:
-            data = yaml.load(text, Loader=_YAML_LOADER) or {}
+            data = yamlload.load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name

@@ -97,8 +97,10 @@ def _parse_yaml(text: str, rel: str) -> dict[str, Any]:
 def _load_yaml(text: str, rel: str) -> Any:
     import yaml
 
+    from himo.workspace import yamlload
+
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yamlload.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
