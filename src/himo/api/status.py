@@ -199,7 +199,7 @@ def _compare_dir(pointer, files, now, recorded, result) -> None:  # type: ignore
         current = [TreeEntry(rel, d, sizes[rel]) for rel, d in now.items()]
         from himo.objects.hashing import hash_bytes
 
-        if hash_bytes(dump_manifest(current)) != pointer.hash_info.digest:
+        if hash_bytes(dump_manifest(current, str(pointer.target))) != pointer.hash_info.digest:
             result.state = "modified"
         return
     result.added = sorted(set(now) - set(recorded))

@@ -61,8 +61,13 @@ def path_problem(path: str) -> str | None:
 
 
 def name_problem(name: str) -> str | None:
-    """Why a file name cannot be tracked (a CR or LF breaks pointers and .gitignore lines)."""
+    """Why a file name cannot be tracked: a CR or LF breaks pointers and .gitignore lines, and
+    bytes that are not UTF-8 (which os gives as surrogates) cannot be written into either."""
     for char, what in _FORBIDDEN_CHARS.items():
         if char in name:
             return f"contains {what}"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
     return None

@@ -16,16 +16,26 @@ from typing import Any
 
 from himo.errors import ManifestError
 from himo.model import HASH_ALGORITHM, TreeEntry, all_digests, is_digest
-from himo.model.paths import all_safe_paths, is_safe_path, path_problem
+from himo.model.paths import all_safe_paths, is_safe_path, name_problem, path_problem
 
 FORMAT_VERSION = 1
-HINT = "run `himo fsck`, or re-create the directory's pointer with `himo add`"
+HINT = "run `himo fsck`, or re-create the pointer with `himo add`"
 
 
-def dump_manifest(entries: list[TreeEntry]) -> bytes:
+def dump_manifest(entries: list[TreeEntry], where: str = "") -> bytes:
+    """The manifest of `entries` (files of directory `where`, named in errors); ManifestError if a
+    name could not be read back: a line break or carriage return, or bytes that are not UTF-8."""
     files = [[e.path, e.digest, e.size] for e in sorted(entries, key=lambda e: e.path)]
     doc = {"himo-manifest": FORMAT_VERSION, "hash": HASH_ALGORITHM, "files": files}
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        if all_safe_paths([e.path for e in entries]):
+            return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a name of bytes that are not UTF-8 (os gives them as surrogates)
+        pass
+    bad, problem = next((e.path, p) for e in entries if (p := path_problem(e.path) or name_problem(e.path)))
+    shown = f"{where}/{bad}" if where else bad
+    raise ManifestError(f"cannot track {_short(shown)}: its name {problem}",
+                        "rename it, or list it in .himoignore")
 
 
 def load_manifest(data: bytes, oid: str = "") -> list[TreeEntry]:

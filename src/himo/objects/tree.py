@@ -27,7 +27,8 @@ def _info(path: Path, files: list[FileRef], digests: dict[str, str], manifest_oi
     if not path.is_dir():
         return HashInfo(digests[path.name], files[0].stat.st_size)
     entries = [TreeEntry(f.rel, digests[f.rel], f.stat.st_size) for f in files]
-    return HashInfo(manifest_oid(dump_manifest(entries)), sum(e.size for e in entries), len(entries))
+    manifest = dump_manifest(entries, str(path))
+    return HashInfo(manifest_oid(manifest), sum(e.size for e in entries), len(entries))
 
 
 def hash_path(ingester: Ingester, path: Path, ignored: IgnoreFn | None = None) -> HashInfo | None:

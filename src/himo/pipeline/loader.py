@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from himo.errors import PipelineError
+from himo.model.paths import name_problem
 from himo.model.stage import Output, ParamsRef, Stage
 from himo.pipeline.interpolate import Unresolved, Unusable, resolve
 from himo.pipeline.params import DEFAULT_PARAMS, load_params_file, lookup
@@ -277,6 +278,9 @@ def _repo_path(root: Path, wdir: str, path: str, where: Where, field: str) -> st
     if path.startswith("/") or joined == ".." or joined.startswith("../"):
         raise where.error(f"{field}: {path!r} is outside the repository",
                           "pipelines read and write inside the repository only")
+    problem = name_problem(joined)
+    if problem is not None:  # it could not be written into himo.lock, a pointer or .gitignore
+        raise where.error(f"{field}: {path!r} {problem}", "rename it")
     return joined
 
 
