@@ -23,15 +23,21 @@ import yaml
 from himo.errors import PipelineError
 from himo.model import is_digest
 from himo.model.stage import DepState, LockEntry
+from himo.pipeline.params import string_keys
+from himo.pipeline.textfile import read_text
 from himo.workspace import yamlload
 from himo.workspace.atomic import write_text_atomic
 
 LOCK_FILE = "himo.lock"
 SCHEMA = "1"
+RESTORE = f"restore it with `git checkout -- {LOCK_FILE}`, or delete it and run `himo repro`"
 
 
 def read_lock(root: Path) -> dict[str, LockEntry]:
-    return parse_lock((root / LOCK_FILE).read_text(encoding="utf-8")) if (root / LOCK_FILE).exists() else {}
+    try:
+        return parse_lock(read_text(root / LOCK_FILE, LOCK_FILE, RESTORE))
+    except FileNotFoundError:
+        return {}
 
 
 def parse_lock(text: str) -> dict[str, LockEntry]:
@@ -53,7 +59,7 @@ def _parse_lock(text: str) -> dict[str, LockEntry]:
     except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise PipelineError(
             f"{LOCK_FILE}: unreadable: {_problem(exc)}",
-            f"restore it with `git checkout -- {LOCK_FILE}`, or delete it and run `himo repro`",
+            RESTORE,
         ) from None
 
 
@@ -70,7 +76,7 @@ def _entry(body: dict[str, Any]) -> LockEntry:
     return LockEntry(
         cmd=tuple(body["cmd"]),
         deps=tuple(_dep(d) for d in body.get("deps") or []),
-        params={f: dict(v) for f, v in (body.get("params") or {}).items()},
+        params={str(f): string_keys(dict(v), LOCK_FILE) for f, v in (body.get("params") or {}).items()},
         outs=tuple(_dep(d) for d in body.get("outs") or []),
     )
 
