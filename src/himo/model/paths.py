@@ -21,6 +21,7 @@ _SAFE = re.compile(rf"{_PART}(?:/{_PART})*")
 _FORBIDDEN_CHARS = {"\x00": "NUL", "\r": "a carriage return", "\n": "a line break"}
 ABSOLUTE = "is absolute"
 GOES_UP = "goes up with '..'"
+INSIDE_GIT = "is inside '.git', which belongs to git"
 
 
 def is_safe_path(path: str) -> bool:
@@ -57,7 +58,7 @@ def path_problem(path: str) -> str | None:
         return "is '.', the folder itself"
     if "" in parts or "." in parts:
         return "is not normalised (an empty or '.' part)"
-    return "is inside '.git', which belongs to git"
+    return INSIDE_GIT
 
 
 def name_problem(name: str) -> str | None:

@@ -41,7 +41,9 @@ class Where:
         self.file, self.line, self.stage = file, line, stage
 
     def error(self, problem: str, hint: str = "") -> PipelineError:
-        stage = f" stage '{self.stage}':" if self.stage else ""
+        # A name from YAML may hold a line break: escaped, so the message stays on one line.
+        shown = self.stage if self.stage is None or self.stage.isprintable() else repr(self.stage)[1:-1]
+        stage = f" stage '{shown}':" if self.stage else ""
         return PipelineError(f"{self.file}:{self.line}:{stage} {problem}", hint or f"fix {self.file}")
 
 

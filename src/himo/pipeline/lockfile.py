@@ -22,6 +22,7 @@ import yaml
 
 from himo.errors import PipelineError
 from himo.model import is_digest
+from himo.model.paths import INSIDE_GIT, path_problem
 from himo.model.stage import DepState, LockEntry
 from himo.pipeline.params import string_keys
 from himo.pipeline.textfile import read_text
@@ -85,7 +86,23 @@ def _dep(item: dict[str, Any]) -> DepState:
     digest = item.get("digest")
     if digest is not None and not is_digest(digest):
         raise ValueError(f"bad digest {digest!r}")
-    return DepState(str(item["path"]), digest, int(item.get("size", 0)), item.get("nfiles"))
+    nfiles = item.get("nfiles")
+    if nfiles is not None and (type(nfiles) is not int or nfiles < 0):
+        raise ValueError(f"bad nfiles {nfiles!r}")
+    size = item.get("size", 0)
+    if type(size) is not int or size < 0:
+        raise ValueError(f"bad size {size!r}")
+    return DepState(_path(item["path"]), digest, size, nfiles)
+
+
+def _path(raw: Any) -> str:
+    """A repository-relative path as himo.yaml's loader makes them: normalised, inside the
+    repository ('.' is the whole of it, a dep; a dep may read git's own files)."""
+    path = str(raw)
+    problem = None if path == "." else path_problem(path)
+    if problem not in (None, INSIDE_GIT):
+        raise ValueError(f"path {path!r} {problem}")
+    return path
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -88,7 +88,7 @@ def _parse_yaml(text: str, rel: str) -> dict[str, Any]:
     doc = plain if plain is not None else _load_yaml(text, rel)
     if not isinstance(doc, dict):
         raise PointerError(f"{rel}: expected a YAML mapping of {', '.join(FIELDS)}", FIX.format(file=rel))
-    unknown = sorted(set(doc) - set(FIELDS))
+    unknown = sorted((key for key in doc if key not in FIELDS), key=str)  # keys may be any YAML scalar
     if unknown:
         raise PointerError(f"{rel}: unknown field {unknown[0]!r}", FIX.format(file=rel))
     return doc
