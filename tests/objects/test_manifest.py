@@ -11,7 +11,7 @@ from himo.objects.manifest import load_manifest, manifest_digests
 
 D = "1" * 64
 OID = "ab" * 32
-HINT = "run `himo fsck`, or re-create the directory's pointer with `himo add`"
+HINT = "run `himo fsck`, or re-create the pointer with `himo add`"
 
 
 def _manifest(files: object, **extra: object) -> bytes:

@@ -15,7 +15,7 @@ from tests.api.helpers import assert_error, digest_of, object_path
 from tests.conftest import Himo, git, write
 from tests.remotes.helpers import FolderStore
 
-HINT = "Hint: run `himo fsck`, or re-create the directory's pointer with `himo add`"
+HINT = "Hint: run `himo fsck`, or re-create the pointer with `himo add`"
 
 
 def _plant(repo: Path, entries: list[str]) -> str:
