@@ -34,7 +34,7 @@ def dump_manifest(entries: list[TreeEntry], where: str = "") -> bytes:
         pass
     bad, problem = next((e.path, p) for e in entries if (p := path_problem(e.path) or name_problem(e.path)))
     shown = f"{where}/{bad}" if where else bad
-    raise ManifestError(f"cannot track {_short(shown)}: its name {problem}",
+    raise ManifestError(f"cannot track {shown!r}: its name {problem}",
                         "rename it, or list it in .himoignore")
 
 

@@ -27,7 +27,7 @@ def _info(path: Path, files: list[FileRef], digests: dict[str, str], manifest_oi
     if not path.is_dir():
         return HashInfo(digests[path.name], files[0].stat.st_size)
     entries = [TreeEntry(f.rel, digests[f.rel], f.stat.st_size) for f in files]
-    manifest = dump_manifest(entries, str(path))
+    manifest = dump_manifest(entries, os.path.relpath(path))  # named in errors, as the user sees it
     return HashInfo(manifest_oid(manifest), sum(e.size for e in entries), len(entries))
 
 
