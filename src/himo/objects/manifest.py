@@ -131,8 +131,9 @@ def _refuse_overlaps(files: list[list[Any]], oid: str) -> None:
 
 
 def _short(value: Any) -> str:
+    """`value` on one line (repr escapes line breaks), cut if long: it may be anything at all."""
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _error(oid: str, problem: str) -> ManifestError:
