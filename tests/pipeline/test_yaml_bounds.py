@@ -140,7 +140,7 @@ def test_dashboard_pipeline_answers_the_bomb_with_one_error(pipeline: Path, himo
     write(pipeline / "params.yaml", BOMB)
     store, repo = open_source(None, pipeline)
     try:
-        client = TestClient(create_app(store, repo))
+        client = TestClient(create_app(store, repo), base_url="http://127.0.0.1")
         start = time.monotonic()
         answer = client.get("/api/pipeline")
         assert time.monotonic() - start < 10
