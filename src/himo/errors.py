@@ -5,6 +5,7 @@
     ├── AlreadyInitError        `himo init` where .himo/ exists
     ├── ScmError                git missing, not a git repository, git failed
     ├── PointerError            a PATH.himo file that cannot be used (YAML, field, digest, escape)
+    ├── ManifestError           a directory manifest object that is no valid tree (JSON, entry, path)
     ├── PathError               a user-given path that is missing, outside the repo, or not tracked
     ├── ConfigError             .himo/config{,.local}: bad TOML, unknown key, bad value
     ├── RemoteError             remote not configured, unreachable, permission denied
@@ -59,6 +60,10 @@ class ScmError(HimoError):
 
 
 class PointerError(HimoError):
+    pass
+
+
+class ManifestError(HimoError):
     pass
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from himo.errors import ManifestError
 from himo.model import TreeEntry
 from himo.objects.manifest import dump_manifest, load_manifest
 from himo.objects.odb import ObjectDB
@@ -81,8 +82,9 @@ def test_manifest_is_sorted_deterministic_and_round_trips() -> None:
 
 @pytest.mark.parametrize("data", [b"plain bytes", b"[]", b'{"himo-manifest": 2, "files": []}'])
 def test_load_manifest_rejects_what_is_not_one(data: bytes) -> None:
-    with pytest.raises(ValueError):
-        load_manifest(data)
+    with pytest.raises(ManifestError) as info:
+        load_manifest(data, "ab" * 32)
+    assert info.value.message == "digest abababababab names a file, not a directory manifest"
 
 
 def test_walk_lists_files_with_posix_paths(tmp_path: Path) -> None:

@@ -65,6 +65,36 @@ CASES = {
         _pointer(path="~/secrets"),
         "bad.csv.himo: path '~/secrets' escapes the repository (must be relative, without '..')",
     ),
+    "dot": (_pointer(path="."), "bad.csv.himo: path '.' is '.', the folder itself"),
+    "empty-path": (_pointer(path="''"), "bad.csv.himo: path '' is empty"),
+    "not-normalised": (
+        _pointer(path="sub//x"), "bad.csv.himo: path 'sub//x' is not normalised (an empty or '.' part)"
+    ),
+    "dot-inside": (
+        _pointer(path="sub/./x"), "bad.csv.himo: path 'sub/./x' is not normalised (an empty or '.' part)"
+    ),
+    "trailing-slash": (
+        _pointer(path="sub/"), "bad.csv.himo: path 'sub/' is not normalised (an empty or '.' part)"
+    ),
+    "line-break": (_pointer(path='"a\\nb"'), "bad.csv.himo: path 'a\\nb' contains a line break"),
+    "carriage-return": (
+        _pointer(path='"a\\rb"'), "bad.csv.himo: path 'a\\rb' contains a carriage return"
+    ),
+    "nul": (_pointer(path='"a\\0b"'), "bad.csv.himo: path 'a\\x00b' contains NUL"),
+    "git-folder": (
+        _pointer(path=".git/config"),
+        "bad.csv.himo: path '.git/config' is inside '.git', which belongs to git",
+    ),
+    "git-folder-upper-case": (
+        _pointer(path=".GIT"), "bad.csv.himo: path '.GIT' is inside '.git', which belongs to git"
+    ),
+    "himo-folder": (
+        _pointer(path=".himo/cache"), "bad.csv.himo: path '.himo/cache' is inside .himo/, which himo manages"
+    ),
+    "pointer-itself": (
+        _pointer(path="bad.csv.himo"),
+        "bad.csv.himo: path 'bad.csv.himo' names a pointer file, not tracked data",
+    ),
     "symlinked-folder": (
         _pointer(path="out/passwd"),
         "bad.csv.himo: path 'out/passwd' resolves outside the repository through a symlink",
@@ -168,3 +198,27 @@ def test_plain_pointers_read_like_yaml(name: str) -> None:
         if plain is not None:
             assert plain == yaml.safe_load(text) or plain["digest"] == "1" * 64, text
     assert yaml.safe_load(dump_pointer(Path(name), HashInfo(GOOD_DIGEST, 4, None)))["path"] == name
+
+
+# -- issue 12: a pointer naming its own folder deleted the repository on `checkout -f` ---------
+
+
+@pytest.mark.parametrize(("pointer", "path"), [
+    ("evil.himo", "."), ("sub/evil.himo", "."), ("evil.himo", "./"), ("evil.himo", "sub/.."),
+    ("evil.himo", ".git"), ("evil.himo", ".himo"),
+])
+def test_forced_checkout_of_a_pointer_to_its_own_folder_changes_nothing(
+    repo: Path, himo: Himo, pointer: str, path: str
+) -> None:
+    write(repo / "a.txt", "hello\n")
+    write(repo / "sub" / "keep.txt", "keep\n")
+    himo("add", "a.txt")
+    write(repo / pointer, _pointer(path=f"'{path}'", digest=digest_of(b"hello\n"), size=6))
+    before = snapshot(repo)
+    git_before = sorted(p.relative_to(repo).as_posix() for p in (repo / ".git").rglob("*"))
+    proc = himo("checkout", "-f", pointer, ok=False)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith(f"Error: {pointer}: path '{path}' "), proc.stderr
+    assert len(proc.stderr.splitlines()) == 2
+    assert snapshot(repo) == before
+    assert sorted(p.relative_to(repo).as_posix() for p in (repo / ".git").rglob("*")) == git_before

@@ -21,6 +21,7 @@ from himo.meta.kinds import infer_kind
 from himo.meta.recorder import Recorder
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo, TreeEntry
+from himo.model.paths import name_problem
 from himo.objects.ingest import Ingester
 from himo.objects.leftovers import Leftover
 from himo.objects.manifest import dump_manifest
@@ -89,6 +90,9 @@ def _check_addable(repo: Repo, user_path: str) -> Path:
     target = repo.resolve(user_path.removesuffix(SUFFIX) if named_pointer else user_path)
     if not target.exists():
         raise PathError(f"{user_path}: no such file or directory")
+    problem = name_problem(target.name)
+    if problem is not None:  # it could not be written back into the pointer and .gitignore
+        raise PathError(f"cannot track {user_path!r}: its name {problem}", "rename it, then add it")
     if not (target.is_file() or target.is_dir()):
         raise PathError(f"{user_path}: not a regular file or directory")
     owner = tracked_ancestor(repo, target)
@@ -179,7 +183,7 @@ def _store(
     if not target.is_dir():
         return HashInfo(digests[target.name], files[0].stat.st_size)
     entries = [TreeEntry(f.rel, digests[f.rel], f.stat.st_size) for f in files]
-    manifest_oid = repo.odb.add_bytes(dump_manifest(entries))
+    manifest_oid = repo.odb.add_bytes(dump_manifest(entries, repo.rel(target)))
     if ingester.linker.preferred not in ("hardlink", "symlink"):  # copies left the files as walked
         remember_directory(repo, repo.rel(target), manifest_oid, files, [e.digest for e in entries])
     return HashInfo(manifest_oid, sum(e.size for e in entries), len(entries))

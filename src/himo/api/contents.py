@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from himo.errors import CorruptCacheObjectError, HimoError, MissingObjectError, PointerError
+from himo.errors import CorruptCacheObjectError, HimoError, ManifestError, MissingObjectError, PointerError
 from himo.model import HashInfo, TreeEntry
 from himo.objects.manifest import load_manifest, manifest_digests
 from himo.objects.odb import CORRUPT_DIR
@@ -29,7 +29,7 @@ def read_manifest_digests(repo: Repo, pointer: Pointer) -> dict[str, str]:
     return _parse_manifest(repo, pointer, manifest_digests)
 
 
-def _parse_manifest(repo: Repo, pointer: Pointer, parse: Callable[[bytes], T]) -> T:
+def _parse_manifest(repo: Repo, pointer: Pointer, parse: Callable[[bytes, str], T]) -> T:
     oid = pointer.hash_info.digest
     if not repo.odb.exists(oid):
         raise MissingObjectError(
@@ -37,16 +37,13 @@ def _parse_manifest(repo: Repo, pointer: Pointer, parse: Callable[[bytes], T]) -
             f"run `himo pull {repo.rel(pointer.target)}`",
         )
     try:
-        return parse(repo.odb.read_bytes(oid))
+        return parse(repo.odb.read_bytes(oid), oid)
     except CorruptCacheObjectError as exc:
         rel = repo.rel(pointer.target)
         raise corrupt_error([(f"manifest of {rel}", exc)],
                             f"run `himo pull {rel}` to fetch it again from a remote") from None
-    except (ValueError, KeyError, TypeError):
-        raise PointerError(
-            f"{repo.rel(pointer.file)}: digest {oid[:12]} names a file, not a directory manifest",
-            "run `himo fsck`, or re-create the pointer with `himo add`",
-        ) from None
+    except ManifestError as exc:
+        raise PointerError(f"{repo.rel(pointer.file)}: {exc.message}", exc.hint) from None
 
 
 def corrupt_error(bad: list[tuple[str, CorruptCacheObjectError]], hint: str) -> HimoError:

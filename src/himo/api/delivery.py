@@ -125,7 +125,8 @@ def _export_files(repo: Repo, tracked: Tracked) -> list[tuple[str, str, int]]:
                                  "the cache", f"`himo pull {tracked.path}` first, then export")
     if not info.isdir:
         return [("", info.digest, info.size)]
-    return [(e.path, e.digest, e.size) for e in load_manifest(repo.odb.read_bytes(info.digest))]
+    entries = load_manifest(repo.odb.read_bytes(info.digest), info.digest)
+    return [(e.path, e.digest, e.size) for e in entries]
 
 
 def _connection(repo: Repo, dest: str, remote: str | None) -> dict[str, Any]:

@@ -21,7 +21,15 @@ from pathlib import Path
 
 from himo.api.contents import read_manifest, tracked
 from himo.api.transfer import get_remote, remote_errors
-from himo.errors import HimoError, MetaError, MissingObjectError, PipelineError, PointerError, UsageError
+from himo.errors import (
+    HimoError,
+    ManifestError,
+    MetaError,
+    MissingObjectError,
+    PipelineError,
+    PointerError,
+    UsageError,
+)
 from himo.model import HashInfo
 from himo.objects.manifest import load_manifest
 from himo.pipeline.lockfile import LOCK_FILE, parse_lock
@@ -186,8 +194,8 @@ def _manifest_files(repo: Repo, oid: str) -> list[str]:
             if f.read(len(MANIFEST_START)) != MANIFEST_START:
                 return []
             f.seek(0)
-            return [e.digest for e in load_manifest(f.read())]
-    except (OSError, ValueError, KeyError, TypeError):
+            return [e.digest for e in load_manifest(f.read(), oid)]
+    except (OSError, ManifestError):
         return []  # not in the cache, or not a manifest: the digest alone is kept
 
 

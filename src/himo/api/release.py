@@ -170,7 +170,7 @@ def needed_objects(repo: Repo, info: HashInfo) -> set[str]:
     """The objects of a file or directory (a directory's files only when its manifest is cached)."""
     needed = {info.digest}
     if info.isdir and repo.odb.exists(info.digest):
-        needed.update(e.digest for e in load_manifest(repo.odb.read_bytes(info.digest)))
+        needed.update(e.digest for e in load_manifest(repo.odb.read_bytes(info.digest), info.digest))
     return needed
 
 

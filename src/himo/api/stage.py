@@ -12,6 +12,7 @@ from himo.model.stage import Stage
 from himo.pipeline.dag import build_dag
 from himo.pipeline.edit import with_stage
 from himo.pipeline.loader import PIPELINE_FILE, parse_stages
+from himo.pipeline.textfile import read_text
 from himo.pipeline.yamlfile import load_yaml_lines
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.gitignore import ignore_target
@@ -68,7 +69,9 @@ def _about_new_stage(repo: Repo, name: str, exc: PipelineError) -> PipelineError
     """An error about the stage being added points at a line himo.yaml does not have yet:
     name the stage instead."""
     path = repo.root / PIPELINE_FILE
-    on_disk = load_yaml_lines(path.read_text(encoding="utf-8"), PIPELINE_FILE) if path.exists() else None
+    on_disk = None
+    if path.exists():
+        on_disk = load_yaml_lines(read_text(path, PIPELINE_FILE, f"fix {PIPELINE_FILE}"), PIPELINE_FILE)
     if name in ((on_disk or {}).get("stages") or {}):  # -f: the stage's line is right
         return exc
     prefix = re.compile(rf"^{re.escape(PIPELINE_FILE)}:\d+: stage '{re.escape(name)}': ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -199,7 +200,7 @@ def _compare_dir(pointer, files, now, recorded, result) -> None:  # type: ignore
         current = [TreeEntry(rel, d, sizes[rel]) for rel, d in now.items()]
         from himo.objects.hashing import hash_bytes
 
-        if hash_bytes(dump_manifest(current)) != pointer.hash_info.digest:
+        if hash_bytes(dump_manifest(current, os.path.relpath(pointer.target))) != pointer.hash_info.digest:
             result.state = "modified"
         return
     result.added = sorted(set(now) - set(recorded))

@@ -27,7 +27,8 @@ def _info(path: Path, files: list[FileRef], digests: dict[str, str], manifest_oi
     if not path.is_dir():
         return HashInfo(digests[path.name], files[0].stat.st_size)
     entries = [TreeEntry(f.rel, digests[f.rel], f.stat.st_size) for f in files]
-    return HashInfo(manifest_oid(dump_manifest(entries)), sum(e.size for e in entries), len(entries))
+    manifest = dump_manifest(entries, os.path.relpath(path))  # named in errors, as the user sees it
+    return HashInfo(manifest_oid(manifest), sum(e.size for e in entries), len(entries))
 
 
 def hash_path(ingester: Ingester, path: Path, ignored: IgnoreFn | None = None) -> HashInfo | None:
@@ -48,7 +49,7 @@ def tree_objects(ingester: Ingester, info: HashInfo) -> set[str]:
     """Every object `info` needs; a directory's files are known only if its manifest is cached."""
     oids = {info.digest}
     if info.isdir and ingester.odb.exists(info.digest):
-        oids.update(e.digest for e in load_manifest(ingester.odb.read_bytes(info.digest)))
+        oids.update(e.digest for e in load_manifest(ingester.odb.read_bytes(info.digest), info.digest))
     return oids
 
 
@@ -61,7 +62,7 @@ def place_path(ingester: Ingester, path: Path, info: HashInfo) -> None:
     elif os.path.lexists(path):
         path.unlink()
     if info.isdir:
-        entries = load_manifest(ingester.odb.read_bytes(info.digest))
+        entries = load_manifest(ingester.odb.read_bytes(info.digest), info.digest)
         path.mkdir(parents=True)
         base = path
     else:

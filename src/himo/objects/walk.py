@@ -47,8 +47,8 @@ def _scan(prefix: str, folder: str, ignored: IgnoreFn | None,
         with os.scandir(fd) as entries:
             for entry in entries:
                 name = entry.name
-                if TMP_MARK in name:
-                    continue
+                if TMP_MARK in name or (name[:1] == "." and name.lower() == ".git"):
+                    continue  # a temp file of ours, or git's own folder (as git does: never tracked)
                 rel = prefix + name
                 if entry.is_dir(follow_symlinks=False):
                     if not (ignored and ignored(rel, True)):

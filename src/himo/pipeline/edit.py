@@ -9,6 +9,7 @@ from typing import Any
 
 from himo.errors import PipelineError
 from himo.pipeline.loader import PIPELINE_FILE
+from himo.pipeline.textfile import read_text
 from himo.pipeline.yamlfile import load_yaml_lines
 
 _KEY = re.compile(r"^( *)[^\s#-][^#]*:\s*(#.*)?$")  # `key:` opening a nested block
@@ -50,7 +51,7 @@ def with_stage(root: Path, name: str, body: dict[str, Any], force: bool) -> str:
     from ruamel.yaml.comments import CommentedMap
 
     path = root / PIPELINE_FILE
-    text, tail = _split_tail(path.read_text(encoding="utf-8") if path.exists() else "")
+    text, tail = _split_tail(read_text(path, PIPELINE_FILE, f"fix {PIPELINE_FILE}") if path.exists() else "")
     parsed = load_yaml_lines(text, PIPELINE_FILE)  # our errors, with line numbers, before ruamel's
     if parsed is not None and not isinstance(parsed, dict):
         raise _not_stages("himo.yaml:1: expected a mapping with a 'stages' key")

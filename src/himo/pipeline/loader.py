@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from himo.errors import PipelineError
+from himo.model.paths import name_problem
 from himo.model.stage import Output, ParamsRef, Stage
 from himo.pipeline.interpolate import Unresolved, Unusable, resolve
 from himo.pipeline.params import DEFAULT_PARAMS, load_params_file, lookup
+from himo.pipeline.textfile import read_text
 from himo.pipeline.yamlfile import line_of, load_yaml_lines
 
 PIPELINE_FILE = "himo.yaml"
@@ -39,7 +41,9 @@ class Where:
         self.file, self.line, self.stage = file, line, stage
 
     def error(self, problem: str, hint: str = "") -> PipelineError:
-        stage = f" stage '{self.stage}':" if self.stage else ""
+        # A name from YAML may hold a line break: escaped, so the message stays on one line.
+        shown = self.stage if self.stage is None or self.stage.isprintable() else repr(self.stage)[1:-1]
+        stage = f" stage '{shown}':" if self.stage else ""
         return PipelineError(f"{self.file}:{self.line}:{stage} {problem}", hint or f"fix {self.file}")
 
 
@@ -48,7 +52,7 @@ def load_stages(root: Path) -> list[Stage]:
     path = root / PIPELINE_FILE
     if not path.exists():
         return []
-    return parse_stages(root, path.read_text(encoding="utf-8"))
+    return parse_stages(root, read_text(path, PIPELINE_FILE, f"fix {PIPELINE_FILE}"))
 
 
 def parse_stages(root: Path, text: str) -> list[Stage]:
@@ -123,7 +127,7 @@ def _expand(root: Path, name: str, body: Any, context: dict[str, Any], where: Wh
     if not isinstance(body, dict):
         raise where.error("a stage must be a mapping with at least 'cmd'")
     if "foreach" in body or "matrix" in body:
-        return [_stage(root, n, b, ctx, Where(where.file, where.line, n))
+        return [_stage(root, _generated_name(n, where), b, ctx, Where(where.file, where.line, n))
                 for n, b, ctx in _generate(name, body, context, where)]
     return [_stage(root, name, body, context, where)]
 
@@ -158,6 +162,15 @@ def _generate(name: str, body: dict[str, Any], context: dict[str, Any], where: W
         yield f"{name}@{'-'.join(str(v) for v in combo)}", stage_body, {**context, "item": item}
 
 
+def _generated_name(name: str, where: Where) -> str:
+    """`base@item`: the item may be any value, but the name is printed, logged and recorded."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise where.error(f"foreach/matrix: the stage name {name!r} {problem}",
+                          "use items without control characters, or a mapping of names to items")
+    return name
+
+
 def _resolve(value: Any, context: dict[str, Any], where: Where) -> Any:
     try:
         return resolve(value, context)
@@ -177,6 +190,8 @@ def _stage(root: Path, name: str, raw: dict[str, Any], context: dict[str, Any], 
     cmds = (cmd,) if isinstance(cmd, str) else tuple(cmd) if isinstance(cmd, list) else None
     if not cmds or not all(isinstance(c, str) and c.strip() for c in cmds):
         raise where.error("'cmd' must be a command or a list of commands")
+    if any("\x00" in c for c in cmds):  # no process can be given it
+        raise where.error("'cmd' contains a NUL character", "remove it from the command")
     wdir = _repo_path(root, ".", str(body.get("wdir", ".")), where, "wdir")
     outs = tuple(o for role in ("outs", "metrics", "plots") for o in _outputs(root, wdir, body, role, where))
     return Stage(
@@ -277,6 +292,9 @@ def _repo_path(root: Path, wdir: str, path: str, where: Where, field: str) -> st
     if path.startswith("/") or joined == ".." or joined.startswith("../"):
         raise where.error(f"{field}: {path!r} is outside the repository",
                           "pipelines read and write inside the repository only")
+    problem = name_problem(joined)
+    if problem is not None:  # it could not be written into himo.lock, a pointer or .gitignore
+        raise where.error(f"{field}: {path!r} {problem}", "rename it")
     return joined
 
 

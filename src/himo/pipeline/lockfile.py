@@ -22,15 +22,23 @@ import yaml
 
 from himo.errors import PipelineError
 from himo.model import is_digest
+from himo.model.paths import INSIDE_GIT, path_problem
 from himo.model.stage import DepState, LockEntry
+from himo.pipeline.params import string_keys
+from himo.pipeline.textfile import read_text
+from himo.workspace import yamlload
 from himo.workspace.atomic import write_text_atomic
 
 LOCK_FILE = "himo.lock"
 SCHEMA = "1"
+RESTORE = f"restore it with `git checkout -- {LOCK_FILE}`, or delete it and run `himo repro`"
 
 
 def read_lock(root: Path) -> dict[str, LockEntry]:
-    return parse_lock((root / LOCK_FILE).read_text(encoding="utf-8")) if (root / LOCK_FILE).exists() else {}
+    try:
+        return parse_lock(read_text(root / LOCK_FILE, LOCK_FILE, RESTORE))
+    except FileNotFoundError:
+        return {}
 
 
 def parse_lock(text: str) -> dict[str, LockEntry]:
@@ -44,7 +52,7 @@ def _parse_lock(text: str) -> dict[str, LockEntry]:
     data, stages as stages), and parsing YAML is most of its time on a large pipeline. The
     entries are frozen; the dict is copied by parse_lock."""
     try:
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        doc = yamlload.load(text) or {}
         if str(doc.get("schema", SCHEMA)) != SCHEMA:
             raise PipelineError(f"{LOCK_FILE}: schema {doc['schema']!r}, this himo reads {SCHEMA!r}",
                                 "it was written by a newer himo: upgrade himo")
@@ -52,7 +60,7 @@ def _parse_lock(text: str) -> dict[str, LockEntry]:
     except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise PipelineError(
             f"{LOCK_FILE}: unreadable: {_problem(exc)}",
-            f"restore it with `git checkout -- {LOCK_FILE}`, or delete it and run `himo repro`",
+            RESTORE,
         ) from None
 
 
@@ -69,7 +77,7 @@ def _entry(body: dict[str, Any]) -> LockEntry:
     return LockEntry(
         cmd=tuple(body["cmd"]),
         deps=tuple(_dep(d) for d in body.get("deps") or []),
-        params={f: dict(v) for f, v in (body.get("params") or {}).items()},
+        params={str(f): string_keys(dict(v), LOCK_FILE) for f, v in (body.get("params") or {}).items()},
         outs=tuple(_dep(d) for d in body.get("outs") or []),
     )
 
@@ -78,7 +86,23 @@ def _dep(item: dict[str, Any]) -> DepState:
     digest = item.get("digest")
     if digest is not None and not is_digest(digest):
         raise ValueError(f"bad digest {digest!r}")
-    return DepState(str(item["path"]), digest, int(item.get("size", 0)), item.get("nfiles"))
+    nfiles = item.get("nfiles")
+    if nfiles is not None and (type(nfiles) is not int or nfiles < 0):
+        raise ValueError(f"bad nfiles {nfiles!r}")
+    size = item.get("size", 0)
+    if type(size) is not int or size < 0:
+        raise ValueError(f"bad size {size!r}")
+    return DepState(_path(item["path"]), digest, size, nfiles)
+
+
+def _path(raw: Any) -> str:
+    """A repository-relative path as himo.yaml's loader makes them: normalised, inside the
+    repository ('.' is the whole of it, a dep; a dep may read git's own files)."""
+    path = str(raw)
+    problem = None if path == "." else path_problem(path)
+    if problem not in (None, INSIDE_GIT):
+        raise ValueError(f"path {path!r} {problem}")
+    return path
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

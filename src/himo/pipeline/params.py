@@ -10,10 +10,12 @@ from typing import Any
 import yaml
 
 from himo.errors import PipelineError
+from himo.pipeline.textfile import read_text
+from himo.workspace import yamlload
 
 DEFAULT_PARAMS = "params.yaml"
+MAX_NESTING = 100  # as for YAML (workspace.yamlload): deeper values overflow what walks them
 METRICS_MAX_BYTES = 1024 * 1024  # metrics files are small: a bigger one is cut here (and fails to parse)
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_params_text(text: str, name: str) -> dict[str, Any]:
@@ -24,7 +26,7 @@ def parse_params_text(text: str, name: str) -> dict[str, Any]:
         elif name.endswith(".toml"):
             data = tomllib.loads(text)
         else:
-            data = yaml.load(text, Loader=_YAML_LOADER) or {}
+            data = yamlload.load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
@@ -34,12 +36,46 @@ def parse_params_text(text: str, name: str) -> dict[str, Any]:
         raise PipelineError(f"{name}: cannot parse: {str(exc).splitlines()[0]}", f"fix {name}") from None
     if not isinstance(data, dict):
         raise PipelineError(f"{name}: expected a mapping of parameters at the top level", f"fix {name}")
-    return data
+    return string_keys(data, name)
+
+
+def string_keys(value: Any, name: str, where: str = "", depth: int = 0) -> Any:
+    """`value` with every mapping key a string, as dotted keys name them (`1: x` is `a.1`):
+    YAML keys may be numbers, booleans or null, and a mapping that mixes them with strings cannot
+    be sorted (run keys, records). Two keys that become the same string are refused."""
+    if depth > MAX_NESTING:
+        raise PipelineError(f"{name}: {where or 'the document'} is nested deeper than {MAX_NESTING} levels",
+                            f"fix {name}")
+    if isinstance(value, list):
+        return [string_keys(v, name, _dotted(where, str(i)), depth + 1) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    converted: dict[str, Any] = {}
+    spelled: dict[str, Any] = {}
+    for key, item in value.items():
+        text = _key_text(key)
+        if text in spelled:
+            raise PipelineError(f"{name}: key {_dotted(where, text)!r} is written twice"
+                                f" ({spelled[text]!r} and {key!r})", f"fix {name}: keep one of them")
+        spelled[text] = key
+        converted[text] = string_keys(item, name, _dotted(where, text), depth + 1)
+    return converted
+
+
+def _dotted(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _key_text(key: Any) -> str:
+    """A key as its dotted name: YAML's own spelling for booleans and null, str() otherwise."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
 
 
 def load_params_file(path: Path, name: str) -> dict[str, Any]:
     try:
-        return parse_params_text(path.read_text(encoding="utf-8"), name)
+        return parse_params_text(read_text(path, name, f"fix {name}"), name)
     except FileNotFoundError:
         raise PipelineError(f"{name}: params file not found", f"create {name}") from None
 

@@ -7,8 +7,7 @@ from typing import Any
 import yaml
 
 from himo.errors import PipelineError
-
-_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from himo.workspace import yamlload
 
 
 class LineDict(dict):  # type: ignore[type-arg]
@@ -16,10 +15,6 @@ class LineDict(dict):  # type: ignore[type-arg]
 
     lines: dict[Any, int]
     line: int
-
-
-class _LineLoader(_Base):  # type: ignore[misc, valid-type]
-    pass
 
 
 def _construct_mapping(loader: Any, node: yaml.MappingNode) -> LineDict:
@@ -48,13 +43,16 @@ class _DuplicateKey(Exception):
         self.problem, self.line = problem, line
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Bounded like every YAML himo reads (workspace.yamlload), with the line of every key.
+_LINE_LOADERS = yamlload.loader_pair("Line")
+for _loader in _LINE_LOADERS:
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def load_yaml_lines(text: str, name: str) -> Any:
     """Parse YAML; PipelineError with the line number on bad syntax."""
     try:
-        return yaml.load(text, Loader=_LineLoader)
+        return yamlload.load(text, _LINE_LOADERS)
     except _DuplicateKey as exc:
         raise PipelineError(f"{name}:{exc.line}: {exc.problem}",
                             f"remove or rename one of them in {name}") from None

@@ -18,7 +18,9 @@ from typing import Any
 
 from himo.errors import PointerError
 from himo.model import HASH_ALGORITHM, HashInfo, is_digest
+from himo.model.paths import ABSOLUTE, GOES_UP, path_problem
 from himo.workspace.atomic import write_text_atomic
+from himo.workspace.repo import HIMO_DIR
 
 SUFFIX = ".himo"
 SUPPORTED_ALGORITHMS = {HASH_ALGORITHM}
@@ -86,7 +88,7 @@ def _parse_yaml(text: str, rel: str) -> dict[str, Any]:
     doc = plain if plain is not None else _load_yaml(text, rel)
     if not isinstance(doc, dict):
         raise PointerError(f"{rel}: expected a YAML mapping of {', '.join(FIELDS)}", FIX.format(file=rel))
-    unknown = sorted(set(doc) - set(FIELDS))
+    unknown = sorted((key for key in doc if key not in FIELDS), key=str)  # keys may be any YAML scalar
     if unknown:
         raise PointerError(f"{rel}: unknown field {unknown[0]!r}", FIX.format(file=rel))
     return doc
@@ -95,8 +97,10 @@ def _parse_yaml(text: str, rel: str) -> dict[str, Any]:
 def _load_yaml(text: str, rel: str) -> Any:
     import yaml
 
+    from himo.workspace import yamlload
+
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yamlload.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -147,20 +151,35 @@ def _hash_info(doc: dict[str, Any], rel: str) -> HashInfo:
 
 def _target(doc: dict[str, Any], file: Path, root: Path, rel: str) -> Path:
     raw = _field(doc, "path", str, rel)
-    pure = PurePosixPath(raw)
-    if not raw or pure.is_absolute() or ".." in pure.parts or raw.startswith("~"):
-        raise PointerError(
-            f"{rel}: path {raw!r} escapes the repository (must be relative, without '..')",
-            FIX.format(file=rel),
-        )
-    target = file.parent / pure
+    problem = path_problem(raw)
+    if problem in (ABSOLUTE, GOES_UP) or raw.startswith("~"):
+        problem = "escapes the repository (must be relative, without '..')"
+    if problem is not None:
+        raise PointerError(f"{rel}: path {_quoted(raw)} {problem}", FIX.format(file=rel))
+    target = file.parent / raw
     real = Path(os.path.realpath(target.parent)) / target.name
     if not real.is_relative_to(root):
         raise PointerError(
-            f"{rel}: path {raw!r} resolves outside the repository through a symlink",
+            f"{rel}: path {_quoted(raw)} resolves outside the repository through a symlink",
             FIX.format(file=rel),
         )
+    _refuse_reserved(real.relative_to(root), raw, rel)
     return target
+
+
+def _refuse_reserved(inside: PurePosixPath | Path, raw: str, rel: str) -> None:
+    """Checkout replaces the target: it must not be himo's own folder or a pointer file."""
+    if inside.parts[:1] == (HIMO_DIR,):
+        raise PointerError(f"{rel}: path {_quoted(raw)} is inside {HIMO_DIR}/, which himo manages",
+                           FIX.format(file=rel))
+    if inside.name.endswith(SUFFIX):
+        raise PointerError(f"{rel}: path {_quoted(raw)} names a pointer file, not tracked data",
+                           FIX.format(file=rel))
+
+
+def _quoted(text: str) -> str:
+    """`text` quoted on one line, whatever it holds (repr escapes NUL, CR and LF)."""
+    return repr(text if len(text) <= 200 else text[:200] + "...")
 
 
 def dump_pointer(target: Path, info: HashInfo) -> str:
