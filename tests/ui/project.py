@@ -63,7 +63,7 @@ def make_project(root: Path, name: str = "") -> Path:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "first run")
     himo("release", "models/model.pkl", "--env", "production", "--note", "first model")
-    time.sleep(1)  # v1 live for over a second: `at` = its start (shown to the second) + 1 s is inside
+    time.sleep(2)  # v2 at least 2 s after v1: `at` = v1 (shown to the second, truncated) + 1 s is inside v1
     write(root / "params.yaml", "train:\n  lr: 5\n")
     assert himo("repro", ok=False).returncode != 0
     write(root / "params.yaml", "train:\n  lr: 0.3\n")

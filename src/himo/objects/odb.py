@@ -9,7 +9,8 @@ rename takes: 2x faster for many small objects on two threads, measured on ext4)
 digest is not yet known (a large file hashed while it is copied) lives in `tmp/`. `himo gc`
 clears stale ones.
 
-A process that makes temp files holds a shared lock on `cache/tmp.lock` until it exits, and
+A writer (an open ObjectDB that made temp files) holds a shared lock on `cache/tmp.lock` until it
+is closed or its process exits, and
 `clear_tmp` deletes temp files only when it can take that lock exclusively: a gc never deletes
 the temp file of a live fetch (or of anything else writing the cache without the repository
 lock), and a killed process's lock dies with it, so what it left is cleared next time.
@@ -100,7 +101,7 @@ class ObjectDB:
         return dest
 
     def _hold_writer_lock(self) -> None:
-        """Tell gc that this process may have temp files in the cache (kept until we exit).
+        """Tell gc that this process may have temp files in the cache (kept until `close`).
 
         Forked workers share the lock of the parent's open file, or take their own."""
         if self._writer_fd is not None:
@@ -109,6 +110,13 @@ class ObjectDB:
         fd = os.open(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a gc is clearing temp files
         self._writer_fd = fd
+
+    def close(self) -> None:
+        """Let go of the writers' lock: a process that runs many commands (a script, `himo ui`,
+        the tests) must not keep gc from clearing temp files after its command ended."""
+        if self._writer_fd is not None:
+            os.close(self._writer_fd)
+            self._writer_fd = None
 
     def _ensure_shard(self, shard: str) -> None:
         if shard not in self._shards:

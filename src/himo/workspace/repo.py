@@ -44,10 +44,12 @@ class Repo:
         )
 
     def close(self) -> None:
-        """Close what the repository opened (the stat cache's database); it reopens on next use."""
-        state = self.__dict__.pop("state", None)
-        if state is not None:
-            state.close()
+        """Close what the repository opened (the stat cache's database, the cache writers' lock);
+        each reopens on next use."""
+        for name in ("state", "odb"):
+            opened = self.__dict__.pop(name, None)
+            if opened is not None:
+                opened.close()
 
     def __enter__(self) -> Repo:
         return self
