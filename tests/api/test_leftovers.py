@@ -156,3 +156,22 @@ def test_link_left_under_a_temp_name_is_put_back_by_the_next_add(
     assert tree_bytes(repo / "d") == {"a.txt": b"a\n", "b.txt": b"b\n"}
     himo("gc", "-w", "-f")
     assert obj.read_bytes() == b"b\n"
+
+
+@pytest.mark.parametrize("cache_type", CACHE_TYPES)
+def test_remove_cleans_what_an_interrupted_command_left_in_its_target(
+        repo: Path, himo: Himo, cache_type: str) -> None:
+    """Once the pointer is gone nothing finds a tracked folder's temp files again: remove cleans
+    them first (found by the fault campaign: remove killed in hardlink mode, then run again)."""
+    himo("config", "cache.type", cache_type)
+    write(repo / "d" / "a.txt", "a\n")
+    himo("add", "d")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no live process holds: its temp files are stale
+    left = repo / "d" / f".a.txt.himo-tmp-{dead.pid}-{'0' * 12}"
+    write(left, "half")
+
+    out = himo("remove", "d.himo").stdout.splitlines()
+
+    assert out == [f"Cleaned up after an interrupted command: removed d/{left.name} (4 B)", "Removed d.himo"]
+    assert _temps(repo / "d") == [] and (repo / "d" / "a.txt").read_text() == "a\n"

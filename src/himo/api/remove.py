@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from himo.api.contents import workspace_files
+from himo.api.leftovers import clean_targets
 from himo.errors import PathError
+from himo.objects.leftovers import Leftover
 from himo.objects.links import tmp_name
 from himo.workspace.gitignore import unignore_target
 from himo.workspace.pointer import SUFFIX, load_pointer
@@ -16,8 +19,12 @@ from himo.workspace.repo import Repo
 from himo.workspace.tracked import pointers_for
 
 
-def remove(repo: Repo, pointer_files: list[str]) -> list[str]:
-    """Stop tracking: delete the pointers and their .gitignore lines, keep the data (writable)."""
+def remove(repo: Repo, pointer_files: list[str],
+           on_cleaned: Callable[[list[Leftover]], None] | None = None) -> list[str]:
+    """Stop tracking: delete the pointers and their .gitignore lines, keep the data (writable).
+
+    Temp entries that an interrupted command left in a target are cleaned first (told to
+    `on_cleaned`): once the pointer is gone, nothing would find them again."""
     pointers = []
     for name in pointer_files:
         file = repo.resolve(name if name.endswith(SUFFIX) else name + SUFFIX)
@@ -26,6 +33,9 @@ def remove(repo: Repo, pointer_files: list[str]) -> list[str]:
         pointers.append(load_pointer(file, repo.root))
     with repo.lock():
         for pointer in pointers:
+            cleaned = clean_targets(repo, [pointer.target])
+            if cleaned and on_cleaned is not None:
+                on_cleaned(cleaned)
             if pointer.target.exists():
                 make_private(repo, pointer.target)
             unignore_target(pointer.target)

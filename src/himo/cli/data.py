@@ -162,7 +162,7 @@ def remove_cmd(pointers: tuple[str, ...]) -> None:
     """Stop tracking: delete PATH.himo and its .gitignore entry; the data stays."""
     from himo.api.remove import remove
 
-    for name in remove(find_repo(), list(pointers)):
+    for name in remove(find_repo(), list(pointers), on_cleaned=_report_cleaned):
         OUT.echo(f"Removed {name}")
 
 
