@@ -14,6 +14,7 @@ import click
 import pytest
 
 from himo import errors
+from himo.api.demo import NEXT_STEPS
 from himo.api.init import INNER_GITIGNORE
 from himo.cli.main import cli
 from himo.workspace.config import REMOTE_KEYS, SECTION_KEYS
@@ -95,6 +96,37 @@ def test_every_command_has_a_heading_in_commands_md(path: str) -> None:
     assert path in headings(read("docs/commands.md")), (
         f"`{path}` is not documented: add a `## {path}` section to docs/commands.md"
     )
+
+
+def commands_index() -> str:
+    """The list of links at the top of docs/commands.md, before its first section."""
+    return read("docs/commands.md").split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS)
+def test_every_command_is_in_the_index_of_commands_md(path: str) -> None:
+    # A group counts as listed when it or one of its subcommands is (`himo params diff`).
+    assert f"](#{slug(path)}" in commands_index(), (
+        f"`{path}` is missing from the index at the top of docs/commands.md: add [`{path}`](#{slug(path)})"
+    )
+
+
+def demo_section() -> str:
+    doc = read("docs/commands.md")
+    return doc.split("\n## himo demo\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_every_step_of_the_demo_is_described_in_commands_md() -> None:
+    """The demo announces its steps as `== N. ...`; the guide must have an item for each."""
+    steps = sorted({int(n) for n in re.findall(r"== (\d+)\. ", read("src/himo/api/demo.py"))})
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 8, steps
+    described = [int(n) for n in re.findall(r"(?m)^(\d+)\. ", demo_section())]
+    assert described == steps, f"docs/commands.md describes demo steps {described}, the demo has {steps}"
+
+
+@pytest.mark.parametrize("command", [cmd for cmd, _ in NEXT_STEPS])
+def test_every_command_the_demo_suggests_is_in_commands_md(command: str) -> None:
+    assert f"`{command}`" in demo_section()
 
 
 def test_cli_reference_is_generated_from_the_current_code() -> None:
