@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from himo import __version__
-from himo.cli.output import OUT
+from himo.cli.output import NOTICES, OUT
 
 # name -> (module:function, one-line help); modules load only when their command runs.
 COMMANDS = {
@@ -101,6 +101,7 @@ def common(fn: Any) -> Any:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """himo: version data and models with git, run pipelines, and know what produced what."""
+    NOTICES.start()
     if ctx.invoked_subcommand != "meta":  # `meta sync` delivers itself (and is what a delivery runs)
         _end_killed_runs()
 
@@ -184,17 +185,8 @@ def _run(argv: list[str] | None) -> int:
         return _report(f"internal error: {type(exc).__name__}: {exc}",
                        "this is a bug in himo; run again with -v and report the traceback", 3)
     finally:
-        _tell_notices()
+        NOTICES.stop()
     return 0
-
-
-def _tell_notices() -> None:
-    """Warnings the metadata recorder kept for the end of the command (only if it ran)."""
-    recording = sys.modules.get("himo.api.recording")
-    for notice in getattr(recording, "NOTICES", ()):
-        click.echo(notice, err=True)
-    if recording is not None:
-        recording.NOTICES.clear()
 
 
 def _report(message: str, hint: str, code: int) -> int:
