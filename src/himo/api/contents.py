@@ -43,7 +43,7 @@ def _parse_manifest(repo: Repo, pointer: Pointer, parse: Callable[[bytes, str], 
         raise corrupt_error([(f"manifest of {rel}", exc)],
                             f"run `himo pull {rel}` to fetch it again from a remote") from None
     except ManifestError as exc:
-        raise PointerError(f"{repo.rel(pointer.file)}: {exc.message}", exc.hint) from None
+        raise PointerError(f"{repo.rel(pointer.file)}: {exc.message}", exc.hint) from exc
 
 
 def corrupt_error(bad: list[tuple[str, CorruptCacheObjectError]], hint: str) -> HimoError:

@@ -73,7 +73,7 @@ def export_openlineage(repo: Repo, output: Path | TextIO | None = None,
         os.replace(tmp, output)
     except OSError as error:
         raise PathError(f"{output}: cannot write the export: {error.strerror or error}",
-                        "check that its folder exists and is writable") from None
+                        "check that its folder exists and is writable") from error
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
