@@ -149,7 +149,7 @@ def _record(repo: Repo, target: Path, jobs: int | None, reporter: Reporter) -> A
     try:  # first: a file an interrupted command left only under a temp name is put back
         cleaned = tuple(clean_targets(repo, [target]))
     except OSError as exc:
-        raise _storage_error(repo, target, exc) from None
+        raise _storage_error(repo, target, exc) from exc
     files = workspace_files(repo, target)
     nested = next((f.rel for f in files if f.rel.endswith(SUFFIX)), None)
     if target.is_dir() and nested:

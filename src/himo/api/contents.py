@@ -38,7 +38,7 @@ def _parse_manifest(repo: Repo, pointer: Pointer, parse: Callable[[bytes, str], 
         )
     try:
         return parse(repo.odb.read_bytes(oid), oid)
-    except CorruptCacheObjectError as exc:
+    except CorruptCacheObjectError as exc:  # re-raised naming the path: the cause would repeat it
         rel = repo.rel(pointer.target)
         raise corrupt_error([(f"manifest of {rel}", exc)],
                             f"run `himo pull {rel}` to fetch it again from a remote") from None
