@@ -5,6 +5,7 @@ commands that `.ci/run` relies on."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -233,3 +234,47 @@ def test_tests_install_and_start_nothing_the_setup_script_does() -> None:
              if path != Path(__file__).resolve()
              for word in machine_changes if word in path.read_text("utf-8")]
     assert found == []
+
+
+# -- benchmarks ----------------------------------------------------------------------------
+
+BENCHMARKS = ROOT / "benchmarks"
+RESULT_KEYS = {"format", "bench", "date", "started_at", "machine", "versions", "load_average"}
+
+
+def load_report() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_report", BENCHMARKS / "report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_tables_are_generated_from_the_latest_results() -> None:
+    report = load_report()
+    current = report.DOC.read_text(encoding="utf-8")
+    assert current == report.render(current), (
+        "docs/benchmarks.md is out of date: run `python benchmarks/report.py`"
+    )
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in (BENCHMARKS / "results").glob("*.json")))
+def test_every_benchmark_result_records_machine_versions_load_and_samples(path: str) -> None:
+    doc = json.loads((BENCHMARKS / "results" / path).read_text(encoding="utf-8"))
+    assert set(doc) >= RESULT_KEYS, f"{path} lacks {sorted(RESULT_KEYS - set(doc))}"
+    assert path == f"{doc['bench']}-{doc['date']}.json"
+    assert {"cores", "ram_bytes", "cpu_model", "platform"} <= set(doc["machine"])
+    assert {"python", "himo", "dvc"} <= set(doc["versions"])
+    measures = [m for row in doc.get("results", []) for m in row.values()
+                if isinstance(m, dict) and "samples" in m]
+    measures += doc.get("rows", [])
+    assert measures and all(m["error"] or m["samples"] for m in measures)
+
+
+def test_benchmarks_and_their_docs_name_no_path_of_one_machine() -> None:
+    files = [*BENCHMARKS.glob("*.py"), *BENCHMARKS.glob("*.sh"), BENCHMARKS / "README.md",
+             DOCS / "benchmarks.md"]
+    found = [f"{f.relative_to(ROOT)}:{n}" for f in files
+             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"/work/|/root/|/home/", line)]
+    assert not found, f"machine-specific paths: {found}"
