@@ -93,6 +93,13 @@ def row_table(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def failures(doc: dict[str, Any]) -> list[str]:
+    """Why the `n/a` cells are n/a, each reason once (the result file has them per measure)."""
+    measures = [m for row in doc.get("results", []) for m in row.values() if isinstance(m, dict)]
+    reasons = sorted({m["error"] for m in [*measures, *doc.get("rows", [])] if m.get("error")})
+    return ["", *(f"n/a: {reason}" for reason in reasons)] if reasons else []
+
+
 def render_tables() -> str:
     parts = []
     for bench, path in sorted(latest().items(), key=lambda item: list(SCRIPTS).index(item[0])
@@ -101,7 +108,7 @@ def render_tables() -> str:
         if doc.get("format") != FORMAT:
             raise SystemExit(f"{path}: format {doc.get('format')!r}, this script reads {FORMAT}")
         table = scenario_table(doc) if "results" in doc else row_table(doc)
-        parts.append("\n".join([*header(bench, path, doc), *table]) + "\n")
+        parts.append("\n".join([*header(bench, path, doc), *table, *failures(doc)]) + "\n")
     return "\n".join(parts)
 
 
