@@ -35,7 +35,18 @@ from pathlib import Path
 import gen_meta_store
 import sqlalchemy as sa
 from bench_pipeline import STAGES, expect_last_output, expect_reran, output_mtimes, pipeline_yaml, seed
-from common import CommandError, Measure, choices_list, fs_type, log, print_rows, remove, run
+from common import (
+    CommandError,
+    Measure,
+    choices_list,
+    fs_type,
+    log,
+    print_rows,
+    remove,
+    run,
+    start_facts,
+    write_result,
+)
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 DEPTH = 10
@@ -413,7 +424,7 @@ def add_store_options(parser: argparse.ArgumentParser, repeat: int, workdir: str
     parser.add_argument("--workdir", type=Path, default=Path(workdir))
     parser.add_argument("--reuse", action="store_true",
                         help="keep the generated stores (SQLite file, PostgreSQL database) and reuse them")
-    parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
+    parser.add_argument("--json-out", type=Path, help="result file (default: results/BENCH-DATE.json)")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -430,6 +441,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
+    started = start_facts()
     workdir = opts.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     bench = Bench(workdir, opts.repeat, opts.himo)
@@ -453,9 +465,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if row.measure.error:
             print(f"{row.backend} {row.name}: n/a: {row.measure.error}")
     print(f"\nload average at end: {facts['load average at end']}")
-    if opts.json_out:
-        doc = {"facts": facts, "rows": [r.as_json() for r in rows]}
-        opts.json_out.write_text(json.dumps(doc, indent=2) + "\n")
+    write_result("meta", workdir, started, {"facts": facts, "rows": [r.as_json() for r in rows]},
+                 opts.himo, out=opts.json_out)
     return 1 if any(row.measure.error for row in rows) else 0
 
 

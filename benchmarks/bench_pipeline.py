@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import os
 import resource
 import statistics
@@ -43,7 +42,9 @@ from common import (
     measure,
     print_rows,
     remove,
+    start_facts,
     time_runs,
+    write_result,
 )
 
 STAGES = 30
@@ -468,7 +469,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--himo", default=str(Path(sys.executable).parent / "himo"))
     parser.add_argument("--dvc", default=str(DEFAULT_DVC_VENV / "bin" / "dvc"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/himo-bench-pipeline"))
-    parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
+    parser.add_argument("--json-out", type=Path, help="result file (default: results/BENCH-DATE.json)")
     parser.add_argument("--keep", action="store_true", help="keep the repos in WORKDIR/run")
     parser.add_argument(
         "--no-pyc-cache",
@@ -500,6 +501,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
+    started = start_facts()
     bench = Bench(opts.workdir.resolve(), opts.repeat)
     remove(bench.run_dir)
     bench.run_dir.mkdir(parents=True)
@@ -529,9 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print_table(results, bench.cpu)
     print(f"\nload average at end: {facts['load average at end']}")
-    if opts.json_out:
-        doc = {"facts": facts, "results": [r.as_json() for r in results], "cpu_seconds": bench.cpu}
-        opts.json_out.write_text(json.dumps(doc, indent=2) + "\n")
+    doc = {"facts": facts, "results": [r.as_json() for r in results], "cpu_seconds": bench.cpu}
+    write_result("pipeline", bench.workdir, started, doc, opts.himo, opts.dvc, opts.json_out)
     failed = any(m.error for r in results for m in (r.dvc, r.himo, r.shell))
     return 1 if failed else 0
 

@@ -23,7 +23,6 @@ See benchmarks/README.md for how to set up DVC and run it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import socket
@@ -49,10 +48,12 @@ from common import (
     print_rows,
     remove,
     run,
+    start_facts,
     time_runs,
+    write_result,
 )
 
-DEFAULT_MOTO = Path("/work/venv/bin/moto_server")
+DEFAULT_MOTO = Path(sys.executable).parent / "moto_server"  # installed beside this Python
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -585,7 +586,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--himo", default=str(Path(sys.executable).parent / "himo"))
     parser.add_argument("--dvc", default=str(DEFAULT_DVC_VENV / "bin" / "dvc"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/himo-bench"))
-    parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
+    parser.add_argument("--json-out", type=Path, help="result file (default: results/BENCH-DATE.json)")
     parser.add_argument("--scale", action="store_true", help="add the 200,000-file scenarios")
     parser.add_argument("--scale-dvc", action="store_true", help="run DVC in scale add/status")
     parser.add_argument("--scale-repeat", type=int, default=1, help="runs per scale scenario")
@@ -613,6 +614,7 @@ def select(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> list[Sc
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
+    started = start_facts()
     sizes = QUICK if opts.quick else FULL
     bench = Bench(
         opts.workdir.resolve(),
@@ -649,9 +651,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             remove(old)
     print()
     print_table(results, opts.quick)
-    if opts.json_out:
-        doc = {"facts": facts, "results": [r.as_json() for r in results]}
-        opts.json_out.write_text(json.dumps(doc, indent=2) + "\n")
+    doc = {"facts": facts, "results": [r.as_json() for r in results]}
+    write_result("storage", bench.workdir, started, doc, opts.himo, opts.dvc, opts.json_out)
     failed = any(m.error for r in results for m in (r.dvc, r.himo, r.ref))
     return 1 if failed else 0
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import gen_meta_store
 import sqlalchemy as sa
 from bench_meta import STORES, Targets, add_store_options, find_targets
-from common import CommandError, Measure, choices_list, log, print_rows, run
+from common import CommandError, Measure, choices_list, log, print_rows, run, start_facts, write_result
 
 TARGET_S = 0.300
 DEPTH = 10
@@ -303,6 +303,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
+    started = start_facts()
     workdir = opts.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     facts = {"cpu": f"{cpu_model()}, {os.cpu_count()} cores", "python": platform.python_version(),
@@ -321,9 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if row.measure.error:
             print(f"{row.backend} {row.name} ({row.via}): n/a: {row.measure.error}")
     print(f"\nuptime at end: {facts['uptime at end']}")
-    if opts.json_out:
-        doc = {"facts": facts, "rows": [r.as_json() for r in rows]}
-        opts.json_out.write_text(json.dumps(doc, indent=2) + "\n")
+    write_result("ui", workdir, started, {"facts": facts, "rows": [r.as_json() for r in rows]},
+                 opts.himo, out=opts.json_out)
     return 1 if any(row.measure.error for row in rows) or any(row.met() == "NO" for row in rows) else 0
 
 

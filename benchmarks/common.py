@@ -8,6 +8,8 @@ first on sys.path when they run as scripts).
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import platform
 import shutil
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DVC_VENV = Path(os.environ.get("HIMO_BENCH_DVC_VENV", "/tmp/himo-bench-dvc-venv"))
+RESULTS = Path(__file__).resolve().with_name("results")  # committed: benchmarks/report.py reads them
+FORMAT = 1  # of a result file; benchmarks/report.py refuses others
 
 
 # ---------------------------------------------------------------- running commands
@@ -227,3 +231,74 @@ def machine_facts(workdir: Path, tools: Mapping[str, Tool]) -> dict[str, str]:
         "platform": platform.platform(),
         **{f"{name} version": tool.version(workdir) for name, tool in tools.items()},
     }
+
+
+# ---------------------------------------------------------------- result files
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def ram_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
+def load_average() -> list[float]:
+    return [round(load, 2) for load in os.getloadavg()]
+
+
+def machine(workdir: Path) -> dict[str, object]:
+    """What the numbers depend on, recorded with every result."""
+    return {"cores": os.cpu_count(), "ram_bytes": ram_bytes(), "cpu_model": cpu_model(),
+            "platform": platform.platform(), "filesystem": fs_type(workdir)}
+
+
+def tool_version(exe: str | None, cwd: Path) -> str | None:
+    if exe is None:
+        return None
+    try:
+        return last_line(run([exe, "--version"], cwd)).removeprefix("himo ")
+    except CommandError:
+        return None
+
+
+def write_result(bench: str, workdir: Path, started: dict[str, object], body: dict[str, object],
+                 himo: str | None, dvc: str | None = None, out: Path | None = None) -> Path:
+    """Write one run's result (machine, versions, load at start and end, every sample) to `out`,
+    by default benchmarks/results/<bench>-<date>.json, which benchmarks/report.py turns into
+    the tables of docs/benchmarks.md. `started` is what start_facts() returned."""
+    doc = {
+        "format": FORMAT,
+        "bench": bench,
+        "date": started["date"],
+        "started_at": started["started_at"],
+        "machine": machine(workdir),
+        "versions": {"python": platform.python_version(), "himo": tool_version(himo, workdir),
+                     "dvc": tool_version(dvc, workdir)},
+        "load_average": {"start": started["load"], "end": load_average()},
+        **body,
+    }
+    path = out or RESULTS / f"{bench}-{doc['date']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    log(f"result written to {path}")
+    return path
+
+
+def start_facts() -> dict[str, object]:
+    """Taken when a benchmark starts: its date and the load average then."""
+    now = datetime.datetime.now(datetime.UTC)
+    return {"date": now.date().isoformat(), "started_at": now.isoformat(timespec="seconds"),
+            "load": load_average()}

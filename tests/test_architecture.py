@@ -5,6 +5,7 @@ Why the rules exist: docs/architecture.md."""
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -73,3 +74,14 @@ def test_start_up_loads_no_heavy_module(args: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "[]", f"himo {args[0]} imported {proc.stdout.splitlines()[-1]}"
+
+
+def test_the_import_table_of_architecture_md_is_generated_from_the_current_code() -> None:
+    spec = importlib.util.spec_from_file_location("gen_architecture", ROOT / "docs" / "gen_architecture.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    current = generator.DOC.read_text(encoding="utf-8")
+    assert current == generator.render(current), (
+        "the import table of docs/architecture.md is out of date: run `python docs/gen_architecture.py`"
+    )

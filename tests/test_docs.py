@@ -5,7 +5,9 @@ commands that `.ci/run` relies on."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +16,7 @@ import click
 import pytest
 
 from himo import errors
+from himo.api.demo import NEXT_STEPS
 from himo.api.init import INNER_GITIGNORE
 from himo.cli.main import cli
 from himo.workspace.config import REMOTE_KEYS, SECTION_KEYS
@@ -95,6 +98,37 @@ def test_every_command_has_a_heading_in_commands_md(path: str) -> None:
     assert path in headings(read("docs/commands.md")), (
         f"`{path}` is not documented: add a `## {path}` section to docs/commands.md"
     )
+
+
+def commands_index() -> str:
+    """The list of links at the top of docs/commands.md, before its first section."""
+    return read("docs/commands.md").split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS)
+def test_every_command_is_in_the_index_of_commands_md(path: str) -> None:
+    # A group counts as listed when it or one of its subcommands is (`himo params diff`).
+    assert f"](#{slug(path)}" in commands_index(), (
+        f"`{path}` is missing from the index at the top of docs/commands.md: add [`{path}`](#{slug(path)})"
+    )
+
+
+def demo_section() -> str:
+    doc = read("docs/commands.md")
+    return doc.split("\n## himo demo\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_every_step_of_the_demo_is_described_in_commands_md() -> None:
+    """The demo announces its steps as `== N. ...`; the guide must have an item for each."""
+    steps = sorted({int(n) for n in re.findall(r"== (\d+)\. ", read("src/himo/api/demo.py"))})
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 8, steps
+    described = [int(n) for n in re.findall(r"(?m)^(\d+)\. ", demo_section())]
+    assert described == steps, f"docs/commands.md describes demo steps {described}, the demo has {steps}"
+
+
+@pytest.mark.parametrize("command", [cmd for cmd, _ in NEXT_STEPS])
+def test_every_command_the_demo_suggests_is_in_commands_md(command: str) -> None:
+    assert f"`{command}`" in demo_section()
 
 
 def test_cli_reference_is_generated_from_the_current_code() -> None:
@@ -201,3 +235,50 @@ def test_tests_install_and_start_nothing_the_setup_script_does() -> None:
              if path != Path(__file__).resolve()
              for word in machine_changes if word in path.read_text("utf-8")]
     assert found == []
+
+
+# -- benchmarks ----------------------------------------------------------------------------
+
+BENCHMARKS = ROOT / "benchmarks"
+RESULT_KEYS = {"format", "bench", "date", "started_at", "machine", "versions", "load_average"}
+
+
+def load_report() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_report", BENCHMARKS / "report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_tables_are_generated_from_the_latest_results() -> None:
+    report = load_report()
+    current = report.DOC.read_text(encoding="utf-8")
+    assert current == report.render(current), (
+        "docs/benchmarks.md is out of date: run `python benchmarks/report.py`"
+    )
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in (BENCHMARKS / "results").glob("*.json")))
+def test_every_benchmark_result_records_machine_versions_load_and_samples(path: str) -> None:
+    doc = json.loads((BENCHMARKS / "results" / path).read_text(encoding="utf-8"))
+    assert set(doc) >= RESULT_KEYS, f"{path} lacks {sorted(RESULT_KEYS - set(doc))}"
+    assert path == f"{doc['bench']}-{doc['date']}.json"
+    assert {"cores", "ram_bytes", "cpu_model", "platform"} <= set(doc["machine"])
+    assert {"python", "himo", "dvc"} <= set(doc["versions"])
+    measures = [m for row in doc.get("results", []) for m in row.values()
+                if isinstance(m, dict) and "samples" in m]
+    measures += doc.get("rows", [])
+    measured = [m for m in measures if m["samples"]]  # neither samples nor error: not run
+    assert measured, f"{path} holds no sample"
+    for m in measured:  # every sample is kept, not only the median
+        assert m["error"] is not None or m["median"] == statistics.median(m["samples"])
+
+
+def test_benchmarks_and_their_docs_name_no_path_of_one_machine() -> None:
+    files = [*BENCHMARKS.glob("*.py"), *BENCHMARKS.glob("*.sh"), BENCHMARKS / "README.md",
+             DOCS / "benchmarks.md"]
+    found = [f"{f.relative_to(ROOT)}:{n}" for f in files
+             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"/work/|/root/|/home/", line)]
+    assert not found, f"machine-specific paths: {found}"

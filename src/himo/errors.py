@@ -9,8 +9,11 @@
     ├── PathError               a user-given path that is missing, outside the repo, or not tracked
     ├── ConfigError             .himo/config{,.local}: bad TOML, unknown key, bad value
     ├── RemoteError             remote not configured, unreachable, permission denied
+    │   │                         (.remote: its name, .url: its URL with the password masked)
     │   └── CorruptObjectError  bytes whose digest is not their name (remote or cache)
     │       └── CorruptCacheObjectError  one cache object found bad as it left the cache
+    ├── WorkspaceIOError        the workspace or cache cannot be written or read: disk full,
+    │                             permission denied (.errno, .filename of the OSError)
     ├── MissingObjectError      an object needed for checkout is in no cache or remote
     ├── LocalChangesError       checkout would overwrite changes that are not in the cache
     ├── LockError               another himo process holds the repository lock
@@ -23,10 +26,17 @@
 Every error carries a one-line `message` (what is wrong, naming the file or field) and a `hint`
 (how to fix it). The CLI prints `Error: message` and the hint; it never shows a traceback
 unless `-v` is given. Errors from dependencies (OSError, yaml, fsspec, botocore) are translated
-at the layer that calls them, never allowed to leak to the CLI as themselves.
+at the layer that calls them, never allowed to leak to the CLI as themselves, and keep them as
+their cause (`raise ... from exc`): `-v` shows the whole chain.
 """
 
 from __future__ import annotations
+
+import errno as _errno
+from typing import Any
+
+DISK_FULL = frozenset({_errno.ENOSPC, _errno.EFBIG, _errno.EDQUOT})
+DENIED = frozenset({_errno.EACCES, _errno.EPERM, _errno.EROFS})
 
 
 class HimoError(Exception):
@@ -42,9 +52,10 @@ class HimoError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        # Keeps the hint when the error crosses from a worker process (objects.parallel).
-        return type(self), (self.message, self.hint)
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keeps the hint and a subclass's fields (RemoteError.url ...) when the error crosses
+        # from a worker process (objects.parallel): the state is set after __init__.
+        return type(self), (self.message, self.hint), self.__dict__
 
 
 class NotARepoError(HimoError):
@@ -76,7 +87,14 @@ class ConfigError(HimoError):
 
 
 class RemoteError(HimoError):
-    pass
+    """A remote failed. `remote` is its name and `url` its URL, already masked by the raiser
+    (himo.model.urls.mask_url: this module imports nothing of himo), so both are safe to print."""
+
+    def __init__(self, message: str, hint: str = "", *, remote: str | None = None,
+                 url: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.remote = remote
+        self.url = url
 
 
 class CorruptObjectError(RemoteError):
@@ -106,6 +124,26 @@ class CorruptCacheObjectError(CorruptObjectError):
 
 class MissingObjectError(HimoError):
     pass
+
+
+class WorkspaceIOError(HimoError):
+    """An OSError while himo read or wrote the workspace or its cache (not a remote's): the disk
+    is full, permission is denied... `errno` and `filename` are the OSError's."""
+
+    def __init__(self, message: str, hint: str = "", *, errno: int | None = None,
+                 filename: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.errno = errno
+        self.filename = filename
+
+
+def workspace_io_error(message: str, exc: OSError, *, full: str, denied: str,
+                       other: str) -> WorkspaceIOError:
+    """`exc` as a WorkspaceIOError: `message`, and the hint that fits its errno (a full disk or
+    quota, a denied permission or read-only filesystem, anything else). Raise it `from exc`."""
+    hint = full if exc.errno in DISK_FULL else denied if exc.errno in DENIED else other
+    filename = exc.filename if exc.filename is None else str(exc.filename)
+    return WorkspaceIOError(message, hint, errno=exc.errno, filename=filename)
 
 
 class LocalChangesError(HimoError):

@@ -7,7 +7,6 @@ artifact (kind `dataset` unless its name says otherwise, see himo.meta.kinds).
 from __future__ import annotations
 
 import dataclasses
-import errno
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from himo.api.contents import workspace_files
 from himo.api.leftovers import clean_targets
 from himo.api.recording import recording
 from himo.api.status import remember_directory
-from himo.errors import HimoError, PathError, PipelineError
+from himo.errors import HimoError, PathError, PipelineError, WorkspaceIOError, workspace_io_error
 from himo.meta.kinds import infer_kind
 from himo.meta.recorder import Recorder
 from himo.meta.records import ArtifactRef
@@ -116,7 +115,7 @@ def _refuse_stage_output(repo: Repo, user_path: str, rel: str) -> None:
         stages = load_stages(repo.root)
     except PipelineError as error:
         raise PipelineError(f"{error.message} (himo add checks that no stage writes {user_path})",
-                            error.hint) from None
+                            error.hint) from error
     for stage in stages:
         for out in stage.outs:
             if rel == out.path or rel.startswith(out.path + "/"):
@@ -150,7 +149,7 @@ def _record(repo: Repo, target: Path, jobs: int | None, reporter: Reporter) -> A
     try:  # first: a file an interrupted command left only under a temp name is put back
         cleaned = tuple(clean_targets(repo, [target]))
     except OSError as exc:
-        raise _storage_error(repo, target, exc) from None
+        raise _storage_error(repo, target, exc) from exc
     files = workspace_files(repo, target)
     nested = next((f.rel for f in files if f.rel.endswith(SUFFIX)), None)
     if target.is_dir() and nested:
@@ -164,7 +163,7 @@ def _record(repo: Repo, target: Path, jobs: int | None, reporter: Reporter) -> A
         changed = _write_if_changed(repo, target, info)
         ignore_target(target)
     except OSError as exc:
-        raise _storage_error(repo, target, exc) from None
+        raise _storage_error(repo, target, exc) from exc
     return AddResult(
         repo.rel(target), repo.rel(pointer_file_for(target)), info, len(files), ingester.hashed, changed,
         repo.rel(target.parent / ".gitignore"), cleaned=cleaned,
@@ -201,16 +200,13 @@ def _write_if_changed(repo: Repo, target: Path, info: HashInfo) -> bool:
     return True
 
 
-def _storage_error(repo: Repo, target: Path, exc: OSError) -> HimoError:
+def _storage_error(repo: Repo, target: Path, exc: OSError) -> WorkspaceIOError:
     rel = repo.rel(target)
     # Name the file only when it is not the one being added (shutil names the source even
     # when writing the copy failed).
     named = Path(exc.filename) if exc.filename else None
     where = f" ({exc.filename})" if named and not (named == target or named.is_relative_to(target)) else ""
-    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        hint = "free space in the cache's filesystem, then run the command again"
-    elif exc.errno in (errno.EACCES, errno.EPERM):
-        hint = "check the permissions of the file and of .himo/cache"
-    else:
-        hint = "nothing was recorded; fix the cause and run the command again"
-    return HimoError(f"cannot store {rel}: {exc.strerror}{where}", hint)
+    return workspace_io_error(f"cannot store {rel}: {exc.strerror}{where}", exc,
+                              full="free space in the cache's filesystem, then run the command again",
+                              denied="check the permissions of the file and of .himo/cache",
+                              other="nothing was recorded; fix the cause and run the command again")

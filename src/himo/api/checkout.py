@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import stat
@@ -11,7 +10,13 @@ from pathlib import Path
 
 from himo.api.contents import corrupt_error, read_manifest, tracked, workspace_files
 from himo.api.leftovers import clean_targets
-from himo.errors import CorruptCacheObjectError, HimoError, LocalChangesError, MissingObjectError
+from himo.errors import (
+    CorruptCacheObjectError,
+    LocalChangesError,
+    MissingObjectError,
+    WorkspaceIOError,
+    workspace_io_error,
+)
 from himo.model import TreeEntry
 from himo.objects.files import temp_name
 from himo.objects.ingest import Ingester
@@ -180,15 +185,12 @@ def _materialize_folder(ingester: Ingester, target: Path, entries: list[TreeEntr
     return bad
 
 
-def _restore_error(rel: str, exc: OSError) -> HimoError:
+def _restore_error(rel: str, exc: OSError) -> WorkspaceIOError:
     where = f" ({exc.filename})" if exc.filename else ""
-    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        hint = "free space in the workspace's filesystem, then run the command again"
-    elif exc.errno in (errno.EACCES, errno.EPERM):
-        hint = f"check the permissions of {rel}, of its folder and of .himo/cache"
-    else:
-        hint = "fix the cause and run the command again"
-    return HimoError(f"cannot restore {rel}: {exc.strerror}{where}", hint)
+    return workspace_io_error(f"cannot restore {rel}: {exc.strerror}{where}", exc,
+                              full="free space in the workspace's filesystem, then run the command again",
+                              denied=f"check the permissions of {rel}, of its folder and of .himo/cache",
+                              other="fix the cause and run the command again")
 
 
 def _delete(path: Path) -> None:

@@ -41,7 +41,7 @@ def _check_url(parts: list[str], value: str) -> None:
         try:
             check_url(value)
         except MetaError as error:
-            raise ConfigError(error.message, error.hint) from None
+            raise ConfigError(error.message, error.hint) from error
     elif parts == ["openlineage", "url"] and not _is_http(value):
         raise ConfigError(f"openlineage.url {mask_url(value)!r} is not an http(s) URL",
                           "use the receiver's base URL, e.g. http://localhost:5000 (events go to "

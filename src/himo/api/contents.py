@@ -38,12 +38,12 @@ def _parse_manifest(repo: Repo, pointer: Pointer, parse: Callable[[bytes, str], 
         )
     try:
         return parse(repo.odb.read_bytes(oid), oid)
-    except CorruptCacheObjectError as exc:
+    except CorruptCacheObjectError as exc:  # re-raised naming the path: the cause would repeat it
         rel = repo.rel(pointer.target)
         raise corrupt_error([(f"manifest of {rel}", exc)],
                             f"run `himo pull {rel}` to fetch it again from a remote") from None
     except ManifestError as exc:
-        raise PointerError(f"{repo.rel(pointer.file)}: {exc.message}", exc.hint) from None
+        raise PointerError(f"{repo.rel(pointer.file)}: {exc.message}", exc.hint) from exc
 
 
 def corrupt_error(bad: list[tuple[str, CorruptCacheObjectError]], hint: str) -> HimoError:

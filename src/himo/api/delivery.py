@@ -99,7 +99,8 @@ def export_artifact(repo: Repo, target: str, dest: str, remote: str | None = Non
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
         raise RemoteError(mask_url(f"cannot export {tracked.path} to {dest}: {detail}"),
                           "check that DEST exists or can be created and is writable (for a bucket: its "
-                          "name, the credentials, and -r NAME for a remote's endpoint)") from None
+                          "name, the credentials, and -r NAME for a remote's endpoint)",
+                          remote=remote, url=mask_url(str(dest))) from exc
     if bad:
         moved = [repo.odb.corrupt(e.oid, e.reason, repo.odb.quarantine(e.oid)) for e in bad]
         paths = {digest: rel for rel, digest, _ in files}

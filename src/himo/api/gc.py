@@ -140,7 +140,7 @@ def _workspace_pointers(repo: Repo) -> list[Pointer]:
         return tracked(repo)
     except (PipelineError, PointerError) as error:
         hint = f"{error.hint}, then run gc again" if error.hint else "fix it, then run gc again"
-        raise type(error)(f"{error.message} ({UNUSED})", hint) from None
+        raise type(error)(f"{error.message} ({UNUSED})", hint) from error
 
 
 # -- git history ----------------------------------------------------------------------------
@@ -214,14 +214,14 @@ def _pointer_objects(repo: Repo, pointers: list[Pointer]) -> set[str]:
 def _entries(repo: Repo, pointer: Pointer):  # type: ignore[no-untyped-def]
     try:
         return read_manifest(repo, pointer)
-    except MissingObjectError:
+    except MissingObjectError as exc:
         # Without the manifest we cannot tell which files the directory needs: deleting
         # anything could lose them, so refuse rather than guess.
         raise MissingObjectError(
             f"{repo.rel(pointer.target)}: manifest {pointer.hash_info.digest[:12]} (from"
             f" {repo.rel(Path(pointer.file))}) is not in the cache, so gc cannot tell what it needs",
             "run `himo fetch` first, or gc a narrower scope",
-        ) from None
+        ) from exc
 
 
 # -- releases -------------------------------------------------------------------------------
@@ -266,4 +266,4 @@ def _releases(repo: Repo):  # type: ignore[no-untyped-def]
         raise type(error)(f"{error.message} (gc cannot tell which objects releases use, so it deleted"
                           " nothing)",
                           f"{error.hint.rstrip('.') or 'fix the store'}; or run gc with --exclude-releases"
-                          ) from None
+                          ) from error

@@ -119,7 +119,7 @@ def parse_when(value: str | datetime | None, option: str = "--since") -> datetim
         return datetime.now(UTC).replace(tzinfo=None) - age
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+    except ValueError:  # its text only repeats the value: not a cause worth showing
         raise UsageError(f"{option}: {value!r} is not a time", "use an ISO date or time "
                          "(2024-05-01, 2024-05-01T13:30) or an age (30m, 2h, 7d)") from None
     return parsed.astimezone(UTC).replace(tzinfo=None)  # naive text is local time

@@ -18,6 +18,7 @@ import functools
 import http.client
 import io
 import json
+import logging
 import os
 import queue
 import sys
@@ -27,13 +28,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from himo.api.recording import NOTICES, store_session
+from himo.api.recording import store_session
 from himo.errors import PathError
 from himo.meta.openlineage import PAGE, SchemaOf, Step, StepFeed, end_event, events, start_event, steps
 from himo.meta.records import ArtifactRef, Record
 from himo.objects.links import tmp_name
 from himo.objects.odb import ObjectDB
 from himo.workspace.repo import Repo
+
+log = logging.getLogger(__name__)  # warnings for the user: see himo.api.recording
 
 ENDPOINT = "/api/v1/lineage"  # the OpenLineage HTTP transport's default path
 POST_TIMEOUT = 5.0  # seconds for one event
@@ -70,7 +73,7 @@ def export_openlineage(repo: Repo, output: Path | TextIO | None = None,
         os.replace(tmp, output)
     except OSError as error:
         raise PathError(f"{output}: cannot write the export: {error.strerror or error}",
-                        "check that its folder exists and is writable") from None
+                        "check that its folder exists and is writable") from error
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -185,9 +188,9 @@ class LiveEmitter:
             unsent, error = self._unsent, self._error
         if unsent:
             reason = error or f"not sent within {timeout:g} s"
-            NOTICES.append(f"Warning: {unsent} OpenLineage event(s) not sent to {_redact(self.endpoint)}"
-                           f" ({reason}); they are in the metadata store: "
-                           f"`himo meta export --format openlineage --since {self._since}` writes them")
+            log.warning("%d OpenLineage event(s) not sent to %s (%s); they are in the metadata store: "
+                        "`himo meta export --format openlineage --since %s` writes them",
+                        unsent, _redact(self.endpoint), reason, self._since)
 
     def _send_all(self) -> None:
         while (step := self._queue.get()) is not None:

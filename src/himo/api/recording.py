@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -25,7 +26,10 @@ from himo.meta.records import TRIGGERS
 from himo.workspace.config import DELIVER_MODES, boolean
 from himo.workspace.repo import Repo
 
-NOTICES: list[str] = []  # told to the user by the CLI when the command ends
+# Warnings for the user (the store is unreachable, journal lines were quarantined) go to this
+# logger: the CLI prints them when the command ends (cli/output.py), a library caller sees them
+# through logging (on stderr when it configured nothing), and nothing accumulates in a process.
+log = logging.getLogger(__name__)
 MARKER = "UNREACHABLE.json"  # in the journal folder: the store failed; told or not yet
 
 
@@ -92,8 +96,10 @@ def tell_quarantined(repo: Repo, delivery: Any) -> None:
     with contextlib.suppress(OSError):
         lines = untold.read_text(encoding="utf-8").splitlines()
         untold.unlink()
-        NOTICES.extend(lines)
-    NOTICES.extend(f"Warning: {line}" for line in quarantine_lines(repo, delivery))
+        for line in lines:
+            log.warning("%s", line.removeprefix("Warning: "))
+    for line in quarantine_lines(repo, delivery):
+        log.warning("%s", line)
 
 
 def _remember_quarantined(repo: Repo, delivery: Any) -> None:
@@ -258,8 +264,8 @@ def _tell_failure(repo: Repo) -> None:
     if state.get("told"):
         return
     waiting = len(pending(journal_dir(repo)))
-    NOTICES.append(f"Warning: {state.get('error')}. {waiting} journal file(s) kept in .himo/journal/; "
-                   "they are delivered on the next successful connection or `himo meta sync`")
+    log.warning("%s. %d journal file(s) kept in .himo/journal/; they are delivered on the next "
+                "successful connection or `himo meta sync`", state.get("error"), waiting)
     state["told"] = True
     with contextlib.suppress(OSError):
         marker.write_text(json.dumps(state))

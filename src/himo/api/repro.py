@@ -247,7 +247,7 @@ class Reproducer:
                 raise PipelineError(
                     f"stage '{stage.name}': cannot delete its output {out.path} before running it:"
                     f" {exc.strerror}", "is a process still writing into it? Stop it, then run"
-                    " `himo repro` again") from None
+                    " `himo repro` again") from exc
             self.snap.forget(out.path)
 
     def _commit_outputs(self, stage: Stage) -> tuple[DepState, ...]:

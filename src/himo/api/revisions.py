@@ -49,7 +49,7 @@ class Revision:
             if self.commit is None:
                 raise
             raise PipelineError(f"{exc.message} (at revision {self.label})",
-                                "compare other revisions, or fix the file in a new commit") from None
+                                "compare other revisions, or fix the file in a new commit") from exc
 
 
 def _read_workspace(repo: Repo, path: str) -> str | None:
@@ -60,7 +60,7 @@ def _read_workspace(repo: Repo, path: str) -> str | None:
         return file.read_bytes().decode("utf-8", "replace")
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}",
-                            f"check the permissions of {path}") from None
+                            f"check the permissions of {path}") from exc
 
 
 def revision(repo: Repo, rev: str | None) -> Revision:

@@ -112,7 +112,7 @@ def add_stage(repo: Repo, spec: StageSpec, force: bool = False) -> Stage:
         stages = parse_stages(repo.root, text)
         build_dag(repo.root, stages)
     except PipelineError as exc:
-        raise _about_new_stage(repo, spec.name, exc) from None
+        raise _about_new_stage(repo, spec.name, exc) from exc
     _refuse_tracked_inside(repo, next(s for s in stages if s.name == spec.name))
     with repo.lock():
         write_text_atomic(repo.root / PIPELINE_FILE, text)

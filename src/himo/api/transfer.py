@@ -29,6 +29,8 @@ from himo.errors import (
     HimoError,
     MissingObjectError,
     RemoteError,
+    WorkspaceIOError,
+    workspace_io_error,
 )
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
@@ -92,13 +94,15 @@ def remote_errors(remote: Remote) -> Iterator[None]:
         raise
     except PermissionError as exc:
         raise RemoteError(mask_url(f"remote {remote.name!r} ({remote.url}): permission denied: {exc}"),
-                          "check the remote's permissions or credentials") from None
+                          "check the remote's permissions or credentials",
+                          remote=remote.name, url=mask_url(remote.url)) from exc
     except Exception as exc:  # boundary: botocore, aiohttp, OSError ... all end here
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever it says
         raise RemoteError(
             mask_url(f"remote {remote.name!r} ({remote.url}): {detail}".rstrip(": ")),
             "check the URL, endpointurl and credentials, and that the server is reachable",
-        ) from None
+            remote=remote.name, url=mask_url(remote.url),
+        ) from exc
 
 
 def push(
@@ -323,22 +327,20 @@ def _download_one(repo: Repo, store: Remote, oid: str) -> bool:
     except OSError as exc:
         unlink_quietly(tmp)
         if tmp in (exc.filename, exc.filename2):  # our side failed, not the remote
-            raise _cache_write_error(oid, tmp, exc) from None
+            raise _cache_write_error(oid, tmp, exc) from exc
         raise
     except BaseException:
         unlink_quietly(tmp)
         raise
 
 
-def _cache_write_error(oid: str, tmp: str, exc: OSError) -> HimoError:
+def _cache_write_error(oid: str, tmp: str, exc: OSError) -> WorkspaceIOError:
     """A download that could not be written into the cache: say so, not "check the credentials"."""
-    if exc.errno == errno.ENOENT:
-        hint = "another process deleted it (an older himo's gc, or by hand); run the command again"
-    elif exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        hint = "free space in the cache's filesystem, then run the command again"
-    else:
-        hint = "check the permissions of .himo/cache, then run the command again"
-    return HimoError(f"cannot write object {oid[:12]} into the cache: {exc.strerror} ({tmp})", hint)
+    permissions = "check the permissions of .himo/cache, then run the command again"
+    deleted = "another process deleted it (an older himo's gc, or by hand); run the command again"
+    return workspace_io_error(f"cannot write object {oid[:12]} into the cache: {exc.strerror} ({tmp})", exc,
+                              full="free space in the cache's filesystem, then run the command again",
+                              denied=permissions, other=deleted if exc.errno == errno.ENOENT else permissions)
 
 
 def _run(

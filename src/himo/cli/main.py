@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from himo import __version__
-from himo.cli.output import OUT
+from himo.cli.output import NOTICES, OUT
 
 # name -> (module:function, one-line help); modules load only when their command runs.
 COMMANDS = {
@@ -101,6 +101,7 @@ def common(fn: Any) -> Any:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """himo: version data and models with git, run pipelines, and know what produced what."""
+    NOTICES.start()
     if ctx.invoked_subcommand != "meta":  # `meta sync` delivers itself (and is what a delivery runs)
         _end_killed_runs()
 
@@ -165,7 +166,7 @@ def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="himo", standalone_mode=False)
     except HimoError as exc:
-        return _report(exc.message, exc.hint, exc.exit_code)
+        return _report(exc.message, exc.hint, exc.exit_code, exc)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
@@ -182,28 +183,21 @@ def _run(argv: list[str] | None) -> int:
         return 141
     except Exception as exc:  # a bug: say so plainly, details with -v
         return _report(f"internal error: {type(exc).__name__}: {exc}",
-                       "this is a bug in himo; run again with -v and report the traceback", 3)
+                       "this is a bug in himo; run again with -v and report the traceback", 3, exc)
     finally:
-        _tell_notices()
+        NOTICES.stop()
     return 0
 
 
-def _tell_notices() -> None:
-    """Warnings the metadata recorder kept for the end of the command (only if it ran)."""
-    recording = sys.modules.get("himo.api.recording")
-    for notice in getattr(recording, "NOTICES", ()):
-        click.echo(notice, err=True)
-    if recording is not None:
-        recording.NOTICES.clear()
-
-
-def _report(message: str, hint: str, code: int) -> int:
+def _report(message: str, hint: str, code: int, error: BaseException) -> int:
+    """One line (and the hint) without -v; with -v first the traceback with the whole chain of
+    causes (the botocore, SQLAlchemy or OSError underneath), URLs masked there too."""
     from himo.model.urls import mask_url
 
     if OUT.verbose:
         import traceback
 
-        traceback.print_exc()
+        click.echo(mask_url("".join(traceback.format_exception(error))).rstrip("\n"), err=True)
     # A last net: layers mask the URLs they name, but a library's message may quote one too.
     click.echo(f"Error: {mask_url(message)}", err=True)
     if hint:

@@ -82,3 +82,55 @@ class RichReporter(QuietReporter):
 
 
 OUT = Output()
+
+
+class Notices:
+    """Warnings that himo's library code logs (the `himo` logger: the metadata store is
+    unreachable, journal lines were quarantined, OpenLineage events were not sent), told on stderr
+    as `Warning: ...` lines when the command ends, after its output. A server (`himo ui`) tells
+    them as they come instead (`deferred = False`): it never ends, and must not keep them.
+
+    Installed when a command runs, not for `himo --version` (logging costs 4 ms to import)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.deferred = True
+        self._handler: Any = None
+
+    def start(self) -> None:
+        import logging
+
+        if self._handler is not None:
+            return
+        notices = self
+
+        class Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                notices.tell_or_keep(f"Warning: {record.getMessage()}")
+
+        self._handler = Handler(logging.WARNING)
+        logger = logging.getLogger("himo")
+        logger.addHandler(self._handler)
+        logger.propagate = False  # told once, here, even when the caller configured the root logger
+
+    def tell_or_keep(self, line: str) -> None:
+        if self.deferred:
+            self.lines.append(line)
+        else:
+            click.echo(line, err=True)
+
+    def stop(self) -> None:
+        """Tell what was kept, and take the handler away (run() may be called again in-process)."""
+        if self._handler is not None:
+            import logging
+
+            logger = logging.getLogger("himo")
+            logger.removeHandler(self._handler)
+            logger.propagate = True
+            self._handler = None
+        lines, self.lines, self.deferred = self.lines, [], True
+        for line in lines:
+            click.echo(line, err=True)
+
+
+NOTICES = Notices()

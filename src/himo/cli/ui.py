@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from himo.cli.main import common
-from himo.cli.output import OUT
+from himo.cli.output import NOTICES, OUT
 
 
 @click.command("ui")
@@ -25,4 +25,5 @@ def ui_cmd(host: str, port: int, meta_url: str | None, token: str | None, open_b
     """Serve the read-only dashboard: runs, pipeline, lineage, releases, metrics."""
     from himo.ui.server import serve
 
+    NOTICES.deferred = False  # a server never ends: tell warnings as they come, keep none
     serve(host, port, meta_url, token, open_browser, announce=OUT.echo, allowed=allowed)

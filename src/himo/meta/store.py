@@ -39,8 +39,8 @@ def check_url(url: str, source: str = "meta.url") -> sa.URL:
     """The store URL parsed, or MetaError naming `source` (meta.url, HIMO_META_URL ...) and the forms."""
     try:
         parsed = make_url(url)
-    except exc.ArgumentError:
-        raise MetaError(f"{source} {url!r} is not a database URL", URL_FORMS) from None
+    except exc.ArgumentError as error:
+        raise MetaError(f"{source} {url!r} is not a database URL", URL_FORMS) from error
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise MetaError(f"{source} {redact(url)!r}: unsupported database {parsed.get_backend_name()!r}",
                         f"{URL_FORMS} (SQLite or PostgreSQL)")
@@ -63,7 +63,7 @@ class Store:
         try:
             return sa.create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
         except ModuleNotFoundError as error:
-            raise MetaError(f"no driver for {self.name}: {error}", "pip install 'psycopg[binary]'") from None
+            raise MetaError(f"no driver for {self.name}: {error}", "pip install 'psycopg[binary]'") from error
 
     def open(self) -> Store:
         """Connect and bring the schema to this himo's version; errors say how to recover."""
@@ -107,15 +107,15 @@ class Store:
             yield
         except exc.OperationalError as error:
             if self.url.get_backend_name() == "sqlite":
-                raise self._sqlite_error(error) from None
+                raise self._sqlite_error(error) from error
             raise MetaUnreachableError(
                 f"cannot reach the metadata store {self.name}: {_first_line(error)}",
                 f"start the database server or fix {self.source}; records wait in .himo/journal/",
-            ) from None
+            ) from error
         except exc.DatabaseError as error:
             if self.url.get_backend_name() == "sqlite":
-                raise self._sqlite_error(error) from None
-            raise MetaError(f"metadata store {self.name}: {_first_line(error)}") from None
+                raise self._sqlite_error(error) from error
+            raise MetaError(f"metadata store {self.name}: {_first_line(error)}") from error
 
     def _sqlite_error(self, error: exc.DBAPIError) -> MetaError:
         path = self.url.database or ""

@@ -146,7 +146,7 @@ class ObjectDB:
                 raise self.corrupt(oid, MISMATCH)
         except CorruptCacheObjectError as exc:
             self.quarantine(oid)
-            raise self.corrupt(oid, exc.reason, moved=True) from None
+            raise self.corrupt(oid, exc.reason, moved=True) from None  # the same error, now moved
         return data
 
     def open_object(self, oid: str, size: int | None = None) -> tuple[int, os.stat_result]:
@@ -159,7 +159,7 @@ class ObjectDB:
         try:
             fd = os.open(self.path(oid), READ_FLAGS)
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
+            if exc.errno == errno.ELOOP:  # "too many levels of symlinks": IS_LINK says it in words
                 raise self.corrupt(oid, IS_LINK) from None
             raise
         try:

@@ -58,7 +58,7 @@ class Snapshot:
             for key in ref.keys:
                 try:
                     values[ref.file][key] = lookup(data, key)
-                except KeyError:
+                except KeyError:  # names only the key, which the message names too
                     raise PipelineError(
                         f"{PIPELINE_FILE}:{stage.line}: stage '{stage.name}': params key {key!r}"
                         f" not found in {ref.file}", f"add {key} to {ref.file}, or remove it from the stage",

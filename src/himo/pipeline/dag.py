@@ -175,7 +175,7 @@ def _check_params(root: Path, dag: Dag) -> None:
             for key in ref.keys:
                 try:
                     lookup(files[ref.file], key)
-                except KeyError:
+                except KeyError:  # names only the key, which the message names too
                     raise _error(stage, f"params key {key!r} not found in {ref.file}",
                                  f"add {key} to {ref.file}, or remove it from the stage") from None
 

@@ -69,7 +69,7 @@ def _resolve_str(text: str, context: dict[str, Any]) -> Any:
 def _value(name: str, context: dict[str, Any]) -> Any:
     try:
         return lookup(context, name)
-    except KeyError:
+    except KeyError:  # the missing name is the whole story, and Unresolved carries it
         raise Unresolved(name) from None
 
 

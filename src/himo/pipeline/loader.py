@@ -111,7 +111,7 @@ def _vars_file(root: Path, item: str, where: Where) -> dict[str, Any]:
     for key in filter(None, keys.split(",")):
         try:
             value = lookup(data, key)
-        except KeyError:
+        except KeyError:  # names only the key, which the message names too
             raise where.error(f"vars: key {key!r} not found in {file}") from None
         *parents, last = key.split(".")
         node = picked
@@ -174,6 +174,7 @@ def _generated_name(name: str, where: Where) -> str:
 def _resolve(value: Any, context: dict[str, Any], where: Where) -> Any:
     try:
         return resolve(value, context)
+    # himo's own signals, re-raised with the place in himo.yaml: the message says all they say.
     except Unresolved as exc:
         raise where.error(f"cannot resolve ${{{exc.name}}}",
                           "define it in params.yaml or under 'vars' in himo.yaml") from None

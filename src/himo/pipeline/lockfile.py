@@ -61,7 +61,7 @@ def _parse_lock(text: str) -> dict[str, LockEntry]:
         raise PipelineError(
             f"{LOCK_FILE}: unreadable: {_problem(exc)}",
             RESTORE,
-        ) from None
+        ) from exc
 
 
 def _problem(exc: Exception) -> str:

@@ -31,9 +31,9 @@ def parse_params_text(text: str, name: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PipelineError(f"{where}: cannot parse: {problem}", f"fix {name}") from None
+        raise PipelineError(f"{where}: cannot parse: {problem}", f"fix {name}") from exc
     except Exception as exc:  # json and toml errors name the line themselves
-        raise PipelineError(f"{name}: cannot parse: {str(exc).splitlines()[0]}", f"fix {name}") from None
+        raise PipelineError(f"{name}: cannot parse: {str(exc).splitlines()[0]}", f"fix {name}") from exc
     if not isinstance(data, dict):
         raise PipelineError(f"{name}: expected a mapping of parameters at the top level", f"fix {name}")
     return string_keys(data, name)
@@ -76,8 +76,8 @@ def _key_text(key: Any) -> str:
 def load_params_file(path: Path, name: str) -> dict[str, Any]:
     try:
         return parse_params_text(read_text(path, name, f"fix {name}"), name)
-    except FileNotFoundError:
-        raise PipelineError(f"{name}: params file not found", f"create {name}") from None
+    except FileNotFoundError as exc:
+        raise PipelineError(f"{name}: params file not found", f"create {name}") from exc
 
 
 def lookup(data: dict[str, Any], key: str) -> Any:

@@ -16,6 +16,6 @@ def read_text(path: Path, name: str, fix: str) -> str:
         raise
     except UnicodeDecodeError as exc:
         raise PipelineError(f"{name}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x})",
-                            fix) from None
+                            fix) from exc
     except OSError as exc:
-        raise PipelineError(f"{name}: cannot read: {exc.strerror or exc}", fix) from None
+        raise PipelineError(f"{name}: cannot read: {exc.strerror or exc}", fix) from exc

@@ -53,11 +53,11 @@ def load_yaml_lines(text: str, name: str) -> Any:
     """Parse YAML; PipelineError with the line number on bad syntax."""
     try:
         return yamlload.load(text, _LINE_LOADERS)
-    except _DuplicateKey as exc:
+    except _DuplicateKey as exc:  # himo's own signal: the message says all it says
         raise PipelineError(f"{name}:{exc.line}: {exc.problem}",
                             f"remove or rename one of them in {name}") from None
     except yaml.YAMLError as exc:
-        raise PipelineError(f"{name}{_syntax_problem(exc)}", _syntax_hint(exc, text, name)) from None
+        raise PipelineError(f"{name}{_syntax_problem(exc)}", _syntax_hint(exc, text, name)) from exc
 
 
 def _syntax_hint(exc: yaml.YAMLError, text: str, name: str) -> str:

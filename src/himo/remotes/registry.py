@@ -75,13 +75,14 @@ def _filesystem(name: str, scheme: str, url: str, options: dict[str, Any]) -> tu
     kwargs["skip_instance_cache"] = True
     try:
         fs, root = fsspec.core.url_to_fs(url, **kwargs)
-    except ImportError:
+    except ImportError as exc:
         extra = EXTRAS.get(scheme, scheme)
         raise RemoteError(
-            f"remote {name!r}: support for {scheme}:// is not installed", f"pip install 'himo[{extra}]'"
-        ) from None
+            f"remote {name!r}: support for {scheme}:// is not installed", f"pip install 'himo[{extra}]'",
+            remote=name, url=mask_url(url),
+        ) from exc
     except (ValueError, TypeError) as exc:
-        raise ConfigError(mask_url(f"remote {name!r}: cannot open {url!r}: {exc}")) from None
+        raise ConfigError(mask_url(f"remote {name!r}: cannot open {url!r}: {exc}")) from exc
     return fs, root
 
 

@@ -54,7 +54,7 @@ def parse_time(value: str | None, field: str, end: bool = False) -> datetime | N
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+    except ValueError:  # its text only repeats the value: not a cause worth showing
         raise UsageError(f"{field} {value!r} is not a date", "use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(tz=None).replace(tzinfo=None)

@@ -111,7 +111,7 @@ def link_types(value: Any) -> tuple[str, ...]:
     """A `cache.type` value as the ordered link kinds, or ConfigError naming the bad kind."""
     try:
         return parse_link_types(value if isinstance(value, str) else repr(value))
-    except ValueError as exc:
+    except ValueError as exc:  # himo's own message, quoted whole
         raise ConfigError(
             f"cache.type: {exc}", "use a comma list of reflink, copy, hardlink, symlink"
         ) from None
@@ -170,13 +170,13 @@ class ConfigFile:
             raise ConfigError(
                 f"{self.label}: invalid TOML: {exc}",
                 "fix the file by hand: himo cannot rewrite a file it cannot read",
-            ) from None
+            ) from exc
         except OSError as exc:
-            raise ConfigError(f"{self.label}: cannot read: {exc.strerror}") from None
+            raise ConfigError(f"{self.label}: cannot read: {exc.strerror}") from exc
         try:
             check_shape(data)
         except ConfigError as error:  # `himo config` reads the file too: only an editor can fix it
-            raise ConfigError(f"{self.label}: {error.message}", "fix it in the file by hand") from None
+            raise ConfigError(f"{self.label}: {error.message}", "fix it in the file by hand") from error
         return data
 
     def get(self, parts: list[str]) -> Any:

@@ -25,8 +25,8 @@ class Git:
             proc = subprocess.run(
                 ["git", *args], cwd=self.root, input=input, capture_output=True, check=False
             )
-        except FileNotFoundError:
-            raise ScmError("git is not installed", "install git, or use `himo init --no-scm`") from None
+        except FileNotFoundError as exc:
+            raise ScmError("git is not installed", "install git, or use `himo init --no-scm`") from exc
         if proc.returncode not in ok:
             message = proc.stderr.decode(errors="replace").strip().splitlines()
             raise ScmError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")

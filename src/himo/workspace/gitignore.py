@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from himo.errors import PathError
+from himo.errors import WorkspaceIOError, workspace_io_error
 from himo.workspace.atomic import write_text_atomic
 
 SPECIAL = set("\\ #!*?[")  # characters gitignore would read as syntax, not as part of the name
@@ -21,7 +21,7 @@ def _lines(file: Path) -> list[str]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise _error(file, exc) from None
+        raise _error(file, exc) from exc
 
 
 def _write(file: Path, lines: list[str]) -> None:
@@ -31,12 +31,14 @@ def _write(file: Path, lines: list[str]) -> None:
         else:
             file.unlink()
     except OSError as exc:
-        raise _error(file, exc) from None
+        raise _error(file, exc) from exc
 
 
-def _error(file: Path, exc: OSError) -> PathError:
-    return PathError(f"cannot update {file}: {exc.strerror}",
-                     "check the permissions of that file and its folder, then run the command again")
+def _error(file: Path, exc: OSError) -> WorkspaceIOError:
+    hint = "check the permissions of that file and its folder, then run the command again"
+    return workspace_io_error(f"cannot update {file}: {exc.strerror}", exc,
+                              full="free space in its filesystem, then run the command again",
+                              denied=hint, other=hint)
 
 
 def ignore_target(target: Path) -> Path | None:

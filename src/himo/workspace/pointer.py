@@ -54,10 +54,10 @@ def load_pointer(file: Path, root: Path) -> Pointer:
     rel = _display(file, root)
     try:
         text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PointerError(f"{rel}: no such pointer file", "run `himo add PATH` to track PATH") from None
+    except FileNotFoundError as exc:
+        raise PointerError(f"{rel}: no such pointer file", "run `himo add PATH` to track PATH") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise PointerError(f"{rel}: cannot read: {exc}", FIX.format(file=rel)) from None
+        raise PointerError(f"{rel}: cannot read: {exc}", FIX.format(file=rel)) from exc
     return parse_pointer(text, file, root)
 
 
@@ -105,7 +105,7 @@ def _load_yaml(text: str, rel: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or "bad syntax"
-        raise PointerError(f"{rel}: invalid YAML{where}: {problem}", FIX.format(file=rel)) from None
+        raise PointerError(f"{rel}: invalid YAML{where}: {problem}", FIX.format(file=rel)) from exc
 
 
 def _refuse_conflict(text: str, rel: str) -> None:

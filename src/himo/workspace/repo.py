@@ -123,11 +123,11 @@ class Repo:
             raise LockError(
                 f"cannot take the repository lock {path}: {exc.strerror}",
                 "check the permissions of .himo/ and of the files in it",
-            ) from None
+            ) from exc
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            except BlockingIOError:  # "would block" is what the message says in words
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                 raise LockError(
                     f"another himo process (pid {holder}) is working in this repository",
