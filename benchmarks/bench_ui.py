@@ -37,7 +37,17 @@ from pathlib import Path
 import gen_meta_store
 import sqlalchemy as sa
 from bench_meta import STORES, Targets, add_store_options, find_targets
-from common import CommandError, Measure, choices_list, log, print_rows, run, start_facts, write_result
+from common import (
+    CommandError,
+    Measure,
+    choices_list,
+    cpu_model,
+    log,
+    print_rows,
+    run,
+    start_facts,
+    write_result,
+)
 
 TARGET_S = 0.300
 DEPTH = 10
@@ -273,16 +283,6 @@ def uptime() -> str:
         return run(["uptime"], Path.cwd()).strip()
     except CommandError:
         return "load average: " + " ".join(f"{load:.2f}" for load in os.getloadavg())
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # ---------------------------------------------------------------- command line
