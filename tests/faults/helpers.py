@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
@@ -54,6 +55,19 @@ for folder, dirs, names in os.walk(src):
 def fault_iterations(default: int) -> int:
     """How many kill moments a slow test tries (`HIMO_FAULT_ITERATIONS`, else `default`)."""
     return int(os.environ.get("HIMO_FAULT_ITERATIONS") or default)
+
+
+def campaign(tmp_path: Path, rng: random.Random, trial: Callable[[Path, int], None], cache_type: str,
+             iterations: int, files: tuple[int, int]) -> None:
+    """Run `trial(base, files)` `iterations` times, each in a fresh folder with a tree size drawn
+    from `files`; a failure names its iteration and cache type."""
+    for i in range(iterations):
+        base = tmp_path / f"i{i}"
+        base.mkdir()
+        try:
+            trial(base, rng.randrange(*files))
+        except AssertionError as exc:
+            raise AssertionError(f"iteration {i} (cache.type {cache_type}): {exc}") from exc
 
 
 def digest_of(data: bytes) -> str:

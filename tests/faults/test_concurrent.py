@@ -25,6 +25,7 @@ from tests.faults.helpers import (
     Tree,
     World,
     assert_recovered,
+    campaign,
     fault_iterations,
     first_version,
     wait_for_orphans,
@@ -153,20 +154,11 @@ def race(base: Path, rng: random.Random, pair: str, cache_type: str, files: int)
     PAIRS[pair].check(world, expected)
 
 
-def campaign(tmp_path: Path, rng: random.Random, pair: str, cache_type: str, iterations: int,
-             files: tuple[int, int]) -> None:
-    for i in range(iterations):
-        base = tmp_path / f"i{i}"
-        base.mkdir()
-        try:
-            race(base, rng, pair, cache_type, rng.randrange(*files))
-        except AssertionError as exc:
-            raise AssertionError(f"iteration {i} ({cache_type}): {exc}") from exc
-
-
 @pytest.mark.parametrize("pair", PAIRS)
 def test_concurrent_commands_lose_nothing(tmp_path: Path, rng: random.Random, pair: str) -> None:
-    campaign(tmp_path, rng, pair, rng.choice(CACHE_TYPES), iterations=1, files=(30, 300))
+    cache_type = rng.choice(CACHE_TYPES)
+    campaign(tmp_path, rng, lambda base, files: race(base, rng, pair, cache_type, files),
+             cache_type, iterations=1, files=(30, 300))
 
 
 @pytest.mark.slow
@@ -174,4 +166,5 @@ def test_concurrent_commands_lose_nothing(tmp_path: Path, rng: random.Random, pa
 @pytest.mark.parametrize("pair", PAIRS)
 def test_concurrent_commands_lose_nothing_many_times(tmp_path: Path, rng: random.Random, pair: str,
                                                      cache_type: str) -> None:
-    campaign(tmp_path, rng, pair, cache_type, iterations=fault_iterations(2), files=(30, 2600))
+    campaign(tmp_path, rng, lambda base, files: race(base, rng, pair, cache_type, files),
+             cache_type, iterations=fault_iterations(2), files=(30, 2600))

@@ -23,6 +23,7 @@ from tests.faults.helpers import (
     CACHE_TYPES,
     World,
     assert_status_truthful,
+    campaign,
     fault_iterations,
     run_and_kill,
 )
@@ -47,22 +48,13 @@ def kill_and_recover(base: Path, rng: random.Random, command: str, cache_type: s
         raise AssertionError(f"{killed}{', state.db then deleted' if forget else ''}: {exc}") from exc
 
 
-def campaign(tmp_path: Path, rng: random.Random, command: str, cache_type: str,
-             iterations: int, files: tuple[int, int]) -> None:
-    for i in range(iterations):
-        base = tmp_path / f"i{i}"
-        base.mkdir()
-        try:
-            kill_and_recover(base, rng, command, cache_type, rng.randrange(*files))
-        except AssertionError as exc:
-            raise AssertionError(f"iteration {i} (cache.type {cache_type}): {exc}") from exc
-
-
 @pytest.mark.parametrize("command", SCENARIOS)
 def test_killed_command_loses_nothing(tmp_path: Path, rng: random.Random, command: str) -> None:
     """One kill per command, in a cache type drawn from the seed (the slow test below runs
     every pair): a small budget for the default run that still covers all of them over time."""
-    campaign(tmp_path, rng, command, rng.choice(CACHE_TYPES), iterations=1, files=(30, 300))
+    cache_type = rng.choice(CACHE_TYPES)
+    campaign(tmp_path, rng, lambda base, files: kill_and_recover(base, rng, command, cache_type, files),
+             cache_type, iterations=1, files=(30, 300))
 
 
 @pytest.mark.slow
@@ -71,4 +63,5 @@ def test_killed_command_loses_nothing(tmp_path: Path, rng: random.Random, comman
 def test_killed_command_loses_nothing_many_times(tmp_path: Path, rng: random.Random, command: str,
                                                  cache_type: str) -> None:
     """More kill moments, and trees large enough (over 2,000 files) for the forked workers."""
-    campaign(tmp_path, rng, command, cache_type, iterations=fault_iterations(2), files=(50, 2600))
+    campaign(tmp_path, rng, lambda base, files: kill_and_recover(base, rng, command, cache_type, files),
+             cache_type, iterations=fault_iterations(2), files=(50, 2600))
