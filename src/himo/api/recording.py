@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from himo import __version__
 from himo.errors import ConfigError, HimoError, MetaError
@@ -25,6 +25,9 @@ from himo.meta.recorder import Context, Recorder
 from himo.meta.records import TRIGGERS
 from himo.workspace.config import DELIVER_MODES, boolean
 from himo.workspace.repo import Repo
+
+if TYPE_CHECKING:
+    from himo.meta.reads import MetaReader
 
 # Warnings for the user (the store is unreachable, journal lines were quarantined) go to this
 # logger: the CLI prints them when the command ends (cli/output.py), a library caller sees them
@@ -114,6 +117,28 @@ def _untold(repo: Repo) -> Path:
     from himo.meta.journal import QUARANTINE
 
     return journal_dir(repo) / QUARANTINE / "UNTOLD"
+
+
+def open_reader(repo: Repo) -> MetaReader:
+    """The repository's store as a himo.meta.reads.MetaReader, which delivers pending journals
+    before its reads (only when the journal changed); close() it when done."""
+    from himo.meta.reads import MetaReader
+
+    def delivered(delivery: Any) -> None:
+        tell_quarantined(repo, delivery)
+        (journal_dir(repo) / MARKER).unlink(missing_ok=True)
+
+    return MetaReader(_store(repo).open(), journal_dir(repo), delivered)
+
+
+@contextlib.contextmanager
+def reading(repo: Repo) -> Iterator[MetaReader]:
+    """A MetaReader over the repository's store for the block, then closed."""
+    reader = open_reader(repo)
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 
 @contextlib.contextmanager

@@ -37,7 +37,7 @@ from himo.api.gto import (
     tags_undone_on_error,
 )
 from himo.api.history import parse_when
-from himo.api.recording import _user, store_session
+from himo.api.recording import _user, reading, store_session
 from himo.api.revisions import revision
 from himo.api.status import status
 from himo.api.transfer import get_remote, remote_errors
@@ -50,7 +50,8 @@ from himo.workspace.pointer import SUFFIX, parse_pointer, pointer_file_for
 from himo.workspace.repo import Repo
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when the store is used: importing himo.api stays cheap
-    from himo.meta.releases import NewRelease, ReleaseRow
+    from himo.meta.releases import NewRelease
+    from himo.meta.results import ReleaseRow
 
 __all__ = ["TagsRestored", "Tracked", "live_release", "release", "releases", "releases_from_tags", "rollback"]
 
@@ -263,7 +264,7 @@ def rollback(repo: Repo, env: str, to: str | None = None, note: str | None = Non
             raise ScmError(f"{earlier.version} of {name} in {env} was not released from a git commit, so no "
                            "tag can point at it", "roll back with --no-tag")
         stored = store_releases.artifact_info(session, earlier.digest)
-        info = HashInfo(earlier.digest, stored[2] if stored else 0, stored[3] if stored else None)
+        info = HashInfo(earlier.digest, stored.size if stored else 0, stored.nfiles if stored else None)
         _check_bytes(repo, earlier.path, info)
         why = note if note is not None else f"rollback to {earlier.version}"
         new = store_releases.NewRelease(earlier.digest, info.size, info.nfiles, earlier.kind, env,
@@ -321,8 +322,8 @@ def releases(repo: Repo, env: str | None = None, at: str | datetime | None = Non
     if name is not None:
         check_name(name)
     when = parse_when(at, "--at")
-    with store_reading(repo) as (session, store_releases):
-        return store_releases.timeline(session, env, when, name)
+    with reading(repo) as meta:
+        return meta.timeline(env, when, name)
 
 
 def live_release(repo: Repo, env: str, at: str | datetime | None = None,
@@ -333,8 +334,8 @@ def live_release(repo: Repo, env: str, at: str | datetime | None = None,
     if name is not None:
         check_name(name)
     when = parse_when(at, "--at")
-    with store_reading(repo) as (session, store_releases):
-        return store_releases.live_release_at(session, env, when, name)
+    with reading(repo) as meta:
+        return meta.live_release(env, when, name)
 
 
 @dataclass(frozen=True)
@@ -401,15 +402,6 @@ def _release_from_tag(repo: Repo, name: str, tag: GitTag) -> tuple[NewRelease | 
 
 
 # -- store sessions -------------------------------------------------------------------------
-
-
-@contextmanager
-def store_reading(repo: Repo) -> Iterator[tuple[Any, Any]]:
-    """A read transaction (pending journals delivered first), and himo.meta.releases."""
-    from himo.meta import releases as store_releases
-
-    with store_session(repo) as session:
-        yield session, store_releases
 
 
 @contextmanager

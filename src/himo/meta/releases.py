@@ -8,7 +8,7 @@ environment at the same instant, in one transaction that holds the name's lock (
 write lock taken at BEGIN IMMEDIATE; PostgreSQL: an advisory lock on the name: the check that a
 default name is not another path's reads every environment of the name), and the partial unique
 index ux_release_live on (name, env) refuses a second live release should anything get past the
-lock. ORM rows never leave this module: results are the frozen dataclasses below.
+lock. ORM rows never leave this module: results are the frozen dataclasses of results.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -27,37 +27,13 @@ from sqlalchemy.orm import Session
 
 from himo.errors import MetaError, UsageError
 from himo.meta.queries import producer_first
-from himo.meta.results import Lineage, ModelAtRun, ReleaseMark
+from himo.meta.results import ArtifactInfo, Lineage, LocationRow, ModelAtRun, ReleaseMark, ReleaseRow
 from himo.meta.schema import Artifact, Event, Execution, Location, Release
 
 PRODUCED = ("succeeded", "cached")  # statuses of an execution whose outputs are real
 NUMBERED = re.compile(r"v(\d+)(?:\.\d+\.\d+)?")  # versions `next_version` counts from: v3, v3.1.0
 KNOWN = "already in the store"  # why `restore` passed over a tag whose release the store has
 CHUNK = 500
-
-
-@dataclass(frozen=True)
-class ReleaseRow:
-    """One release: the model `name`'s artifact live in `env` from `released_at` until `retired_at`."""
-
-    id: int
-    name: str  # the model's registry name (GTO's artifact name): one live release per name and env
-    env: str
-    version: str  # v1, v2 ... (unique per name in its env)
-    digest: str  # the artifact's digest
-    kind: str  # model, dataset ...
-    path: str  # repository-relative path it was released from
-    commit: str  # git commit where the path held this digest ('' if not committed then)
-    released_at: datetime  # naive UTC
-    retired_at: datetime | None  # naive UTC; None: live now
-    who: str
-    note: str
-    run_id: str | None  # the run whose execution produced the artifact (latest), if recorded
-    tags: list[str] = field(default_factory=list)  # git tags made for it
-
-    @property
-    def live(self) -> bool:
-        return self.retired_at is None
 
 
 @dataclass(frozen=True)
@@ -75,18 +51,6 @@ class NewRelease:
     note: str = ""
     user: str = ""
     name: str = ""  # '': default_name(path), refused while the name's latest release is another path's
-
-
-@dataclass(frozen=True)
-class LocationRow:
-    """A place the artifact's bytes were recorded at: a remote (push/pull) or an export."""
-
-    kind: str  # remote | export
-    url: str
-    first_at: datetime  # naive UTC
-    last_at: datetime
-    who: str
-    run_id: str | None
 
 
 def utcnow() -> datetime:
@@ -383,11 +347,11 @@ def locations(session: Session, digest: str) -> list[LocationRow]:
             for loc in session.scalars(query)]
 
 
-def artifact_info(session: Session, digest: str) -> tuple[int, str, int, int | None] | None:
-    """(id, kind, size, nfiles) of the artifact, if the store has it."""
+def artifact_info(session: Session, digest: str) -> ArtifactInfo | None:
+    """What the store knows of the artifact, if it has it."""
     row = session.execute(sa.select(Artifact.id, Artifact.kind, Artifact.size, Artifact.nfiles)
                           .where(Artifact.digest == digest)).first()
-    return tuple(row) if row else None  # type: ignore[return-value]
+    return ArtifactInfo(*row) if row else None
 
 
 def _rows_query() -> sa.Select[Any]:

@@ -54,10 +54,15 @@ def not_found(message: str, hint: str = "") -> MetaError:
 
 
 class Dashboard:
-    """What every route needs: the store, and the repository when started in one."""
+    """What every route needs: the store's reader (which delivers the repository's pending journals
+    before a read, when they changed: runs in progress show), and the repository when started in one."""
 
     def __init__(self, store: Store, repo: Repo | None) -> None:
+        from himo.api.recording import journal_dir
+        from himo.meta.reads import MetaReader
+
         self.store = store
+        self.meta = MetaReader(store, journal_dir(repo) if repo is not None else None)
         self.repo = repo
         self.pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                                  autoescape=select_autoescape(["html"], default=True))
