@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The app served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
+@contextmanager
+def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """`app` served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
@@ -68,9 +69,18 @@ def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the dashboard did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The session's app served on a free 127.0.0.1 port; its base URL."""
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ Results are the frozen dataclasses of results.py; times are naive UTC, as the st
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +26,7 @@ from himo.meta.results import (
     GridCell,
     GridRow,
     LatestExecution,
+    LiveState,
     LocationRow,
     MetricsOutput,
     RunFilter,
@@ -269,3 +271,28 @@ def metrics_outputs(session: Session, exec_ids: list[str] | None = None, path: s
     return [MetricsOutput(row.id, row.run_id, row.stage, row.started_at, flatten_params(row.params),
                           row.reported if isinstance(row.reported, dict) else {}, row.path, row.digest)
             for row in session.execute(query)]
+
+
+# -- live ---------------------------------------------------------------------------------
+
+LIVE_RUNS = 100  # running runs a live key covers (more at once: the newest ones)
+
+
+def live_state(session: Session, run_id: str | None = None) -> LiveState:
+    """The state pages of runs in progress poll. For one run: its status and its executions'. Else:
+    the newest run and every running run (ix_run_status) with their executions': a run starting,
+    a stage starting or ending, a run ending each change the key."""
+    if run_id is not None:
+        status = session.scalar(sa.select(Run.status).where(Run.id == run_id))
+        runs = [(run_id, status)] if status is not None else []
+        newest = None
+    else:
+        newest = session.scalar(sa.select(Run.id).order_by(Run.started_at.desc(), Run.id.desc()).limit(1))
+        runs = [tuple(r) for r in session.execute(sa.select(Run.id, Run.status).where(Run.status == "running")
+                                                  .order_by(Run.started_at.desc()).limit(LIVE_RUNS))]
+    execs = session.execute(sa.select(Execution.run_id, Execution.id, Execution.status)
+                            .where(Execution.run_id.in_([r for r, _ in runs]))
+                            .order_by(Execution.run_id, Execution.id)) if runs else []
+    text = repr((newest, runs, [tuple(e) for e in execs]))
+    return LiveState(hashlib.blake2b(text.encode(), digest_size=8).hexdigest(),
+                     [r for r, status in runs if status == "running"])

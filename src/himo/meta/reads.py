@@ -41,6 +41,7 @@ from himo.meta.results import (
     Grid,
     LatestExecution,
     Lineage,
+    LiveState,
     LocationRow,
     MetricsOutput,
     ReleaseRow,
@@ -74,7 +75,7 @@ class MetaReader:
         self.store = store
         self.journal = journal
         self.on_delivery = on_delivery
-        self._seen: object = None  # the journal folder's signature at the last delivery
+        self._seen: object = ()  # the journal folder's signature at the last delivery (none pending)
         self._lock = threading.Lock()  # a server reads from several threads
 
     @property
@@ -175,6 +176,13 @@ class MetaReader:
 
         with self._read() as s:
             return browse.grid(s, days, today)
+
+    def live_state(self, run_id: str | None = None) -> LiveState:
+        """What pages of runs in progress poll (one run's, or the run list's): see browse.live_state."""
+        from himo.meta import browse
+
+        with self._read() as s:
+            return browse.live_state(s, run_id)
 
     def latest_executions(self, stages: Iterable[str]) -> dict[str, LatestExecution]:
         from himo.meta import browse

@@ -402,3 +402,11 @@ class ReleaseRow:
     @property
     def live(self) -> bool:
         return self.retired_at is None
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What a page showing runs in progress polls: `key` changes whenever what it shows would."""
+
+    key: str  # a short hash of the newest run and each running run's and its executions' statuses
+    running: list[str]  # ids of the runs in progress (the one asked about, if it is)

@@ -34,6 +34,7 @@ def runs(request: Request, stage: str = "", status: str = "", trigger: str = "",
                                       until=until).items() if v}
     link = lambda n: "/runs?" + urlencode(filters | {"page": n})  # noqa: E731
     return d.render("runs.html", request, found=found, grid=views.grid(d), stages=views.stages(d),
+                    live={"url": "/api/live", "key": views.live(d)["key"]},
                     filters=filters, statuses=STATUSES, triggers=TRIGGERS,
                     prev_link=link(page - 1) if page > 1 else None,
                     next_link=link(page + 1) if found["has_next"] else None)
@@ -42,7 +43,11 @@ def runs(request: Request, stage: str = "", status: str = "", trigger: str = "",
 @router.get("/runs/{run_id}")
 def run(request: Request, run_id: str) -> HTMLResponse:
     d = _d(request)
-    return d.render("run.html", request, run=views.run(d, run_id))
+    shown = views.run(d, run_id)
+    live = None
+    if shown["status"] == "running":  # the page follows it until it ends
+        live = {"url": f"/api/live?run={shown['id']}", "key": views.live(d, shown["id"])["key"]}
+    return d.render("run.html", request, run=shown, live=live)
 
 
 @router.get("/executions/{exec_id}")

@@ -95,7 +95,27 @@ def resolve_digest(d: Dashboard, prefix: str) -> str:
 
 
 def runs(d: Dashboard, f: RunFilter, page: int, per_page: int = 50) -> dict[str, Any]:
-    return jsonable(d.meta.runs_page(f, page, per_page))
+    found = jsonable(d.meta.runs_page(f, page, per_page))
+    for run in found["runs"]:
+        with_elapsed(run)
+        for e in run["executions"]:
+            with_elapsed(e)
+    return found
+
+
+def with_elapsed(item: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """A running run or execution gets `elapsed`: seconds since it started (its `seconds` is null)."""
+    if item.get("status") == "running" and item.get("started_at"):
+        now = now or datetime.now(UTC).replace(tzinfo=None)
+        item["elapsed"] = round((now - datetime.fromisoformat(item["started_at"])).total_seconds(), 1)
+    return item
+
+
+def live(d: Dashboard, run_id: str | None = None) -> dict[str, Any]:
+    """What a page of runs in progress polls: a key that changes whenever the page would, and the
+    ids of the runs in progress (`run_id`: that run's state alone)."""
+    state = d.meta.live_state(check_id(run_id, "run") if run_id else None)
+    return {"key": state.key, "running": state.running}
 
 
 def grid(d: Dashboard, days: int = 30) -> dict[str, Any]:
@@ -114,8 +134,8 @@ def run(d: Dashboard, run_id: str) -> dict[str, Any]:
     detail = d.meta.run(run_id)
     if detail is None:
         raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
-    result = jsonable(detail.run)
-    result["executions"] = [_execution(d, e) for e in detail.executions]
+    result = with_elapsed(jsonable(detail.run))
+    result["executions"] = [with_elapsed(_execution(d, e)) for e in detail.executions]
     return result
 
 
