@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from himo.api.recording import reading
-from himo.api.revisions import revision
 from himo.errors import MetaError, PathError, UsageError
 from himo.meta.records import STATUSES
 from himo.meta.results import (
@@ -40,8 +39,6 @@ from himo.meta.results import (
     RunSummary,
     TransferEntry,
 )
-from himo.pipeline.lockfile import LOCK_FILE, parse_lock, read_lock
-from himo.workspace.pointer import SUFFIX, load_pointer, parse_pointer, pointer_file_for
 from himo.workspace.repo import Repo
 
 if TYPE_CHECKING:
@@ -222,6 +219,9 @@ def lineage(repo: Repo, target: str, *, upstream: bool = True, downstream: bool 
 def _target_digest(repo: Repo, target: str) -> tuple[str | None, str | None, str | None, bool]:
     """(path, rev, digest, hashed) of a path target: digest None when TARGET is no path; hashed
     when it is an untracked file, known by its content as a stage's deps are."""
+    from himo.pipeline.lockfile import LOCK_FILE
+    from himo.workspace.pointer import SUFFIX
+
     if "@" in target:
         path, rev = target.rsplit("@", 1)
         rel = repo.rel(repo.resolve(path))
@@ -252,6 +252,9 @@ def _content_digest(repo: Repo, rel: str) -> str | None:
 
 
 def _current_digest(repo: Repo, rel: str) -> str | None:
+    from himo.pipeline.lockfile import read_lock
+    from himo.workspace.pointer import load_pointer, pointer_file_for
+
     pointer = pointer_file_for(repo.root / rel)
     if pointer.is_file():
         return load_pointer(pointer, repo.root).hash_info.digest
@@ -263,6 +266,10 @@ def _current_digest(repo: Repo, rel: str) -> str | None:
 
 
 def _digest_at(repo: Repo, rel: str, rev: str, target: str) -> str:
+    from himo.api.revisions import revision
+    from himo.pipeline.lockfile import LOCK_FILE, parse_lock
+    from himo.workspace.pointer import SUFFIX, parse_pointer, pointer_file_for
+
     at = revision(repo, rev)
     text = at.read(rel + SUFFIX)
     if text is not None:
@@ -278,6 +285,9 @@ def _digest_at(repo: Repo, rel: str, rev: str, target: str) -> str:
 
 def _history_hint(repo: Repo, rel: str) -> str:
     """Where git keeps the versions of `rel`: himo.lock for a stage output, else PATH.himo."""
+    from himo.pipeline.lockfile import LOCK_FILE, read_lock
+    from himo.workspace.pointer import SUFFIX
+
     outputs = {out.path for entry in read_lock(repo.root).values() for out in entry.outs}
     if rel in outputs:
         return f"`git log -- {LOCK_FILE}` (the stage output {rel} is recorded there)"
