@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from himo.meta.deliver import Delivery
+    from himo.meta.openlineage import Step
     from himo.meta.store import Store
 
 CANDIDATES = 10  # candidates listed for an ambiguous prefix
@@ -268,6 +269,14 @@ class MetaReader:
             if graph is not None and releases:
                 store_releases.mark_releases(s, graph)
         return graph
+
+    def steps(self, since: datetime | None = None, page: int = 1000) -> Iterator[Step]:
+        """Every execution started at or after `since`, oldest first, as OpenLineage sees it, read
+        `page` at a time in one transaction (a consistent snapshot); see meta/openlineage.py."""
+        from himo.meta import openlineage
+
+        with self._read() as s:
+            yield from openlineage.steps(s, since, page)
 
     # -- releases ---------------------------------------------------------------------------
 

@@ -230,6 +230,40 @@ def _reinterval(session: Session, name: str, env: str) -> None:
         session.flush()
 
 
+class ReleaseWriter:
+    """The release writes of one write transaction, and the reads they need inside it (the name's
+    lock held): what `himo release`, `rollback` and `releases --from-tags` do. ORM rows stay here."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def release(self, new: NewRelease, at: datetime | None = None) -> ReleaseRow:
+        return release(self._session, new, at)
+
+    def set_tags(self, release_id: int, tags: list[str]) -> None:
+        set_tags(self._session, release_id, tags)
+
+    def lock_name(self, name: str) -> None:
+        lock_name(self._session, name)
+
+    def restore(self, rows: list[NewRelease], times: list[datetime],
+                tags: list[list[str]]) -> list[tuple[str, str]]:
+        return restore(self._session, rows, times, tags)
+
+    def timeline(self, env: str | None = None, at: datetime | None = None,
+                 name: str | None = None) -> list[ReleaseRow]:
+        return timeline(self._session, env, at, name)
+
+    def artifact_info(self, digest: str) -> ArtifactInfo | None:
+        return artifact_info(self._session, digest)
+
+    def names(self, env: str | None = None) -> list[str]:
+        return names(self._session, env)
+
+    def envs(self) -> list[str]:
+        return envs(self._session)
+
+
 # -- reading --------------------------------------------------------------------------------
 
 
