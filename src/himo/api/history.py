@@ -8,7 +8,8 @@
     print(graph.executions)   # who made model.pkl, from which data and code, at which commit
 
 Results are the plain dataclasses of himo.meta.results (re-exported here). Times are naive UTC.
-Each call delivers pending journals first (open_store), so it sees everything recorded before.
+Each call reads through himo.meta.reads.MetaReader, which delivers pending journals first, so it
+sees everything recorded before (and the records so far of commands still running).
 SQLAlchemy loads only when a query runs: importing himo.api stays cheap for other commands.
 """
 

@@ -141,17 +141,6 @@ def reading(repo: Repo) -> Iterator[MetaReader]:
         reader.close()
 
 
-@contextlib.contextmanager
-def store_session(repo: Repo, write: bool = False) -> Iterator[Any]:
-    """One transaction on the repository's store (pending journals delivered first), then closed."""
-    store = open_store(repo)
-    try:
-        with store.session(write=write) as session:
-            yield session
-    finally:
-        store.close()
-
-
 def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]
     """`himo meta sync`: deliver the journal. In the background, a failure is kept to be told once."""
     from himo.meta.deliver import deliver

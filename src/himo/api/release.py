@@ -37,7 +37,7 @@ from himo.api.gto import (
     tags_undone_on_error,
 )
 from himo.api.history import parse_when
-from himo.api.recording import _user, reading, store_session
+from himo.api.recording import _user, open_store, reading
 from himo.api.revisions import revision
 from himo.api.status import status
 from himo.api.transfer import get_remote, remote_errors
@@ -413,7 +413,11 @@ def _release_from_tag(repo: Repo, name: str, tag: GitTag) -> tuple[NewRelease | 
 def store_writing(repo: Repo) -> Iterator[ReleaseWriter]:
     """A write transaction on the store (pending journals delivered first): committed when the
     block ends, rolled back on any error."""
-    from himo.meta.releases import ReleaseWriter
+    from himo.meta.releases import writing
 
-    with store_session(repo, write=True) as session:
-        yield ReleaseWriter(session)
+    store = open_store(repo)
+    try:
+        with writing(store) as writer:
+            yield writer
+    finally:
+        store.close()

@@ -13,10 +13,11 @@ lock. ORM rows never leave this module: results are the frozen dataclasses of re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -29,6 +30,7 @@ from himo.errors import MetaError, UsageError
 from himo.meta.queries import producer_first
 from himo.meta.results import ArtifactInfo, Lineage, LocationRow, ModelAtRun, ReleaseMark, ReleaseRow
 from himo.meta.schema import Artifact, Event, Execution, Location, Release
+from himo.meta.store import Store
 
 PRODUCED = ("succeeded", "cached")  # statuses of an execution whose outputs are real
 NUMBERED = re.compile(r"v(\d+)(?:\.\d+\.\d+)?")  # versions `next_version` counts from: v3, v3.1.0
@@ -228,6 +230,14 @@ def _reinterval(session: Session, name: str, env: str) -> None:
     if releases:
         releases[-1].retired_at = None
         session.flush()
+
+
+@contextlib.contextmanager
+def writing(store: Store) -> Iterator[ReleaseWriter]:
+    """One write transaction on `store` for release writes: committed when the block ends, rolled
+    back on any error (then nothing of it is kept)."""
+    with store.session(write=True) as session:
+        yield ReleaseWriter(session)
 
 
 class ReleaseWriter:
