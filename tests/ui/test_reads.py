@@ -4,6 +4,8 @@ and runs in progress (pending journals delivered before a read, only when the jo
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -162,3 +164,28 @@ def test_pending_journals_are_delivered_only_when_the_journal_changed(repo: Repo
         assert [r.status for r in reader.runs(limit=1)] == ["succeeded"]
     finally:
         reader.close()
+
+
+CHILD = """
+import sys, time
+from himo.api.recording import recording
+from himo.workspace.repo import Repo
+with recording(Repo.find(), "repro", []) as recorder:
+    recorder.start_execution("train", ["sleep", "600"])
+    print(recorder.run_id, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_run_whose_himo_is_killed_shows_aborted_at_the_next_read(repo: Repo, client: TestClient) -> None:
+    """kill -9 mid-run: the journal's size does not change, but its writer's lock dies, which is a
+    change to the reader: the next read delivers it, closing the run as aborted."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD], cwd=repo.root, stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = child.stdout.readline().strip() if child.stdout else ""
+        assert [(r["id"], r["status"]) for r in runs_of(client)] == [(run_id, "running")]
+    finally:
+        child.kill()
+        child.wait()
+    shown = runs_of(client)[0]
+    assert (shown["id"], shown["status"], shown["executions"][0]["status"]) == (run_id, "aborted", "aborted")
