@@ -8,7 +8,6 @@ Results are the frozen dataclasses of results.py; times are naive UTC, as the st
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -38,7 +37,6 @@ from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location,
 from himo.model.urls import mask_url
 
 FAILED = ("failed", "aborted")
-DIGEST = re.compile(r"[0-9a-f]{4,80}")
 GRID_STAGES = 60  # at most this many stages in the grid: the most recently run ones
 RARE_STAGE = 5000  # a stage with fewer executions: filter runs by collecting its executions' runs
 

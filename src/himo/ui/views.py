@@ -76,7 +76,7 @@ def run_filter(stage: str | None, status: str | None, trigger: str | None, since
     if stage and len(stage) > 200:
         raise UsageError("stage: longer than 200 characters", "name a stage of himo.yaml")
     return RunFilter(stage or None, status or None, trigger or None,
-                          parse_time(since, "since"), parse_time(until, "until", end=True))
+                     parse_time(since, "since"), parse_time(until, "until", end=True))
 
 
 def resolve_digest(d: Dashboard, prefix: str) -> str:
