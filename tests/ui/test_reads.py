@@ -189,3 +189,19 @@ def test_a_run_whose_himo_is_killed_shows_aborted_at_the_next_read(repo: Repo, c
         child.wait()
     shown = runs_of(client)[0]
     assert (shown["id"], shown["status"], shown["executions"][0]["status"]) == (run_id, "aborted", "aborted")
+
+
+def test_a_dashboard_over_another_store_leaves_the_repositorys_journals_alone(repo: Repo,
+                                                                             tmp_path: Path) -> None:
+    """`himo ui --meta-url URL` started in a repository: its journals belong to its own store."""
+    from himo.meta.store import Store
+
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}").open()
+    try:
+        with recording(repo, "repro", []) as recorder, \
+                TestClient(create_app(other, repo), base_url=LOOPBACK) as c:
+            recorder.start_execution("train", ["true"])
+            assert runs_of(c) == []
+    finally:
+        other.close()
+    assert len(api.runs(repo)) == 1  # delivered to the repository's store, as ever

@@ -119,6 +119,14 @@ def _untold(repo: Repo) -> Path:
     return journal_dir(repo) / QUARANTINE / "UNTOLD"
 
 
+def journal_of(repo: Repo, store: Any) -> Path | None:
+    """The repository's journal folder if `store` is the repository's own store (whose records
+    wait there), else None: `himo ui --meta-url` over another store must not deliver into it."""
+    from himo.meta.store import redact
+
+    return journal_dir(repo) if redact(store_url(repo)) == store.name else None
+
+
 def open_reader(repo: Repo) -> MetaReader:
     """The repository's store as a himo.meta.reads.MetaReader, which delivers pending journals
     before its reads (only when the journal changed); close() it when done."""

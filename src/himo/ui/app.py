@@ -58,11 +58,11 @@ class Dashboard:
     before a read, when they changed: runs in progress show), and the repository when started in one."""
 
     def __init__(self, store: Store, repo: Repo | None) -> None:
-        from himo.api.recording import journal_dir
+        from himo.api.recording import journal_of
         from himo.meta.reads import MetaReader
 
         self.store = store
-        self.meta = MetaReader(store, journal_dir(repo) if repo is not None else None)
+        self.meta = MetaReader(store, journal_of(repo, store) if repo is not None else None)
         self.repo = repo
         self.pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                                  autoescape=select_autoescape(["html"], default=True))
