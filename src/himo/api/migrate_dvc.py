@@ -375,12 +375,14 @@ class _Migration:
 
     def _remove_dvc(self) -> None:
         root = self.repo.root
-        for rel in sorted(self.converted):
-            (root / rel).unlink(missing_ok=True)
-            self.steps("remove", rel, "removed")
         left = [t.file.file for t in self.plan.tracked if t.file.file not in self.converted]
         if dvc.LOCK_FILE not in self.converted and (root / dvc.LOCK_FILE).exists():
             left.append(dvc.LOCK_FILE)
+        if not left and (root / ".dvcignore").exists():
+            self.converted.add(".dvcignore")
+        for rel in sorted(self.converted):
+            (root / rel).unlink(missing_ok=True)
+            self.steps("remove", rel, "removed")
         for rel in left:
             self.steps("remove", rel, "kept", "not fully converted")
         self._remove_dvc_dir(bool(left))

@@ -182,7 +182,7 @@ def read_dvc_config(root: Path) -> tuple[dict[str, str], str | None]:
                              f"fix {DVC_DIR}/config") from exc
     remotes = {}
     for section in parser.sections():
-        match = re.fullmatch(r'\s*remote\s+"(.+)"\s*', section)
+        match = re.fullmatch(r'\s*remote\s+"(.+)"\s*', section.strip().strip("'"))
         if match and parser.has_option(section, "url"):
             remotes[match[1]] = _remote_url(parser.get(section, "url"))
     default = parser.get("core", "remote", fallback=None)
