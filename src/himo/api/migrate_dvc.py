@@ -89,6 +89,9 @@ class _Md5:
         self.root = root
         self._known: dict[str, str | None] = {}
 
+    def restored(self, path: str, md5: str | None) -> None:
+        self._known[path] = md5
+
     def __call__(self, path: str) -> str | None:
         if path not in self._known:
             self._known[path] = dvc.md5_path(self.root / path)
@@ -142,6 +145,9 @@ def _plan(root: Path) -> _Plan:
     md5 = _Md5(root)
     cache = root / dvc.DVC_DIR / "cache"
     tracked = [_locate(_parse_dvc(root, rel), md5, cache) for rel in dvc.find_dvc_files(root)]
+    for item in tracked:  # what the migration restores from DVC's cache is there for the stages
+        if item.origin == "DVC cache" and not (root / item.file.out.path).exists():
+            md5.restored(item.file.out.path, item.file.out.md5)
     lock_text = _read(root / dvc.LOCK_FILE)
     lock = dvc.parse_dvc_lock(lock_text, {s.name: s.wdir for s in stages}) if lock_text else {}
     problems = {s.name: _lock_problem(root, s, lock.get(s.name), md5) for s in stages}
