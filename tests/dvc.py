@@ -36,13 +36,19 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
+# What any command (even a refused one) changes: its lock, the stat cache, its record in the store.
+VOLATILE = (".himo/lock", ".himo/state.db", ".himo/meta.db", ".himo/journal")
+
+
 def snapshot(root: Path) -> dict[str, bytes | str]:
-    """Every file and link below root (not .git), for `nothing was written` checks."""
+    """Every file and link below root (not .git, not VOLATILE), for `nothing was written` checks."""
     found: dict[str, bytes | str] = {}
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d != ".git"]
         for name in files:
             path = Path(folder) / name
             rel = path.relative_to(root).as_posix()
+            if rel.startswith(VOLATILE):
+                continue
             found[rel] = os.readlink(path) if path.is_symlink() else path.read_bytes()
     return found
