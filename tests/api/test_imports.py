@@ -63,7 +63,7 @@ def test_import_from_a_himo_registry_records_the_source(repo: Path, registry: Pa
     head = git(registry, "rev-parse", "HEAD").strip()
     assert out.startswith(f"Imported data/models from {registry} models @ {head[:12]}")
     doc = pointer(repo / "data" / "models.himo")
-    assert doc["source_url"] == str(registry) and doc["source_commit"] == head and doc["source_path"] == "models"
+    assert (doc["source_url"], doc["source_path"], doc["source_commit"]) == (str(registry), "models", head)
     assert (repo / "data" / "models" / "a.bin").read_bytes() == b"A" * 300
     assert "up to date" in himo("status").stdout
     (repo / "data" / "models" / "a.bin").unlink()
@@ -134,7 +134,7 @@ def test_a_corrupted_himo_remote_object_is_refused(repo: Path, registry: Path) -
 
 @pytest.mark.parametrize(("args", "message"), [
     (["{tmp}/nothing", "x"], "{tmp}/nothing: cannot clone it as a git repository"),
-    (["{registry}", "labels.csv", "--rev", "no-such-branch"], "{registry}: unknown revision 'no-such-branch'"),
+    (["{registry}", "labels.csv", "--rev", "nope"], "{registry}: unknown revision 'nope'"),
     (["{registry}", "missing.csv"], "missing.csv: not tracked by himo or DVC in {registry} at "),
     (["{registry}", "../outside"], "'../outside': goes up with '..'"),
 ])
