@@ -168,7 +168,7 @@ def test_a_dvc_project_taken_over_by_himo(tmp_path: Path) -> None:
     assert ran(himo("repro").stdout) == []  # DVC ran it: himo runs nothing
 
     shown = json.loads(himo("metrics", "show", "--json").stdout)
-    assert _values(shown, "eval/metrics.json") == dvc_metrics
+    assert _values(shown, "eval/metrics.json") == _flat(dvc_metrics)
 
     for folder in (root, twin):
         (folder / "params.yaml").write_text(PARAMS.replace("n_est: 10", "n_est: 20"))
@@ -180,6 +180,17 @@ def test_a_dvc_project_taken_over_by_himo(tmp_path: Path) -> None:
     assert "Restored stage 'train' from the run-cache" in back and ran(back) == []
     assert json.loads((root / "eval" / "metrics.json").read_text()) == dvc_metrics
     # TODO(plots helper): `himo plots show` writes the HTML and its charts render in Chromium.
+
+
+def _flat(doc: dict[str, object], prefix: str = "") -> dict[str, object]:
+    """{"test": {"auc": 1}} as {"test.auc": 1}, as `himo metrics show` keys them."""
+    flat: dict[str, object] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _values(shown: object, file: str) -> object:
