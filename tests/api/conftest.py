@@ -20,11 +20,15 @@ stages:
     deps: [prepared.txt, train.py]
     params: [train.lr]  # the learning rate
     outs: [model.txt]
+    metrics:
+    - metrics.json:
+        cache: false
 """
 TRAIN = """\
 import yaml
 lr = yaml.safe_load(open("params.yaml"))["train"]["lr"]
 open("model.txt", "w").write(open("prepared.txt").read() + f"lr={lr}\\n")
+open("metrics.json", "w").write('{"score": %s}' % (1 - lr))
 """
 REMOTE = "[core]\n    remote = store\n['remote \"store\"']\n    url = ../../{store}\n"
 

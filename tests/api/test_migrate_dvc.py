@@ -73,6 +73,8 @@ def test_a_param_change_reruns_what_dvc_would(project: Path) -> None:
     (project / "params.yaml").write_text("train:\n  lr: 0.1\n")
     assert "Restored stage 'train' from the run-cache" in himo("repro").stdout  # DVC's run, kept by migrate
     assert (project / "model.txt").read_text().endswith("lr=0.1\n")
+    assert json.loads((project / "metrics.json").read_text()) == {"score": 0.9}  # uncached, restored too
+    assert "metrics.json" not in (project / ".gitignore").read_text()  # it stays in git
 
 
 def test_bytes_missing_from_the_workspace_come_from_dvc_cache(project: Path) -> None:

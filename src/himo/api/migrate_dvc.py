@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from himo.api.recording import recording
+from himo.api.repro import Reproducer, ReproOptions
 from himo.errors import HimoError, PathError
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
 from himo.model.stage import DepState, LockEntry, Stage
-from himo.objects.tree import hash_path, place_path, store_path
+from himo.objects.tree import place_path, store_path
 from himo.pipeline.changes import Snapshot, reasons_to_run
 from himo.pipeline.loader import PIPELINE_FILE, parse_stages
 from himo.pipeline.lockfile import LOCK_FILE as HIMO_LOCK
@@ -335,6 +336,7 @@ class _Migration:
         if not self.plan.stages:
             return
         snap = Snapshot(self.repo)
+        committer = Reproducer(self.repo, ReproOptions(), lambda _: None)
         entries = read_lock(self.repo.root)
         runs = RunCache(self.repo.himo_dir / "runs")
         for stage in self.plan.stages:
@@ -348,7 +350,7 @@ class _Migration:
                 continue
             if stage.name not in self.plan.lock:
                 continue  # frozen and never ran: nothing to record
-            entries[stage.name] = entry = self._entry(stage, snap)
+            entries[stage.name] = entry = self._entry(stage, snap, committer)
             write_lock(self.repo.root, entries, [s.name for s in self.plan.stages])
             runs.put(run_key(stage, entry.deps, entry.params), stage, entry.outs)
             self._record_stage(stage, entry)
@@ -356,18 +358,14 @@ class _Migration:
         if (self.repo.root / dvc.LOCK_FILE).exists() and all(p is None for p in self.plan.problems.values()):
             self.converted.add(dvc.LOCK_FILE)
 
-    def _entry(self, stage: Stage, snap: Snapshot) -> LockEntry:
+    def _entry(self, stage: Stage, snap: Snapshot, committer: Reproducer) -> LockEntry:
+        """What `himo repro` would record had it run the stage: outputs stored as repro stores
+        them (uncached ones kept for the run-cache only)."""
         deps, params = snap.deps(stage), snap.params(stage)
-        outs = []
-        for out in stage.outs:
-            path = self.repo.root / out.path
-            info = store_path(self.ingester, path) if out.cache else hash_path(self.ingester, path)
-            assert info is not None  # checked by the plan: every out is present
-            if out.cache:
-                ignore_target(path)
+        outs = committer._commit_outputs(stage)
+        for out in outs:
             snap.forget(out.path)
-            outs.append(DepState(out.path, info.digest, info.size, info.nfiles))
-        return LockEntry(stage.cmd, deps, params, tuple(outs))
+        return LockEntry(stage.cmd, deps, params, outs)
 
     def _record_stage(self, stage: Stage, entry: LockEntry) -> None:
         exec_id = self.recorder.start_execution(stage.name, list(stage.cmd), entry.params,
