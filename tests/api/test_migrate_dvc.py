@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,6 +122,8 @@ def test_corrupted_dvc_cache_object_stops_before_anything_is_written(project: Pa
     ("dvc.lock", "schema: '2.0'\nstages:\n  prepare:\n    cmd: x\n    outs:\n    - path: ../evil\n",
      "dvc.lock: stage 'prepare': outs '../evil' goes up with '..'"),
     (".dvc/config", "[core\n", ".dvc/config: unreadable"),
+    ("dvc.yaml", PIPELINE + "bogus: 1\n",
+     f"dvc.yaml:{len(PIPELINE.splitlines()) + 1}: unknown top-level key 'bogus' (read as himo.yaml)"),
 ])
 def test_hostile_dvc_files_are_refused_in_one_line(project: Path, file: str, text: str, message: str) -> None:
     (project / file).write_text(text)
@@ -182,3 +189,22 @@ def _dvc_md5(file: Path) -> str:
     import yaml
 
     return yaml.safe_load(file.read_text())["outs"][0]["md5"]
+
+
+@pytest.mark.slow
+def test_killed_midway_then_run_again_ends_as_a_clean_migration(project: Path, tmp_path: Path) -> None:
+    """kill -9 at moments spread over a migration; running it again always finishes the job."""
+    rng = random.Random(11)
+    shutil.rmtree(project / "data" / "raw")  # restored from DVC's cache: the scratch folder is used
+    for trial in range(4):
+        root = shutil.copytree(project, tmp_path / f"trial{trial}", symlinks=True)
+        proc = subprocess.Popen([sys.executable, "-m", "himo", "migrate", "dvc"], cwd=root,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 1.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        migrate(root)
+        assert "0 stage(s) run" in Himo(root)("repro").stdout
+        assert "up to date" in Himo(root)("status").stdout
+        assert (root / "data" / "raw" / "a.csv").read_text() == "x,y\n1,2\n"
+        assert not list((root / ".himo" / "tmp").glob("migrate-*"))

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from himo.api.leftovers import scratch_folder
 from himo.api.recording import recording
 from himo.errors import PathError, ScmError
 from himo.meta.kinds import infer_kind
@@ -283,13 +284,9 @@ def _import_into(repo: Repo, recorder, url: str, path: str, rev: str | None, tar
 def _bring(repo: Repo, src: _Source, found: _Found, target: Path) -> HashInfo:
     if found.kind == "himo":
         return _fetch_himo(repo, src, found, target)
-    scratch = repo.himo_dir / "tmp" / f"import-{os.getpid()}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    try:
+    with scratch_folder(repo, "import") as scratch:
         _fetch_dvc(src, found.md5 or "", scratch / target.name)
         info = store_path(repo.ingester(), scratch / target.name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     place_path(repo.ingester(), target, info)
     return info
 

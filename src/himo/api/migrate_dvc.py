@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from himo.api.leftovers import scratch_folder
 from himo.api.recording import recording
 from himo.api.repro import Reproducer, ReproOptions
 from himo.errors import HimoError, PathError
@@ -142,7 +143,8 @@ def _plan(root: Path) -> _Plan:
     text = _read(root / dvc.PIPELINE_FILE)
     himo_text = _read(root / PIPELINE_FILE)
     pipeline = himo_text if himo_text is not None else text
-    stages = _stages(root, pipeline) if pipeline else []
+    stages = _stages(root, pipeline, PIPELINE_FILE if himo_text is not None else dvc.PIPELINE_FILE) \
+        if pipeline else []
     md5 = _Md5(root)
     cache = root / dvc.DVC_DIR / "cache"
     tracked = [_locate(_parse_dvc(root, rel), md5, cache) for rel in dvc.find_dvc_files(root)]
@@ -165,11 +167,16 @@ def _read(path: Path) -> str | None:
         raise PathError(f"{path.name}: cannot read: {exc}", f"check {path}") from exc
 
 
-def _stages(root: Path, text: str) -> list[Stage]:
+def _stages(root: Path, text: str, name: str) -> list[Stage]:
+    """The stages of `text` (the file `name`) as himo.yaml's loader reads them."""
     try:
         return parse_stages(root, text)
     except HimoError as error:
-        raise type(error)(f"{error.message} (read as {PIPELINE_FILE})", error.hint) from error
+        if name == PIPELINE_FILE:
+            raise
+        message = error.message.replace(f"{PIPELINE_FILE}:", f"{name}:", 1)
+        raise type(error)(f"{message} (read as {PIPELINE_FILE})", error.hint.replace(PIPELINE_FILE, name)) \
+            from error
 
 
 def _parse_dvc(root: Path, rel: str) -> dvc.DvcFile:
@@ -297,14 +304,10 @@ class _Migration:
     def _store(self, item: _Tracked, target: Path) -> HashInfo:
         if item.origin == "workspace":
             return store_path(self.ingester, target)
-        scratch = self.repo.himo_dir / "tmp" / f"migrate-{os.getpid()}"
-        shutil.rmtree(scratch, ignore_errors=True)
-        try:
+        with scratch_folder(self.repo, "migrate") as scratch:
             copy = scratch / target.name
             dvc.materialise(self.plan.root / dvc.DVC_DIR / "cache", item.file.out.md5 or "", copy)
             info = store_path(self.ingester, copy)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
         if not target.exists():
             place_path(self.ingester, target, info)
         return info
