@@ -246,7 +246,9 @@ def _tracked_step(steps: _Steps, item: _Tracked, status: str) -> None:
         steps(what, target, "missing", "in neither the workspace nor .dvc/cache: `dvc pull` it, then run"
                                        " `himo migrate dvc` again")
     else:
-        steps(what, target, status, f"bytes from the {item.origin}")
+        frozen = "; frozen, as DVC writes imports: `himo update` skips it until `frozen: true` is deleted" \
+            " from the pointer" if item.file.source and item.file.frozen else ""
+        steps(what, target, status, f"bytes from the {item.origin}{frozen}")
 
 
 def _remote_url(url: str) -> str:

@@ -51,7 +51,8 @@ def _line(result: Any) -> str:
     return {"imported": f"Imported {result.path} from {where}",
             "updated": f"Updated {result.path} to {where}",
             "unchanged": f"{result.path} is up to date ({where})",
-            "frozen": f"{result.path} is frozen: not updated ({where})",
+            "frozen": f"{result.path} is frozen: not updated ({where}); delete `frozen: true` from"
+                      f" {result.path}.himo to let `himo update` move it",
             "downloaded": f"Downloaded {result.path} from {where}"}[result.status]
 
 
