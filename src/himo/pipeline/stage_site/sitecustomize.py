@@ -37,13 +37,14 @@ class _DvcliveWithoutDvc(importlib.abc.MetaPathFinder):
 
 
 def _next_sitecustomize() -> None:
+    """Run the sitecustomize this one hides (the first on the rest of the path), if any."""
+    import importlib.machinery
+
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    sys.modules.pop("sitecustomize", None)
-    try:
-        import sitecustomize  # noqa: F401
-    except ImportError:
-        pass
+    rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    if spec is not None and spec.loader is not None:
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
 sys.meta_path.insert(0, _DvcliveWithoutDvc())
