@@ -17,7 +17,6 @@ from himo.workspace.gitignore import unignore_target
 from himo.workspace.pointer import SUFFIX
 from himo.workspace.repo import Repo
 
-
 DVC_SUFFIX = ".dvc"
 
 
