@@ -117,3 +117,15 @@ def test_params_diff_compares_every_key_of_top_level_params_files(repo: Path, hi
     write(repo / "params.yaml", "a: 1\nb: 2\n")
     write(repo / "extra.json", '{"k": 2}')
     assert json.loads(himo("params", "diff", "--json").stdout) == {"extra.json": {"k": {"old": 1, "new": 2}}}
+
+
+def test_push_false_keeps_an_output_out_of_himo_push(repo: Path, himo: Himo, tmp_path: Path):
+    from tests.remotes.helpers import FolderStore, digest_of
+
+    store = FolderStore(tmp_path / "remote")
+    himo("remote", "add", "-d", "store", str(store.root))
+    write(repo / "himo.yaml", "stages:\n  s:\n    cmd: echo big > big.bin && echo small > small.bin\n"
+                              "    outs:\n      - big.bin: {push: false}\n      - small.bin\n")
+    himo("repro")
+    himo("push")
+    assert store.objects() == {digest_of(b"small\n")}
