@@ -21,7 +21,8 @@ def metrics_files(rev: Revision) -> list[str]:
     """The outputs the stages at `rev` declare under `metrics:`, and the files of top-level
     `metrics` (repository-relative, sorted)."""
     pipeline = rev.pipeline()
-    return sorted({*pipeline.metrics, *(o.path for s in pipeline.stages for o in s.outs if o.role == "metrics")})
+    declared = (o.path for s in pipeline.stages for o in s.outs if o.role == "metrics")
+    return sorted({*pipeline.metrics, *declared})
 
 
 def metrics_show(repo: Repo, rev: str | None = None) -> dict[str, dict[str, Any] | None]:

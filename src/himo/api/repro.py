@@ -153,7 +153,8 @@ class Reproducer:
             for out in outs:
                 info = HashInfo(out.digest or "", out.size, out.nfiles)
                 # An uncached output comes back as a private copy (it is not checked out, nor protected).
-                place_path(self._copier() if out.path in uncached else ingester, self.repo.root / out.path, info)
+                placer = self._copier() if out.path in uncached else ingester
+                place_path(placer, self.repo.root / out.path, info)
                 self.snap.forget(out.path)
             self._record(stage, deps, params, tuple(outs))
         except BaseException:

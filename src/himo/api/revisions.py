@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,6 +87,24 @@ def _read_workspace(repo: Repo, path: str) -> str | None:
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}",
                             f"check the permissions of {path}") from exc
+
+
+def artifact_path(repo: Repo, target: str) -> tuple[str, str | None]:
+    """(TARGET, None), or for the name of an artifact of himo.yaml (`artifacts:`), NAME or
+    NAME@REV, (its PATH or PATH@REV, NAME): a path that exists, or a pointer, wins over a name.
+    NAME@REV takes the artifact's path from himo.yaml at REV."""
+    name, _, rev = target.partition("@")
+    if not name or "/" in name or (repo.root / name).exists() or (repo.root / f"{name}.himo").exists():
+        return target, None
+    if os.path.exists(name):  # relative to the current folder, as paths on the command line are
+        return target, None
+    try:
+        found = revision(repo, rev or None).pipeline().artifact(name)
+    except HimoError:  # an unreadable himo.yaml: TARGET is then taken as a path, and fails as one
+        return target, None
+    if found is None:
+        return target, None
+    return (f"{found.path}@{rev}" if rev else found.path), name
 
 
 def _cached_text(repo: Repo, out: DepState, path: str) -> str | None:
