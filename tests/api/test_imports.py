@@ -167,3 +167,25 @@ def test_import_over_tracked_data_is_refused(repo: Path, registry: Path) -> None
     himo("add", "labels.csv")
     assert_error(himo("import", str(registry), "labels.csv", ok=False),
                  "labels.csv: already tracked (not an import)")
+
+
+def test_a_migrated_dvc_import_with_a_relative_url_updates(repo: Path, registry: Path) -> None:
+    """`dvc import ../registry ...` records the URL as typed; himo reads it from the repository root."""
+    import hashlib
+
+    v1 = b"id,label\n1,cat\n"
+    (repo / ".dvc").mkdir()
+    (repo / "labels.csv").write_bytes(v1)
+    head = git(registry, "rev-parse", "HEAD").strip()
+    (repo / "labels.csv.dvc").write_text(
+        f"md5: 0123456789abcdef0123456789abcdef\ndeps:\n- path: labels.csv\n  repo:\n    url: ../registry\n"
+        f"    rev_lock: {head}\nouts:\n- md5: {hashlib.md5(v1).hexdigest()}\n  size: {len(v1)}\n"
+        "  hash: md5\n  path: labels.csv\n")
+    himo = Himo(repo)
+    assert "import labels.csv.dvc -> labels.csv.himo: converted" in himo("migrate", "dvc").stdout
+    assert pointer(repo / "labels.csv.himo")["source_url"] == "../registry"
+    new_version(registry, "id,label\n1,owl\n")
+    (repo / "sub").mkdir()
+    assert "Updated labels.csv" in himo("update", cwd=repo / "sub").stdout
+    assert (repo / "labels.csv").read_text() == "id,label\n1,owl\n"
+    assert pointer(repo / "labels.csv.himo")["source_url"] == "../registry"
