@@ -12,6 +12,7 @@ trusted. Every path read is checked into a repository-relative path that cannot 
 from __future__ import annotations
 
 import configparser
+import contextlib
 import hashlib
 import json
 import os
@@ -23,10 +24,11 @@ from typing import Any
 
 import yaml
 
-from himo.errors import PathError
+from himo.errors import PathError, ScmError
 from himo.model.paths import path_problem
 from himo.objects.walk import walk_files
 from himo.workspace import yamlload
+from himo.workspace.git import Git, find_git_root
 
 DVC_DIR = ".dvc"
 DVC_SUFFIX = ".dvc"
@@ -238,7 +240,17 @@ def parse_dir_listing(data: bytes, md5: str) -> dict[str, str]:
 
 
 def find_dvc_files(root: Path) -> list[str]:
-    """Repository-relative paths of the `.dvc` files below `root` (not in .git, .dvc, .himo)."""
+    """Repository-relative paths of the `.dvc` files below `root` (not in .git, .dvc, .himo).
+
+    In a git repository, git lists them (committed or not, never inside git-ignored folders,
+    where DVC's tracked data lies: a walk would visit every file of it)."""
+    git_root = find_git_root(root)
+    if git_root is not None:
+        with contextlib.suppress(ScmError):
+            listed = Git(root).run("ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                                   "--", f"*{DVC_SUFFIX}").decode().split("\0")
+            return sorted({p for p in listed if p and Path(p).name != DVC_SUFFIX
+                           and (root / p).is_file()})
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in (".git", DVC_DIR, ".himo")]
