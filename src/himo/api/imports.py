@@ -33,6 +33,7 @@ from himo.model import HashInfo
 from himo.model.paths import path_problem
 from himo.objects.tree import place_path, store_path
 from himo.pipeline.lockfile import read_lock
+from himo.progress import SILENT
 from himo.workspace import dvc
 from himo.workspace.git import Git
 from himo.workspace.gitignore import ignore_target
@@ -151,7 +152,7 @@ def _fetch_himo(repo: Repo, src: _Source, found: _Found, target: Path) -> HashIn
     result = None
     for name, options in _himo_stores(src):
         store = open_remote(name, options, repo.jobs, str(src.base()))
-        result = _fetch(repo, store, [pointer], _silent(), {})
+        result = _fetch(repo, store, [pointer], SILENT, {})
         if result.complete:
             break
     if result is None:
@@ -193,12 +194,6 @@ def _dvc_store(src: _Source, md5: str) -> Path:
 def _fetch_dvc(src: _Source, md5: str, dest: Path) -> None:
     store = _dvc_store(src, md5)
     dvc.materialise(store, md5, dest)
-
-
-def _silent():  # type: ignore[no-untyped-def]
-    from himo.progress import SILENT
-
-    return SILENT
 
 
 # -- the commands -------------------------------------------------------------------------------------
