@@ -1,0 +1,88 @@
+"""Which plots to draw: those himo.yaml defines at a revision, or files named on the command line.
+
+`PlotDef` has the fields of himo.model.pipeline.PlotDef (h-dvcschema), which the loader will
+return for top-level `plots` and the stages' `plots` outputs with their properties; until then
+`defined` makes them from the stages' `plots` outputs, with DVC's defaults. That function is
+the whole connection to the loader.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+from himo.api.plots.data import DATA_SUFFIXES, is_image
+from himo.api.revisions import Revision
+
+PLOT_SUFFIXES = (*DATA_SUFFIXES, ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+
+
+@dataclass(frozen=True, slots=True)
+class PlotDef:
+    """One plot: `ROC: {x: fpr, y: {eval/roc.json: tpr}}` is PlotDef("ROC", y={"eval/roc.json":
+    ("tpr",)}, x={"eval/roc.json": "fpr"})."""
+
+    id: str  # the plot's name: a data file's path, or a free name whose files are in `y`
+    y: dict[str, tuple[str, ...]]  # data file (repository-relative) -> fields on the y axis; () = inferred
+    x: dict[str, str] = field(default_factory=dict)  # data file -> field on the x axis (absent: step)
+    template: str | None = None  # linear, scatter, confusion ...; None: linear
+    title: str | None = None
+    x_label: str | None = None
+    y_label: str | None = None
+    header: bool | None = None  # CSV/TSV files: whether the first row names the columns (None: yes)
+    stage: str | None = None  # the stage whose `plots` output declares it; None: top-level `plots`
+    line: int = 0  # line in himo.yaml, for messages
+
+
+def defined(rev: Revision) -> list[PlotDef]:
+    """The plots himo.yaml defines at `rev` (the loader connection)."""
+    return [PlotDef(o.path, {o.path: ()}, stage=s.name, line=s.line)
+            for s in rev.stages() for o in s.outs if o.role == "plots"]
+
+
+def for_targets(paths: list[str], x: str | None = None, y: str | None = None, template: str | None = None,
+                title: str | None = None, x_label: str | None = None,
+                y_label: str | None = None) -> list[PlotDef]:
+    """Plots of files given by hand (repository-relative), with the same properties for each."""
+    ys = tuple(filter(None, (y or "").split(",")))
+    return [PlotDef(p, {p: ys}, {p: x} if x else {}, template, title, x_label, y_label) for p in paths]
+
+
+def with_properties(defs: list[PlotDef], targets: list[PlotDef]) -> list[PlotDef]:
+    """`targets` that himo.yaml also defines take its properties, unless given by hand."""
+    known = {d.id: d for d in defs}
+    result = []
+    for target in targets:
+        base = known.get(target.id)
+        if base is None:
+            result.append(target)
+            continue
+        given = {k: getattr(target, k) for k in ("template", "title", "x_label", "y_label")
+                 if getattr(target, k)}
+        result.append(replace(base, **given,
+                              x=target.x or base.x, y={f: target.y.get(f) or ys for f, ys in base.y.items()}))
+    return result
+
+
+def expand_folders(root: str | os.PathLike[str], defs: list[PlotDef]) -> list[PlotDef]:
+    """A plot whose file is a folder in the workspace (dvclive/plots/metrics) becomes one plot
+    per plot file inside it, with the same properties."""
+    result = []
+    for d in defs:
+        folder = os.path.join(root, d.id)
+        if len(d.y) == 1 and d.id in d.y and os.path.isdir(folder):
+            result += [replace(d, id=f, y={f: d.y[d.id]}, x={f: d.x[d.id]} if d.id in d.x else {})
+                       for f in _plot_files(root, d.id)]
+        else:
+            result.append(d)
+    return result
+
+
+def _plot_files(root: str | os.PathLike[str], folder: str) -> list[str]:
+    found = []
+    for here, dirs, files in os.walk(os.path.join(root, folder)):
+        dirs.sort()
+        rel = os.path.relpath(here, root).replace(os.sep, "/")
+        found += [f"{rel}/{name}" for name in sorted(files)
+                  if name.lower().endswith(PLOT_SUFFIXES) or is_image(name)]
+    return found
