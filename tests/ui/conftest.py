@@ -3,6 +3,7 @@ store, a served copy on a free loopback port, and Debian's Chromium driven by Pl
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -55,9 +56,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The app served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """`app` served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
@@ -71,6 +72,13 @@ def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     yield f"http://127.0.0.1:{server.config.port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The session's app, served (see `serving`)."""
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ def runs(request: Request, stage: str = "", status: str = "", trigger: str = "",
 @router.get("/runs/{run_id}")
 def run(request: Request, run_id: str) -> HTMLResponse:
     d = _d(request)
-    return d.render("run.html", request, run=views.run(d, run_id))
+    return d.render("run.html", request, run=views.run(d, run_id), plots=views.plots(d, [run_id]))
 
 
 @router.get("/executions/{exec_id}")

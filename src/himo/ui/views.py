@@ -330,3 +330,22 @@ def metric_history(d: Dashboard, key: str, limit: int = 200) -> list[dict[str, A
             points.append({"exec_id": out["id"], "run_id": out["run_id"], "stage": out["stage"],
                            "started_at": out["started_at"], "value": value})
     return points
+
+
+def plots(d: Dashboard, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The plots of himo.yaml drawn from what these runs wrote, one colour per run (himo.api.plots:
+    the same specs as `himo plots show`); none without the repository (its himo.yaml and cache)."""
+    from himo.api.plots import run_plots
+
+    if d.repo is None or not run_ids:
+        return []
+    outputs: dict[str, dict[str, str]] = {}
+    commit = ""
+    with d.store.session() as session:
+        for run_id in (check_id(r, "run") for r in run_ids):
+            detail = queries.run_detail(session, run_id)
+            if detail is None:
+                raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
+            outputs[detail.run.id[:8]] = {o.path: o.digest for e in detail.executions for o in e.outputs}
+            commit = commit or detail.run.git_commit
+    return [p.as_json() for p in run_plots(d.repo, outputs, commit or None)]

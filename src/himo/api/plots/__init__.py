@@ -22,7 +22,7 @@ from himo.api.plots.build import Image, Plot, build
 from himo.api.plots.definitions import PlotDef
 from himo.api.plots.templates import TEMPLATES
 from himo.api.revisions import WORKSPACE, revision
-from himo.errors import PathError, ScmError
+from himo.errors import HimoError, PathError
 from himo.workspace.repo import Repo
 
 __all__ = ["TEMPLATES", "Image", "Plot", "PlotDef", "plots_diff", "plots_show", "run_plots"]
@@ -47,17 +47,28 @@ def plots_diff(repo: Repo, revs: list[str] | None = None, targets: list[str] | N
 
 
 def run_plots(repo: Repo, runs: Mapping[str, Mapping[str, str]], commit: str | None) -> list[Plot]:
-    """The plots himo.yaml defines (at git `commit` when it can be read, else the workspace's),
-    drawn from what runs wrote: {label: {output path: digest}}, one colour per run."""
-    at = revision(repo, None)
+    """The plots himo.yaml defines (at git `commit` when it can be read there, else the
+    workspace's), drawn from what runs wrote: {label: {output path: digest}}, one colour per run.
+    A plot that cannot be drawn comes back with its `error`."""
+    drawn = [sources.from_digests(repo, label, outputs) for label, outputs in runs.items()]
+    return [p for d in _defined_at(repo, commit) for p in _drawn(d, drawn) if not p.empty]
+
+
+def _defined_at(repo: Repo, commit: str | None) -> list[PlotDef]:
     if commit and repo.git is not None:
         try:
-            at = revision(repo, commit)
-        except ScmError:  # a commit this clone does not have: the workspace's himo.yaml
+            return definitions.defined(revision(repo, commit))
+        except HimoError:  # a commit this clone does not have, a himo.yaml that did not parse
             pass
-    defs = definitions.defined(at)
-    drawn = [sources.from_digests(repo, label, outputs) for label, outputs in runs.items()]
-    return [p for d in defs for p in build(d, drawn) if not p.empty]
+    return definitions.defined(revision(repo, None))
+
+
+def _drawn(plot: PlotDef, drawn: list[sources.Source]) -> list[Plot]:
+    """The plot, or its error as a plot: one bad file does not hide the others' plots."""
+    try:
+        return build(plot, drawn)
+    except HimoError as exc:
+        return [Plot(plot.id, plot.title or plot.id, plot.template, error=f"{exc.message} ({exc.hint})")]
 
 
 def _plots(repo: Repo, revs: list[str | None], targets: list[str] | None,

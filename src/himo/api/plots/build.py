@@ -39,14 +39,15 @@ class Plot:
     spec: dict[str, Any] | None = None  # Vega-Lite, data inline; None for images or nothing found
     images: list[Image] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # "FILE at REV" that could not be read
+    error: str | None = None  # why it cannot be drawn (the dashboard shows it; the CLI raises instead)
 
     @property
     def empty(self) -> bool:
-        return self.spec is None and not self.images
+        return self.spec is None and not self.images and self.error is None
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "type": "image" if self.template is None else "vega",
-                "template": self.template, "spec": self.spec, "missing": self.missing,
+                "template": self.template, "spec": self.spec, "missing": self.missing, "error": self.error,
                 "images": [{"rev": i.rev, "file": i.file, "src": i.src} for i in self.images]}
 
 
@@ -117,7 +118,7 @@ def _spec(plot: PlotDef, name: str, points: list[tuple[str, str, str, str, Row]]
     ys = list(dict.fromkeys(p[3] for p in points))
     x_name = xs.pop() if len(xs) == 1 else "x"
     y_name = ys[0] if len(ys) == 1 else "y"
-    varying = [i for i in range(3) if len({p[i] for p in points}) > 1]
+    varying = [i for i in (0, 1, 3) if len({p[i] for p in points}) > 1]  # rev, file, y field
     rows = []
     for point in points:
         rev, file, x, y, row = point
