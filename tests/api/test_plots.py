@@ -18,11 +18,10 @@ from himo.api.plots.templates import field
 from himo.errors import PathError, PipelineError
 from himo.objects.hashing import hash_bytes
 from himo.workspace.repo import Repo
+from tests.api.plots_project import PNG, make_plots_project
 from tests.conftest import Himo, git, write
 
 TRAIN = [{"step": i, "loss": round(1 / (i + 1), 4), "acc": i / 10} for i in range(5)]
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 
 
 def source(files: dict[str, bytes], label: str = "workspace") -> Source:
@@ -148,44 +147,11 @@ def test_values_json_cannot_hold_become_null_or_text() -> None:
     json.dumps(spec, allow_nan=False)  # valid JSON, which the browser's JSON.parse reads
 
 
-PIPELINE = """\
-stages:
-  train:
-    cmd: python3 train.py
-    deps: [train.py, params.yaml]
-    plots:
-      - logs/loss.csv
-      - eval/importance.json: {cache: false}
-      - eval/plots
-"""
-TRAIN_PY = """\
-import json, os, yaml
-lr = yaml.safe_load(open("params.yaml"))["lr"]
-for d in ("logs", "eval/plots"):
-    os.makedirs(d, exist_ok=True)
-open("logs/loss.csv", "w").write("step,loss\\n" + "".join(f"{i},{1 / (1 + lr * i):.4f}\\n" for i in range(5)))
-importance = [{"feature": f, "importance": lr * n} for n, f in enumerate("abc")]
-json.dump(importance, open("eval/importance.json", "w"))
-open("eval/plots/roc.csv", "w").write(f"fpr,tpr\\n0,0\\n0.5,{lr}\\n1,1\\n")
-open("eval/plots/pr.png", "wb").write(bytes.fromhex("PNG"))
-""".replace("PNG", PNG.hex())
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, _templates: dict[bool, Path]) -> Path:
     """A stage writing a cached plots file, an uncached one committed to git and a folder of
     plots, run at lr 0.1 and committed, then at lr 0.5 and committed (once for the module)."""
-    repo = tmp_path_factory.mktemp("plots") / "repo"
-    shutil.copytree(_templates[True], repo, symlinks=True)
-    himo = Himo(repo)
-    write(repo / "himo.yaml", PIPELINE)
-    write(repo / "train.py", TRAIN_PY)
-    for lr in (0.1, 0.5):
-        write(repo / "params.yaml", f"lr: {lr}\n")
-        himo("repro")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", f"lr {lr}")
-    return repo
+    return make_plots_project(tmp_path_factory.mktemp("plots") / "repo", _templates[True])
 
 
 @pytest.fixture

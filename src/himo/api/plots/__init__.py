@@ -51,7 +51,8 @@ def run_plots(repo: Repo, runs: Mapping[str, Mapping[str, str]], commit: str | N
     workspace's), drawn from what runs wrote: {label: {output path: digest}}, one colour per run.
     A plot that cannot be drawn comes back with its `error`."""
     drawn = [sources.from_digests(repo, label, outputs) for label, outputs in runs.items()]
-    return [p for d in _defined_at(repo, commit) for p in _drawn(d, drawn) if not p.empty]
+    defs = definitions.expand_folders(_defined_at(repo, commit), drawn)
+    return [p for d in defs for p in _drawn(d, drawn) if not p.empty]
 
 
 def _defined_at(repo: Repo, commit: str | None) -> list[PlotDef]:
@@ -78,8 +79,8 @@ def _plots(repo: Repo, revs: list[str | None], targets: list[str] | None,
     if targets:
         given = definitions.for_targets([_repo_path(repo, t) for t in targets], **props)
         defs = definitions.with_properties(defs, given)
-    defs = definitions.expand_folders(repo.root, defs)
     drawn = [sources.at_revision(r) for r in at]
+    defs = definitions.expand_folders(defs, drawn)
     plots = [p for d in defs for p in build(d, drawn)]
     for plot in plots if targets else ():
         if plot.empty:

@@ -8,13 +8,13 @@ the whole connection to the loader.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 
-from himo.api.plots.data import DATA_SUFFIXES, is_image
+from himo.api.plots.data import DATA_SUFFIXES, IMAGE_TYPES
+from himo.api.plots.sources import Source
 from himo.api.revisions import Revision
 
-PLOT_SUFFIXES = (*DATA_SUFFIXES, ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+SUFFIXES = (*DATA_SUFFIXES, *IMAGE_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,25 +64,15 @@ def with_properties(defs: list[PlotDef], targets: list[PlotDef]) -> list[PlotDef
     return result
 
 
-def expand_folders(root: str | os.PathLike[str], defs: list[PlotDef]) -> list[PlotDef]:
-    """A plot whose file is a folder in the workspace (dvclive/plots/metrics) becomes one plot
-    per plot file inside it, with the same properties."""
+def expand_folders(defs: list[PlotDef], sources: list[Source]) -> list[PlotDef]:
+    """A plot whose file is a folder (dvclive/plots/metrics) becomes one plot per plot file in
+    it, at any of the revisions, with the same properties."""
     result = []
     for d in defs:
-        folder = os.path.join(root, d.id)
-        if len(d.y) == 1 and d.id in d.y and os.path.isdir(folder):
+        files = list(dict.fromkeys(f for s in sources for f in s.files(d.id) if f.lower().endswith(SUFFIXES)))
+        if len(d.y) == 1 and d.id in d.y and files:
             result += [replace(d, id=f, y={f: d.y[d.id]}, x={f: d.x[d.id]} if d.id in d.x else {})
-                       for f in _plot_files(root, d.id)]
+                       for f in sorted(files)]
         else:
             result.append(d)
     return result
-
-
-def _plot_files(root: str | os.PathLike[str], folder: str) -> list[str]:
-    found = []
-    for here, dirs, files in os.walk(os.path.join(root, folder)):
-        dirs.sort()
-        rel = os.path.relpath(here, root).replace(os.sep, "/")
-        found += [f"{rel}/{name}" for name in sorted(files)
-                  if name.lower().endswith(PLOT_SUFFIXES) or is_image(name)]
-    return found

@@ -32,17 +32,19 @@ class Source:
 
     label: str  # what the legend and the JSON call it: "workspace", "HEAD~1", a run's short id
     read: Callable[[str], bytes | None]  # repository-relative path -> bytes (None: not there)
+    # repository-relative folder -> the files in it (repository-relative; none: not a folder)
+    files: Callable[[str], list[str]] = lambda folder: []
 
 
 def workspace(repo: Repo) -> Source:
-    return Source(WORKSPACE, lambda path: _read_file(repo.root / path))
+    return Source(WORKSPACE, lambda path: _read_file(repo.root / path), lambda f: _walk(repo.root, f))
 
 
 def at_revision(rev: Revision) -> Source:
     """Files at a git revision (the workspace when `rev.commit` is None)."""
     if rev.commit is None:
         return workspace(rev.repo)
-    return Source(rev.label, lambda path: _git_or_cache(rev, path))
+    return Source(rev.label, lambda path: _git_or_cache(rev, path), lambda folder: _git_files(rev, folder))
 
 
 def from_digests(repo: Repo, label: str, digests: Mapping[str, str]) -> Source:
@@ -57,7 +59,7 @@ def from_digests(repo: Repo, label: str, digests: Mapping[str, str]) -> Source:
             data = data if data is not None and hash_bytes(data) == digest else None
         return data
 
-    return Source(label, read)
+    return Source(label, read, lambda folder: _manifest_files(repo, digests.get(folder), folder))
 
 
 def _git_or_cache(rev: Revision, path: str) -> bytes | None:
@@ -68,6 +70,33 @@ def _git_or_cache(rev: Revision, path: str) -> bytes | None:
         return data
     digest = _digest_in(rev.repo, _recorded_digests(rev, path), path)
     return None if digest is None else _cached(rev.repo, digest)
+
+
+def _git_files(rev: Revision, folder: str) -> list[str]:
+    """The files in `folder` at `rev`: committed to git, else in the cached folder himo.lock records."""
+    assert rev.repo.git is not None and rev.commit is not None
+    git_root, root = rev.repo.git.root, rev.repo.root
+    listed = rev.repo.git.run("ls-tree", "-r", "-z", "--name-only", rev.commit, "--",
+                              (root / folder).relative_to(git_root).as_posix(), ok=(0, 128))
+    found = [(git_root / name).relative_to(root).as_posix() for name in listed.decode().split("\0") if name]
+    return found or _manifest_files(rev.repo, _recorded_digests(rev, folder).get(folder), folder)
+
+
+def _manifest_files(repo: Repo, digest: str | None, folder: str) -> list[str]:
+    data = None if digest is None else _cached(repo, digest)
+    try:
+        return [f"{folder}/{name}" for name in sorted(manifest_digests(data, digest or ""))] if data else []
+    except HimoError:  # the digest of a file, not of a folder's manifest
+        return []
+
+
+def _walk(root: Path, folder: str) -> list[str]:
+    found = []
+    for here, dirs, names in os.walk(root / folder):
+        dirs.sort()
+        rel = Path(here).relative_to(root).as_posix()
+        found += [f"{rel}/{name}" for name in sorted(names)]
+    return found
 
 
 def _recorded_digests(rev: Revision, path: str) -> dict[str, str]:
