@@ -1,5 +1,6 @@
 """A project whose stage writes plots: a cached CSV, an uncached JSON committed to git, and a folder
-with a CSV and a PNG; run at lr 0.1 and committed, then at lr 0.5 and committed."""
+with a CSV and a PNG, and a top-level named plot of that CSV, as dvc.yaml writes them; run at lr
+0.1 and committed, then at lr 0.5 and committed."""
 
 from __future__ import annotations
 
@@ -16,9 +17,15 @@ stages:
     cmd: python3 train.py
     deps: [train.py, params.yaml]
     plots:
-      - logs/loss.csv
-      - eval/importance.json: {cache: false}
+      - logs/loss.csv: {x: step, y: loss, title: Loss}
+      - eval/importance.json: {cache: false, template: bar_horizontal_sorted, x: importance, y: feature}
       - eval/plots
+plots:
+  - ROC:
+      template: simple
+      x: fpr
+      y:
+        eval/plots/roc.csv: tpr
 """
 TRAIN_PY = """\
 import json, os, yaml

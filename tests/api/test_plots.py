@@ -171,8 +171,13 @@ def test_show_and_diff_of_himo_yaml(built: Path, tmp_path: Path) -> None:
     project, himo = built, Himo(built)
     repo = Repo(project)
     shown = plots_show(repo)
-    assert [p.id for p in shown] == ["logs/loss.csv", "eval/importance.json", "eval/plots/pr.png",
-                                     "eval/plots/roc.csv"]  # the folder: one plot per file in it
+    assert [p.id for p in shown] == ["ROC", "logs/loss.csv", "eval/importance.json", "eval/plots/pr.png",
+                                     "eval/plots/roc.csv"]  # top-level first; a folder: a plot per file
+    # The properties of himo.yaml (dvc.yaml's): template, fields, title.
+    roc, loss, importance = shown[0].spec, shown[1].spec, shown[2].spec
+    assert (roc["mark"], roc["encoding"]["x"]["field"], roc["encoding"]["y"]["field"]) == ({"type": "line"},
+                                                                                         "fpr", "tpr")
+    assert loss["title"] == "Loss" and importance["encoding"]["y"]["sort"] == "-x"
     assert "logs/loss.csv" not in git(project, "ls-files")  # cached, not in git
     diff = plots_diff(repo, ["HEAD~1", "HEAD"])
     # The cached output at HEAD~1 is read through that commit's himo.lock and the cache.
@@ -185,7 +190,7 @@ def test_show_and_diff_of_himo_yaml(built: Path, tmp_path: Path) -> None:
     assert {p["id"]: p["type"] for p in json.loads(out)}["eval/plots/pr.png"] == "image"
     himo("plots", "show", "-o", str(tmp_path / "report"))
     page = (tmp_path / "report" / "index.html").read_text()
-    assert page.count('data-target="plot-') == 3 and "data:image/png;base64," in page
+    assert page.count('data-target="plot-') == 4 and "data:image/png;base64," in page
     assert "vegaEmbed" in page and "<script src=" not in page and "https://cdn" not in page
 
 

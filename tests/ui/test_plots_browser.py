@@ -67,12 +67,12 @@ def test_run_plots_route(plots_app: tuple) -> None:
     newest, older = run_ids(root)[:2]
     with TestClient(app, base_url=LOOPBACK) as client:
         plots = client.get(f"/api/runs/{newest}/plots").json()
-        assert [p["id"] for p in plots] == ["logs/loss.csv", "eval/importance.json", "eval/plots/pr.png",
-                                            "eval/plots/roc.csv"]  # a folder output: its files
-        loss = [r["loss"] for r in plots[0]["spec"]["data"]["values"]]
+        assert [p["id"] for p in plots] == ["ROC", "logs/loss.csv", "eval/importance.json",
+                                            "eval/plots/pr.png", "eval/plots/roc.csv"]
+        loss = [r["loss"] for r in plots[1]["spec"]["data"]["values"]]
         assert loss == [1.0, 0.6667, 0.5, 0.4, 0.3333]  # lr 0.5's, from the cache by the run's digest
         both = client.get("/api/plots", params={"run": [older, newest]}).json()
-        assert {r["rev"] for r in both[0]["spec"]["data"]["values"]} == {older[:8], newest[:8]}
+        assert {r["rev"] for r in both[1]["spec"]["data"]["values"]} == {older[:8], newest[:8]}
         assert client.get("/api/runs/zz/plots").status_code == 400
 
 
@@ -81,6 +81,6 @@ def test_run_page_draws_the_plots(plots_app: tuple, page: Page) -> None:
     newest = run_ids(root)[0]
     with serving(app) as url:
         page.goto(f"{url}/runs/{newest}")
-        expect(page.locator("#plots .vega-plot svg.marks")).to_have_count(3)
+        expect(page.locator("#plots .vega-plot svg.marks")).to_have_count(4)
         assert page.locator("#plots svg path").count() > 10
         assert page.locator("#plots img").evaluate("i => i.naturalWidth") == 1

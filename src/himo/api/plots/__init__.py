@@ -19,10 +19,10 @@ from collections.abc import Mapping
 
 from himo.api.plots import definitions, sources
 from himo.api.plots.build import Image, Plot, build
-from himo.api.plots.definitions import PlotDef
 from himo.api.plots.templates import TEMPLATES
 from himo.api.revisions import WORKSPACE, revision
 from himo.errors import HimoError, PathError
+from himo.model.pipeline import PlotDef
 from himo.workspace.repo import Repo
 
 __all__ = ["TEMPLATES", "Image", "Plot", "PlotDef", "plots_diff", "plots_show", "run_plots"]

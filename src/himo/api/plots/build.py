@@ -14,9 +14,10 @@ from typing import Any
 
 from himo.api.plots import templates
 from himo.api.plots.data import IMAGE_TYPES, Row, fields_of, is_image, parse_rows, require_field, suffix
-from himo.api.plots.definitions import PlotDef
 from himo.api.plots.sources import Source
 from himo.errors import PipelineError
+from himo.model.pipeline import PlotDef
+from himo.pipeline.loader import PIPELINE_FILE
 
 STEP = "step"
 CONFUSION_AXES = ("actual", "predicted")  # dvclive's sklearn confusion matrix fields
@@ -75,7 +76,8 @@ def _images(plot: PlotDef, files: list[str], sources: list[Source]) -> Plot:
 def _vega(plot: PlotDef, files: list[str], sources: list[Source]) -> Plot:
     name = plot.template or templates.DEFAULT
     if name not in templates.TEMPLATES:
-        raise PipelineError(f"plot {plot.id!r}: unknown template {name!r}",
+        where = f"{PIPELINE_FILE}:{plot.line}: " if plot.line else ""
+        raise PipelineError(f"{where}plot {plot.id!r}: unknown template {name!r}",
                             f"use one of: {', '.join(templates.TEMPLATES)}")
     result = Plot(plot.id, plot.title or plot.id, name)
     points: list[tuple[str, str, str, str, Row]] = []  # rev, file, x field, y field, row

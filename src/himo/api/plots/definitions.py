@@ -1,43 +1,26 @@
-"""Which plots to draw: those himo.yaml defines at a revision, or files named on the command line.
-
-`PlotDef` has the fields of himo.model.pipeline.PlotDef (h-dvcschema), which the loader will
-return for top-level `plots` and the stages' `plots` outputs with their properties; until then
-`defined` makes them from the stages' `plots` outputs, with DVC's defaults. That function is
-the whole connection to the loader.
-"""
+"""Which plots to draw: those himo.yaml defines at a revision (top-level `plots` and the stages'
+`plots` outputs, with DVC's properties: himo.model.pipeline.PlotDef), or files named by hand."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from himo.api.plots.data import DATA_SUFFIXES, IMAGE_TYPES
 from himo.api.plots.sources import Source
 from himo.api.revisions import Revision
+from himo.model.pipeline import PlotDef
+from himo.pipeline.loader import PIPELINE_FILE, parse_pipeline
 
 SUFFIXES = (*DATA_SUFFIXES, *IMAGE_TYPES)
 
 
-@dataclass(frozen=True, slots=True)
-class PlotDef:
-    """One plot: `ROC: {x: fpr, y: {eval/roc.json: tpr}}` is PlotDef("ROC", y={"eval/roc.json":
-    ("tpr",)}, x={"eval/roc.json": "fpr"})."""
-
-    id: str  # the plot's name: a data file's path, or a free name whose files are in `y`
-    y: dict[str, tuple[str, ...]]  # data file (repository-relative) -> fields on the y axis; () = inferred
-    x: dict[str, str] = field(default_factory=dict)  # data file -> field on the x axis (absent: step)
-    template: str | None = None  # linear, scatter, confusion ...; None: linear
-    title: str | None = None
-    x_label: str | None = None
-    y_label: str | None = None
-    header: bool | None = None  # CSV/TSV files: whether the first row names the columns (None: yes)
-    stage: str | None = None  # the stage whose `plots` output declares it; None: top-level `plots`
-    line: int = 0  # line in himo.yaml, for messages
-
-
 def defined(rev: Revision) -> list[PlotDef]:
-    """The plots himo.yaml defines at `rev` (the loader connection)."""
-    return [PlotDef(o.path, {o.path: ()}, stage=s.name, line=s.line)
-            for s in rev.stages() for o in s.outs if o.role == "plots"]
+    """The plots himo.yaml defines at `rev` (none without a himo.yaml)."""
+    text = rev.read(PIPELINE_FILE)
+    if not text:
+        return []
+    with rev.naming():
+        return list(parse_pipeline(rev.repo.root, text).plots)
 
 
 def for_targets(paths: list[str], x: str | None = None, y: str | None = None, template: str | None = None,
