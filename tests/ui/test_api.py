@@ -289,7 +289,10 @@ def test_vendored_scripts_are_packaged_with_their_licenses() -> None:
 
     static = Path(data.__file__).parent / "static"
     for script, license in [("cytoscape-dagre.min.js", "cytoscape-dagre.LICENSE"),
-                            ("cytoscape-dagre.min.js", "dagre.LICENSE"), ("favicon.svg", None)]:
+                            ("cytoscape-dagre.min.js", "dagre.LICENSE"), ("favicon.svg", None),
+                            ("vega.min.js", "vega.LICENSE"), ("vega-lite.min.js", "vega-lite.LICENSE"),
+                            ("vega-embed.min.js", "vega-embed.LICENSE"),
+                            ("vega-embed.min.js", "vega.THIRD-PARTY-LICENSES")]:
         assert (static / script).stat().st_size > 0 and (license is None or (static / license).is_file())
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert "ui/static/*" in pyproject["tool"]["setuptools"]["package-data"]["himo"]

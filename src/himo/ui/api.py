@@ -32,7 +32,7 @@ def run(request: Request, run_id: str) -> dict[str, Any]:
     return views.run(_d(request), run_id)
 
 
-@router.get("/runs/{run_id}/plots", summary="The plots of himo.yaml drawn from what the run wrote (Vega-Lite)")
+@router.get("/runs/{run_id}/plots", summary="The plots of himo.yaml drawn from what the run wrote")
 def run_plots(request: Request, run_id: str) -> list[dict[str, Any]]:
     return views.plots(_d(request), [run_id])
 
