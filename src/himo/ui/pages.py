@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from himo.meta.records import STATUSES, TRIGGERS
 from himo.ui import views
@@ -27,21 +27,28 @@ def home() -> RedirectResponse:
 
 @router.get("/runs")
 def runs(request: Request, stage: str = "", status: str = "", trigger: str = "", since: str = "",
-         until: str = "", page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
+         until: str = "", repo: str = "", branch: str = "", page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+         metric: Annotated[list[str] | None, Query()] = None,
+         param: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
     d = _d(request)
-    found = views.runs(d, views.run_filter(stage, status, trigger, since, until), page)
-    filters = {k: v for k, v in dict(stage=stage, status=status, trigger=trigger, since=since,
-                                      until=until).items() if v}
-    link = lambda n: "/runs?" + urlencode(filters | {"page": n})  # noqa: E731
+    found = views.runs(d, views.run_filter(stage, status, trigger, since, until, repo, branch), page,
+                       metrics=metric, params=param)
+    filters = {k: v for k, v in dict(stage=stage, status=status, trigger=trigger, since=since, until=until,
+                                      repo=repo, branch=branch).items() if v}
+    chosen = [("metric", m) for m in metric or []] + [("param", p) for p in param or []]
+    link = lambda n: "/runs?" + urlencode([*filters.items(), *chosen, ("page", n)])  # noqa: E731
     return d.render("runs.html", request, found=found, grid=views.grid(d), stages=views.stages(d),
-                    filters=filters, statuses=STATUSES, triggers=TRIGGERS,
-                    prev_link=link(page - 1) if page > 1 else None,
+                    choices=views.filter_choices(d), filters=filters, statuses=STATUSES, triggers=TRIGGERS,
+                    chosen=chosen, prev_link=link(page - 1) if page > 1 else None,
                     next_link=link(page + 1) if found["has_next"] else None)
 
 
 @router.get("/runs/{run_id}")
-def run(request: Request, run_id: str) -> HTMLResponse:
+def run(request: Request, run_id: str) -> Response:
     d = _d(request)
+    full = views.resolve_run(d, run_id)
+    if full != run_id:  # an id as the CLI prints it (8 characters): the run's own address
+        return RedirectResponse(f"/runs/{full}", status_code=303)
     return d.render("run.html", request, run=views.run(d, run_id))
 
 

@@ -110,5 +110,58 @@ var himo = (function () {
     document.body.dataset.charts = "ready";
   }
 
-  return {lineage: lineage, pipeline: pipeline, metrics: metrics};
+  function sortable(table) {  // click a header with data-sort: sort the rows shown by that column
+    var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+    heads.forEach(function (th, col) {
+      if (!th.dataset.sort) { return; }
+      th.addEventListener("click", function () {
+        var asc = th.getAttribute("aria-sort") !== "ascending", body = table.tBodies[0];
+        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        var rows = Array.prototype.slice.call(body.rows);
+        var value = function (row) {
+          var v = row.cells[col].dataset.value;
+          return th.dataset.sort === "number" ? (v === "" || v === undefined ? NaN : Number(v)) : (v || "");
+        };
+        rows.sort(function (a, b) {
+          var x = value(a), y = value(b);
+          if (th.dataset.sort === "number") {  // empty cells last, whichever the direction
+            if (isNaN(x) || isNaN(y)) { return isNaN(x) - isNaN(y); }
+            return asc ? x - y : y - x;
+          }
+          return asc ? x.localeCompare(y, undefined, {numeric: true}) : y.localeCompare(x, undefined, {numeric: true});
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
+  }
+
+  function runs(gridId, tableId, formId) {
+    var grid = document.getElementById(gridId), table = document.getElementById(tableId);
+    if (grid) {
+      grid.querySelectorAll("tr.group button.toggle").forEach(function (button) {
+        button.addEventListener("click", function () {
+          var name = button.closest("tr").dataset.group, open = button.getAttribute("aria-expanded") !== "true";
+          button.setAttribute("aria-expanded", String(open));
+          button.textContent = open ? "▾" : "▸";
+          grid.querySelectorAll("tr.member").forEach(function (row) {
+            if (row.dataset.memberOf === name) { row.hidden = !open; }
+          });
+        });
+      });
+    }
+    if (!table) { return; }
+    sortable(table);
+    var form = document.getElementById(formId), button = form.querySelector("#compare-button"),
+        note = form.querySelector("#ticked");
+    function update() {
+      var n = form.querySelectorAll("input[name=run]:checked").length;
+      button.disabled = n < 2;
+      note.textContent = n < 2 ? "tick two or more runs" : n + " runs ticked";
+    }
+    form.addEventListener("change", update);
+    update();
+  }
+
+  return {lineage: lineage, pipeline: pipeline, metrics: metrics, runs: runs, sortable: sortable};
 })();
