@@ -60,7 +60,8 @@ def make_project(root: Path, name: str = "") -> Path:
     """The project at `root`, after three `himo repro` (lr 0.1; lr 5, whose train fails; lr 0.3),
     the two that succeeded committed, three `himo release`s: production v1 (lr 0.1), production v2
     and staging v1 (lr 0.3) (of the model `name` if given); a fourth repro back at lr 0.1 (restored
-    from the run-cache), `himo rollback` of production (v3: v1's model); on branch `sweep` a repro
+    from the run-cache), `himo rollback` of production (v3: v1's model); a repro of evaluate alone
+    (its script changed); on branch `sweep` a repro
     of the 12 foreach stages sweep@1..12; and an uncommitted lr 0.5."""
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
@@ -91,6 +92,9 @@ def make_project(root: Path, name: str = "") -> Path:
     himo("repro")  # train and evaluate restored from the run-cache
     git(root, "commit", "-q", "-am", "back to lr 0.1")
     himo("rollback", "--env", "production")
+    write(root / "evaluate.py", SCRIPTS["evaluate.py"] + "# evaluated again\n")
+    himo("repro")  # evaluate alone: the lr it used is its model's (train's, upstream)
+    git(root, "commit", "-q", "-am", "evaluate again")
     git(root, "checkout", "-q", "-b", "sweep")
     write(root / "himo.yaml", PIPELINE + SWEEP)
     himo("repro")

@@ -80,3 +80,11 @@ def metrics(request: Request, exec: Annotated[list[str] | None, Query()] = None)
 def metric_history(request: Request, key: str,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
     return views.metric_history(_d(request), key, limit)
+
+
+@router.get("/compare", summary="Ticked runs side by side: metrics, deltas against a baseline, params used")
+def compare(request: Request, run: Annotated[list[str] | None, Query()] = None, baseline: str | None = None,
+            metric: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    """`run` (repeated): run ids or their first 8 characters; `baseline`: the run deltas are
+    measured against (default: the first); `metric` (repeated, FILE:KEY): the metrics charted."""
+    return views.compare(_d(request), run or [], baseline, metric)

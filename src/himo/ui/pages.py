@@ -87,3 +87,11 @@ def metrics(request: Request, exec: Annotated[list[str] | None, Query()] = None,
     history = views.metric_history(d, key) if key else []
     return d.render("metrics.html", request, recent=recent, metrics=found, key=key, history=history,
                     chosen=exec or [])
+
+
+@router.get("/compare")
+def compare(request: Request, run: Annotated[list[str] | None, Query()] = None, baseline: str = "",
+            metric: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
+    d = _d(request)
+    found = views.compare(d, run or [], baseline or None, metric)
+    return d.render("compare.html", request, compare=found, runs=run or [])

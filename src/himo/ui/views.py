@@ -458,3 +458,60 @@ def metric_history(d: Dashboard, key: str, limit: int = 200) -> list[dict[str, A
             points.append({"exec_id": out["id"], "run_id": out["run_id"], "stage": out["stage"],
                            "started_at": out["started_at"], "value": value})
     return points
+
+
+# -- compare ------------------------------------------------------------------------------
+
+
+def compare(d: Dashboard, run_values: list[str], baseline: str | None = None,
+            metrics: list[str] | None = None) -> dict[str, Any]:
+    """The ticked runs side by side: for each, its executions that reported metrics with the params
+    they actually used (meta/compare.py: own and upstream producers'), each metric's delta against
+    the `baseline` run (default: the first with metrics), the params that differ. `metrics`: the keys charted
+    (default: every key reported); a key no compared run reported is an error naming the known ones."""
+    if not run_values:
+        return {"columns": [], "keys": [], "chosen": [], "params": [], "all_params": [], "baseline": None}
+    if len(run_values) > 50:
+        raise UsageError(f"{len(run_values)} runs to compare: at most 50", "tick fewer runs")
+    run_ids = list(dict.fromkeys(resolve_run(d, r) for r in run_values))
+    with d.store.session() as session:
+        entries = store_compare.compared(session, run_ids)
+    columns = [jsonable(e) | {"label": f"{e.run_id[:8]} {e.stage}"} for e in entries]
+    keys = sorted({k for c in columns for k in c["metrics"]}, key=natural)
+    chosen = _chosen_metrics(metrics, keys)
+    base = _baseline(d, baseline, run_ids, columns)
+    for c in columns:
+        c["deltas"] = {k: _delta(c["metrics"].get(k), base["metrics"].get(k) if base else None) for k in keys}
+        c["baseline"] = base is not None and c["id"] == base["id"]
+    return {"columns": columns, "keys": keys, "chosen": chosen, "baseline": base["id"] if base else None,
+            "params": _differing(columns), "all_params": sorted({k for c in columns for k in c["params"]},
+                                                                 key=natural)}
+
+
+def _chosen_metrics(metrics: list[str] | None, keys: list[str]) -> list[str]:
+    unknown = [m for m in metrics or [] if m not in keys]
+    if unknown:
+        known = ", ".join(keys) if keys else "none: these runs reported no metrics"
+        raise UsageError(f"metric {unknown[0]!r} is not reported by the compared runs", f"known: {known}")
+    return list(metrics) if metrics else keys
+
+
+def _baseline(d: Dashboard, baseline: str | None, run_ids: list[str],
+              columns: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The column deltas are measured against: the baseline run's first entry with metrics (default:
+    the first compared run that reported any)."""
+    reported = [c["run_id"] for c in columns if c["metrics"]]
+    run_id = resolve_run(d, baseline) if baseline else (reported or run_ids)[0]
+    if run_id not in run_ids:
+        raise UsageError(f"baseline {baseline} is not one of the compared runs",
+                         "pick the baseline among the ticked runs")
+    return next((c for c in columns if c["run_id"] == run_id and c["metrics"]),
+                next((c for c in columns if c["run_id"] == run_id), None))
+
+
+def _delta(value: Any, base: Any) -> dict[str, float] | None:
+    """value - base, and relative to base (None when either is not a number)."""
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (value, base)):
+        return None
+    diff = value - base
+    return {"abs": round(diff, 10), "rel": round(diff / abs(base) * 100, 2) if base else None}

@@ -163,5 +163,78 @@ var himo = (function () {
     update();
   }
 
-  return {lineage: lineage, pipeline: pipeline, metrics: metrics, runs: runs, sortable: sortable};
+  var PALETTE = ["#4a7fd4", "#2e9d4f", "#d64541", "#e0a100", "#8e5cc4", "#1aa5a5", "#a05a2c", "#5b6475"];
+
+  function isNumber(v) { return typeof v === "number" && isFinite(v); }
+
+  function around(values) {  // an axis range that shows differences: not from 0 when 0 would hide them
+    var nums = values.filter(isNumber);
+    if (!nums.length) { return {}; }
+    var lo = Math.min.apply(null, nums), hi = Math.max.apply(null, nums), pad = (hi - lo) * 0.15 || Math.abs(hi) * 0.05 || 1;
+    return {min: lo - pad, max: hi + pad};
+  }
+
+  function compare(dataId) {
+    var c = JSON.parse(document.getElementById(dataId).textContent), cols = c.columns;
+    var labels = cols.map(function (col) { return col.label; });
+    document.querySelectorAll("#metric-charts canvas").forEach(function (canvas) {
+      var key = canvas.dataset.key, values = cols.map(function (col) {
+        var v = col.metrics[key]; return isNumber(v) ? v : null; });
+      var range = around(values);
+      canvas.chart = new Chart(canvas, {type: "line",
+        data: {labels: labels, datasets: [{label: key, data: values, showLine: false, pointRadius: 6,
+          pointBackgroundColor: cols.map(function (col) { return col.baseline ? "#1d2330" : "#4a7fd4"; })}]},
+        options: {animation: false, plugins: {legend: {display: false}},
+                  scales: {y: {beginAtZero: false, min: range.min, max: range.max}}}});
+    });
+    scatter(c);
+    parallel(c);
+    var form = document.getElementById("scatter-controls");
+    if (form) { form.addEventListener("change", function () { scatter(c); }); }
+    document.body.dataset.charts = "ready";
+  }
+
+  function scatter(c) {
+    var canvas = document.getElementById("scatter-chart"), form = document.getElementById("scatter-controls");
+    if (!canvas || !form) { return; }
+    var metric = form.metric.value, param = form.param.value;
+    var points = c.columns.filter(function (col) {
+      return isNumber(col.metrics[metric]) && isNumber(col.params[param]); })
+      .map(function (col) { return {x: col.params[param], y: col.metrics[metric], label: col.label}; });
+    if (canvas.chart) { canvas.chart.destroy(); }
+    var xr = around(points.map(function (p) { return p.x; })), yr = around(points.map(function (p) { return p.y; }));
+    canvas.chart = new Chart(canvas, {type: "scatter",
+      data: {datasets: [{label: metric + " vs " + param, data: points, pointRadius: 6, backgroundColor: "#4a7fd4"}]},
+      options: {animation: false, plugins: {legend: {display: false}, tooltip: {callbacks: {
+                  label: function (item) { return item.raw.label + ": " + param + " " + item.raw.x + ", " + item.raw.y; }}}},
+                scales: {x: {type: "linear", min: xr.min, max: xr.max, title: {display: true, text: param}},
+                         y: {min: yr.min, max: yr.max, title: {display: true, text: metric}}}}});
+    canvas.dataset.points = String(points.length);
+  }
+
+  function parallel(c) {  // one line per compared execution across numeric params and the charted metrics
+    var canvas = document.getElementById("parallel-chart");
+    if (!canvas) { return; }
+    var axes = c.params.filter(function (k) {
+      return c.columns.some(function (col) { return isNumber(col.params[k]); }); })
+      .map(function (k) { return {key: k, get: function (col) { return col.params[k]; }}; })
+      .concat(c.chosen.map(function (k) { return {key: k, get: function (col) { return col.metrics[k]; }}; }));
+    var ranges = axes.map(function (a) { return around(c.columns.map(a.get)); });
+    var datasets = c.columns.map(function (col, i) {
+      return {label: col.label, borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length],
+        raw: axes.map(function (a) { return a.get(col); }),
+        data: axes.map(function (a, j) {
+          var v = a.get(col), r = ranges[j];
+          return isNumber(v) ? (v - r.min) / (r.max - r.min) : null; })};
+    });
+    canvas.chart = new Chart(canvas, {type: "line",
+      data: {labels: axes.map(function (a) { return a.key; }), datasets: datasets},
+      options: {animation: false, spanGaps: false,
+                plugins: {tooltip: {callbacks: {label: function (item) {
+                  return item.dataset.label + ": " + item.dataset.raw[item.dataIndex]; }}}},
+                scales: {y: {min: 0, max: 1, ticks: {display: false}}}}});
+    canvas.dataset.axes = String(axes.length);
+  }
+
+  return {lineage: lineage, pipeline: pipeline, metrics: metrics, runs: runs, sortable: sortable, compare: compare};
 })();
