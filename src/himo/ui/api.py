@@ -52,6 +52,13 @@ def pipeline(request: Request) -> dict[str, Any]:
     return views.pipeline(_d(request))
 
 
+@router.get("/artifacts", summary="Models and datasets: the newest version at each path, with metrics")
+def artifacts(request: Request, q: str = "", kind: str = "") -> dict[str, Any]:
+    """`q`: a part of the path or of a released model name (case-insensitive); `kind`: one kind
+    (default: models and datasets)."""
+    return views.artifacts(_d(request), q, kind)
+
+
 @router.get("/artifacts/{digest}", summary="An artifact: paths, versions, producers, readers, locations")
 def artifact(request: Request, digest: str) -> dict[str, Any]:
     return views.artifact(_d(request), digest)

@@ -64,6 +64,12 @@ def pipeline(request: Request) -> HTMLResponse:
     return d.render("pipeline.html", request, pipeline=views.pipeline(d))
 
 
+@router.get("/artifacts")
+def artifacts(request: Request, q: str = "", kind: str = "") -> HTMLResponse:
+    d = _d(request)
+    return d.render("artifacts.html", request, found=views.artifacts(d, q, kind))
+
+
 @router.get("/artifacts/{digest}")
 def artifact(request: Request, digest: str) -> HTMLResponse:
     d = _d(request)

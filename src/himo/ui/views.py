@@ -17,7 +17,7 @@ from himo.meta import artifacts as store_artifacts
 from himo.meta import compare as store_compare
 from himo.meta import queries
 from himo.meta import releases as store_releases
-from himo.meta.records import STATUSES, TRIGGERS
+from himo.meta.records import KINDS, STATUSES, TRIGGERS
 from himo.meta.results import ReleaseMark
 from himo.model.urls import mask_url
 from himo.ui import data, files
@@ -321,6 +321,7 @@ def artifact(d: Dashboard, prefix: str) -> dict[str, Any]:
         found = data.artifact_detail(session, digest)
         if found is not None:
             found["releases"] = [jsonable(r) for r in store_releases.releases_of_digest(session, digest)]
+            found["metrics"] = jsonable(store_artifacts.model_metrics(session, [digest]).get(digest))
     if found is None:
         raise not_found(f"no artifact {digest} in the store", "")
     found["locations"] = _cache_places(d, digest) + found["locations"]
@@ -345,16 +346,18 @@ def _cache_places(d: Dashboard, digest: str) -> list[dict[str, Any]]:
 def lineage(d: Dashboard, prefix: str, direction: str = "both", depth: int = 5) -> dict[str, Any]:
     """The lineage graph as cytoscape elements: artifacts and executions, edges in data-flow order."""
     if direction not in ("both", "upstream", "downstream"):
-        raise UsageError(f"direction {direction!r} is not both, upstream or downstream", "")
+        raise UsageError(f"direction {direction!r} is not both, upstream or downstream",
+                         "pick one in the Direction list (the URL's ?direction=)")
     digest = resolve_digest(d, prefix)
     with d.store.session() as session:
         graph = queries.lineage(session, digest, upstream=direction != "downstream",
                                 downstream=direction != "upstream", depth=max(1, min(depth, MAX_DEPTH)))
         if graph is not None:
             store_releases.mark_releases(session, graph)
+        old = store_artifacts.superseded(session, list(graph.artifacts)) if graph is not None else set()
     if graph is None:
         raise not_found(f"no artifact {digest} in the store", "")
-    nodes = [_artifact_node(a, graph.releases.get(a.digest, []), a.digest == digest)
+    nodes = [_artifact_node(a, graph.releases.get(a.digest, []), a.digest == digest) | {"superseded": a.digest in old}
              for a in graph.artifacts.values()]
     nodes += [{"id": e.id, "type": "execution", "status": e.status, "label": e.stage,
                "href": f"/runs/{e.run_id}#exec-{e.id}", "started_at": data.iso(e.started_at),
@@ -375,6 +378,21 @@ def _artifact_node(a: queries.ArtifactNode, marks: list[ReleaseMark], root: bool
             "live": any(m.retired_at is None for m in marks), "releases": jsonable(marks)}
 
 
+def artifacts(d: Dashboard, query: str = "", kind: str = "") -> dict[str, Any]:
+    """The artifacts page: the newest version at each path of models and datasets (or of `kind`),
+    searchable by a part of the path or of a released name; each model with its metrics."""
+    if len(query) > 200:
+        raise UsageError("q: longer than 200 characters", "search by a part of a path or a model name")
+    if kind and kind not in KINDS:
+        raise UsageError(f"kind {kind!r} is not one of {', '.join(KINDS)}", "pick one from the list")
+    kinds = [kind] if kind else list(store_artifacts.LISTED)
+    with d.store.session() as session:
+        found, more = store_artifacts.listing(session, query.strip(), kinds)
+        metrics = store_artifacts.model_metrics(session, [a.digest for a in found if a.kind == "model"])
+    items = [jsonable(a) | {"metrics": jsonable(metrics.get(a.digest))} for a in found]
+    return {"artifacts": items, "more": more, "q": query, "kind": kind, "kinds": KINDS}
+
+
 # -- releases -----------------------------------------------------------------------------
 
 
@@ -386,18 +404,44 @@ def releases(d: Dashboard, env: str | None = None, at: str | None = None) -> dic
         raise UsageError("env: longer than 200 characters", "name an environment, e.g. production")
     when = parse_time(at, "at")
     with d.store.session() as session:
-        rows = [jsonable(r) for r in store_releases.timeline(session, env=env or None, at=when)]
         environments = store_releases.envs(session)
+        if env and env not in environments:
+            raise not_found(f"no release in environment {env!r}",
+                            f"environments released to: {', '.join(environments)}" if environments
+                            else "nothing is released yet: himo release PATH --env ENV")
+        rows = [jsonable(r) for r in store_releases.timeline(session, env=env or None, at=when)]
+        rollbacks = _rollbacks(store_releases.timeline(session, env=env or None)) if when else None
+        metrics = store_artifacts.model_metrics(session, [r["digest"] for r in rows])
+    rollbacks = rollbacks if rollbacks is not None else _rollbacks(rows)
     envs: dict[str, list[dict[str, Any]]] = {}
     models: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for row in rows:
         row["live"] = row["retired_at"] is None
+        row["rollback_to"] = rollbacks.get(row["id"])
+        row["metrics"] = jsonable(metrics.get(row["digest"]))
         envs.setdefault(row["env"], []).append(row)
         models.setdefault(row["env"], {}).setdefault(row["name"] or "", []).append(row)
     end = when or datetime.now(UTC).replace(tzinfo=None)
     scale = _place(rows, end)
+    nothing_live = [e for e in environments if e not in envs and (not env or e == env)] if when else []
     return {"envs": envs, "models": {e: dict(sorted(m.items())) for e, m in models.items()},
-            "releases": rows, "at": data.iso(when), "environments": environments, "scale": scale}
+            "releases": rows, "at": data.iso(when), "environments": environments, "scale": scale,
+            "nothing_live": nothing_live}
+
+
+def _rollbacks(rows: list[Any]) -> dict[int, str]:
+    """{release id: the version it rolled back to}: a release of an artifact that an earlier release
+    of the same name in the same environment already had (rows: newest first per env and name)."""
+    found: dict[int, str] = {}
+    seen: dict[tuple[str, str, str], str] = {}
+    for row in reversed(rows):
+        r = row if isinstance(row, dict) else jsonable(row)
+        place = (r["env"], r["name"] or "", r["digest"])
+        if place in seen:
+            found[r["id"]] = seen[place]
+        else:
+            seen[place] = r["version"]
+    return found
 
 
 def _place(rows: list[dict[str, Any]], end: datetime) -> dict[str, str | None]:

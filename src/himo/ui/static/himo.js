@@ -50,21 +50,58 @@ var himo = (function () {
     return cy;
   }
 
-  function lineage(id, controlsId) {
-    var box = document.getElementById(id), form = document.getElementById(controlsId);
+  function latestOnly(g) {  // drop superseded versions, then executions left with no output shown
+    var gone = {};
+    g.nodes.forEach(function (n) { if (n.type === "artifact" && n.superseded && n.id !== g.root) { gone[n.id] = true; } });
+    var shownOut = {};
+    g.edges.forEach(function (e) { if (!gone[e.target]) { shownOut[e.source] = true; } });
+    g.nodes.forEach(function (n) { if (n.type === "execution" && !shownOut[n.id]) { gone[n.id] = true; } });
+    return {nodes: g.nodes.filter(function (n) { return !gone[n.id]; }),
+            edges: g.edges.filter(function (e) { return !gone[e.source] && !gone[e.target]; })};
+  }
+
+  function lineage(id, controlsId) {  // direction, depth and "latest only" live in the page's URL
+    var box = document.getElementById(id), form = document.getElementById(controlsId),
+        message = document.getElementById(id + "-message"), start = null;
+    var url = new URLSearchParams(window.location.search);
+    if (url.get("direction")) { form.direction.value = url.get("direction"); }
+    if (url.get("depth")) { form.depth.value = url.get("depth"); }
+    form.latest.checked = url.get("latest") === "1";
+    function remember() {
+      var q = new URLSearchParams(window.location.search);
+      q.set("direction", form.direction.value);
+      q.set("depth", form.depth.value);
+      if (form.latest.checked) { q.set("latest", "1"); } else { q.delete("latest"); }
+      history.replaceState(null, "", window.location.pathname + "?" + q + window.location.hash);
+    }
     function load() {
-      var q = new URLSearchParams({direction: form.direction.value, depth: form.depth.value});
+      var direction = url.get("direction") || form.direction.value, depth = url.get("depth") || form.depth.value;
+      url = new URLSearchParams();  // the URL's values once, on the first load; the form's afterwards
+      var q = new URLSearchParams({direction: direction, depth: depth});
       fetch("/api/lineage/" + encodeURIComponent(box.dataset.digest) + "?" + q, {credentials: "same-origin"})
         .then(function (r) { return r.json(); })
         .then(function (g) {
-          if (box.cy) { box.cy.destroy(); }
-          if (g.error) { box.textContent = g.error; return; }
-          graph(box, g.nodes, g.edges, g.root);
-          box.dataset.ready = String(g.nodes.length);
+          if (box.cy) { box.cy.destroy(); box.cy = null; }
+          message.hidden = !g.error;
+          if (g.error) {
+            message.textContent = g.error + (g.hint ? ". " + g.hint : "");
+            box.dataset.ready = "error";
+            return;
+          }
+          var shown = form.latest.checked ? latestOnly(g) : g;
+          var cy = graph(box, shown.nodes, shown.edges, g.root);
+          start = {zoom: cy.zoom(), pan: Object.assign({}, cy.pan())};
+          box.dataset.ready = String(shown.nodes.length);
         });
     }
-    form.addEventListener("change", load);
-    form.addEventListener("submit", function (e) { e.preventDefault(); load(); });
+    form.addEventListener("change", function () { remember(); load(); });
+    form.addEventListener("submit", function (e) { e.preventDefault(); remember(); load(); });
+    form.querySelector("[name=fit]").addEventListener("click", function () {
+      if (box.cy) { box.cy.fit(undefined, 20); box.dataset.view = "fit"; }
+    });
+    form.querySelector("[name=reset]").addEventListener("click", function () {
+      if (box.cy && start) { box.cy.viewport({zoom: start.zoom, pan: start.pan}); box.dataset.view = "reset"; }
+    });
     load();
   }
 
