@@ -1,9 +1,12 @@
 """A small real project for the dashboard's tests: three stages (prepare -> train -> evaluate)
 run by `himo repro` with lr 0.1, then with lr 5 (train fails: too large), then with lr 0.3; each
 model released to production after its run was committed (v1 then v2, which retires v1), the
-second to staging too. Then lr 0.1 again (train and evaluate restored from the run-cache: status
-cached), production rolled back to v1's model (v3), and on a branch `sweep` a foreach stage of
-12 items (sweep@1 .. sweep@12). Last, params.yaml is edited without a run: train is stale."""
+second to staging too. Last, params.yaml is edited without a run: train is stale.
+
+The team project (make_team_project, for the runs table, compare, artifacts and rollbacks) goes
+on: lr 0.1 again (train and evaluate restored from the run-cache: status cached), production
+rolled back to v1's model (v3), evaluate alone (its script changed), and on a branch `sweep` a
+foreach stage of 12 items (sweep@1 .. sweep@12)."""
 
 from __future__ import annotations
 
@@ -59,10 +62,7 @@ SCRIPTS = {
 def make_project(root: Path, name: str = "") -> Path:
     """The project at `root`, after three `himo repro` (lr 0.1; lr 5, whose train fails; lr 0.3),
     the two that succeeded committed, three `himo release`s: production v1 (lr 0.1), production v2
-    and staging v1 (lr 0.3) (of the model `name` if given); a fourth repro back at lr 0.1 (restored
-    from the run-cache), `himo rollback` of production (v3: v1's model); a repro of evaluate alone
-    (its script changed); on branch `sweep` a repro
-    of the 12 foreach stages sweep@1..12; and an uncommitted lr 0.5."""
+    and staging v1 (lr 0.3) (of the model `name` if given), and an uncommitted lr 0.5."""
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
     himo = Himo(root)
@@ -88,6 +88,17 @@ def make_project(root: Path, name: str = "") -> Path:
     git(root, "commit", "-q", "-m", "lr 0.3")
     himo("release", "models/model.pkl", "--env", "production", "--note", "lr 0.3")
     himo("release", "models/model.pkl", "--env", "staging")
+    write(root / "params.yaml", "train:\n  lr: 0.5\n")
+    return root
+
+
+def make_team_project(root: Path) -> Path:
+    """make_project, then: a repro back at lr 0.1 (train and evaluate restored from the run-cache),
+    `himo rollback` of production (v3: v1's model), a repro of evaluate alone (its script changed,
+    so the lr it used is its model's, upstream), and on branch `sweep` a repro of the 12 foreach
+    stages sweep@1..12; lr 0.5 uncommitted again."""
+    make_project(root)
+    himo = Himo(root)
     write(root / "params.yaml", "train:\n  lr: 0.1\n")
     himo("repro")  # train and evaluate restored from the run-cache
     git(root, "commit", "-q", "-am", "back to lr 0.1")

@@ -10,10 +10,26 @@ var himo = (function () {
   var MAX_FIT_ZOOM = 1.4;
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
+  var FONT_SIZE = 13, FONT = "Helvetica Neue, Helvetica, sans-serif", measure = null;
+
+  function labelSize(node) {  // the box of a node's label (cytoscape's width "label" is deprecated)
+    var cached = node.scratch("_himoSize");
+    if (cached) { return cached; }
+    if (!measure) { measure = document.createElement("canvas").getContext("2d"); }
+    var weight = node.data("type") === "execution" ? "600 " : "";
+    measure.font = weight + FONT_SIZE + "px " + FONT;
+    var lines = String(node.data("label") || "").split("\n");
+    var width = Math.max.apply(null, lines.map(function (l) { return measure.measureText(l).width; }));
+    var size = {width: Math.ceil(width) + 2, height: Math.ceil(lines.length * FONT_SIZE * 1.25)};
+    node.scratch("_himoSize", size);
+    return size;
+  }
+
   function style() {
     return [
-      {selector: "node", style: {"label": "data(label)", "text-wrap": "wrap", "font-size": 13,
-        "text-valign": "center", "text-halign": "center", "width": "label", "height": "label",
+      {selector: "node", style: {"label": "data(label)", "text-wrap": "wrap", "font-size": FONT_SIZE,
+        "font-family": FONT, "text-valign": "center", "text-halign": "center",
+        "width": function (n) { return labelSize(n).width; }, "height": function (n) { return labelSize(n).height; },
         "padding": "9px", "border-width": 1, "border-color": "#555", "background-color": "#fff"}},
       {selector: "node[type = 'execution']", style: {"shape": "round-rectangle",
         "background-color": function (n) { return COLORS[n.data("status")] || "#bbb"; }, "color": "#fff",
