@@ -76,11 +76,16 @@ def test_run_plots_route(plots_app: tuple) -> None:
         assert client.get("/api/runs/zz/plots").status_code == 400
 
 
-def test_run_page_draws_the_plots(plots_app: tuple, page: Page) -> None:
+def test_run_and_compare_pages_draw_the_plots(plots_app: tuple, page: Page) -> None:
     app, root = plots_app
-    newest = run_ids(root)[0]
+    newest, older = run_ids(root)[:2]
     with serving(app) as url:
         page.goto(f"{url}/runs/{newest}")
         expect(page.locator("#plots .vega-plot svg.marks")).to_have_count(4)
         assert page.locator("#plots svg path").count() > 10
         assert page.locator("#plots img").evaluate("i => i.naturalWidth") == 1
+        page.goto(f"{url}/compare?run={older[:8]}&run={newest[:8]}")  # ids as the CLI prints them
+        loss = page.locator('#plots figure[data-plot-id="logs/loss.csv"]')
+        expect(loss.locator("svg.marks")).to_have_count(1)
+        expect(loss.locator("svg .role-legend text", has_text=newest[:8])).to_have_count(1)
+        expect(page.locator("#plots img")).to_have_count(2)  # the image of each run
