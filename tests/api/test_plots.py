@@ -226,3 +226,17 @@ def test_run_plots_read_what_the_run_wrote_from_the_cache(project: Path) -> None
     # Not in the cache: the workspace file only when it has the recorded digest.
     assert from_digests(repo, "r", {"x.csv": hash_bytes(later)}).read("x.csv") is None
     assert from_digests(repo, "r", {"logs/loss.csv": hash_bytes(later)}).read("logs/loss.csv") == later
+
+
+def test_with_symlinked_cache_files_and_after_gc(project: Path) -> None:
+    himo = Himo(project)
+    himo("config", "cache.type", "symlink")
+    (project / "logs" / "loss.csv").unlink()
+    himo("checkout")
+    assert (project / "logs" / "loss.csv").is_symlink()
+    assert loss_at(plots_show(Repo(project)), "workspace") == [1.0, 0.6667, 0.5, 0.4, 0.3333]
+    himo("gc", "-f")  # HEAD~1's loss.csv was only in the cache
+    result = himo("plots", "diff", "HEAD~1", "--json")
+    assert "logs/loss.csv at HEAD~1" in json.loads(result.stdout)[1]["missing"]
+    result = himo("plots", "diff", "HEAD~1", "-o", "out")
+    assert "Warning: logs/loss.csv at HEAD~1: not found (neither in that commit nor" in result.stderr

@@ -72,7 +72,9 @@ def _output(plots: list[Any], out: Path, open_page: bool, as_json: bool, subtitl
         OUT.json([p.as_json() for p in plots])
         return
     for missing in (m for p in plots for m in p.missing):
-        click.echo(f"Warning: {missing}: not found (run `himo repro` to make it)", err=True)
+        why = "run `himo repro` to make it" if missing.endswith(" at workspace") else \
+            "neither in that commit nor in the cache (`himo gc` may have removed it)"
+        click.echo(f"Warning: {missing}: not found ({why})", err=True)
     if not plots:
         OUT.echo("No plots: declare them under `plots:` in himo.yaml, or name data files.")
         return

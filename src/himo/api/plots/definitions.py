@@ -9,18 +9,13 @@ from himo.api.plots.data import DATA_SUFFIXES, IMAGE_TYPES
 from himo.api.plots.sources import Source
 from himo.api.revisions import Revision
 from himo.model.pipeline import PlotDef
-from himo.pipeline.loader import PIPELINE_FILE, parse_pipeline
 
 SUFFIXES = (*DATA_SUFFIXES, *IMAGE_TYPES)
 
 
 def defined(rev: Revision) -> list[PlotDef]:
     """The plots himo.yaml defines at `rev` (none without a himo.yaml)."""
-    text = rev.read(PIPELINE_FILE)
-    if not text:
-        return []
-    with rev.naming():
-        return list(parse_pipeline(rev.repo.root, text).plots)
+    return list(rev.pipeline().plots)
 
 
 def for_targets(paths: list[str], x: str | None = None, y: str | None = None, template: str | None = None,
