@@ -7,7 +7,7 @@ file and field the point belongs to; one colour each). The specs hold their data
     simple                 a line per series
     linear                 lines with points, tooltips, zoom and pan (the default)
     scatter                points, tooltips, zoom and pan
-    smooth                 the points faint, and a LOESS curve through them
+    smooth                 the points in grey, and a LOESS curve through them
     confusion              a confusion matrix: x = actual, y = predicted, counted
     confusion_normalized   the same, each actual class's row summing to 1
     bar_horizontal         a bar per y category, of length x
@@ -84,7 +84,8 @@ def scatter(axes: Axes, rows: list[dict[str, Any]]) -> Spec:
 
 
 def smooth(axes: Axes, rows: list[dict[str, Any]]) -> Spec:
-    points = {"mark": {"type": "line", "opacity": 0.25}, "encoding": _xy(axes)}
+    raw = {k: v for k, v in _xy(axes).items() if k != "color"} | {"detail": {"field": SERIES}}
+    points = {"mark": {"type": "line", "color": "#9aa3b5", "opacity": 0.5}, "encoding": raw}  # no legend
     curve = {"transform": [{"loess": field(axes.y), "on": field(axes.x), "groupby": [SERIES],
                             "bandwidth": 0.3}],
              "mark": {"type": "line"}, "encoding": _xy(axes)}
