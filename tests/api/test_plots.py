@@ -200,6 +200,10 @@ def test_targets_with_properties_and_missing_ones(built: Path) -> None:
                "-y", "feature", "--json").stdout
     [plot] = json.loads(out)
     assert plot["template"] == "bar_horizontal_sorted" and plot["spec"]["encoding"]["y"]["field"] == "feature"
+    every = json.loads(himo("plots", "show", "-t", "scatter", "--json").stdout)  # over himo.yaml's
+    assert {p["template"] for p in every if p["type"] == "vega"} == {"scatter"}
+    [roc] = json.loads(himo("plots", "show", "eval/plots/roc.csv", "--json").stdout)
+    assert roc["spec"]["encoding"]["y"]["field"] == "tpr"  # inferred: the last field
     bad = himo("plots", "show", "nope.csv", ok=False)
     assert bad.returncode == 1 and bad.stderr.startswith("Error: nope.csv: no such file\n")
     bad = himo("plots", "show", "logs/loss.csv", "-y", "lossy", ok=False)

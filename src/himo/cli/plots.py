@@ -20,10 +20,10 @@ def plot_options(fn: Any) -> Any:
                      help="Folder to write index.html into."),
         click.option("--open", "open_page", is_flag=True, help="Open the page in a web browser."),
         click.option("--json", "as_json", is_flag=True, help="Print the Vega-Lite specs, data inline."),
-        click.option("-t", "--template", type=click.Choice(list(TEMPLATES)), help="Template for TARGETS."),
-        click.option("-x", "x", metavar="FIELD", help="Field on the x axis of the targets."),
+        click.option("-t", "--template", type=click.Choice(list(TEMPLATES)), help="Template of the plots."),
+        click.option("-x", "x", metavar="FIELD", help="Field on the x axis."),
         click.option("-y", "y", metavar="FIELDS", help="Fields on the y axis, comma-separated."),
-        click.option("--title", help="Title of the targets' plots."),
+        click.option("--title", help="Title."),
         click.option("--x-label", help="Label of the x axis."),
         click.option("--y-label", help="Label of the y axis."),
     ]):

@@ -31,8 +31,8 @@ __all__ = ["TEMPLATES", "Image", "Plot", "PlotDef", "plots_diff", "plots_show", 
 def plots_show(repo: Repo, targets: list[str] | None = None, rev: str | None = None,
                **props: str | None) -> list[Plot]:
     """The plots of himo.yaml at `rev` (None: the workspace), or of `targets` (paths as the user
-    gave them) with `props` (x, y, template, title, x_label, y_label). PathError for a target
-    that does not exist; PipelineError for a file that does not parse or lacks a field."""
+    gave them), with `props` (x, y, template, title, x_label, y_label) where given. PathError for
+    a target that does not exist; PipelineError for a file that does not parse or lacks a field."""
     return _plots(repo, [None if rev in (None, WORKSPACE) else rev], targets, props)
 
 
@@ -76,9 +76,10 @@ def _plots(repo: Repo, revs: list[str | None], targets: list[str] | None,
            props: Mapping[str, str | None]) -> list[Plot]:
     at = [revision(repo, r) for r in revs]
     defs = _union([definitions.defined(r) for r in at])
-    if targets:
-        given = definitions.for_targets([_repo_path(repo, t) for t in targets], **props)
-        defs = definitions.with_properties(defs, given)
+    if targets:  # those himo.yaml defines keep their properties
+        known = {d.id: d for d in defs}
+        defs = [known.get(p) or PlotDef(p, {p: ()}) for p in (_repo_path(repo, t) for t in targets)]
+    defs = [definitions.with_properties(d, **props) for d in defs]
     drawn = [sources.at_revision(r) for r in at]
     defs = definitions.expand_folders(defs, drawn)
     plots = [p for d in defs for p in build(d, drawn)]

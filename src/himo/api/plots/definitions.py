@@ -18,28 +18,16 @@ def defined(rev: Revision) -> list[PlotDef]:
     return list(rev.pipeline().plots)
 
 
-def for_targets(paths: list[str], x: str | None = None, y: str | None = None, template: str | None = None,
-                title: str | None = None, x_label: str | None = None,
-                y_label: str | None = None) -> list[PlotDef]:
-    """Plots of files given by hand (repository-relative), with the same properties for each."""
+def with_properties(plot: PlotDef, x: str | None = None, y: str | None = None, template: str | None = None,
+                    title: str | None = None, x_label: str | None = None,
+                    y_label: str | None = None) -> PlotDef:
+    """The plot with the properties given by hand (`y`: fields, comma-separated), for each of its
+    files; those not given stay as himo.yaml has them."""
     ys = tuple(filter(None, (y or "").split(",")))
-    return [PlotDef(p, {p: ys}, {p: x} if x else {}, template, title, x_label, y_label) for p in paths]
-
-
-def with_properties(defs: list[PlotDef], targets: list[PlotDef]) -> list[PlotDef]:
-    """`targets` that himo.yaml also defines take its properties, unless given by hand."""
-    known = {d.id: d for d in defs}
-    result = []
-    for target in targets:
-        base = known.get(target.id)
-        if base is None:
-            result.append(target)
-            continue
-        given = {k: getattr(target, k) for k in ("template", "title", "x_label", "y_label")
-                 if getattr(target, k)}
-        result.append(replace(base, **given,
-                              x=target.x or base.x, y={f: target.y.get(f) or ys for f, ys in base.y.items()}))
-    return result
+    texts = {"template": template, "title": title, "x_label": x_label, "y_label": y_label}
+    return replace(plot, x=dict.fromkeys(plot.y, x) if x else plot.x,
+                   y={f: ys or fields for f, fields in plot.y.items()},
+                   **{k: v for k, v in texts.items() if v})
 
 
 def expand_folders(defs: list[PlotDef], sources: list[Source]) -> list[PlotDef]:
