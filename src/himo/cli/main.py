@@ -40,6 +40,7 @@ COMMANDS = {
     "dag": ("himo.cli.pipeline:dag_cmd", "Show the pipeline graph."),
     "params": ("himo.cli.metrics:params_group", "Compare parameters between revisions."),
     "metrics": ("himo.cli.metrics:metrics_group", "Show and compare metrics."),
+    "plots": ("himo.cli.plots:plots_group", "Draw the pipeline's plots (Vega-Lite) into one HTML file."),
     "runs": ("himo.cli.history:runs_group", "List runs and their executions; `runs show ID` for one."),
     "lineage": ("himo.cli.history:lineage_cmd", "What produced a file or model, and what was built from it."),
     "release": ("himo.cli.release:release_cmd", "Make a tracked model live in an environment."),
