@@ -49,12 +49,42 @@ def show(repo: Repo, all_commits: bool = False, sort_by: str | None = None, asce
     rows: list[ExpRow] = []
     for commit in commits:
         base = bases.get(commit)
+        params, metrics = _at_commit(repo, git, commit)
         rows.append(ExpRow("commit", commit[:7], commit, "", base.at.isoformat() if base and base.at else "",
-                           _columns(base.params) if base else {}, _columns(base.metrics) if base else {}))
+                           _columns(params or (base.params if base else {})),
+                           _columns(metrics or (base.metrics if base else {}))))
         mine = [ExpRow("experiment", e.name, commit, e.status, e.created_at.isoformat(), _columns(e.params),
                        _columns(e.metrics), e.overrides) for e in reversed(exps) if e.base_commit == commit]
         rows.extend(_sorted(mine, sort_by, ascending))
     return _table(rows, only_changed)
+
+
+def _at_commit(repo: Repo, git: Any, commit: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The params himo.lock at `commit` records, and the values of its metrics outputs read from
+    the cache (those it has): the commit's own row, as `dvc exp show` reads it from git."""
+    from himo.errors import HimoError
+    from himo.pipeline.loader import PIPELINE_FILE, parse_stages
+    from himo.pipeline.lockfile import LOCK_FILE, parse_lock
+    from himo.pipeline.params import read_metrics
+
+    prefix = repo.root.relative_to(git.root).as_posix()
+    here = (lambda name: f"{prefix}/{name}") if prefix != "." else (lambda name: name)
+    try:
+        lock = parse_lock((git.file_at(commit, here(LOCK_FILE)) or b"").decode())
+        stages = parse_stages(repo.root, (git.file_at(commit, here(PIPELINE_FILE)) or b"").decode())
+    except (HimoError, UnicodeDecodeError):
+        return {}, {}
+    params: dict[str, Any] = {}
+    for entry in lock.values():
+        for file, values in entry.params.items():
+            params.setdefault(file, {}).update(values)
+    digests = {o.path: o.digest for e in lock.values() for o in e.outs if o.digest}
+    metrics = {}
+    for out in (o for stage in stages for o in stage.outs if o.role == "metrics" and o.path in digests):
+        values = read_metrics(repo.odb.path(digests[out.path]), out.path)
+        if values is not None:
+            metrics[out.path] = values
+    return params, metrics
 
 
 def _columns(values: dict[str, dict[str, Any]]) -> dict[str, Any]:

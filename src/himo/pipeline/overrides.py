@@ -161,8 +161,8 @@ def _set(data: Any, override: Override) -> None:
         node[int(last)] = override.value
         return
     if not isinstance(node, dict):
-        raise PipelineError(f"-S {override.text}: {'.'.join(parents) or override.file} is not a mapping",
-                            f"check the key's spelling in {override.file}")
+        raise PipelineError(f"-S {override.text}: {'.'.join(parents) or 'the top level'} in {override.file}"
+                            " is not a mapping", f"check the key's spelling in {override.file}")
     if last not in node and not override.add:
         raise _missing(override)
     node[last] = override.value
