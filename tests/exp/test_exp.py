@@ -60,13 +60,19 @@ def test_sweep_queues_the_product(exp_repo: Path) -> None:
     assert himo("queue", "status").stdout.strip() == "The queue is empty."
 
 
+def gated(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A folder where train.py holds or meets stages (tests/exp/conftest.py), and the env naming it."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    return gate, {**os.environ, "EXP_GATE": str(gate)}
+
+
 def test_two_experiments_run_at_once(exp_repo: Path, tmp_path: Path) -> None:
     """Each stage waits at a rendezvous until the other one arrives: only -j 2 gets through."""
     himo = Himo(exp_repo)
-    gate = tmp_path / "gate"
-    gate.mkdir()
+    gate, env = gated(tmp_path)
     himo("exp", "run", "-S", "train.alpha=1,2", "-S", "train.meet=2", "-n", "pair", "--queue")
-    out = himo("exp", "run", "--run-all", "-j", "2", env={**os.environ, "EXP_GATE": str(gate)}).stdout
+    out = himo("exp", "run", "--run-all", "-j", "2", env=env).stdout
     assert "Experiment 'pair-1' succeeded" in out and "Experiment 'pair-2' succeeded" in out
     assert sorted(p.name for p in gate.iterdir()) == ["at-1", "at-2"]
     assert himo("queue", "status").stdout.strip() == "The queue is empty."
@@ -74,10 +80,8 @@ def test_two_experiments_run_at_once(exp_repo: Path, tmp_path: Path) -> None:
 
 def test_killed_queue_resumes_where_it_stopped(exp_repo: Path, tmp_path: Path) -> None:
     himo = Himo(exp_repo)
-    gate = tmp_path / "gate"
-    gate.mkdir()
+    gate, env = gated(tmp_path)
     himo("exp", "run", "-S", "train.alpha=1,2,3", "-S", "train.hold=2", "-n", "q", "--queue")
-    env = {**os.environ, "EXP_GATE": str(gate)}
     runner = subprocess.Popen([sys.executable, "-m", "himo", "queue", "start"], cwd=exp_repo, env=env,
                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
