@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,7 @@ def test_killed_queue_resumes_where_it_stopped(exp_repo: Path, tmp_path: Path) -
     try:
         while not (gate / "held").exists():  # q-2's stage is running
             assert runner.poll() is None, "the queue runner ended before q-2 ran"
+            time.sleep(0.05)
         os.killpg(runner.pid, signal.SIGKILL)
     finally:
         runner.wait()

@@ -16,7 +16,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class ExpSpec:
     commit: str  # the base commit, resolved
     overrides: list[str]  # -S texts, one value each
     targets: list[str] = field(default_factory=list)  # stages ([]: the whole pipeline)
+    executor: str = "local"  # where its stages run: local, or dask (see check_executor)
 
 
 @dataclass
@@ -93,7 +94,7 @@ def local_names(repo: Repo) -> set[str]:
 
 
 def plan(repo: Repo, set_values: list[str], name: str | None = None, targets: list[str] | None = None,
-         commit: str = "HEAD") -> list[ExpSpec]:
+         commit: str = "HEAD", executor: str = "local") -> list[ExpSpec]:
     """The experiments `-S set_values` ask for (a sweep's product), checked against the
     workspace's params files and named (NAME, NAME-1, NAME-2 ... for a sweep; exp-XXXXXX if none)."""
     from himo.api.isolated import _git
@@ -104,8 +105,8 @@ def plan(repo: Repo, set_values: list[str], name: str | None = None, targets: li
     base = _git(repo).resolve(commit)
     taken = local_names(repo)
     names = _names(name, len(points), taken)
-    return [ExpSpec(n, base, [o.text for o in point], list(targets or [])) for n, point in zip(names, points,
-                                                                                              strict=True)]
+    return [ExpSpec(n, base, [o.text for o in point], list(targets or []), executor)
+            for n, point in zip(names, points, strict=True)]
 
 
 def _names(name: str | None, count: int, taken: set[str]) -> list[str]:
@@ -145,7 +146,7 @@ def run_one(repo: Repo, spec: ExpSpec, changes: Changes | None, echo: Callable[[
         recorder.experiment(spec.name, **fields)
 
     with isolated_workspace(repo, spec.commit, changes, overrides) as ws:
-        ws.run(spec.targets, ReproOptions(jobs=jobs), echo, "exp", _args(spec), on_end=finish)
+        ws.run(spec.targets, repro_options(jobs, spec.executor), echo, "exp", _args(spec), on_end=finish)
     result = ExpRecord(**record)
     save(repo, result)
     return result
@@ -252,7 +253,7 @@ def run(repo: Repo, set_values: list[str], name: str | None = None, targets: lis
     from himo.api import exp_queue
 
     check_executor(executor)
-    specs = plan(repo, set_values, name, targets)
+    specs = plan(repo, set_values, name, targets, executor=executor)
     if len(specs) == 1 and not queue:
         return [run_one(repo, specs[0], workspace_changes(repo), echo)]
     exp_queue.enqueue(repo, specs, workspace_changes(repo))
@@ -262,8 +263,18 @@ def run(repo: Repo, set_values: list[str], name: str | None = None, targets: lis
 
 
 def check_executor(executor: str) -> None:
+    """UsageError for an unknown executor, or `dask` where repro has no Dask executor yet."""
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor {executor!r}", f"use one of: {', '.join(EXECUTORS)}")
-    if executor == "dask":
-        raise UsageError("experiments on Dask are not available in this build yet",
+    if executor != "local" and "executor" not in {f.name for f in fields(ReproOptions)}:
+        raise UsageError(f"experiments on {executor} are not available in this build yet",
                          "use --executor local (the default)")
+
+
+def repro_options(jobs: int, executor: str) -> ReproOptions:
+    """Options for an experiment's repro: the executor is repro's own (ReproOptions.executor), so
+    stages of an experiment run wherever `himo repro --executor` would run them."""
+    check_executor(executor)
+    if executor == "local":
+        return ReproOptions(jobs=jobs)
+    return replace(ReproOptions(jobs=jobs), executor=executor)  # type: ignore[call-arg]

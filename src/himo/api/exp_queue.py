@@ -63,7 +63,8 @@ def enqueue(repo: Repo, specs: list[ExpSpec], changes: Changes) -> list[QueueEnt
         listed = {rel: path is not None for rel, path in copied.files.items()}
         write_text_atomic(tmp / "changes.json", json.dumps(listed))
         write_text_atomic(tmp / ENTRY, json.dumps({"name": spec.name, "commit": spec.commit,
-                                                   "overrides": spec.overrides, "targets": spec.targets}))
+                                                   "overrides": spec.overrides, "targets": spec.targets,
+                                                   "executor": spec.executor}))
         final = folder / f"{seq:06d}-{spec.name}"
         os.rename(tmp, final)
         made.append(QueueEntry(spec, final, False))
@@ -79,7 +80,8 @@ def _folders(repo: Repo) -> list[Path]:
 
 def _spec(folder: Path) -> ExpSpec:
     doc = json.loads((folder / ENTRY).read_text(encoding="utf-8"))
-    return ExpSpec(doc["name"], doc["commit"], list(doc["overrides"]), list(doc.get("targets", [])))
+    return ExpSpec(doc["name"], doc["commit"], list(doc["overrides"]), list(doc.get("targets", [])),
+                   doc.get("executor", "local"))
 
 
 def entries(repo: Repo) -> list[QueueEntry]:
