@@ -19,7 +19,9 @@ Standard library only (the stages import scikit-learn).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -131,6 +133,9 @@ def main(argv: list[str]) -> int:
     remove(opts.workdir)
     opts.workdir.mkdir(parents=True)
     tools = make_tools(opts, opts.workdir)
+    dvc_bin = str(Path(opts.dvc).parent)  # DVC's queue workers run the `dvc` found on PATH: the venv's
+    tools["dvc"] = dataclasses.replace(tools["dvc"], env={**tools["dvc"].env,
+                                                          "PATH": f"{dvc_bin}:{os.environ['PATH']}"})
     names = [n for n in ("himo", "dvc") if opts.only in (None, n)]
     measures = {name: Measure() for name in names}
     for i in range(opts.repeat):  # interleaved: the machine's load changes, both tools see it
