@@ -214,3 +214,17 @@ def test_show_reads_a_team_store(exp_repo: Path, pg_url: str) -> None:
     assert "team" not in himo("exp", "show").stdout  # the local SQLite store has not seen it
     rows = json.loads(himo("exp", "show", "--json", "--meta-url", pg_url).stdout)
     assert next(r for r in rows if r["name"] == "team")["metrics"]["metrics.json:score"] == 8
+
+
+def test_a_damaged_record_writes_nothing_outside(exp_repo: Path) -> None:
+    himo = Himo(exp_repo)
+    himo("exp", "run", "-S", "train.alpha=2", "-n", "two")
+    path = exp_repo / ".himo" / "exps" / "two.json"
+    record = json.loads(path.read_text())
+    record["files"]["../escaped.txt"] = "pwned"
+    path.write_text(json.dumps(record))
+    before = snapshot(exp_repo)
+    for args in (("apply", "two"), ("branch", "two", "b")):
+        proc = himo("exp", *args, ok=False)
+        assert proc.returncode == 2 and "the path '../escaped.txt' goes up with '..'" in proc.stderr
+    assert snapshot(exp_repo) == before and not (exp_repo.parent / "escaped.txt").exists()

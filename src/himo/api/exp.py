@@ -25,6 +25,7 @@ from himo.api.recording import RunRecorder, _repo_identity
 from himo.api.repro import ReproOptions, StageResult
 from himo.errors import HimoError, UsageError
 from himo.meta.records import now
+from himo.model.paths import path_problem
 from himo.pipeline import overrides as ov
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.repo import Repo
@@ -191,12 +192,23 @@ def records(repo: Repo) -> list[ExpRecord]:
     return sorted(found, key=lambda r: r.created_at)
 
 
+def _checked(record: ExpRecord) -> ExpRecord:
+    """`record` if every path in it follows the rule for paths from outside (it may come from a
+    team's store), else a UsageError naming the path: nothing is written."""
+    for path in [*record.files, *record.outputs]:
+        problem = path_problem(path) if isinstance(path, str) else "is not text"
+        if problem:
+            raise UsageError(f"experiment {record.name!r}: the path {path!r} {problem}",
+                             "the experiment's record is damaged; run the experiment again")
+    return record
+
+
 def apply(repo: Repo, name: str) -> ExpRecord:
     """Bring the experiment's changed files (params, himo.lock ...) and its outputs into the workspace."""
     from himo.api.checkout import checkout
     from himo.api.isolated import _git
 
-    record = load(repo, name)
+    record = _checked(load(repo, name))
     git = _git(repo)
     with repo.lock():
         for rel, text in record.files.items():
@@ -216,7 +228,7 @@ def branch(repo: Repo, name: str, branch_name: str) -> str:
     (the workspace, index and HEAD untouched); its commit id."""
     from himo.api.isolated import _git
 
-    record = load(repo, name)
+    record = _checked(load(repo, name))
     git = _git(repo)
     message = f"himo experiment {name}\n\n" + "\n".join(f"-S {o}" for o in record.overrides)
     return git.commit_files(record.base_commit, record.files, message, branch_name)

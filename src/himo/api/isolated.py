@@ -55,6 +55,7 @@ from himo.workspace.repo import HIMO_DIR, Repo
 SHARED = ("cache", "runs", "logs", "journal")  # .himo/ folders a scratch workspace shares by symlink
 PREFIX = "iso-"  # scratch folder names: iso-PID-RANDOM
 OWNER = ".owner"  # flock-held by the process using the scratch folder
+MAX_CARRIED = 1024 * 1024  # bytes: a changed file bigger than this is not kept in an outcome
 
 
 @dataclass(frozen=True)
@@ -165,16 +166,21 @@ class IsolatedWorkspace:
 
     def changed_files(self) -> dict[str, str | None]:
         """Text files in git's view that differ from the base commit (params, himo.lock, code ...):
-        path -> content, None when deleted. Outputs are git-ignored, so not among them."""
+        path -> content, None when deleted. Outputs are git-ignored, so not among them; files
+        over MAX_CARRIED bytes or not UTF-8 text are left out (experiments change small text files)."""
         git = Git(self.git_root)
         git.run("add", "-A", "--intent-to-add")
         names = git.run("diff", "--name-status", "--no-renames", "-z", self.commit).decode().split("\0")
         files: dict[str, str | None] = {}
         for status, path in zip(names[::2], names[1::2], strict=False):
-            try:
-                files[path] = None if status == "D" else (self.git_root / path).read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue  # binary or unreadable: not carried (experiments change text files)
+            if status == "D":
+                files[path] = None
+                continue
+            with contextlib.suppress(UnicodeDecodeError, OSError):
+                with open(self.git_root / path, "rb") as f:
+                    data = f.read(MAX_CARRIED + 1)
+                if len(data) <= MAX_CARRIED:
+                    files[path] = data.decode("utf-8")
         return files
 
 
