@@ -228,3 +228,19 @@ def test_a_damaged_record_writes_nothing_outside(exp_repo: Path) -> None:
         proc = himo("exp", *args, ok=False)
         assert proc.returncode == 2 and "the path '../escaped.txt' goes up with '..'" in proc.stderr
     assert snapshot(exp_repo) == before and not (exp_repo.parent / "escaped.txt").exists()
+
+
+def test_sigterm_stops_every_running_experiment_and_keeps_it_queued(exp_repo: Path, tmp_path: Path) -> None:
+    himo = Himo(exp_repo)
+    gate, env = gated(tmp_path)
+    himo("exp", "run", "-S", "train.alpha=1,2", "-S", "train.hold=1", "-n", "t", "--queue")
+    runner = subprocess.Popen([sys.executable, "-m", "himo", "queue", "start", "-j", "2"], cwd=exp_repo,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while not ((gate / "held").exists() and (exp_repo / ".himo" / "exps" / "t-2.json").exists()):
+        assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
+        time.sleep(0.05)
+    runner.terminate()
+    assert runner.wait() == 130
+    queued = json.loads(himo("queue", "status", "--json").stdout)
+    assert [(q["name"], q["state"]) for q in queued] == [("t-1", "queued")]
+    assert not (exp_repo / ".himo" / "exps" / "t-1.json").exists()

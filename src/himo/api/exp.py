@@ -53,7 +53,7 @@ class ExpRecord:
     name: str
     run_id: str
     base_commit: str
-    status: str  # succeeded | failed
+    status: str  # succeeded | failed (an aborted run makes no record)
     overrides: list[str]
     targets: list[str]
     params: dict[str, dict[str, Any]]
@@ -138,7 +138,10 @@ def run_one(repo: Repo, spec: ExpSpec, changes: Changes | None, echo: Callable[[
 
     def finish(recorder: RunRecorder, results: list[StageResult]) -> None:
         outcome = ws.outcome()
-        status = "failed" if any(r.status in ("failed", "aborted") for r in results) else "succeeded"
+        status = recorder.outcome
+        if status == "aborted":  # stopped: no experiment (a queued one stays queued)
+            record.update(name=spec.name, status=status)
+            return
         record.update(name=spec.name, run_id=recorder.run_id, base_commit=spec.commit, status=status,
                       overrides=spec.overrides, targets=spec.targets, params=outcome.params,
                       metrics=outcome.metrics, outputs=outcome.outputs, files=outcome.files,
@@ -148,6 +151,8 @@ def run_one(repo: Repo, spec: ExpSpec, changes: Changes | None, echo: Callable[[
 
     with isolated_workspace(repo, spec.commit, changes, overrides) as ws:
         ws.run(spec.targets, repro_options(jobs, spec.executor), echo, "exp", _args(spec), on_end=finish)
+    if record["status"] == "aborted":
+        raise KeyboardInterrupt
     result = ExpRecord(**record)
     save(repo, result)
     return result

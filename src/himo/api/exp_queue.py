@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from himo.api.exp import ExpRecord, ExpSpec, local_dir, run_one
-from himo.api.isolated import Changes, snapshot_changes
+from himo.api.isolated import Changes, snapshot_changes, stop_all
 from himo.errors import UsageError
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.repo import Repo
@@ -161,8 +161,14 @@ def start(repo: Repo, jobs: int = 1, echo: Callable[[str], None] = lambda _: Non
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(worker) for _ in range(min(jobs, len(pending)) or 1)]
-        for future in futures:
-            future.result()
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C, SIGTERM, a failure: the others stop too, and stay queued
+            with mutex:
+                pending.clear()
+            stop_all()
+            raise
     return done
 
 

@@ -34,6 +34,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -137,9 +138,11 @@ class IsolatedWorkspace:
             names = select(reproducer.dag, list(targets or []), opts)
             with recording(self.repo, command, list(args or []), deliver_from=self.source) as recorder:
                 reproducer.recorder = recorder
-                results = reproducer.run(names)
-                if any(r.status in ("failed", "aborted") for r in results):
-                    recorder.outcome = "failed"
+                with _running(reproducer):
+                    results = reproducer.run(names)
+                statuses = {r.status for r in results}
+                recorder.outcome = "aborted" if "aborted" in statuses else \
+                    "failed" if "failed" in statuses else "succeeded"
                 if on_end is not None:
                     on_end(recorder, results)
         return results
@@ -182,6 +185,30 @@ class IsolatedWorkspace:
                 if len(data) <= MAX_CARRIED:
                     files[path] = data.decode("utf-8")
         return files
+
+
+_ACTIVE: set[Reproducer] = set()  # runs in scratch workspaces of this process, for stop_all
+_ACTIVE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _running(reproducer: Reproducer) -> Iterator[None]:
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(reproducer)
+    try:
+        yield
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(reproducer)
+
+
+def stop_all() -> None:
+    """Stop every isolated run of this process (their running stages end, recorded as aborted):
+    what Ctrl-C does to runs in threads other than the one it interrupts."""
+    with _ACTIVE_LOCK:
+        running = list(_ACTIVE)
+    for reproducer in running:
+        reproducer.executor.stop()
 
 
 @contextlib.contextmanager
