@@ -37,14 +37,18 @@ from himo.errors import MetaError, UsageError
 from himo.meta.results import (
     ArtifactDetail,
     ArtifactInfo,
+    ArtifactListing,
     ArtifactMatch,
+    ComparedExecution,
     Grid,
     LatestExecution,
     Lineage,
     LiveState,
     LocationRow,
     MetricsOutput,
+    ModelMetrics,
     ReleaseRow,
+    RunColumns,
     RunDetail,
     RunFilter,
     RunsPage,
@@ -205,7 +209,55 @@ class MetaReader:
         with self._read() as s:
             return browse.metrics_outputs(s, exec_ids, path, limit)
 
+    def run_columns(self, run_ids: list[str]) -> dict[str, RunColumns]:
+        """Each run's params and reported metrics, for the run list's columns (meta/compare.py)."""
+        from himo.meta import compare
+
+        with self._read() as s:
+            return compare.run_columns(s, run_ids)
+
+    def newest_metric_keys(self, limit: int = 3) -> list[str]:
+        from himo.meta import compare
+
+        with self._read() as s:
+            return compare.newest_metric_keys(s, limit)
+
+    def repos_and_branches(self, limit: int = 200) -> tuple[list[str], list[str]]:
+        from himo.meta import compare
+
+        with self._read() as s:
+            return compare.repos_and_branches(s, limit)
+
+    def compared(self, run_ids: list[str]) -> list[ComparedExecution]:
+        """The executions of these runs with their metrics and the params they actually used."""
+        from himo.meta import compare
+
+        with self._read() as s:
+            return compare.compared(s, run_ids)
+
     # -- artifacts --------------------------------------------------------------------------
+
+    def artifacts(self, query: str = "",
+                  kinds: Iterable[str] | None = None) -> tuple[list[ArtifactListing], bool]:
+        """The newest artifact at each path matching `query` (the artifacts page), and whether more
+        paths matched than were listed."""
+        from himo.meta import artifacts
+
+        with self._read() as s:
+            return artifacts.listing(s, query, artifacts.LISTED if kinds is None else kinds)
+
+    def model_metrics(self, digests: Iterable[str]) -> dict[str, ModelMetrics]:
+        from himo.meta import artifacts
+
+        with self._read() as s:
+            return artifacts.model_metrics(s, digests)
+
+    def superseded(self, digests: Iterable[str]) -> set[str]:
+        """The digests of these whose path has a newer version (lineage's "latest versions only")."""
+        from himo.meta import artifacts
+
+        with self._read() as s:
+            return artifacts.superseded(s, digests)
 
     def find_artifacts(self, prefix: str) -> list[ArtifactMatch]:
         """Artifacts whose digest starts with the hex `prefix` (an exact match alone if there is one)."""

@@ -208,6 +208,8 @@ class RunFilter:
     trigger: str | None = None  # manual | schedule | ci
     since: datetime | None = None  # started at or after (naive UTC)
     until: datetime | None = None  # started before
+    repo: str | None = None  # runs in this repository (a team store holds several)
+    branch: str | None = None  # runs on this git branch
 
 
 @dataclass(frozen=True)
@@ -252,19 +254,27 @@ class RunsPage:
 
 
 @dataclass(frozen=True)
+class GridSegment:
+    status: str
+    n: int  # executions of the day that ended so
+
+
+@dataclass(frozen=True)
 class GridCell:
-    """A day of a stage in the grid; `summary` (`3 succeeded, 1 failed`) is its tooltip."""
+    """A day of a stage in the grid; `summary` (`1 failed, then 3 succeeded`) is its tooltip."""
 
     date: str  # YYYY-MM-DD (UTC)
     counts: dict[str, int]  # status -> executions
-    state: str  # the colour: failed | succeeded | cached | running | none
+    state: str  # the colour, of the status that came last: failed | succeeded | cached | running | none
     summary: str
+    segments: list[GridSegment] = field(default_factory=list)  # statuses in the order they ended
 
 
 @dataclass(frozen=True)
 class GridRow:
     stage: str
     cells: list[GridCell]
+    last: str = ""  # the stage's last day with an execution (YYYY-MM-DD)
 
 
 @dataclass(frozen=True)
@@ -410,3 +420,50 @@ class LiveState:
 
     key: str  # a short hash of the newest run and each running run's and its executions' statuses
     running: list[str]  # ids of the runs in progress (the one asked about, if it is)
+
+
+@dataclass(frozen=True)
+class ComparedExecution:
+    """An execution of a compared run: the metrics it reported and the params it actually used."""
+
+    id: str
+    run_id: str
+    stage: str
+    status: str
+    started_at: datetime  # naive UTC
+    metrics: dict[str, Any]  # {`FILE:key`: value}
+    params: dict[str, Any]  # flattened: its own, then its upstream producers' (see meta/compare.py)
+
+
+@dataclass(frozen=True)
+class RunColumns:
+    """A run's values for the run list's columns."""
+
+    params: dict[str, Any]  # flattened, merged over its executions in order
+    metrics: dict[str, Any]  # {`FILE:key`: value} as its executions reported them
+
+
+@dataclass(frozen=True)
+class ArtifactListing:
+    """The newest artifact at a path, as the artifacts page lists it."""
+
+    digest: str
+    kind: str
+    path: str  # repository-relative
+    repo: str
+    size: int
+    nfiles: int | None
+    first_seen: datetime  # when this version was first seen at the path (naive UTC)
+    versions: int  # artifacts seen at the path (among the rows read)
+    released: list[str]  # `NAME ENV VERSION[ · live]` of each release of this version
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """The metrics reported about a model: by the execution that made it, or one that read it."""
+
+    execution: str  # the execution id that reported them
+    run_id: str
+    stage: str
+    started_at: datetime  # naive UTC
+    metrics: dict[str, Any]  # {`FILE:key`: value}
