@@ -80,15 +80,15 @@ INTEGER = (int, type(None))
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("run_id", "exec_id", "command", "trigger", "user", "host", "repo", "git_commit",
                      "branch", "himo_version", "stage", "status", "location", "url", "who", "digest",
-                     "path", "kind"), TEXT),
+                     "path", "kind", "schedule", "reason"), TEXT),
     **dict.fromkeys(("log", "log_tail"), NULLABLE_TEXT),
-    **dict.fromkeys(("exit_code", "size", "nfiles"), INTEGER),
+    **dict.fromkeys(("exit_code", "size", "nfiles", "attempt"), INTEGER),
     **dict.fromkeys(("dirty", "moved"), (bool,)),
     **dict.fromkeys(("args", "reasons", "inputs", "outputs"), (list,)),
     **dict.fromkeys(("params", "code_digests", "metrics"), (dict,)),
     "cmd": (str, list),
 }
-TIMES = ("at", "started_at", "queued_at", "ended_at")
+TIMES = ("at", "started_at", "queued_at", "ended_at", "logical_date")
 
 
 def problem(record: Any) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import functools
 import itertools
+import os
 import posixpath
 import re
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from himo.pipeline.textfile import read_text
 from himo.pipeline.yamlfile import line_of, load_yaml_lines
 
 PIPELINE_FILE = "himo.yaml"
-TOP_KEYS = ("stages", "vars")
+TOP_KEYS = ("stages", "vars", "schedules")
 STAGE_KEYS = ("cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "desc", "frozen",
               "always_changed", "meta")
 OUT_FLAGS = ("cache", "persist", "kind", "desc")
@@ -70,7 +71,16 @@ def parse_stages(root: Path, text: str) -> list[Stage]:
         where = Where(PIPELINE_FILE, line_of(stages_doc, name), str(name))
         stages.extend(_expand(root, str(name), body, context, where))
     _check_unique(stages)
+    if "schedules" in doc:  # checked whenever the pipeline loads: `himo status` reports them too
+        from himo.pipeline.schedules import load_schedules
+
+        load_schedules(root, doc, [s.name for s in stages])
     return stages
+
+
+def parsed_document(text: str) -> Any:
+    """himo.yaml's parsed YAML (cached for the same text), for readers of other top-level keys."""
+    return _parsed(text)
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,7 +93,9 @@ def _parsed(text: str) -> Any:
 
 def _context(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
     """Names `${...}` can use: params.yaml, then `vars` (files or inline mappings)."""
-    context: dict[str, Any] = {}
+    from himo.pipeline.schedules import context_value
+
+    context: dict[str, Any] = {"schedule": context_value(dict(os.environ))}  # ${schedule.start} ...
     if (root / DEFAULT_PARAMS).exists():
         context.update(load_params_file(root / DEFAULT_PARAMS, DEFAULT_PARAMS))
     where = Where(PIPELINE_FILE, line_of(doc, "vars"))

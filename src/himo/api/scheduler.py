@@ -1,0 +1,272 @@
+"""`himo scheduler`: run the schedules of himo.yaml when they are due, each interval exactly once.
+
+Each loop (a tick) the scheduler finds the schedules whose next tick has come (a heap of due
+times: a tick costs in proportion to what is due, not to the number of schedules), lists their
+intervals to run (catch-up or the latest only), and claims each in the metadata store before
+running it (himo.meta.schedules: UNIQUE per schedule and logical date). Claimed intervals run on
+worker threads, each attempt a process group in a clean worktree (himo.api.schedule_run);
+failures are retried after `retry_delay`; the outcome calls the hooks.
+
+`now` may be fixed (`--now`): tests and replays drive days in seconds. `once`: run what is due,
+wait for it, return (for system cron or a Kubernetes CronJob).
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from himo.api.recording import open_store, repo_identity, store_url
+from himo.api.schedule_run import AttemptResult, run_attempt, run_hook, stop_attempt
+from himo.errors import HimoError
+from himo.meta import schedules as claims
+from himo.pipeline.schedules import Interval, Schedule, read_schedules
+from himo.workspace.repo import Repo
+
+HEARTBEAT_SECONDS = 5.0
+POLL_SECONDS = 0.2  # the longest a due tick waits for the loop (a due run starts within this)
+WORKERS = 8  # intervals running at once, all schedules together
+
+
+@dataclass
+class Outcome:
+    """How an interval ended in this scheduler."""
+
+    schedule: str
+    logical_date: datetime
+    state: str  # succeeded | failed | skipped
+    attempts: int = 0
+    run_id: str | None = None
+    reason: str = ""
+    log: str = ""
+    hook_problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"schedule": self.schedule, "logical_date": self.logical_date.isoformat(), "state": self.state,
+                "attempts": self.attempts, "run_id": self.run_id, "reason": self.reason, "log": self.log}
+
+
+def real_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(self, repo: Repo, now: Callable[[], datetime] = real_now,
+                 echo: Callable[[str], None] = lambda _: None, workers: int = WORKERS) -> None:
+        self.repo = repo
+        self.now = now
+        self.echo = echo
+        self.store = open_store(repo)
+        self.identity = repo_identity(repo)
+        self.url = store_url(repo)
+        self.owner = f"{claims.HOST}|{os.getpid()}|{uuid.uuid4().hex[:8]}"
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="himo-schedule")
+        self.schedules: dict[str, Schedule] = {}
+        self.loaded_mtime: float | None = None
+        self.heap: list[tuple[datetime, str]] = []  # (next tick, schedule name)
+        self.last_end: dict[str, datetime] = {}  # end of the latest interval known per schedule
+        self.backlog: dict[str, list[Interval]] = {}  # due intervals not claimed yet (max_active)
+        self.running: dict[Future[Outcome], str] = {}
+        self.paused: set[str] = set()
+        self.pids: dict[int, int] = {}  # thread id -> pid of its running attempt
+        self.outcomes: list[Outcome] = []
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, once: bool = False, stop: threading.Event | None = None) -> list[Outcome]:
+        """Tick until stopped (or, `once`, until what was due has run)."""
+        self.stop_event = stop = stop or self.stop_event
+        beat = threading.Thread(target=self._heartbeat, args=(stop,), daemon=True, name="himo-heartbeat")
+        beat.start()
+        try:
+            while not stop.is_set():
+                self.tick()
+                self._collect()
+                if once and not self.running and not any(self.backlog.values()):
+                    break
+                stop.wait(self._sleep())
+        except BaseException:
+            self._stop_attempts()
+            raise
+        finally:
+            stop.set()
+            self.pool.shutdown(wait=True)
+            self._collect()
+            self.store.close()
+        return self.outcomes
+
+    def tick(self) -> int:
+        """The scheduler's own work at one moment: what is due is listed, claimed and handed to a
+        worker. Returns the number of intervals started."""
+        now = self.now()
+        self._load(now)
+        while self.heap and self.heap[0][0] <= now:
+            _, name = heapq.heappop(self.heap)
+            schedule = self.schedules.get(name)
+            if schedule is None:
+                continue
+            if name not in self.paused:
+                self._add_due(schedule, now)
+            heapq.heappush(self.heap, (schedule.next_tick(now), name))
+        return sum(self._dispatch(self.schedules[name]) for name in list(self.backlog) if name in self.schedules)
+
+    def _sleep(self) -> float:
+        if not self.heap:
+            return POLL_SECONDS
+        wait = (self.heap[0][0] - self.now()).total_seconds()
+        return max(0.0, min(POLL_SECONDS, wait))
+
+    def _load(self, now: datetime) -> None:
+        """(Re)read himo.yaml's schedules when the file changed; the store's state once at start."""
+        path = self.repo.root / "himo.yaml"
+        mtime = path.stat().st_mtime if path.exists() else None
+        self.paused = claims.paused(self.store, self.identity)
+        if mtime == self.loaded_mtime and self.schedules:
+            return
+        first = self.loaded_mtime is None and not self.schedules
+        self.loaded_mtime = mtime
+        try:
+            self.schedules = {s.name: s for s in read_schedules(self.repo.root)}
+        except HimoError as error:
+            if first:
+                raise
+            self.echo(f"himo.yaml changed and is not valid, the schedules as before stay: {error.message}")
+            return
+        if first:
+            self.last_end = {name: end.replace(tzinfo=UTC)
+                             for name, end in claims.last_ends(self.store, self.identity).items()}
+            self._adopt_orphans()
+        self.heap = [(now, name) for name in self.schedules]  # each is looked at once now
+        heapq.heapify(self.heap)
+
+    def _adopt_orphans(self) -> None:
+        """Intervals a dead scheduler left running run again (the killed attempt ended aborted)."""
+        for name, start, end in claims.orphans(self.store, self.identity):
+            if name in self.schedules:
+                interval = Interval(start.replace(tzinfo=UTC), end.replace(tzinfo=UTC),
+                                    self.schedules[name].timezone)
+                self.backlog.setdefault(name, []).append(interval)
+
+    def _add_due(self, schedule: Schedule, now: datetime) -> None:
+        due = schedule.due(now, self.last_end.get(schedule.name))
+        if due:
+            self.last_end[schedule.name] = due[-1].end
+            queue = self.backlog.setdefault(schedule.name, [])
+            queue.extend(i for i in due if i not in queue)
+
+    def _dispatch(self, schedule: Schedule) -> int:
+        """Claim and start the schedule's waiting intervals, oldest first, while max_active allows.
+        Without catch-up only the newest waits: older ones are recorded skipped."""
+        queue = self.backlog.get(schedule.name, [])
+        if not schedule.catchup and len(queue) > 1:
+            queue.sort(key=lambda i: i.start)
+            for old in queue[:-1]:
+                claims.skip(self.store, self.identity, schedule.name, old.start, old.end, self.owner, "superseded")
+                self._record(Outcome(schedule.name, old.start, "skipped", reason="superseded"))
+            del queue[:-1]
+        started = 0
+        while queue:
+            interval = queue[0]
+            claim = claims.claim(self.store, self.identity, schedule.name, interval.start, interval.end,
+                                 self.owner, schedule.max_active)
+            if claim.outcome == "wait":
+                break
+            queue.pop(0)
+            if claim.outcome == "claimed":
+                assert claim.id is not None
+                future = self.pool.submit(self.run_claimed, schedule, interval, claim.id)
+                self.running[future] = schedule.name
+                started += 1
+        if not queue:
+            self.backlog.pop(schedule.name, None)
+        return started
+
+    def _collect(self) -> None:
+        for future in [f for f in self.running if f.done()]:
+            del self.running[future]
+            future.result()  # a bug in a worker surfaces here
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            if self.running:
+                try:
+                    claims.heartbeat(self.store, self.owner)
+                except Exception as error:  # the store is briefly unreachable: the next beat retries
+                    self.echo(f"heartbeat failed: {error}")
+
+    def _stop_attempts(self) -> None:
+        with self._lock:
+            for pid in self.pids.values():
+                stop_attempt(pid)
+
+    def _record(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.outcomes.append(outcome)
+
+    # -- one interval (on a worker thread) ---------------------------------------------------
+
+    def run_claimed(self, schedule: Schedule, interval: Interval, claim_id: int) -> Outcome:
+        """Attempts until one succeeds or the retries are spent; then the state, then the hook."""
+        outcome = Outcome(schedule.name, interval.start, "failed")
+        for attempt in range(1, schedule.retries + 2):
+            if attempt > 1 and self._retry_wait(schedule):
+                break
+            outcome.run_id = str(uuid.uuid4())
+            outcome.attempts = attempt
+            claims.attempt_started(self.store, claim_id, self.owner, attempt, outcome.run_id)
+            self.echo(f"{schedule.name} {interval.start.isoformat()}: attempt {attempt}")
+            try:
+                result = run_attempt(self.repo, self.identity, schedule, interval, attempt, outcome.run_id,
+                                     self.url, self._started)
+            except HimoError as error:  # no worktree, a missing object ...: the attempt failed
+                result = AttemptResult("failed", error.message[:200], "")
+            finally:
+                self._started(None)
+            outcome.state, outcome.reason, outcome.log = result.status, result.reason, result.log
+            self.echo(f"{schedule.name} {interval.start.isoformat()}: attempt {attempt} {result.status}"
+                      + (f" ({result.reason})" if result.reason else ""))
+            if result.status == "succeeded":
+                break
+        claims.finish(self.store, claim_id, self.owner, outcome.state, outcome.reason)
+        self._hook(schedule, interval, outcome)
+        self._record(outcome)
+        return outcome
+
+    def _retry_wait(self, schedule: Schedule) -> bool:
+        """Wait retry_delay before the next attempt; True if the scheduler stops meanwhile."""
+        return self.stop_event.wait(schedule.retry_delay.total_seconds())
+
+    def _started(self, pid: int | None) -> None:
+        with self._lock:
+            if pid is None:
+                self.pids.pop(threading.get_ident(), None)
+            else:
+                self.pids[threading.get_ident()] = pid
+
+    def _hook(self, schedule: Schedule, interval: Interval, outcome: Outcome) -> None:
+        hook = schedule.on_success if outcome.state == "succeeded" else schedule.on_failure
+        if not hook:
+            return
+        payload = outcome.to_dict() | {"status": outcome.state, "interval_start": interval.start.isoformat(),
+                                       "interval_end": interval.end.isoformat(), "repo": self.identity}
+        problem = run_hook(self.repo, hook, payload)
+        if problem:
+            outcome.hook_problems.append(problem)
+            self.echo(f"{schedule.name}: {problem}")
+
+
+def run_scheduler(repo: Repo, once: bool = False, now: datetime | None = None,
+                  echo: Callable[[str], None] = lambda _: None,
+                  stop: threading.Event | None = None) -> list[Outcome]:
+    """`himo scheduler`: run due schedules until stopped; `once`: what is due now, then return.
+    `now`: a fixed clock (the real one otherwise)."""
+    clock = (lambda: now) if now is not None else real_now
+    return Scheduler(repo, clock, echo).run(once=once, stop=stop)
