@@ -241,8 +241,13 @@ def deliver_abandoned(repo: Repo) -> None:
         deliver_later(repo)
 
 
+PARENT = "parent"  # HIMO_META_DELIVER=parent: the process that started this one delivers (a scheduler)
+
+
 def deliver_later(repo: Repo) -> None:
     mode = os.environ.get("HIMO_META_DELIVER") or repo.config.get("meta.deliver", "background")
+    if mode == PARENT:
+        return
     if mode not in DELIVER_MODES:
         mode = "background"
     if mode == "inline":

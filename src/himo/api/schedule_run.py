@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from himo.api.recording import PARENT
 from himo.errors import HimoError, ScmError
 from himo.pipeline.executor import release, signal_group, start_watched
 from himo.pipeline.schedules import Interval, Schedule, apply_params, context_value
@@ -117,12 +118,13 @@ def attempt_script(schedule: Schedule, interval: Interval) -> str:
 
 
 def run_attempt(repo: Repo, identity: str, schedule: Schedule, interval: Interval, attempt: int,
-                run_id: str, store_url: str, on_start: Callable[[int], None] = lambda _: None) -> AttemptResult:
-    """Run one attempt to its end (or its timeout); `on_start(pid)` once its process runs."""
+                run_id: str, store_url: str, commit: str,
+                on_start: Callable[[int], None] = lambda _: None) -> AttemptResult:
+    """Run one attempt of `commit` to its end (or its timeout); `on_start(pid)` once its process runs.
+    Its `himo repro` records into the run `run_id`, which the caller started and ends."""
     logs = scheduler_dir(repo) / "logs" / schedule.name
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{interval.start.strftime('%Y%m%dT%H%M%S')}-{attempt}.log"
-    commit = branch_head(repo, schedule.branch)
     with worktree(repo, commit) as root, open(log, "ab") as out:
         _checkout(root)
         if schedule.params:
@@ -133,9 +135,6 @@ def run_attempt(repo: Repo, identity: str, schedule: Schedule, interval: Interva
         code, timed_out = _wait(proc, schedule.timeout.total_seconds() if schedule.timeout else None)
         release(leash, ended=proc.poll() is not None)
     if timed_out:
-        from himo.meta.recorder import end_run
-
-        end_run(repo.himo_dir / "journal", run_id, "failed", "timeout")
         return AttemptResult("failed", "timeout", repo.rel(log))
     return AttemptResult("succeeded" if code == 0 else "failed", "" if code == 0 else f"exit code {code}",
                          repo.rel(log))
@@ -145,7 +144,8 @@ def _environment(identity: str, schedule: Schedule, interval: Interval, attempt:
                  store_url: str) -> dict[str, str]:
     env = dict(os.environ) | interval.env(schedule.name)
     env |= {"HIMO_TRIGGER": "schedule", "HIMO_SCHEDULE_ATTEMPT": str(attempt), "HIMO_RUN_ID": run_id,
-            "HIMO_REPO_ID": identity, "HIMO_META_URL": store_url}
+            "HIMO_REPO_ID": identity, "HIMO_META_URL": store_url,
+            "HIMO_META_DELIVER": PARENT}  # the scheduler delivers after the attempt (its store is open)
     return env
 
 

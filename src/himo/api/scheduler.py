@@ -19,13 +19,14 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from himo.api.recording import open_store, repo_identity, store_url
-from himo.api.schedule_run import AttemptResult, run_attempt, run_hook, stop_attempt
+from himo.api.recording import context, journal_dir, open_store, repo_identity, store_url
+from himo.api.schedule_run import AttemptResult, branch_head, run_attempt, run_hook, stop_attempt
 from himo.errors import HimoError
 from himo.meta import schedules as claims
+from himo.meta.recorder import Context, Recorder
 from himo.pipeline.schedules import Interval, Schedule, read_schedules
 from himo.workspace.repo import Repo
 
@@ -78,6 +79,9 @@ class Scheduler:
         self.outcomes: list[Outcome] = []
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
+        self._base_context: Context | None = None
+        self.stopping = False
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -182,7 +186,7 @@ class Scheduler:
             queue.pop(0)
             if claim.outcome == "claimed":
                 assert claim.id is not None
-                future = self.pool.submit(self.run_claimed, schedule, interval, claim.id)
+                future = self.pool.submit(self.run_claimed, schedule, interval, claim.id, claim.attempts)
                 self.running[future] = schedule.name
                 started += 1
         if not queue:
@@ -203,6 +207,9 @@ class Scheduler:
                     self.echo(f"heartbeat failed: {error}")
 
     def _stop_attempts(self) -> None:
+        """The scheduler stops (Ctrl-C, SIGTERM): running attempts end `aborted`, their intervals
+        stay claimed by this (soon dead) owner, so the next scheduler runs them again."""
+        self.stopping = True
         with self._lock:
             for pid in self.pids.values():
                 stop_attempt(pid)
@@ -213,24 +220,21 @@ class Scheduler:
 
     # -- one interval (on a worker thread) ---------------------------------------------------
 
-    def run_claimed(self, schedule: Schedule, interval: Interval, claim_id: int) -> Outcome:
-        """Attempts until one succeeds or the retries are spent; then the state, then the hook."""
+    def run_claimed(self, schedule: Schedule, interval: Interval, claim_id: int, done: int = 0) -> Outcome:
+        """Attempts until one succeeds or the retries are spent; then the state, then the hook.
+        `done`: attempts made before (by a scheduler that died: numbering goes on, the budget is new)."""
         outcome = Outcome(schedule.name, interval.start, "failed")
-        for attempt in range(1, schedule.retries + 2):
-            if attempt > 1 and self._retry_wait(schedule):
+        for attempt in range(done + 1, done + schedule.retries + 2):
+            if attempt > done + 1 and self._retry_wait(schedule):
                 break
             outcome.run_id = str(uuid.uuid4())
             outcome.attempts = attempt
             claims.attempt_started(self.store, claim_id, self.owner, attempt, outcome.run_id)
-            self.echo(f"{schedule.name} {interval.start.isoformat()}: attempt {attempt}")
-            try:
-                result = run_attempt(self.repo, self.identity, schedule, interval, attempt, outcome.run_id,
-                                     self.url, self._started)
-            except HimoError as error:  # no worktree, a missing object ...: the attempt failed
-                result = AttemptResult("failed", error.message[:200], "")
-            finally:
-                self._started(None)
+            result = self._attempt(schedule, interval, attempt, outcome.run_id)
             outcome.state, outcome.reason, outcome.log = result.status, result.reason, result.log
+            if self.stopping:
+                outcome.state = "aborted"
+                return outcome
             self.echo(f"{schedule.name} {interval.start.isoformat()}: attempt {attempt} {result.status}"
                       + (f" ({result.reason})" if result.reason else ""))
             if result.status == "succeeded":
@@ -239,6 +243,44 @@ class Scheduler:
         self._hook(schedule, interval, outcome)
         self._record(outcome)
         return outcome
+
+    def _attempt(self, schedule: Schedule, interval: Interval, attempt: int, run_id: str) -> AttemptResult:
+        """One attempt, recorded as the run `run_id`: started here (so an attempt killed before its
+        `himo repro` records anything still shows), ended here with the attempt's outcome; the
+        repro records its executions into it and, delivered after, its own end."""
+        recorder = Recorder(journal_dir(self.repo), self._context(schedule, interval, attempt), run_id)
+        result = AttemptResult("failed", "the scheduler stopped", "")
+        try:
+            commit = branch_head(self.repo, schedule.branch)
+            recorder.context.git_commit = commit
+            recorder.start("repro", list(schedule.targets))
+            self.echo(f"{schedule.name} {interval.start.isoformat()}: attempt {attempt}")
+            result = run_attempt(self.repo, self.identity, schedule, interval, attempt, run_id, self.url,
+                                 commit, self._started)
+        except HimoError as error:  # no git, no worktree, a missing object ...: the attempt failed
+            result = AttemptResult("failed", error.message[:200], "")
+        finally:
+            recorder.finish("aborted" if self.stopping else result.status, result.reason or None)
+            self._started(None)
+            self.deliver()
+        return result
+
+    def _context(self, schedule: Schedule, interval: Interval, attempt: int) -> Context:
+        if self._base_context is None:
+            self._base_context = context(self.repo)
+        return replace(self._base_context, repo=self.identity, trigger="schedule", schedule=schedule.name,
+                       logical_date=interval.env(schedule.name)["HIMO_LOGICAL_DATE"], attempt=attempt,
+                       branch=schedule.branch or self._base_context.branch, dirty=False)
+
+    def deliver(self) -> None:
+        """Deliver the journals of attempts (theirs are left to the scheduler: HIMO_META_DELIVER=parent)."""
+        from himo.meta.deliver import deliver
+
+        with self._deliver_lock:
+            try:
+                deliver(self.store, journal_dir(self.repo))
+            except HimoError as error:  # unreachable: they wait in the journal for the next delivery
+                self.echo(f"recording is delayed: {error.message}")
 
     def _retry_wait(self, schedule: Schedule) -> bool:
         """Wait retry_delay before the next attempt; True if the scheduler stops meanwhile."""

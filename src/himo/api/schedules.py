@@ -148,7 +148,7 @@ def _run(repo: Repo, schedule: Schedule, intervals: list[Interval], trigger_name
             if claim.outcome != "claimed" or claim.id is None:
                 outcomes.append(Outcome(schedule.name, interval.start, "skipped", reason="done or running"))
                 continue
-            outcomes.append(scheduler.run_claimed(schedule, interval, claim.id))
+            outcomes.append(scheduler.run_claimed(schedule, interval, claim.id, claim.attempts))
     finally:
         scheduler.pool.shutdown()
         scheduler.store.close()

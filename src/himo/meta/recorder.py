@@ -85,10 +85,12 @@ class Recorder:
         self._write({"type": "location", "run_id": self.run_id, "location": location, "url": mask_url(url),
                      "who": self.context.user, "moved": moved, **ref})
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: str, reason: str | None = None) -> None:
+        """End the run; `reason`: why it ended so, when the status does not say ("timeout")."""
         if self._writer is None:
             return
-        self._write({"type": "run_end", "run_id": self.run_id, "status": status, "ended_at": now()})
+        self._write({"type": "run_end", "run_id": self.run_id, "status": status, "ended_at": now(),
+                     **({"reason": reason} if reason else {})})
         self._writer.close()
         self._writer = None
 
@@ -101,13 +103,3 @@ class Recorder:
         elif self.folder is not None:
             raise RuntimeError("Recorder.start() first")
 
-
-def end_run(folder: Path, run_id: str, status: str, reason: str | None = None) -> None:
-    """Journal the end of a run that another process started and could not end itself (a scheduler
-    that stopped its attempt at the timeout): one record in a journal of its own."""
-    writer = JournalWriter(folder)
-    try:
-        record = {"type": "run_end", "run_id": run_id, "status": status, "ended_at": now()}
-        writer.write(record | ({"reason": reason} if reason else {}))
-    finally:
-        writer.close()
