@@ -65,11 +65,15 @@ def test_days_without_catchup_run_the_latest_interval_once(repo: Path, himo: Him
     assert "out.txt" not in git(repo, "status", "--porcelain")
 
 
-def test_catchup_runs_every_missed_interval_in_order(repo: Path, himo: Himo) -> None:
-    log = pipeline(repo, "  daily:\n    cron: '0 6 * * *'\n    catchup: true\n    start: 2026-12-01\n")
+def test_catchup_runs_every_missed_interval_in_order_with_its_params(repo: Path, himo: Himo) -> None:
+    write(repo / "params.yaml", "threshold: 1\n")
+    log = repo.parent / "seen.log"
+    pipeline(repo, "  daily:\n    cron: '0 6 * * *'\n    catchup: true\n    start: 2026-12-01\n"
+                   "    params: {threshold: 7}\n", cmd=f"echo ${{schedule.date}} ${{threshold}} >> {log}; echo > out.txt")
     out = himo("scheduler", "--once", "--now", "2026-12-04T07:00", "--json").stdout
     assert [o["logical_date"][:10] for o in json.loads(out)] == ["2026-12-01", "2026-12-02", "2026-12-03"]
-    assert [line[0] for line in seen(log)] == ["2026-12-01", "2026-12-02", "2026-12-03"]
+    assert seen(log) == [["2026-12-01", "7"], ["2026-12-02", "7"], ["2026-12-03", "7"]]
+    assert (repo / "params.yaml").read_text() == "threshold: 1\n"  # the overrides are the scratch's
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -98,7 +102,7 @@ def test_retries_record_each_attempt_and_hooks_are_called(repo: Path, himo: Himo
     failed = repo.parent / "failed.json"
     pipeline(repo, f"  flaky:\n    cron: '0 6 * * *'\n    retries: 2\n    retry_delay: 0.2s\n"
                    f"    on_success: {receiver}\n"
-                   f"  broken:\n    cron: '0 6 * * *'\n    params: {{never: 1}}\n"
+                   f"  broken:\n    cron: '0 6 * * *'\n"
                    f"    on_failure: 'echo $HIMO_RUN_JSON > {failed}'\n", cmd=flaky)
     himo("scheduler", "--once", "--now", "2026-12-03T07:00")
     (flaky_day,) = history(himo, "flaky")

@@ -1,9 +1,10 @@
-"""One attempt of a scheduled interval: a clean worktree of the branch head, `himo repro` of the
-targets there, then push and export; and the on_success / on_failure hooks.
+"""One attempt of a scheduled interval: a clean scratch workspace of the branch head (the isolated
+runs of himo.api.isolated, shared with `himo exp`), `himo repro` of the targets there, then push
+and export; and the on_success / on_failure hooks.
 
-The attempt never touches the user's workspace. Its worktree shares the repository's cache,
-run-cache, logs and journal (symlinks into .himo/), so what it makes is in the cache afterwards and
-what it records reaches the same store, as runs of this repository with trigger `schedule`.
+The attempt never touches the user's workspace. The scratch workspace shares the repository's
+cache, run-cache, logs and journal, so what it makes is in the cache afterwards and what it
+records reaches the same store, as runs of this repository with trigger `schedule`.
 Its commands run in a process group under the stage watchdog (pipeline.executor.start_watched):
 a timeout ends the group, and a scheduler killed with -9 takes its attempt with it.
 """
@@ -14,26 +15,26 @@ import contextlib
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from himo.api.isolated import isolated_workspace
 from himo.api.recording import PARENT
-from himo.errors import HimoError, ScmError
+from himo.errors import ScmError
 from himo.pipeline.executor import release, signal_group, start_watched
-from himo.pipeline.schedules import Interval, Schedule, apply_params, context_value
-from himo.workspace.repo import HIMO_DIR, Repo
+from himo.pipeline.overrides import Override
+from himo.pipeline.params import DEFAULT_PARAMS
+from himo.pipeline.schedules import Interval, Schedule, context_value
+from himo.workspace.repo import Repo
 
 GRACE_SECONDS = 5.0
-SHARED = ("cache", "runs", "logs", "journal")  # .himo/ folders an attempt shares with the repository
 HOOK_TIMEOUT_S = 60
 
 
@@ -60,46 +61,13 @@ def branch_head(repo: Repo, branch: str | None) -> str:
     return repo.git.resolve(branch or "HEAD")
 
 
-@contextlib.contextmanager
-def worktree(repo: Repo, commit: str) -> Iterator[Path]:
-    """A clean checkout of `commit` beside the repository's cache, removed afterwards.
-    (A minimal scratch workspace; the isolated-run mechanism of `himo exp` may replace it.)"""
-    assert repo.git is not None
-    path = scheduler_dir(repo) / "worktrees" / uuid.uuid4().hex[:12]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    repo.git.run("worktree", "add", "--detach", "--force", str(path), commit)
-    try:
-        _share_himo(repo, path)
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-        with contextlib.suppress(HimoError):
-            repo.git.run("worktree", "prune")
-
-
-def _share_himo(repo: Repo, path: Path) -> None:
-    himo = path / HIMO_DIR
-    himo.mkdir(exist_ok=True)
-    for name in SHARED:
-        target = repo.himo_dir / name
-        target.mkdir(exist_ok=True)
-        if not (himo / name).exists():
-            (himo / name).symlink_to(target)
-    for name in ("config", "config.local"):  # the workspace's settings (remotes, credentials) win
-        if (repo.himo_dir / name).is_file():
-            shutil.copyfile(repo.himo_dir / name, himo / name)
-
-
-def _checkout(root: Path) -> None:
-    """The tracked data of the worktree, linked from the shared cache (none tracked: nothing to do)."""
-    worktree_repo = Repo(root)
-    try:
-        if worktree_repo.git is not None and worktree_repo.git.pointer_files(skip=(HIMO_DIR,)):
-            from himo.api.checkout import checkout
-
-            checkout(worktree_repo)
-    finally:
-        worktree_repo.close()
+def overrides(schedule: Schedule) -> list[Override]:
+    """A schedule's `params:` as overrides ('key' of params.yaml, or 'file:key'); new keys allowed."""
+    found = []
+    for name, value in schedule.params.items():
+        file, colon, key = name.rpartition(":")
+        found.append(Override(file if colon else DEFAULT_PARAMS, key, value, add=True))
+    return found
 
 
 def attempt_script(schedule: Schedule, interval: Interval) -> str:
@@ -117,20 +85,16 @@ def attempt_script(schedule: Schedule, interval: Interval) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_attempt(repo: Repo, identity: str, schedule: Schedule, interval: Interval, attempt: int,
-                run_id: str, store_url: str, commit: str,
+def run_attempt(repo: Repo, schedule: Schedule, interval: Interval, attempt: int, run_id: str, commit: str,
                 on_start: Callable[[int], None] = lambda _: None) -> AttemptResult:
     """Run one attempt of `commit` to its end (or its timeout); `on_start(pid)` once its process runs.
     Its `himo repro` records into the run `run_id`, which the caller started and ends."""
     logs = scheduler_dir(repo) / "logs" / schedule.name
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{interval.start.strftime('%Y%m%dT%H%M%S')}-{attempt}.log"
-    with worktree(repo, commit) as root, open(log, "ab") as out:
-        _checkout(root)
-        if schedule.params:
-            apply_params(root, schedule.params)
-        env = _environment(identity, schedule, interval, attempt, run_id, store_url)
-        proc, leash = start_watched(attempt_script(schedule, interval), root, env, out)
+    with isolated_workspace(repo, commit, overrides=overrides(schedule)) as ws, open(log, "ab") as out:
+        env = _environment(schedule, interval, attempt, run_id)
+        proc, leash = start_watched(attempt_script(schedule, interval), ws.repo.root, env, out)
         on_start(proc.pid)
         code, timed_out = _wait(proc, schedule.timeout.total_seconds() if schedule.timeout else None)
         release(leash, ended=proc.poll() is not None)
@@ -140,11 +104,9 @@ def run_attempt(repo: Repo, identity: str, schedule: Schedule, interval: Interva
                          repo.rel(log))
 
 
-def _environment(identity: str, schedule: Schedule, interval: Interval, attempt: int, run_id: str,
-                 store_url: str) -> dict[str, str]:
+def _environment(schedule: Schedule, interval: Interval, attempt: int, run_id: str) -> dict[str, str]:
     env = dict(os.environ) | interval.env(schedule.name)
     env |= {"HIMO_TRIGGER": "schedule", "HIMO_SCHEDULE_ATTEMPT": str(attempt), "HIMO_RUN_ID": run_id,
-            "HIMO_REPO_ID": identity, "HIMO_META_URL": store_url,
             "HIMO_META_DELIVER": PARENT}  # the scheduler delivers after the attempt (its store is open)
     return env
 

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from himo.api.recording import context, journal_dir, open_store, repo_identity, store_url
+from himo.api.recording import context, journal_dir, open_store, repo_identity
 from himo.api.schedule_run import AttemptResult, branch_head, run_attempt, run_hook, stop_attempt
 from himo.errors import HimoError
 from himo.meta import schedules as claims
@@ -65,7 +65,6 @@ class Scheduler:
         self.echo = echo
         self.store = open_store(repo)
         self.identity = repo_identity(repo)
-        self.url = store_url(repo)
         self.owner = f"{claims.HOST}|{os.getpid()}|{uuid.uuid4().hex[:8]}"
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="himo-schedule")
         self.schedules: dict[str, Schedule] = {}
@@ -255,8 +254,7 @@ class Scheduler:
             recorder.context.git_commit = commit
             recorder.start("repro", list(schedule.targets))
             self.echo(f"{schedule.name} {interval.start.isoformat()}: attempt {attempt}")
-            result = run_attempt(self.repo, self.identity, schedule, interval, attempt, run_id, self.url,
-                                 commit, self._started)
+            result = run_attempt(self.repo, schedule, interval, attempt, run_id, commit, self._started)
         except HimoError as error:  # no git, no worktree, a missing object ...: the attempt failed
             result = AttemptResult("failed", error.message[:200], "")
         finally:

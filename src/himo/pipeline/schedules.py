@@ -379,29 +379,3 @@ def read_schedules(root: Path) -> list[Schedule]:
     text = read_text(path, PIPELINE_FILE, f"fix {PIPELINE_FILE}")
     stages = parse_stages(root, text)  # checks the schedules too
     return load_schedules(root, parsed_document(text), [s.name for s in stages])
-
-
-def apply_params(root: Path, overrides: dict[str, Any]) -> None:
-    """Write a schedule's `params:` into the params files of a scratch workspace at `root`:
-    'key.sub' in params.yaml, 'file.yaml:key.sub' in another file (created if missing)."""
-    import yaml
-
-    from himo.pipeline.params import DEFAULT_PARAMS, load_params_file
-
-    by_file: dict[str, dict[str, Any]] = {}
-    for name, value in overrides.items():
-        file, _, key = name.rpartition(":") if ":" in name else (DEFAULT_PARAMS, "", name)
-        by_file.setdefault(file, {})[key] = value
-    for file, values in by_file.items():
-        path = root / file
-        data = load_params_file(path, file) if path.exists() else {}
-        for key, value in values.items():
-            node = data
-            *parents, last = key.split(".")
-            for part in parents:
-                if not isinstance(node.get(part), dict):
-                    node[part] = {}
-                node = node[part]
-            node[last] = value
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -1,7 +1,7 @@
 """schedules: scheduled runs (schedule, logical date, attempt) and the intervals claimed by schedulers
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005 (assigned: 0003; chained after h-exp's 0005, merged here)
 
 - run.schedule / run.logical_date / run.attempt / run.reason: a run started by a schedule, the
   interval it covers (its start), which attempt it was, why it ended so ("timeout").
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
