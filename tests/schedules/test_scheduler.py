@@ -114,6 +114,26 @@ def test_retries_record_each_attempt_and_hooks_are_called(repo: Path, himo: Himo
     assert posted["run_id"] == flaky_day["attempts"][-1]["run_id"]
     broken = json.loads(failed.read_text())
     assert (broken["schedule"], broken["status"], broken["reason"]) == ("broken", "failed", "exit code 1")
+    _check_schedules_page(repo, failed_run=broken["run_id"])
+
+
+def _check_schedules_page(repo: Path, failed_run: str) -> None:
+    """The dashboard's Schedules page: a cell per logical date, the failure linked to its run."""
+    from fastapi.testclient import TestClient
+
+    from himo.ui.app import create_app
+    from himo.ui.server import open_source
+
+    store, found = open_source(None, repo)
+    try:
+        with TestClient(create_app(store, found), base_url="http://127.0.0.1") as client:
+            page = client.get("/schedules").text
+            assert 'data-schedule="flaky"' in page and 'data-state="succeeded"' in page
+            assert f'class="failure-link" href="/runs/{failed_run}"' in page
+            assert client.get(f"/runs/{failed_run}").status_code == 200
+            assert 'href="/schedules"' in client.get("/runs").text  # in the navigation
+    finally:
+        store.close()
 
 
 def test_timeout_ends_the_process_group_and_records_failed_timeout(repo: Path, himo: Himo) -> None:

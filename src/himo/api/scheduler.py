@@ -310,3 +310,11 @@ def run_scheduler(repo: Repo, once: bool = False, now: datetime | None = None,
     `now`: a fixed clock (the real one otherwise)."""
     clock = (lambda: now) if now is not None else real_now
     return Scheduler(repo, clock, echo).run(once=once, stop=stop)
+
+
+def in_background(repo: Repo, echo: Callable[[str], None] = lambda _: None) -> threading.Event:
+    """The scheduler on a daemon thread (`himo ui --scheduler`); set the returned event to stop it."""
+    stop = threading.Event()
+    scheduler = Scheduler(repo, echo=echo)  # opened here: a bad himo.yaml or store fails the caller
+    threading.Thread(target=scheduler.run, kwargs={"stop": stop}, daemon=True, name="himo-scheduler").start()
+    return stop

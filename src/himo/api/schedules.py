@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from himo.api.recording import open_store, repo_identity, _user
 from himo.api.scheduler import Outcome, Scheduler, real_now
@@ -63,20 +64,24 @@ def _find(repo: Repo, name: str) -> Schedule:
     return found[name]
 
 
-def schedule_list(repo: Repo, now: datetime | None = None, history: int = 30) -> list[ScheduleInfo]:
-    """Every schedule with its next run and (newest first) its last `history` intervals."""
+def schedule_list(repo: Repo, now: datetime | None = None, history: int = 30,
+                  store: Any = None) -> list[ScheduleInfo]:
+    """Every schedule with its next run and (newest first) its last `history` intervals.
+    `store`: an open store to read (the dashboard's), else the repository's."""
     schedules = read_schedules(repo.root)
     if not schedules:
         return []
     now = now or real_now()
-    store = open_store(repo)
+    own = store is None
+    store = open_store(repo) if own else store
     try:
         identity = repo_identity(repo)
         paused = claims.paused(store, identity)
         return [_info(s, s.name in paused, now, claims.history(store, identity, s.name, history) if history else [])
                 for s in schedules]
     finally:
-        store.close()
+        if own:
+            store.close()
 
 
 def schedule_show(repo: Repo, name: str, now: datetime | None = None, history: int = 30) -> ScheduleInfo:
