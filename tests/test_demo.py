@@ -125,3 +125,14 @@ def test_demo_releases_delivers_and_shows_what_ran_and_made_the_model(demo):
     assert "made by stage 'train' at git " in history[-1] and "released: production v1" in history[-1]
     releases = json.loads(himo("releases", "--json", cwd=dest).stdout)
     assert [(r["env"], r["version"], r["retired_at"]) for r in releases] == [("production", "v1", None)]
+
+
+def test_demo_replays_three_days_of_its_schedule_with_one_retry(demo):
+    dest, proc = demo
+    days = json.loads(himo("schedule", "history", "predict-daily", "--json", cwd=dest).stdout)
+    assert [d["state"] for d in days] == ["succeeded"] * 3
+    assert sorted(len(d["attempts"]) for d in days) == [1, 1, 2]  # one day's data came late
+    retried = next(d for d in days if len(d["attempts"]) == 2)
+    assert [a["status"] for a in retried["attempts"]] == ["failed", "succeeded"]
+    assert "after 2 attempts" in proc.stdout
+    assert himo("status", cwd=dest).stdout.strip() == "Everything is up to date."

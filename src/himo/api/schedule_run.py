@@ -61,12 +61,16 @@ def branch_head(repo: Repo, branch: str | None) -> str:
     return repo.git.resolve(branch or "HEAD")
 
 
-def overrides(schedule: Schedule) -> list[Override]:
-    """A schedule's `params:` as overrides ('key' of params.yaml, or 'file:key'); new keys allowed."""
+def overrides(schedule: Schedule, interval: Interval) -> list[Override]:
+    """A schedule's `params:` as overrides ('key' of params.yaml, or 'file:key'; new keys allowed),
+    `${schedule.*}` in values resolved for the interval."""
+    from himo.pipeline.interpolate import resolve
+
+    context = {"schedule": context_value(interval.env(schedule.name))}
     found = []
     for name, value in schedule.params.items():
         file, colon, key = name.rpartition(":")
-        found.append(Override(file if colon else DEFAULT_PARAMS, key, value, add=True))
+        found.append(Override(file if colon else DEFAULT_PARAMS, key, resolve(value, context), add=True))
     return found
 
 
@@ -77,10 +81,10 @@ def attempt_script(schedule: Schedule, interval: Interval) -> str:
     if schedule.push:
         remote = f" -r {shlex.quote(schedule.push)}" if isinstance(schedule.push, str) else ""
         lines.append(f"HIMO_RUN_ID= {himo} push -q{remote}")
+    from himo.pipeline.interpolate import resolve
+
     context = {"schedule": context_value(interval.env(schedule.name))}
     for path, dest in schedule.export:
-        from himo.pipeline.interpolate import resolve
-
         lines.append(f"HIMO_RUN_ID= {himo} export {shlex.quote(path)} {shlex.quote(resolve(dest, context))}")
     return "\n".join(lines) + "\n"
 
@@ -92,7 +96,7 @@ def run_attempt(repo: Repo, schedule: Schedule, interval: Interval, attempt: int
     logs = scheduler_dir(repo) / "logs" / schedule.name
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{interval.start.strftime('%Y%m%dT%H%M%S')}-{attempt}.log"
-    with isolated_workspace(repo, commit, overrides=overrides(schedule)) as ws, open(log, "ab") as out:
+    with isolated_workspace(repo, commit, overrides=overrides(schedule, interval)) as ws, open(log, "ab") as out:
         env = _environment(schedule, interval, attempt, run_id)
         proc, leash = start_watched(attempt_script(schedule, interval), ws.repo.root, env, out)
         on_start(proc.pid)
