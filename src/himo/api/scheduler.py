@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +34,7 @@ from himo.workspace.repo import Repo
 HEARTBEAT_SECONDS = 5.0
 POLL_SECONDS = 0.2  # the longest a due tick waits for the loop (a due run starts within this)
 WORKERS = 8  # intervals running at once, all schedules together
+WAIT_RECHECK_S = 2.0  # a schedule at max_active asks the store again after this (or when its run here ends)
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Scheduler:
         self.heap: list[tuple[datetime, str]] = []  # (next tick, schedule name)
         self.last_end: dict[str, datetime] = {}  # end of the latest interval known per schedule
         self.backlog: dict[str, list[Interval]] = {}  # due intervals not claimed yet (max_active)
+        self.recheck: dict[str, float] = {}  # schedule at max_active -> when to ask the store again
         self.running: dict[Future[Outcome], str] = {}
         self.paused: set[str] = set()
         self.pids: dict[int, int] = {}  # thread id -> pid of its running attempt
@@ -119,7 +122,7 @@ class Scheduler:
             if name not in self.paused:
                 self._add_due(schedule, now)
             heapq.heappush(self.heap, (schedule.next_tick(now), name))
-        return sum(self._dispatch(self.schedules[name]) for name in list(self.backlog) if name in self.schedules)
+        return self._dispatch()
 
     def _sleep(self) -> float:
         if not self.heap:
@@ -165,36 +168,58 @@ class Scheduler:
             queue = self.backlog.setdefault(schedule.name, [])
             queue.extend(i for i in due if i not in queue)
 
-    def _dispatch(self, schedule: Schedule) -> int:
-        """Claim and start the schedule's waiting intervals, oldest first, while max_active allows.
-        Without catch-up only the newest waits: older ones are recorded skipped."""
-        queue = self.backlog.get(schedule.name, [])
-        if not schedule.catchup and len(queue) > 1:
-            queue.sort(key=lambda i: i.start)
-            for old in queue[:-1]:
-                claims.skip(self.store, self.identity, schedule.name, old.start, old.end, self.owner, "superseded")
-                self._record(Outcome(schedule.name, old.start, "skipped", reason="superseded"))
-            del queue[:-1]
+    def _dispatch(self) -> int:
+        """Claim and start the waiting intervals, each schedule's oldest first, in one store
+        transaction per round (a round per interval a schedule may add at once, usually one).
+        A schedule at max_active is asked again when one of its runs here ends, or after
+        WAIT_RECHECK_S (a run of another scheduler). Without catch-up only the newest interval
+        waits: older ones are recorded skipped."""
         started = 0
-        while queue:
-            interval = queue[0]
-            claim = claims.claim(self.store, self.identity, schedule.name, interval.start, interval.end,
-                                 self.owner, schedule.max_active)
-            if claim.outcome == "wait":
-                break
-            queue.pop(0)
-            if claim.outcome == "claimed":
-                assert claim.id is not None
-                future = self.pool.submit(self.run_claimed, schedule, interval, claim.id, claim.attempts)
-                self.running[future] = schedule.name
-                started += 1
+        for name in [n for n in self.backlog if n in self.schedules and not self.schedules[n].catchup]:
+            self._supersede(name)
+        while True:
+            now = time.monotonic()
+            heads = [(self.schedules[n], q[0]) for n, q in self.backlog.items()
+                     if n in self.schedules and self.recheck.get(n, 0.0) <= now]
+            if not heads:
+                return started
+            wanted = [claims.Wanted(s.name, i.start, i.end, s.max_active) for s, i in heads]
+            progress = False
+            for (schedule, interval), claim in zip(heads, claims.claim_many(self.store, self.identity,
+                                                                             self.owner, wanted), strict=True):
+                if claim.outcome == "wait":
+                    self.recheck[schedule.name] = now + WAIT_RECHECK_S
+                    continue
+                self._pop(schedule.name)
+                progress = True
+                if claim.outcome == "claimed":
+                    assert claim.id is not None
+                    future = self.pool.submit(self.run_claimed, schedule, interval, claim.id, claim.attempts)
+                    self.running[future] = schedule.name
+                    started += 1
+            if not progress:
+                return started
+
+    def _supersede(self, name: str) -> None:
+        """Without catch-up, waiting intervals older than the newest are recorded skipped."""
+        queue = self.backlog[name]
+        if len(queue) < 2:
+            return
+        queue.sort(key=lambda i: i.start)
+        for old in queue[:-1]:
+            claims.skip(self.store, self.identity, name, old.start, old.end, self.owner, "superseded")
+            self._record(Outcome(name, old.start, "skipped", reason="superseded"))
+        del queue[:-1]
+
+    def _pop(self, name: str) -> None:
+        queue = self.backlog[name]
+        queue.pop(0)
         if not queue:
-            self.backlog.pop(schedule.name, None)
-        return started
+            del self.backlog[name]
 
     def _collect(self) -> None:
         for future in [f for f in self.running if f.done()]:
-            del self.running[future]
+            self.recheck.pop(self.running.pop(future), None)  # its schedule may start another now
             future.result()  # a bug in a worker surfaces here
 
     def _heartbeat(self, stop: threading.Event) -> None:

@@ -64,35 +64,72 @@ class Claim:
     taken_over: bool = False
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """An interval a scheduler wants to run: (schedule, start, end), at most max_active at once
+    (None: no limit, a manual trigger)."""
+
+    schedule: str
+    start: datetime
+    end: datetime
+    max_active: int | None = 1
+
+
 def claim(store: Store, repo: str, schedule: str, start: datetime, end: datetime, owner: str,
           max_active: int | None, trigger: str = "schedule", rerun: tuple[str, ...] = ()) -> Claim:
     """Claim (repo, schedule, start) for `owner`. max_active None: no limit (a manual trigger).
     rerun: the finished states claimed again (a user asked: `schedule trigger --date`, `backfill`)."""
-    start, end = utc(start), utc(end)
+    return claim_many(store, repo, owner, [Wanted(schedule, start, end, max_active)], trigger, rerun)[0]
+
+
+def claim_many(store: Store, repo: str, owner: str, wanted: list[Wanted], trigger: str = "schedule",
+               rerun: tuple[str, ...] = ()) -> list[Claim]:
+    """Claim each wanted interval, in order, in one transaction (a tick claims what is due at once)."""
+    if not wanted:
+        return []
     with store.session(write=True) as session:
-        _serialize(session, repo, schedule)
-        rows = session.execute(sa.select(ScheduleRun).where(
-            ScheduleRun.repo == repo, ScheduleRun.schedule == schedule, ScheduleRun.state == "running",
-        )).scalars().all()
+        for name in sorted({w.schedule for w in wanted}):
+            _serialize(session, repo, name)
         now = _now()
-        active = [r for r in rows if r.logical_date != start and not owner_is_dead(r.owner, r.heartbeat_at, now)]
-        if max_active is not None and len(active) >= max_active:
-            return Claim("wait")
-        row = session.execute(sa.select(ScheduleRun).where(
-            ScheduleRun.repo == repo, ScheduleRun.schedule == schedule, ScheduleRun.logical_date == start,
-        )).scalar_one_or_none()
-        if row is None:
-            return _insert(session, repo, schedule, start, end, owner, trigger, now)
-        dead = row.state == "running" and owner_is_dead(row.owner, row.heartbeat_at, now)
-        if not dead and row.state not in rerun:
-            return Claim("taken")
-        done = session.execute(sa.update(ScheduleRun).where(
-            ScheduleRun.id == row.id, ScheduleRun.owner == row.owner, ScheduleRun.state == row.state,
-        ).values(owner=owner, state="running", heartbeat_at=now, claimed_at=now, ended_at=None, reason="",
-                 trigger=row.trigger if dead else trigger))
-        if done.rowcount != 1:
-            return Claim("taken")
-        return Claim("claimed", row.id, row.attempts, taken_over=dead)
+        active: dict[str, set[datetime]] = {}
+        for name, start, row_owner, beat in session.execute(
+                sa.select(ScheduleRun.schedule, ScheduleRun.logical_date, ScheduleRun.owner,
+                          ScheduleRun.heartbeat_at).where(ScheduleRun.repo == repo, ScheduleRun.state == "running")):
+            if not owner_is_dead(row_owner, beat, now):
+                active.setdefault(name, set()).add(start)
+        keys = [(w.schedule, utc(w.start)) for w in wanted]
+        rows = {(r.schedule, r.logical_date): r for r in session.execute(
+            sa.select(ScheduleRun.id, ScheduleRun.schedule, ScheduleRun.logical_date, ScheduleRun.state,
+                      ScheduleRun.owner, ScheduleRun.heartbeat_at, ScheduleRun.attempts, ScheduleRun.trigger)
+            .where(ScheduleRun.repo == repo,
+                   sa.tuple_(ScheduleRun.schedule, ScheduleRun.logical_date).in_(keys)))}
+        claims = []
+        for w, key in zip(wanted, keys, strict=True):
+            running = active.setdefault(w.schedule, set())
+            if w.max_active is not None and len(running - {key[1]}) >= w.max_active:
+                claims.append(Claim("wait"))
+                continue
+            found = _claim_one(session, repo, owner, w, rows.get(key), trigger, rerun, now)
+            if found.outcome == "claimed":
+                running.add(key[1])
+            claims.append(found)
+        return claims
+
+
+def _claim_one(session: Any, repo: str, owner: str, w: Wanted, row: Any, trigger: str,
+               rerun: tuple[str, ...], now: datetime) -> Claim:
+    if row is None:
+        return _insert(session, repo, w.schedule, utc(w.start), utc(w.end), owner, trigger, now)
+    dead = row.state == "running" and owner_is_dead(row.owner, row.heartbeat_at, now)
+    if not dead and row.state not in rerun:
+        return Claim("taken")
+    done = session.execute(sa.update(ScheduleRun).where(
+        ScheduleRun.id == row.id, ScheduleRun.owner == row.owner, ScheduleRun.state == row.state,
+    ).values(owner=owner, state="running", heartbeat_at=now, claimed_at=now, ended_at=None, reason="",
+             trigger=row.trigger if dead else trigger))
+    if done.rowcount != 1:
+        return Claim("taken")
+    return Claim("claimed", row.id, row.attempts, taken_over=dead)
 
 
 def _insert(session: Any, repo: str, schedule: str, start: datetime, end: datetime, owner: str,

@@ -25,6 +25,7 @@ time zones and DST zoneinfo's: nothing here parses cron itself.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ class Schedule:
     desc: str | None = None
     line: int = 0  # in himo.yaml
 
-    @property
+    @functools.cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
