@@ -31,19 +31,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, start_facts, write_result  # noqa: E402
+from common import log, start_facts, write_result
 
 TICK_TARGET_S = 0.050
 START_TARGET_S = 1.0
 
 
 def make_repo(root: Path, schedules: int, every: str | None = None) -> None:
-    env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="b@example.com",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@example.com")
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="b@example.com",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="b@example.com",
+    )
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
     subprocess.run([sys.executable, "-m", "himo", "init", "-q"], cwd=root, check=True, env=env)
-    lines = ["stages:", "  work:", f"    cmd: date +%s.%N >> {root.parent / 'started.log'}; echo ${{schedule.start}} > out.txt",
-             "    outs: [out.txt]", "schedules:"]
+    lines = [
+        "stages:",
+        "  work:",
+        f"    cmd: date +%s.%N >> {root.parent / 'started.log'}; echo ${{schedule.start}} > out.txt",
+        "    outs: [out.txt]",
+        "schedules:",
+    ]
     for n in range(schedules):
         when = f"every: {every}" if every else f"cron: '{n % 60} * * * *'"  # spread over the hour
         lines += [f"  s{n:04d}:", f"    {when}", "    targets: [work]"]
@@ -76,8 +86,12 @@ def tick_rows(workdir: Path, schedules: int, repeat: int) -> list[dict[str, obje
         claimed.append(claim_id)  # the attempt is not run; its interval ends after the timing
         return _Done()
 
+    cpu: list[float] = []  # the tick's CPU time (this thread), the same on a loaded machine
+
     def timed_tick() -> float:
+        cpu_started = time.thread_time()
         took = _timed(scheduler.tick)
+        cpu.append(time.thread_time() - cpu_started)
         for claim_id in claimed:
             claims.finish(scheduler.store, claim_id, scheduler.owner, "succeeded")
         claimed.clear()
@@ -90,17 +104,23 @@ def tick_rows(workdir: Path, schedules: int, repeat: int) -> list[dict[str, obje
     for i in range(repeat):
         clock.now = datetime(2026, 12, 3, 10, 0, 31, tzinfo=UTC) + timedelta(seconds=i)  # nothing due
         idle.append(timed_tick())
+    idle_cpu = cpu[-repeat:]
     clock.now = datetime(2026, 12, 3, 11, 0, 0, tzinfo=UTC)  # the hour's ticks since 10:00:30: all due
     every.append(timed_tick())
     for i in range(repeat):  # minute i+1: the schedules of that minute (1,000 / 60: 16 or 17 due)
         clock.now = datetime(2026, 12, 3, 11, 1 + i % 59, 0, tzinfo=UTC)
         some.append(timed_tick())
+    some_cpu = cpu[-repeat:]
     scheduler.store.close()
     due = schedules // 60
-    return [_row(f"tick, nothing due ({schedules:,} schedules)", idle, TICK_TARGET_S),
-            _row(f"tick, ~{due} due ({schedules:,} schedules; each claimed in the store)", some, TICK_TARGET_S),
-            _row(f"tick, all {schedules:,} due at once (claimed)", every, None),
-            _row(f"load + first tick ({schedules:,} schedules read, each claimed)", first, None)]
+    return [
+        _row(f"tick, nothing due ({schedules:,} schedules)", idle, TICK_TARGET_S),
+        _row(f"tick, nothing due ({schedules:,} schedules): CPU time", idle_cpu, TICK_TARGET_S),
+        _row(f"tick, ~{due} due ({schedules:,} schedules; each claimed in the store)", some, TICK_TARGET_S),
+        _row(f"tick, ~{due} due ({schedules:,} schedules): CPU time", some_cpu, TICK_TARGET_S),
+        _row(f"tick, all {schedules:,} due at once (claimed)", every, None),
+        _row(f"load + first tick ({schedules:,} schedules read, each claimed)", first, None),
+    ]
 
 
 class _Done:
@@ -120,8 +140,15 @@ def _timed(fn) -> float:  # type: ignore[no-untyped-def]
 def _row(name: str, samples: list[float], target: float | None) -> dict[str, object]:
     median = statistics.median(samples)
     met = None if target is None else ("yes" if median <= target else "NO")
-    return {"backend": "sqlite", "measurement": name, "median": median, "samples": samples, "error": None,
-            "target_s": target, "met": met}
+    return {
+        "backend": "sqlite",
+        "measurement": name,
+        "median": median,
+        "samples": samples,
+        "error": None,
+        "target_s": target,
+        "met": met,
+    }
 
 
 def start_rows(workdir: Path, runs: int) -> list[dict[str, object]]:
@@ -162,11 +189,13 @@ def start_rows(workdir: Path, runs: int) -> list[dict[str, object]]:
     stop.set()
     thread.join()
     sched.run_attempt = original
-    process, stage = process[1:runs + 1], stage[1:runs + 1]  # the first: the interval due at start-up
+    process, stage = process[1 : runs + 1], stage[1 : runs + 1]  # the first: the interval due at start-up
     if not stage:
         raise SystemExit(f"no scheduled run started in time; see {root}/.himo/scheduler/logs")
-    return [_row("due run started: attempt process (every: 2s)", process, START_TARGET_S),
-            _row("due run started: stage command (scratch workspace + `himo repro` start-up)", stage, None)]
+    return [
+        _row("due run started: attempt process (every: 2s)", process, START_TARGET_S),
+        _row("due run started: stage command (scratch workspace + `himo repro` start-up)", stage, None),
+    ]
 
 
 def main() -> int:
@@ -186,8 +215,10 @@ def main() -> int:
             print(f"{row['measurement']}: median {row['median']:.4f} s")
         rows += start_rows(workdir, opts.runs)
         for row in rows:
-            print(f"{row['measurement']}: median {row['median']:.4f} s over {len(row['samples'])}"
-                  f" (target {row['target_s']}, met {row['met']})")
+            print(
+                f"{row['measurement']}: median {row['median']:.4f} s over {len(row['samples'])}"
+                f" (target {row['target_s']}, met {row['met']})"
+            )
         write_result("schedule", workdir, started, {"rows": rows}, shutil.which("himo"), out=opts.json_out)
     finally:
         os.chdir("/")

@@ -20,19 +20,28 @@ def sched(**body: object):  # type: ignore[no-untyped-def]
     return parse_schedule("s", body, 7, STAGES)
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"cron": "61 * * * *"}, "himo.yaml:7: schedule 's': cron: '61 * * * *' is not a valid cron expression"),
-    ({"cron": "0 6 * * *", "timezone": "Mars/Olympus"}, "schedule 's': timezone: unknown time zone 'Mars/Olympus'"),
-    ({"cron": "0 6 * * *", "timezone": "../../etc/passwd"}, "timezone: unknown time zone"),
-    ({"cron": "0 6 * * *", "targets": ["predcit"]}, "schedule 's': targets: no stage named 'predcit'"),
-    ({"cron": "0 6 * * *", "retries": -1}, "schedule 's': retries: -1 is not a whole number >= 0"),
-    ({"every": "0s"}, "every: '0s' is not a positive duration"),
-    ({"cron": "0 6 * * *", "every": "1h"}, "cron: give either 'cron' or 'every'"),
-    ({"cron": "0 6 * * *", "max_active": 0}, "max_active: must be at least 1"),
-    ({"cron": "0 6 * * *", "retry_delay": "soon"}, "retry_delay: 'soon' is not a duration"),
-    ({"cron": "0 6 * * *", "catchup": "yes"}, "catchup: 'yes' is not true or false"),
-    ({"cron": "0 6 * * *", "cronn": 1}, "cronn: unknown key"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"cron": "61 * * * *"},
+            "himo.yaml:7: schedule 's': cron: '61 * * * *' is not a valid cron expression",
+        ),
+        (
+            {"cron": "0 6 * * *", "timezone": "Mars/Olympus"},
+            "schedule 's': timezone: unknown time zone 'Mars/Olympus'",
+        ),
+        ({"cron": "0 6 * * *", "timezone": "../../etc/passwd"}, "timezone: unknown time zone"),
+        ({"cron": "0 6 * * *", "targets": ["predcit"]}, "schedule 's': targets: no stage named 'predcit'"),
+        ({"cron": "0 6 * * *", "retries": -1}, "schedule 's': retries: -1 is not a whole number >= 0"),
+        ({"every": "0s"}, "every: '0s' is not a positive duration"),
+        ({"cron": "0 6 * * *", "every": "1h"}, "cron: give either 'cron' or 'every'"),
+        ({"cron": "0 6 * * *", "max_active": 0}, "max_active: must be at least 1"),
+        ({"cron": "0 6 * * *", "retry_delay": "soon"}, "retry_delay: 'soon' is not a duration"),
+        ({"cron": "0 6 * * *", "catchup": "yes"}, "catchup: 'yes' is not true or false"),
+        ({"cron": "0 6 * * *", "cronn": 1}, "cronn: unknown key"),
+    ],
+)
 def test_bad_schedules_are_refused_naming_schedule_and_field(body: dict, message: str) -> None:
     with pytest.raises(PipelineError) as error:
         sched(**body)
@@ -41,20 +50,26 @@ def test_bad_schedules_are_refused_naming_schedule_and_field(body: dict, message
 
 
 def test_status_reports_a_bad_schedule_at_load_time(repo: Path, himo: Himo) -> None:
-    write(repo / "himo.yaml", "stages:\n  a:\n    cmd: echo\nschedules:\n  nightly:\n    cron: '0 6 * * *'\n"
-          "    retries: -2\n")
+    write(
+        repo / "himo.yaml",
+        "stages:\n  a:\n    cmd: echo\nschedules:\n  nightly:\n    cron: '0 6 * * *'\n    retries: -2\n",
+    )
     proc = himo("status", ok=False)
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[0] == (
-        "Error: himo.yaml:5: schedule 'nightly': retries: -2 is not a whole number >= 0")
+        "Error: himo.yaml:5: schedule 'nightly': retries: -2 is not a whole number >= 0"
+    )
     assert himo("repro", ok=False).returncode == 1  # every load of the pipeline checks them
 
 
 def test_a_full_schedule_reads_back(repo: Path) -> None:
-    write(repo / "himo.yaml", "stages:\n  predict:\n    cmd: echo\nschedules:\n  daily:\n"
-          "    cron: '0 6 * * *'\n    timezone: Asia/Tokyo\n    targets: [predict]\n    retries: 2\n"
-          "    retry_delay: 5m\n    timeout: 1h\n    push: storage\n    export: {out.csv: /tmp/x}\n"
-          "    params: {lr: 0.1}\n    on_failure: ./notify.sh\n    start: 2026-12-01\n")
+    write(
+        repo / "himo.yaml",
+        "stages:\n  predict:\n    cmd: echo\nschedules:\n  daily:\n"
+        "    cron: '0 6 * * *'\n    timezone: Asia/Tokyo\n    targets: [predict]\n    retries: 2\n"
+        "    retry_delay: 5m\n    timeout: 1h\n    push: storage\n    export: {out.csv: /tmp/x}\n"
+        "    params: {lr: 0.1}\n    on_failure: ./notify.sh\n    start: 2026-12-01\n",
+    )
     (daily,) = read_schedules(repo)
     assert (daily.retries, daily.retry_delay, daily.timeout) == (2, timedelta(minutes=5), timedelta(hours=1))
     assert daily.push == "storage" and daily.export == (("out.csv", "/tmp/x"),)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -27,8 +28,10 @@ STAGE = """stages:
 schedules:
 {schedules}"""
 # The stage appends what it saw to LOG (outside the worktree, which is removed after the run).
-RECORD = ('echo "${{schedule.date}} ${{schedule.name}} $HIMO_LOGICAL_DATE $HIMO_SCHEDULE_ATTEMPT" >> {log}'
-          ' && echo done > out.txt')
+RECORD = (
+    'echo "${{schedule.date}} ${{schedule.name}} $HIMO_LOGICAL_DATE $HIMO_SCHEDULE_ATTEMPT" >> {log}'
+    " && echo done > out.txt"
+)
 
 
 def pipeline(repo: Path, schedules: str, cmd: str | None = None) -> Path:
@@ -50,15 +53,21 @@ def history(himo: Himo, name: str) -> list[dict]:
 
 
 def test_days_without_catchup_run_the_latest_interval_once(repo: Path, himo: Himo) -> None:
-    log = pipeline(repo, "  daily:\n    cron: '0 6 * * *'\n    timezone: Asia/Tokyo\n    targets: [predict]\n")
+    log = pipeline(
+        repo, "  daily:\n    cron: '0 6 * * *'\n    timezone: Asia/Tokyo\n    targets: [predict]\n"
+    )
     himo("scheduler", "--once", "--now", "2026-12-03T00:00")  # 09:00 in Tokyo
     himo("scheduler", "--once", "--now", "2026-12-03T01:00")  # nothing new is due
     himo("scheduler", "--once", "--now", "2026-12-06T00:00")  # after downtime: only the latest
-    assert seen(log) == [["2026-12-02", "daily", "2026-12-02T06:00:00+09:00", "1"],
-                         ["2026-12-05", "daily", "2026-12-05T06:00:00+09:00", "1"]]
+    assert seen(log) == [
+        ["2026-12-02", "daily", "2026-12-02T06:00:00+09:00", "1"],
+        ["2026-12-05", "daily", "2026-12-05T06:00:00+09:00", "1"],
+    ]
     dates = [(h["logical_date"], h["state"], h["trigger"]) for h in history(himo, "daily")]
-    assert dates == [("2026-12-04T21:00:00+00:00", "succeeded", "schedule"),
-                     ("2026-12-01T21:00:00+00:00", "succeeded", "schedule")]
+    assert dates == [
+        ("2026-12-04T21:00:00+00:00", "succeeded", "schedule"),
+        ("2026-12-01T21:00:00+00:00", "succeeded", "schedule"),
+    ]
     runs = json.loads(himo("runs", "--json").stdout)
     assert {r["trigger"] for r in runs} == {"schedule"}
     assert not (repo / "out.txt").exists()  # the user's workspace is never touched
@@ -68,8 +77,12 @@ def test_days_without_catchup_run_the_latest_interval_once(repo: Path, himo: Him
 def test_catchup_runs_every_missed_interval_in_order_with_its_params(repo: Path, himo: Himo) -> None:
     write(repo / "params.yaml", "threshold: 1\n")
     log = repo.parent / "seen.log"
-    pipeline(repo, "  daily:\n    cron: '0 6 * * *'\n    catchup: true\n    start: 2026-12-01\n"
-                   "    params: {threshold: 7}\n", cmd=f"echo ${{schedule.date}} ${{threshold}} >> {log}; echo > out.txt")
+    pipeline(
+        repo,
+        "  daily:\n    cron: '0 6 * * *'\n    catchup: true\n    start: 2026-12-01\n"
+        "    params: {threshold: 7}\n",
+        cmd=f"echo ${{schedule.date}} ${{threshold}} >> {log}; echo > out.txt",
+    )
     out = himo("scheduler", "--once", "--now", "2026-12-04T07:00", "--json").stdout
     assert [o["logical_date"][:10] for o in json.loads(out)] == ["2026-12-01", "2026-12-02", "2026-12-03"]
     assert seen(log) == [["2026-12-01", "7"], ["2026-12-02", "7"], ["2026-12-03", "7"]]
@@ -77,9 +90,9 @@ def test_catchup_runs_every_missed_interval_in_order_with_its_params(repo: Path,
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
-    got: list[dict] = []
+    got: ClassVar[list[dict]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         Receiver.got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(204)
         self.end_headers()
@@ -100,10 +113,14 @@ def receiver() -> Iterator[str]:
 def test_retries_record_each_attempt_and_hooks_are_called(repo: Path, himo: Himo, receiver: str) -> None:
     flaky = 'test "$HIMO_SCHEDULE_ATTEMPT" -gt 1 && echo ok > out.txt'  # the first attempt fails
     failed = repo.parent / "failed.json"
-    pipeline(repo, f"  flaky:\n    cron: '0 6 * * *'\n    retries: 2\n    retry_delay: 0.2s\n"
-                   f"    on_success: {receiver}\n"
-                   f"  broken:\n    cron: '0 6 * * *'\n"
-                   f"    on_failure: 'echo $HIMO_RUN_JSON > {failed}'\n", cmd=flaky)
+    pipeline(
+        repo,
+        f"  flaky:\n    cron: '0 6 * * *'\n    retries: 2\n    retry_delay: 0.2s\n"
+        f"    on_success: {receiver}\n"
+        f"  broken:\n    cron: '0 6 * * *'\n"
+        f"    on_failure: 'echo $HIMO_RUN_JSON > {failed}'\n",
+        cmd=flaky,
+    )
     himo("scheduler", "--once", "--now", "2026-12-03T07:00")
     (flaky_day,) = history(himo, "flaky")
     assert flaky_day["state"] == "succeeded"
@@ -157,10 +174,15 @@ def test_pause_resume_backfill_and_trigger(repo: Path, himo: Himo) -> None:
     listed = json.loads(himo("schedule", "list", "--json").stdout)
     assert (listed[0]["name"], listed[0]["paused"], listed[0]["next_run"]) == ("daily", True, None)
     himo("schedule", "resume", "daily")
-    out = json.loads(himo("schedule", "backfill", "daily", "--from", "2026-11-30", "--to", "2026-12-01T06:00",
-                          "--json").stdout)
-    assert [(o["logical_date"][:10], o["state"]) for o in out] == [("2026-11-30", "succeeded"),
-                                                                 ("2026-12-01", "succeeded")]
+    out = json.loads(
+        himo(
+            "schedule", "backfill", "daily", "--from", "2026-11-30", "--to", "2026-12-01T06:00", "--json"
+        ).stdout
+    )
+    assert [(o["logical_date"][:10], o["state"]) for o in out] == [
+        ("2026-11-30", "succeeded"),
+        ("2026-12-01", "succeeded"),
+    ]
     himo("schedule", "backfill", "daily", "--from", "2026-11-30", "--to", "2026-12-01")  # done: not again
     himo("schedule", "trigger", "daily", "--date", "2026-11-30T06:00")  # asked: runs again
     # ... restored from the run-cache: the same command (same date), deps and params ran before
@@ -176,13 +198,24 @@ def test_pause_resume_backfill_and_trigger(repo: Path, himo: Himo) -> None:
 def test_every_second_in_real_time_without_overlap(repo: Path, himo: Himo) -> None:
     """A stage longer than the period: max_active 1 makes later ticks wait (catchup: they all run)."""
     spans = repo.parent / "spans.log"
-    pipeline(repo, "  tick:\n    every: 1s\n    catchup: true\n    max_active: 1\n",
-             cmd=f"echo start $(date +%s.%N) ${{schedule.start}} >> {spans}; sleep 1.5; echo end $(date +%s.%N) >> {spans};"
-                 " echo ok > out.txt")
-    proc = subprocess.Popen([sys.executable, "-m", "himo", "scheduler"], cwd=repo, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    pipeline(
+        repo,
+        "  tick:\n    every: 1s\n    catchup: true\n    max_active: 1\n",
+        cmd=f"echo start $(date +%s.%N) ${{schedule.start}} >> {spans}; sleep 1.5;"
+        f" echo end $(date +%s.%N) >> {spans};"
+        " echo ok > out.txt",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "himo", "scheduler"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
-    while len([s for s in spans.read_text().split("\n") if s.startswith("end")] if spans.exists() else []) < 3:
+    while (
+        len([s for s in spans.read_text().split("\n") if s.startswith("end")] if spans.exists() else []) < 3
+    ):
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
@@ -199,21 +232,27 @@ def test_every_second_in_real_time_without_overlap(repo: Path, himo: Himo) -> No
 
 def _two_schedulers(repo: Path, env: dict[str, str]) -> None:
     cmd = [sys.executable, "-m", "himo", "scheduler", "--once", "--now", "2026-12-04T07:00"]
-    procs = [subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     for proc in procs:
         assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_two_schedulers_run_each_interval_once(repo: Path, himo: Himo, store: str,
-                                               request: pytest.FixtureRequest) -> None:
+def test_two_schedulers_run_each_interval_once(
+    repo: Path, himo: Himo, store: str, request: pytest.FixtureRequest
+) -> None:
     env = dict(os.environ)
     if store == "postgresql":
         env["HIMO_META_URL"] = request.getfixturevalue("pg_url")
-    log = pipeline(repo, "  daily:\n    cron: '0 6 * * *'\n    catchup: true\n    start: 2026-12-01\n"
-                         "  other:\n    cron: '0 6 * * *'\n    catchup: true\n    start: 2026-12-01\n")
+    log = pipeline(
+        repo,
+        "  daily:\n    cron: '0 6 * * *'\n    catchup: true\n    start: 2026-12-01\n"
+        "  other:\n    cron: '0 6 * * *'\n    catchup: true\n    start: 2026-12-01\n",
+    )
     _two_schedulers(repo, env)
     ran = sorted((line[1], line[0]) for line in seen(log))
     days = ["2026-12-01", "2026-12-02", "2026-12-03"]
@@ -222,11 +261,17 @@ def test_two_schedulers_run_each_interval_once(repo: Path, himo: Himo, store: st
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_scheduler_aborts_the_attempt_and_the_interval_runs_again(repo: Path, himo: Himo) -> None:
+def test_kill_9_of_the_scheduler_aborts_the_attempt_and_the_interval_runs_again(
+    repo: Path, himo: Himo
+) -> None:
     first = repo.parent / "first-attempt-started"
     pidfile = repo.parent / "stage.pid"
-    pipeline(repo, "  daily:\n    cron: '0 6 * * *'\n",
-             cmd=f"if [ -e {first} ]; then echo ok > out.txt; else touch {first}; echo $$ > {pidfile}; sleep 60; fi")
+    pipeline(
+        repo,
+        "  daily:\n    cron: '0 6 * * *'\n",
+        cmd=f"if [ -e {first} ]; then echo ok > out.txt;"
+        f" else touch {first}; echo $$ > {pidfile}; sleep 60; fi",
+    )
     cmd = [sys.executable, "-m", "himo", "scheduler", "--once", "--now", "2026-12-03T07:00"]
     proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

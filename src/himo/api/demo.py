@@ -178,8 +178,9 @@ class Walkthrough:
                 self.say(f"$ himo scheduler --once --now {now:%Y-%m-%dT%H:%M}")
                 for outcome in run_scheduler(repo, once=True, now=now):
                     self.result.scheduled.append(outcome.to_dict())
-                    tries = "" if outcome.attempts == 1 else f" after {outcome.attempts} attempts (the first: " \
-                        "data not there yet, retried 1 s later)"
+                    tries = "" if outcome.attempts == 1 else (
+                        f" after {outcome.attempts} attempts (the first: data not there yet,"
+                        " retried 1 s later)")
                     self.say(f"{SCHEDULE_NAME} for {outcome.logical_date:%Y-%m-%d}: {outcome.state}{tries}")
         finally:
             os.environ.pop("HIMO_DEMO_LATE", None)
@@ -327,7 +328,8 @@ NEXT_STEPS = [
 def _summary(result: DemoResult, echo: Echo) -> None:
     stages = ", ".join(s.name for s in STAGES)
     echo(f"\nDone in {result.seconds:.1f} s. In {result.root}:")
-    echo(f"   {len(result.commits)} git commits: the project, the first run, the parameter change, the schedule")
+    echo(f"   {len(result.commits)} git commits: the project, the first run, the parameter change, "
+         "the schedule")
     echo(f"   {', '.join(RAW_DATA)}: tracked by himo (*.himo pointers in git, bytes in .himo/cache)")
     echo(f"   himo.yaml: {len(STAGES)} stages ({stages}); himo.lock: what each read and wrote")
     echo(f"   {REMOTE}/: a folder remote with {result.pushed} objects (himo pull fetches them)")

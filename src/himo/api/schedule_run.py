@@ -56,8 +56,10 @@ class AttemptResult:
 def branch_head(repo: Repo, branch: str | None) -> str:
     """The commit a schedule runs: its branch's head, or HEAD's."""
     if repo.git is None:
-        raise ScmError("schedules run a commit of a git repository, and this one has no git",
-                       "run `git init` and commit the pipeline")
+        raise ScmError(
+            "schedules run a commit of a git repository, and this one has no git",
+            "run `git init` and commit the pipeline",
+        )
     return repo.git.resolve(branch or "HEAD")
 
 
@@ -89,14 +91,24 @@ def attempt_script(schedule: Schedule, interval: Interval) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_attempt(repo: Repo, schedule: Schedule, interval: Interval, attempt: int, run_id: str, commit: str,
-                on_start: Callable[[int], None] = lambda _: None) -> AttemptResult:
+def run_attempt(
+    repo: Repo,
+    schedule: Schedule,
+    interval: Interval,
+    attempt: int,
+    run_id: str,
+    commit: str,
+    on_start: Callable[[int], None] = lambda _: None,
+) -> AttemptResult:
     """Run one attempt of `commit` to its end (or its timeout); `on_start(pid)` once its process runs.
     Its `himo repro` records into the run `run_id`, which the caller started and ends."""
     logs = scheduler_dir(repo) / "logs" / schedule.name
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{interval.start.strftime('%Y%m%dT%H%M%S')}-{attempt}.log"
-    with isolated_workspace(repo, commit, overrides=overrides(schedule, interval)) as ws, open(log, "ab") as out:
+    with (
+        isolated_workspace(repo, commit, overrides=overrides(schedule, interval)) as ws,
+        open(log, "ab") as out,
+    ):
         env = _environment(schedule, interval, attempt, run_id)
         proc, leash = start_watched(attempt_script(schedule, interval), ws.repo.root, env, out)
         on_start(proc.pid)
@@ -104,14 +116,19 @@ def run_attempt(repo: Repo, schedule: Schedule, interval: Interval, attempt: int
         release(leash, ended=proc.poll() is not None)
     if timed_out:
         return AttemptResult("failed", "timeout", repo.rel(log))
-    return AttemptResult("succeeded" if code == 0 else "failed", "" if code == 0 else f"exit code {code}",
-                         repo.rel(log))
+    return AttemptResult(
+        "succeeded" if code == 0 else "failed", "" if code == 0 else f"exit code {code}", repo.rel(log)
+    )
 
 
 def _environment(schedule: Schedule, interval: Interval, attempt: int, run_id: str) -> dict[str, str]:
     env = dict(os.environ) | interval.env(schedule.name)
-    env |= {"HIMO_TRIGGER": "schedule", "HIMO_SCHEDULE_ATTEMPT": str(attempt), "HIMO_RUN_ID": run_id,
-            "HIMO_META_DELIVER": PARENT}  # the scheduler delivers after the attempt (its store is open)
+    env |= {
+        "HIMO_TRIGGER": "schedule",
+        "HIMO_SCHEDULE_ATTEMPT": str(attempt),
+        "HIMO_RUN_ID": run_id,
+        "HIMO_META_DELIVER": PARENT,
+    }  # the scheduler delivers after the attempt (its store is open)
     return env
 
 
@@ -140,20 +157,26 @@ def run_hook(repo: Repo, hook: str, payload: dict[str, Any]) -> str | None:
     returned as one line, never raised: a broken hook does not change the run's outcome."""
     body = json.dumps(payload, default=str)
     if hook.startswith(("http://", "https://")):
-        request = urllib.request.Request(hook, data=body.encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            hook, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 response.read()
             return None
         except OSError as error:
             return f"webhook {hook}: {error}"
-    env = dict(os.environ) | {"HIMO_RUN_JSON": body, "HIMO_RUN_STATUS": payload["status"],
-                              "HIMO_SCHEDULE": payload["schedule"], "HIMO_LOGICAL_DATE": payload["logical_date"]}
+    env = dict(os.environ) | {
+        "HIMO_RUN_JSON": body,
+        "HIMO_RUN_STATUS": payload["status"],
+        "HIMO_SCHEDULE": payload["schedule"],
+        "HIMO_LOGICAL_DATE": payload["logical_date"],
+    }
     started = time.monotonic()
     try:
-        proc = subprocess.run(hook, shell=True, cwd=repo.root, env=env, timeout=HOOK_TIMEOUT_S,
-                              capture_output=True, check=False)
+        proc = subprocess.run(
+            hook, shell=True, cwd=repo.root, env=env, timeout=HOOK_TIMEOUT_S, capture_output=True, check=False
+        )
     except subprocess.TimeoutExpired:
         return f"hook {hook!r} still ran after {time.monotonic() - started:.0f} s; stopped"
     return None if proc.returncode == 0 else f"hook {hook!r} exited {proc.returncode}"

@@ -51,8 +51,15 @@ class Outcome:
     hook_problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {"schedule": self.schedule, "logical_date": self.logical_date.isoformat(), "state": self.state,
-                "attempts": self.attempts, "run_id": self.run_id, "reason": self.reason, "log": self.log}
+        return {
+            "schedule": self.schedule,
+            "logical_date": self.logical_date.isoformat(),
+            "state": self.state,
+            "attempts": self.attempts,
+            "run_id": self.run_id,
+            "reason": self.reason,
+            "log": self.log,
+        }
 
 
 def real_now() -> datetime:
@@ -60,8 +67,13 @@ def real_now() -> datetime:
 
 
 class Scheduler:
-    def __init__(self, repo: Repo, now: Callable[[], datetime] = real_now,
-                 echo: Callable[[str], None] = lambda _: None, workers: int = WORKERS) -> None:
+    def __init__(
+        self,
+        repo: Repo,
+        now: Callable[[], datetime] = real_now,
+        echo: Callable[[str], None] = lambda _: None,
+        workers: int = WORKERS,
+    ) -> None:
         self.repo = repo
         self.now = now
         self.echo = echo
@@ -147,8 +159,10 @@ class Scheduler:
             self.echo(f"himo.yaml changed and is not valid, the schedules as before stay: {error.message}")
             return
         if first:
-            self.last_end = {name: end.replace(tzinfo=UTC)
-                             for name, end in claims.last_ends(self.store, self.identity).items()}
+            self.last_end = {
+                name: end.replace(tzinfo=UTC)
+                for name, end in claims.last_ends(self.store, self.identity).items()
+            }
             self._adopt_orphans()
         self.heap = [(now, name) for name in self.schedules]  # each is looked at once now
         heapq.heapify(self.heap)
@@ -157,8 +171,9 @@ class Scheduler:
         """Intervals a dead scheduler left running run again (the killed attempt ended aborted)."""
         for name, start, end in claims.orphans(self.store, self.identity):
             if name in self.schedules:
-                interval = Interval(start.replace(tzinfo=UTC), end.replace(tzinfo=UTC),
-                                    self.schedules[name].timezone)
+                interval = Interval(
+                    start.replace(tzinfo=UTC), end.replace(tzinfo=UTC), self.schedules[name].timezone
+                )
                 self.backlog.setdefault(name, []).append(interval)
 
     def _add_due(self, schedule: Schedule, now: datetime) -> None:
@@ -179,14 +194,18 @@ class Scheduler:
             self._supersede(name)
         while True:
             now = time.monotonic()
-            heads = [(self.schedules[n], q[0]) for n, q in self.backlog.items()
-                     if n in self.schedules and self.recheck.get(n, 0.0) <= now]
+            heads = [
+                (self.schedules[n], q[0])
+                for n, q in self.backlog.items()
+                if n in self.schedules and self.recheck.get(n, 0.0) <= now
+            ]
             if not heads:
                 return started
             wanted = [claims.Wanted(s.name, i.start, i.end, s.max_active) for s, i in heads]
             progress = False
-            for (schedule, interval), claim in zip(heads, claims.claim_many(self.store, self.identity,
-                                                                             self.owner, wanted), strict=True):
+            for (schedule, interval), claim in zip(
+                heads, claims.claim_many(self.store, self.identity, self.owner, wanted), strict=True
+            ):
                 if claim.outcome == "wait":
                     self.recheck[schedule.name] = now + WAIT_RECHECK_S
                     continue
@@ -259,8 +278,10 @@ class Scheduler:
             if self.stopping:
                 outcome.state = "aborted"
                 return outcome
-            self.echo(f"{schedule.name} {interval.start.isoformat()}: attempt {attempt} {result.status}"
-                      + (f" ({result.reason})" if result.reason else ""))
+            self.echo(
+                f"{schedule.name} {interval.start.isoformat()}: attempt {attempt} {result.status}"
+                + (f" ({result.reason})" if result.reason else "")
+            )
             if result.status == "succeeded":
                 break
         claims.finish(self.store, claim_id, self.owner, outcome.state, outcome.reason)
@@ -291,9 +312,16 @@ class Scheduler:
     def _context(self, schedule: Schedule, interval: Interval, attempt: int) -> Context:
         if self._base_context is None:
             self._base_context = context(self.repo)
-        return replace(self._base_context, repo=self.identity, trigger="schedule", schedule=schedule.name,
-                       logical_date=interval.env(schedule.name)["HIMO_LOGICAL_DATE"], attempt=attempt,
-                       branch=schedule.branch or self._base_context.branch, dirty=False)
+        return replace(
+            self._base_context,
+            repo=self.identity,
+            trigger="schedule",
+            schedule=schedule.name,
+            logical_date=interval.env(schedule.name)["HIMO_LOGICAL_DATE"],
+            attempt=attempt,
+            branch=schedule.branch or self._base_context.branch,
+            dirty=False,
+        )
 
     def deliver(self) -> None:
         """Deliver the journals of attempts (theirs are left to the scheduler: HIMO_META_DELIVER=parent)."""
@@ -320,17 +348,25 @@ class Scheduler:
         hook = schedule.on_success if outcome.state == "succeeded" else schedule.on_failure
         if not hook:
             return
-        payload = outcome.to_dict() | {"status": outcome.state, "interval_start": interval.start.isoformat(),
-                                       "interval_end": interval.end.isoformat(), "repo": self.identity}
+        payload = outcome.to_dict() | {
+            "status": outcome.state,
+            "interval_start": interval.start.isoformat(),
+            "interval_end": interval.end.isoformat(),
+            "repo": self.identity,
+        }
         problem = run_hook(self.repo, hook, payload)
         if problem:
             outcome.hook_problems.append(problem)
             self.echo(f"{schedule.name}: {problem}")
 
 
-def run_scheduler(repo: Repo, once: bool = False, now: datetime | None = None,
-                  echo: Callable[[str], None] = lambda _: None,
-                  stop: threading.Event | None = None) -> list[Outcome]:
+def run_scheduler(
+    repo: Repo,
+    once: bool = False,
+    now: datetime | None = None,
+    echo: Callable[[str], None] = lambda _: None,
+    stop: threading.Event | None = None,
+) -> list[Outcome]:
     """`himo scheduler`: run due schedules until stopped; `once`: what is due now, then return.
     `now`: a fixed clock (the real one otherwise)."""
     clock = (lambda: now) if now is not None else real_now

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from himo.api.recording import open_store, repo_identity, _user
+from himo.api.recording import _user, open_store, repo_identity
 from himo.api.scheduler import Outcome, Scheduler, real_now
 from himo.errors import PipelineError
 from himo.meta import schedules as claims
@@ -17,7 +17,8 @@ from himo.pipeline.schedules import Interval, Schedule, read_schedules
 from himo.workspace.repo import Repo
 
 MAX_BACKFILL = 10_000  # intervals one backfill may ask for
-# The intervals run again when asked: a trigger runs its date whatever it did; a backfill what did not succeed.
+# The intervals run again when asked: a trigger runs its date whatever it did; a backfill what
+# did not succeed.
 RERUN = {"manual": claims.FINAL, "backfill": ("failed", "skipped")}
 
 
@@ -34,20 +35,39 @@ class ScheduleInfo:
     history: list[claims.IntervalRecord] = field(default_factory=list)  # newest first
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "when": self.when, "targets": self.targets, "paused": self.paused,
-                "next_run": self.next_run.isoformat() if self.next_run else None, "catchup": self.catchup,
-                "retries": self.retries, "max_active": self.max_active,
-                "history": [interval_dict(h) for h in self.history]}
+        return {
+            "name": self.name,
+            "when": self.when,
+            "targets": self.targets,
+            "paused": self.paused,
+            "next_run": self.next_run.isoformat() if self.next_run else None,
+            "catchup": self.catchup,
+            "retries": self.retries,
+            "max_active": self.max_active,
+            "history": [interval_dict(h) for h in self.history],
+        }
 
 
 def interval_dict(record: claims.IntervalRecord) -> dict[str, object]:
-    return {"logical_date": record.logical_date.replace(tzinfo=UTC).isoformat(),
-            "interval_end": record.interval_end.replace(tzinfo=UTC).isoformat(), "state": record.state,
-            "reason": record.reason, "trigger": record.trigger, "run_id": record.run_id,
-            "attempts": [{"run_id": a.run_id, "attempt": a.attempt, "status": a.status, "reason": a.reason,
-                          "started_at": a.started_at.replace(tzinfo=UTC).isoformat(),
-                          "ended_at": a.ended_at.replace(tzinfo=UTC).isoformat() if a.ended_at else None}
-                         for a in record.attempts]}
+    return {
+        "logical_date": record.logical_date.replace(tzinfo=UTC).isoformat(),
+        "interval_end": record.interval_end.replace(tzinfo=UTC).isoformat(),
+        "state": record.state,
+        "reason": record.reason,
+        "trigger": record.trigger,
+        "run_id": record.run_id,
+        "attempts": [
+            {
+                "run_id": a.run_id,
+                "attempt": a.attempt,
+                "status": a.status,
+                "reason": a.reason,
+                "started_at": a.started_at.replace(tzinfo=UTC).isoformat(),
+                "ended_at": a.ended_at.replace(tzinfo=UTC).isoformat() if a.ended_at else None,
+            }
+            for a in record.attempts
+        ],
+    }
 
 
 def describe(schedule: Schedule) -> str:
@@ -59,13 +79,16 @@ def describe(schedule: Schedule) -> str:
 def _find(repo: Repo, name: str) -> Schedule:
     found = {s.name: s for s in read_schedules(repo.root)}
     if name not in found:
-        raise PipelineError(f"no schedule named {name!r} in himo.yaml (schedules: {', '.join(found) or 'none'})",
-                            "see `himo schedule list`")
+        raise PipelineError(
+            f"no schedule named {name!r} in himo.yaml (schedules: {', '.join(found) or 'none'})",
+            "see `himo schedule list`",
+        )
     return found[name]
 
 
-def schedule_list(repo: Repo, now: datetime | None = None, history: int = 30,
-                  store: Any = None) -> list[ScheduleInfo]:
+def schedule_list(
+    repo: Repo, now: datetime | None = None, history: int = 30, store: Any = None
+) -> list[ScheduleInfo]:
     """Every schedule with its next run and (newest first) its last `history` intervals.
     `store`: an open store to read (the dashboard's), else the repository's."""
     schedules = read_schedules(repo.root)
@@ -77,8 +100,12 @@ def schedule_list(repo: Repo, now: datetime | None = None, history: int = 30,
     try:
         identity = repo_identity(repo)
         paused = claims.paused(store, identity)
-        return [_info(s, s.name in paused, now, claims.history(store, identity, s.name, history) if history else [])
-                for s in schedules]
+        return [
+            _info(
+                s, s.name in paused, now, claims.history(store, identity, s.name, history) if history else []
+            )
+            for s in schedules
+        ]
     finally:
         if own:
             store.close()
@@ -89,10 +116,20 @@ def schedule_show(repo: Repo, name: str, now: datetime | None = None, history: i
     return next(i for i in schedule_list(repo, now, history) if i.name == name)
 
 
-def _info(schedule: Schedule, paused: bool, now: datetime, history: list[claims.IntervalRecord]) -> ScheduleInfo:
-    return ScheduleInfo(schedule.name, describe(schedule), list(schedule.targets), paused,
-                        None if paused else schedule.next_tick(now), schedule.catchup, schedule.retries,
-                        schedule.max_active, history)
+def _info(
+    schedule: Schedule, paused: bool, now: datetime, history: list[claims.IntervalRecord]
+) -> ScheduleInfo:
+    return ScheduleInfo(
+        schedule.name,
+        describe(schedule),
+        list(schedule.targets),
+        paused,
+        None if paused else schedule.next_tick(now),
+        schedule.catchup,
+        schedule.retries,
+        schedule.max_active,
+        history,
+    )
 
 
 def set_paused(repo: Repo, name: str, paused: bool) -> None:
@@ -114,18 +151,22 @@ def schedule_history(repo: Repo, name: str, limit: int = 30) -> list[claims.Inte
         store.close()
 
 
-def trigger(repo: Repo, name: str, date: datetime | None = None,
-            echo: Callable[[str], None] = lambda _: None) -> Outcome:
+def trigger(
+    repo: Repo, name: str, date: datetime | None = None, echo: Callable[[str], None] = lambda _: None
+) -> Outcome:
     """Run the schedule now, in this process: the interval starting at `date` (run again if it
     ran before), else the interval ending now. Paused or not, max_active or not: a person asked."""
     schedule = _find(repo, name)
     now = real_now()
-    interval = schedule.interval_from(date) if date else Interval(schedule.last_tick(now), now, schedule.timezone)
+    interval = (
+        schedule.interval_from(date) if date else Interval(schedule.last_tick(now), now, schedule.timezone)
+    )
     return _run(repo, schedule, [interval], "manual", echo)[0]
 
 
-def backfill(repo: Repo, name: str, start: datetime, end: datetime,
-             echo: Callable[[str], None] = lambda _: None) -> list[Outcome]:
+def backfill(
+    repo: Repo, name: str, start: datetime, end: datetime, echo: Callable[[str], None] = lambda _: None
+) -> list[Outcome]:
     """Run every interval of the schedule whose logical date is in [start, end], oldest first,
     those not done yet (one that succeeded stays as it is)."""
     schedule = _find(repo, name)
@@ -137,19 +178,31 @@ def backfill(repo: Repo, name: str, start: datetime, end: datetime,
         intervals.append(schedule.interval_from(tick))
         tick = intervals[-1].end
         if len(intervals) > MAX_BACKFILL:
-            raise PipelineError(f"more than {MAX_BACKFILL} intervals between --from and --to",
-                                "backfill a shorter range at a time")
+            raise PipelineError(
+                f"more than {MAX_BACKFILL} intervals between --from and --to",
+                "backfill a shorter range at a time",
+            )
     return _run(repo, schedule, intervals, "backfill", echo)
 
 
-def _run(repo: Repo, schedule: Schedule, intervals: list[Interval], trigger_name: str,
-         echo: Callable[[str], None]) -> list[Outcome]:
+def _run(
+    repo: Repo, schedule: Schedule, intervals: list[Interval], trigger_name: str, echo: Callable[[str], None]
+) -> list[Outcome]:
     scheduler = Scheduler(repo, echo=echo, workers=1)
     outcomes = []
     try:
         for interval in intervals:
-            claim = claims.claim(scheduler.store, scheduler.identity, schedule.name, interval.start, interval.end,
-                                 scheduler.owner, None, trigger_name, RERUN[trigger_name])
+            claim = claims.claim(
+                scheduler.store,
+                scheduler.identity,
+                schedule.name,
+                interval.start,
+                interval.end,
+                scheduler.owner,
+                None,
+                trigger_name,
+                RERUN[trigger_name],
+            )
             if claim.outcome != "claimed" or claim.id is None:
                 outcomes.append(Outcome(schedule.name, interval.start, "skipped", reason="done or running"))
                 continue

@@ -50,7 +50,7 @@ COMMANDS = {
     "export": ("himo.cli.release:export_cmd", "Copy tracked bytes to a folder or URL, recorded."),
     "where": ("himo.cli.release:where_cmd", "Every place the bytes of a file are known to be."),
     "scheduler": ("himo.cli.schedule:scheduler_cmd", "Run the schedules of himo.yaml when they are due."),
-    "schedule": ("himo.cli.schedule:schedule_group", "Schedules: list, show, pause, resume, trigger, history."),
+    "schedule": ("himo.cli.schedule:schedule_group", "Schedules: list, show, pause, trigger, backfill ..."),
     "meta": ("himo.cli.meta:meta_group", "The metadata store: sync, upgrade, export."),
     "ui": ("himo.cli.ui:ui_cmd", "Serve the dashboard: runs, pipeline, lineage, releases, metrics."),
 }

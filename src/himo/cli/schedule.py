@@ -45,7 +45,9 @@ def _print_outcomes(outcomes: list[Any], as_json: bool) -> None:
 
 @click.command("scheduler")
 @click.option("--once", is_flag=True, help="Run what is due now, wait for it, exit (for cron / CronJob).")
-@click.option("--now", "now", metavar=TIME, help="Fix the clock at TIME (tests and replays); UTC unless given.")
+@click.option(
+    "--now", "now", metavar=TIME, help="Fix the clock at TIME (tests and replays); UTC unless given."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the intervals run as JSON (with --once).")
 @common
 def scheduler_cmd(once: bool, now: str | None, as_json: bool) -> None:
@@ -102,15 +104,18 @@ def show_cmd(name: str, now: str | None, as_json: bool) -> None:
         OUT.json(info.to_dict())
         return
     OUT.echo(f"{info.name}: {info.when}, targets {', '.join(info.targets) or '(whole pipeline)'}")
-    OUT.echo(f"  {'paused' if info.paused else 'next run ' + _stamp(info.next_run)}; catchup "
-             f"{str(info.catchup).lower()}, retries {info.retries}, max_active {info.max_active}")
+    OUT.echo(
+        f"  {'paused' if info.paused else 'next run ' + _stamp(info.next_run)}; catchup "
+        f"{str(info.catchup).lower()}, retries {info.retries}, max_active {info.max_active}"
+    )
     _print_history(info.history)
 
 
 def _print_history(history: list[Any]) -> None:
     for h in history:
-        attempts = ", ".join(f"{a.run_id[:8]} {a.status}{' (' + a.reason + ')' if a.reason else ''}"
-                             for a in h.attempts)
+        attempts = ", ".join(
+            f"{a.run_id[:8]} {a.status}{' (' + a.reason + ')' if a.reason else ''}" for a in h.attempts
+        )
         more = f" ({h.reason})" if h.reason else ""
         OUT.echo(f"  {_stamp(h.logical_date)}  {h.state}{more}  {attempts}")
 
@@ -164,7 +169,9 @@ def trigger_cmd(name: str, date: str | None, as_json: bool) -> None:
     """Run the schedule now, in this process (even paused)."""
     from himo.api.schedules import trigger
 
-    outcome = trigger(find_repo(), name, _time(date, _tz(name)), echo=lambda line: OUT.echo(line, err=as_json))
+    outcome = trigger(
+        find_repo(), name, _time(date, _tz(name)), echo=lambda line: OUT.echo(line, err=as_json)
+    )
     _print_outcomes([outcome], as_json)
 
 
@@ -179,6 +186,11 @@ def backfill_cmd(name: str, start: str, end: str, as_json: bool) -> None:
     from himo.api.schedules import backfill
 
     tz = _tz(name)
-    outcomes = backfill(find_repo(), name, _time(start, tz), _time(end, tz),  # type: ignore[arg-type]
-                        echo=lambda line: OUT.echo(line, err=as_json))
+    outcomes = backfill(
+        find_repo(),
+        name,
+        _time(start, tz),
+        _time(end, tz),  # type: ignore[arg-type]
+        echo=lambda line: OUT.echo(line, err=as_json),
+    )
     _print_outcomes(outcomes, as_json)

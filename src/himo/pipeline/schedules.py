@@ -37,8 +37,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from himo.errors import PipelineError
 
 PIPELINE_FILE = "himo.yaml"
-KEYS = ("cron", "every", "timezone", "targets", "catchup", "retries", "retry_delay", "timeout",
-        "max_active", "push", "export", "params", "on_failure", "on_success", "branch", "start", "desc")
+KEYS = (
+    "cron",
+    "every",
+    "timezone",
+    "targets",
+    "catchup",
+    "retries",
+    "retry_delay",
+    "timeout",
+    "max_active",
+    "push",
+    "export",
+    "params",
+    "on_failure",
+    "on_success",
+    "branch",
+    "start",
+    "desc",
+)
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -59,10 +76,15 @@ class Interval:
         return value.astimezone(ZoneInfo(self.timezone))
 
     def env(self, schedule: str) -> dict[str, str]:
-        """What the stages of a run of this interval see in their environment (times in the schedule's zone)."""
+        """What the stages of a run of this interval see in their environment (times in the
+        schedule's zone)."""
         start, end = self.local(self.start).isoformat(), self.local(self.end).isoformat()
-        return {"HIMO_SCHEDULE": schedule, "HIMO_LOGICAL_DATE": start, "HIMO_SCHEDULE_START": start,
-                "HIMO_SCHEDULE_END": end}
+        return {
+            "HIMO_SCHEDULE": schedule,
+            "HIMO_LOGICAL_DATE": start,
+            "HIMO_SCHEDULE_START": start,
+            "HIMO_SCHEDULE_END": end,
+        }
 
 
 @dataclass(frozen=True)
@@ -114,12 +136,17 @@ class Schedule:
         if self.every is not None:
             anchor = self.start or EPOCH
             step = self.every.total_seconds()
-            return (anchor + timedelta(seconds=((now - anchor).total_seconds() // step) * step)).astimezone(UTC)
+            return (anchor + timedelta(seconds=((now - anchor).total_seconds() // step) * step)).astimezone(
+                UTC
+            )
         from croniter import croniter
 
         local = now.astimezone(self.zone)
-        if croniter.match(self.cron, local) and local.microsecond == 0 and (
-                len(self.cron.split()) > 5 or local.second == 0):
+        if (
+            croniter.match(self.cron, local)
+            and local.microsecond == 0
+            and (len(self.cron.split()) > 5 or local.second == 0)
+        ):
             return local.astimezone(UTC)
         return croniter(self.cron, local).get_prev(datetime).astimezone(UTC)
 
@@ -156,7 +183,9 @@ class Schedule:
             if tick > latest or len(ends) >= MAX_BATCH:
                 break
             ends.append(tick)
-        return [self.interval_ending(t) for t in ends if not (self.start and self.tick_before(t) < self.start)]
+        return [
+            self.interval_ending(t) for t in ends if not (self.start and self.tick_before(t) < self.start)
+        ]
 
 
 def load_schedules(root: Path, doc: Any, stage_names: list[str]) -> list[Schedule]:
@@ -167,8 +196,10 @@ def load_schedules(root: Path, doc: Any, stage_names: list[str]) -> list[Schedul
     if raw is None:
         return []
     if not isinstance(raw, dict):
-        raise PipelineError(f"{PIPELINE_FILE}:{line_of(doc, 'schedules')}: 'schedules' must be a mapping of "
-                            "name: schedule", f"fix {PIPELINE_FILE}")
+        raise PipelineError(
+            f"{PIPELINE_FILE}:{line_of(doc, 'schedules')}: 'schedules' must be a mapping of name: schedule",
+            f"fix {PIPELINE_FILE}",
+        )
     return [parse_schedule(str(name), body, line_of(raw, name), stage_names) for name, body in raw.items()]
 
 
@@ -178,7 +209,9 @@ class _Where:
 
     def error(self, field_name: str, problem: str, hint: str) -> PipelineError:
         shown = self.name if self.name.isprintable() else repr(self.name)[1:-1]
-        return PipelineError(f"{PIPELINE_FILE}:{self.line}: schedule '{shown}': {field_name}: {problem}", hint)
+        return PipelineError(
+            f"{PIPELINE_FILE}:{self.line}: schedule '{shown}': {field_name}: {problem}", hint
+        )
 
 
 def parse_schedule(name: str, body: Any, line: int, stage_names: list[str]) -> Schedule:
@@ -186,40 +219,61 @@ def parse_schedule(name: str, body: Any, line: int, stage_names: list[str]) -> S
     if not NAME_RE.match(name):
         raise where.error("name", f"invalid schedule name {name!r}", "use letters, digits, '_', '-' and '.'")
     if not isinstance(body, dict):
-        raise where.error("cron", "a schedule must be a mapping with 'cron' or 'every'",
-                          'write e.g. cron: "0 6 * * *"')
+        raise where.error(
+            "cron", "a schedule must be a mapping with 'cron' or 'every'", 'write e.g. cron: "0 6 * * *"'
+        )
     for key in body:
         if key not in KEYS:
             import difflib
 
             close = difflib.get_close_matches(str(key), KEYS, n=1)
-            raise where.error(str(key), "unknown key",
-                              f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(KEYS)}")
+            raise where.error(
+                str(key),
+                "unknown key",
+                f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(KEYS)}",
+            )
     timezone = _timezone(body.get("timezone", "UTC"), where)
     return Schedule(
-        name=name, cron=_cron(body, where), every=_every(body, where), timezone=timezone,
-        targets=_targets(body.get("targets"), stage_names, where), catchup=_flag(body, "catchup", where),
-        retries=_count(body, "retries", 0, where), retry_delay=_duration(body, "retry_delay", where) or timedelta(0),
-        timeout=_duration(body, "timeout", where, positive=True), max_active=_max_active(body, where),
-        push=_push(body.get("push", False), where), export=_export(body.get("export"), where),
-        params=_params(body.get("params"), where), on_failure=_hook(body, "on_failure", where),
-        on_success=_hook(body, "on_success", where), branch=_text(body, "branch", where),
-        start=_start(body.get("start"), timezone, where), desc=_text(body, "desc", where), line=line,
+        name=name,
+        cron=_cron(body, where),
+        every=_every(body, where),
+        timezone=timezone,
+        targets=_targets(body.get("targets"), stage_names, where),
+        catchup=_flag(body, "catchup", where),
+        retries=_count(body, "retries", 0, where),
+        retry_delay=_duration(body, "retry_delay", where) or timedelta(0),
+        timeout=_duration(body, "timeout", where, positive=True),
+        max_active=_max_active(body, where),
+        push=_push(body.get("push", False), where),
+        export=_export(body.get("export"), where),
+        params=_params(body.get("params"), where),
+        on_failure=_hook(body, "on_failure", where),
+        on_success=_hook(body, "on_success", where),
+        branch=_text(body, "branch", where),
+        start=_start(body.get("start"), timezone, where),
+        desc=_text(body, "desc", where),
+        line=line,
     )
 
 
 def _cron(body: dict[str, Any], where: _Where) -> str | None:
     if ("cron" in body) == ("every" in body):
-        raise where.error("cron", "give either 'cron' or 'every' (exactly one)",
-                          'e.g. cron: "0 6 * * *" (daily at 06:00) or every: 15m')
+        raise where.error(
+            "cron",
+            "give either 'cron' or 'every' (exactly one)",
+            'e.g. cron: "0 6 * * *" (daily at 06:00) or every: 15m',
+        )
     cron = body.get("cron")
     if cron is None:
         return None
     from croniter import croniter
 
     if not isinstance(cron, str) or not croniter.is_valid(cron):
-        raise where.error("cron", f"{cron!r} is not a valid cron expression",
-                          'five fields: minute hour day-of-month month day-of-week, e.g. "0 6 * * *"')
+        raise where.error(
+            "cron",
+            f"{cron!r} is not a valid cron expression",
+            'five fields: minute hour day-of-month month day-of-week, e.g. "0 6 * * *"',
+        )
     return cron
 
 
@@ -242,8 +296,11 @@ def _duration(body: dict[str, Any], key: str, where: _Where, positive: bool = Fa
         return None
     value = parse_duration(body[key])
     if value is None or (positive and value <= timedelta(0)):
-        raise where.error(key, f"{body[key]!r} is not a {'positive ' if positive else ''}duration",
-                          "write a number and a unit: 30s, 5m, 1h, 1d")
+        raise where.error(
+            key,
+            f"{body[key]!r} is not a {'positive ' if positive else ''}duration",
+            "write a number and a unit: 30s, 5m, 1h, 1d",
+        )
     return value
 
 
@@ -253,8 +310,11 @@ def _timezone(value: Any, where: _Where) -> str:
             raise ValueError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise where.error("timezone", f"unknown time zone {value!r}",
-                          "use an IANA name such as UTC, Europe/Paris or Asia/Tokyo") from None
+        raise where.error(
+            "timezone",
+            f"unknown time zone {value!r}",
+            "use an IANA name such as UTC, Europe/Paris or Asia/Tokyo",
+        ) from None
     return value
 
 
@@ -267,8 +327,9 @@ def _targets(value: Any, stage_names: list[str], where: _Where) -> tuple[str, ..
         raise where.error("targets", "must be a list of stage names", "e.g. targets: [predict]")
     for target in value:
         if target not in stage_names and not any(n.startswith(target + "@") for n in stage_names):
-            raise where.error("targets", f"no stage named {target!r}",
-                              f"stages: {', '.join(stage_names) or 'none'}")
+            raise where.error(
+                "targets", f"no stage named {target!r}", f"stages: {', '.join(stage_names) or 'none'}"
+            )
     return tuple(value)
 
 
@@ -302,9 +363,14 @@ def _push(value: Any, where: _Where) -> bool | str:
 def _export(value: Any, where: _Where) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise where.error("export", "must map tracked paths to destinations",
-                          "e.g. export: {predictions.csv: s3://bucket/predictions}")
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise where.error(
+            "export",
+            "must map tracked paths to destinations",
+            "e.g. export: {predictions.csv: s3://bucket/predictions}",
+        )
     return tuple(value.items())
 
 
@@ -343,8 +409,11 @@ def _start(value: Any, timezone: str, where: _Where) -> datetime | None:
         try:
             parsed = datetime.fromisoformat(str(value))
         except ValueError:
-            raise where.error("start", f"{value!r} is not a date or time",
-                              "write an ISO date: 2026-12-01 or 2026-12-01T06:00") from None
+            raise where.error(
+                "start",
+                f"{value!r} is not a date or time",
+                "write an ISO date: 2026-12-01 or 2026-12-01T06:00",
+            ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(timezone))
 
 
@@ -353,8 +422,10 @@ def parse_time(text: str, timezone: str = "UTC") -> datetime:
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise PipelineError(f"{text!r} is not a date or time",
-                            "write ISO 8601: 2026-12-03, 2026-12-03T06:00 or 2026-12-03T06:00+09:00") from None
+        raise PipelineError(
+            f"{text!r} is not a date or time",
+            "write ISO 8601: 2026-12-03, 2026-12-03T06:00 or 2026-12-03T06:00+09:00",
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(timezone))
 
 
@@ -365,8 +436,13 @@ def context_value(env: dict[str, str]) -> dict[str, Any]:
     end = env.get("HIMO_SCHEDULE_END")
     if not start or not end:
         start = end = datetime.now(UTC).replace(microsecond=0).isoformat()
-    return {"name": env.get("HIMO_SCHEDULE", ""), "start": start, "end": end,
-            "date": start[:10], "attempt": int(env.get("HIMO_SCHEDULE_ATTEMPT", "0") or 0)}
+    return {
+        "name": env.get("HIMO_SCHEDULE", ""),
+        "start": start,
+        "end": end,
+        "date": start[:10],
+        "attempt": int(env.get("HIMO_SCHEDULE_ATTEMPT", "0") or 0),
+    }
 
 
 def read_schedules(root: Path) -> list[Schedule]:
