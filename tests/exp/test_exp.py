@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,13 +61,19 @@ def test_sweep_queues_the_product(exp_repo: Path) -> None:
     assert himo("queue", "status").stdout.strip() == "The queue is empty."
 
 
+def gated(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A folder where train.py holds or meets stages (tests/exp/conftest.py), and the env naming it."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    return gate, {**os.environ, "EXP_GATE": str(gate)}
+
+
 def test_two_experiments_run_at_once(exp_repo: Path, tmp_path: Path) -> None:
     """Each stage waits at a rendezvous until the other one arrives: only -j 2 gets through."""
     himo = Himo(exp_repo)
-    gate = tmp_path / "gate"
-    gate.mkdir()
+    gate, env = gated(tmp_path)
     himo("exp", "run", "-S", "train.alpha=1,2", "-S", "train.meet=2", "-n", "pair", "--queue")
-    out = himo("exp", "run", "--run-all", "-j", "2", env={**os.environ, "EXP_GATE": str(gate)}).stdout
+    out = himo("exp", "run", "--run-all", "-j", "2", env=env).stdout
     assert "Experiment 'pair-1' succeeded" in out and "Experiment 'pair-2' succeeded" in out
     assert sorted(p.name for p in gate.iterdir()) == ["at-1", "at-2"]
     assert himo("queue", "status").stdout.strip() == "The queue is empty."
@@ -74,15 +81,14 @@ def test_two_experiments_run_at_once(exp_repo: Path, tmp_path: Path) -> None:
 
 def test_killed_queue_resumes_where_it_stopped(exp_repo: Path, tmp_path: Path) -> None:
     himo = Himo(exp_repo)
-    gate = tmp_path / "gate"
-    gate.mkdir()
+    gate, env = gated(tmp_path)
     himo("exp", "run", "-S", "train.alpha=1,2,3", "-S", "train.hold=2", "-n", "q", "--queue")
-    env = {**os.environ, "EXP_GATE": str(gate)}
     runner = subprocess.Popen([sys.executable, "-m", "himo", "queue", "start"], cwd=exp_repo, env=env,
                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while not (gate / "held").exists():  # q-2's stage is running
             assert runner.poll() is None, "the queue runner ended before q-2 ran"
+            time.sleep(0.05)
         os.killpg(runner.pid, signal.SIGKILL)
     finally:
         runner.wait()
@@ -208,3 +214,33 @@ def test_show_reads_a_team_store(exp_repo: Path, pg_url: str) -> None:
     assert "team" not in himo("exp", "show").stdout  # the local SQLite store has not seen it
     rows = json.loads(himo("exp", "show", "--json", "--meta-url", pg_url).stdout)
     assert next(r for r in rows if r["name"] == "team")["metrics"]["metrics.json:score"] == 8
+
+
+def test_a_damaged_record_writes_nothing_outside(exp_repo: Path) -> None:
+    himo = Himo(exp_repo)
+    himo("exp", "run", "-S", "train.alpha=2", "-n", "two")
+    path = exp_repo / ".himo" / "exps" / "two.json"
+    record = json.loads(path.read_text())
+    record["files"]["../escaped.txt"] = "pwned"
+    path.write_text(json.dumps(record))
+    before = snapshot(exp_repo)
+    for args in (("apply", "two"), ("branch", "two", "b")):
+        proc = himo("exp", *args, ok=False)
+        assert proc.returncode == 2 and "the path '../escaped.txt' goes up with '..'" in proc.stderr
+    assert snapshot(exp_repo) == before and not (exp_repo.parent / "escaped.txt").exists()
+
+
+def test_sigterm_stops_every_running_experiment_and_keeps_it_queued(exp_repo: Path, tmp_path: Path) -> None:
+    himo = Himo(exp_repo)
+    gate, env = gated(tmp_path)
+    himo("exp", "run", "-S", "train.alpha=1,2", "-S", "train.hold=1", "-n", "t", "--queue")
+    runner = subprocess.Popen([sys.executable, "-m", "himo", "queue", "start", "-j", "2"], cwd=exp_repo,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while not ((gate / "held").exists() and (exp_repo / ".himo" / "exps" / "t-2.json").exists()):
+        assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
+        time.sleep(0.05)
+    runner.terminate()
+    assert runner.wait() == 130
+    queued = json.loads(himo("queue", "status", "--json").stdout)
+    assert [(q["name"], q["state"]) for q in queued] == [("t-1", "queued")]
+    assert not (exp_repo / ".himo" / "exps" / "t-1.json").exists()

@@ -16,7 +16,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from himo.api.recording import RunRecorder, _repo_identity
 from himo.api.repro import ReproOptions, StageResult
 from himo.errors import HimoError, UsageError
 from himo.meta.records import now
+from himo.model.paths import path_problem
 from himo.pipeline import overrides as ov
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.repo import Repo
@@ -42,6 +43,7 @@ class ExpSpec:
     commit: str  # the base commit, resolved
     overrides: list[str]  # -S texts, one value each
     targets: list[str] = field(default_factory=list)  # stages ([]: the whole pipeline)
+    executor: str = "local"  # where its stages run: local, or dask (see check_executor)
 
 
 @dataclass
@@ -51,7 +53,7 @@ class ExpRecord:
     name: str
     run_id: str
     base_commit: str
-    status: str  # succeeded | failed
+    status: str  # succeeded | failed (an aborted run makes no record)
     overrides: list[str]
     targets: list[str]
     params: dict[str, dict[str, Any]]
@@ -93,7 +95,7 @@ def local_names(repo: Repo) -> set[str]:
 
 
 def plan(repo: Repo, set_values: list[str], name: str | None = None, targets: list[str] | None = None,
-         commit: str = "HEAD") -> list[ExpSpec]:
+         commit: str = "HEAD", executor: str = "local") -> list[ExpSpec]:
     """The experiments `-S set_values` ask for (a sweep's product), checked against the
     workspace's params files and named (NAME, NAME-1, NAME-2 ... for a sweep; exp-XXXXXX if none)."""
     from himo.api.isolated import _git
@@ -104,8 +106,8 @@ def plan(repo: Repo, set_values: list[str], name: str | None = None, targets: li
     base = _git(repo).resolve(commit)
     taken = local_names(repo)
     names = _names(name, len(points), taken)
-    return [ExpSpec(n, base, [o.text for o in point], list(targets or [])) for n, point in zip(names, points,
-                                                                                              strict=True)]
+    return [ExpSpec(n, base, [o.text for o in point], list(targets or []), executor)
+            for n, point in zip(names, points, strict=True)]
 
 
 def _names(name: str | None, count: int, taken: set[str]) -> list[str]:
@@ -136,7 +138,10 @@ def run_one(repo: Repo, spec: ExpSpec, changes: Changes | None, echo: Callable[[
 
     def finish(recorder: RunRecorder, results: list[StageResult]) -> None:
         outcome = ws.outcome()
-        status = "failed" if any(r.status in ("failed", "aborted") for r in results) else "succeeded"
+        status = recorder.outcome
+        if status == "aborted":  # stopped: no experiment (a queued one stays queued)
+            record.update(name=spec.name, status=status)
+            return
         record.update(name=spec.name, run_id=recorder.run_id, base_commit=spec.commit, status=status,
                       overrides=spec.overrides, targets=spec.targets, params=outcome.params,
                       metrics=outcome.metrics, outputs=outcome.outputs, files=outcome.files,
@@ -145,7 +150,9 @@ def run_one(repo: Repo, spec: ExpSpec, changes: Changes | None, echo: Callable[[
         recorder.experiment(spec.name, **fields)
 
     with isolated_workspace(repo, spec.commit, changes, overrides) as ws:
-        ws.run(spec.targets, ReproOptions(jobs=jobs), echo, "exp", _args(spec), on_end=finish)
+        ws.run(spec.targets, repro_options(jobs, spec.executor), echo, "exp", _args(spec), on_end=finish)
+    if record["status"] == "aborted":
+        raise KeyboardInterrupt
     result = ExpRecord(**record)
     save(repo, result)
     return result
@@ -190,12 +197,23 @@ def records(repo: Repo) -> list[ExpRecord]:
     return sorted(found, key=lambda r: r.created_at)
 
 
+def _checked(record: ExpRecord) -> ExpRecord:
+    """`record` if every path in it follows the rule for paths from outside (it may come from a
+    team's store), else a UsageError naming the path: nothing is written."""
+    for path in [*record.files, *record.outputs]:
+        problem = path_problem(path) if isinstance(path, str) else "is not text"
+        if problem:
+            raise UsageError(f"experiment {record.name!r}: the path {path!r} {problem}",
+                             "the experiment's record is damaged; run the experiment again")
+    return record
+
+
 def apply(repo: Repo, name: str) -> ExpRecord:
     """Bring the experiment's changed files (params, himo.lock ...) and its outputs into the workspace."""
     from himo.api.checkout import checkout
     from himo.api.isolated import _git
 
-    record = load(repo, name)
+    record = _checked(load(repo, name))
     git = _git(repo)
     with repo.lock():
         for rel, text in record.files.items():
@@ -215,7 +233,7 @@ def branch(repo: Repo, name: str, branch_name: str) -> str:
     (the workspace, index and HEAD untouched); its commit id."""
     from himo.api.isolated import _git
 
-    record = load(repo, name)
+    record = _checked(load(repo, name))
     git = _git(repo)
     message = f"himo experiment {name}\n\n" + "\n".join(f"-S {o}" for o in record.overrides)
     return git.commit_files(record.base_commit, record.files, message, branch_name)
@@ -252,7 +270,7 @@ def run(repo: Repo, set_values: list[str], name: str | None = None, targets: lis
     from himo.api import exp_queue
 
     check_executor(executor)
-    specs = plan(repo, set_values, name, targets)
+    specs = plan(repo, set_values, name, targets, executor=executor)
     if len(specs) == 1 and not queue:
         return [run_one(repo, specs[0], workspace_changes(repo), echo)]
     exp_queue.enqueue(repo, specs, workspace_changes(repo))
@@ -262,8 +280,18 @@ def run(repo: Repo, set_values: list[str], name: str | None = None, targets: lis
 
 
 def check_executor(executor: str) -> None:
+    """UsageError for an unknown executor, or `dask` where repro has no Dask executor yet."""
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor {executor!r}", f"use one of: {', '.join(EXECUTORS)}")
-    if executor == "dask":
-        raise UsageError("experiments on Dask are not available in this build yet",
+    if executor != "local" and "executor" not in {f.name for f in fields(ReproOptions)}:
+        raise UsageError(f"experiments on {executor} are not available in this build yet",
                          "use --executor local (the default)")
+
+
+def repro_options(jobs: int, executor: str) -> ReproOptions:
+    """Options for an experiment's repro: the executor is repro's own (ReproOptions.executor), so
+    stages of an experiment run wherever `himo repro --executor` would run them."""
+    check_executor(executor)
+    if executor == "local":
+        return ReproOptions(jobs=jobs)
+    return replace(ReproOptions(jobs=jobs), executor=executor)  # type: ignore[call-arg]

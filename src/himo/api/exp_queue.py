@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from himo.api.exp import ExpRecord, ExpSpec, local_dir, run_one
-from himo.api.isolated import Changes, snapshot_changes
+from himo.api.isolated import Changes, snapshot_changes, stop_all
 from himo.errors import UsageError
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.repo import Repo
@@ -63,7 +63,8 @@ def enqueue(repo: Repo, specs: list[ExpSpec], changes: Changes) -> list[QueueEnt
         listed = {rel: path is not None for rel, path in copied.files.items()}
         write_text_atomic(tmp / "changes.json", json.dumps(listed))
         write_text_atomic(tmp / ENTRY, json.dumps({"name": spec.name, "commit": spec.commit,
-                                                   "overrides": spec.overrides, "targets": spec.targets}))
+                                                   "overrides": spec.overrides, "targets": spec.targets,
+                                                   "executor": spec.executor}))
         final = folder / f"{seq:06d}-{spec.name}"
         os.rename(tmp, final)
         made.append(QueueEntry(spec, final, False))
@@ -79,7 +80,8 @@ def _folders(repo: Repo) -> list[Path]:
 
 def _spec(folder: Path) -> ExpSpec:
     doc = json.loads((folder / ENTRY).read_text(encoding="utf-8"))
-    return ExpSpec(doc["name"], doc["commit"], list(doc["overrides"]), list(doc.get("targets", [])))
+    return ExpSpec(doc["name"], doc["commit"], list(doc["overrides"]), list(doc.get("targets", [])),
+                   doc.get("executor", "local"))
 
 
 def entries(repo: Repo) -> list[QueueEntry]:
@@ -159,8 +161,14 @@ def start(repo: Repo, jobs: int = 1, echo: Callable[[str], None] = lambda _: Non
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(worker) for _ in range(min(jobs, len(pending)) or 1)]
-        for future in futures:
-            future.result()
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C, SIGTERM, a failure: the others stop too, and stay queued
+            with mutex:
+                pending.clear()
+            stop_all()
+            raise
     return done
 
 

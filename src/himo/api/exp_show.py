@@ -51,10 +51,10 @@ def show(repo: Repo, all_commits: bool = False, sort_by: str | None = None, asce
         base = bases.get(commit)
         params, metrics = _at_commit(repo, git, commit)
         rows.append(ExpRow("commit", commit[:7], commit, "", base.at.isoformat() if base and base.at else "",
-                           _columns(params or (base.params if base else {})),
-                           _columns(metrics or (base.metrics if base else {}))))
-        mine = [ExpRow("experiment", e.name, commit, e.status, e.created_at.isoformat(), _columns(e.params),
-                       _columns(e.metrics), e.overrides) for e in reversed(exps) if e.base_commit == commit]
+                           columns(params or (base.params if base else {})),
+                           columns(metrics or (base.metrics if base else {}))))
+        mine = [ExpRow("experiment", e.name, commit, e.status, e.created_at.isoformat(), columns(e.params),
+                       columns(e.metrics), e.overrides) for e in reversed(exps) if e.base_commit == commit]
         rows.extend(_sorted(mine, sort_by, ascending))
     return _table(rows, only_changed)
 
@@ -87,7 +87,7 @@ def _at_commit(repo: Repo, git: Any, commit: str) -> tuple[dict[str, Any], dict[
     return params, metrics
 
 
-def _columns(values: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def columns(values: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """{column: value}: `key` for params.yaml's keys and metrics, `file:key` for other params files."""
     out: dict[str, Any] = {}
     for file, keys in sorted(values.items()):

@@ -34,6 +34,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from himo.workspace.repo import HIMO_DIR, Repo
 SHARED = ("cache", "runs", "logs", "journal")  # .himo/ folders a scratch workspace shares by symlink
 PREFIX = "iso-"  # scratch folder names: iso-PID-RANDOM
 OWNER = ".owner"  # flock-held by the process using the scratch folder
+MAX_CARRIED = 1024 * 1024  # bytes: a changed file bigger than this is not kept in an outcome
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,11 @@ class IsolatedWorkspace:
             names = select(reproducer.dag, list(targets or []), opts)
             with recording(self.repo, command, list(args or []), deliver_from=self.source) as recorder:
                 reproducer.recorder = recorder
-                results = reproducer.run(names)
-                if any(r.status in ("failed", "aborted") for r in results):
-                    recorder.outcome = "failed"
+                with _running(reproducer):
+                    results = reproducer.run(names)
+                statuses = {r.status for r in results}
+                recorder.outcome = "aborted" if "aborted" in statuses else \
+                    "failed" if "failed" in statuses else "succeeded"
                 if on_end is not None:
                     on_end(recorder, results)
         return results
@@ -165,17 +169,46 @@ class IsolatedWorkspace:
 
     def changed_files(self) -> dict[str, str | None]:
         """Text files in git's view that differ from the base commit (params, himo.lock, code ...):
-        path -> content, None when deleted. Outputs are git-ignored, so not among them."""
+        path -> content, None when deleted. Outputs are git-ignored, so not among them; files
+        over MAX_CARRIED bytes or not UTF-8 text are left out (experiments change small text files)."""
         git = Git(self.git_root)
         git.run("add", "-A", "--intent-to-add")
         names = git.run("diff", "--name-status", "--no-renames", "-z", self.commit).decode().split("\0")
         files: dict[str, str | None] = {}
         for status, path in zip(names[::2], names[1::2], strict=False):
-            try:
-                files[path] = None if status == "D" else (self.git_root / path).read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue  # binary or unreadable: not carried (experiments change text files)
+            if status == "D":
+                files[path] = None
+                continue
+            with contextlib.suppress(UnicodeDecodeError, OSError):
+                with open(self.git_root / path, "rb") as f:
+                    data = f.read(MAX_CARRIED + 1)
+                if len(data) <= MAX_CARRIED:
+                    files[path] = data.decode("utf-8")
         return files
+
+
+_ACTIVE: set[Reproducer] = set()  # runs in scratch workspaces of this process, for stop_all
+_ACTIVE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _running(reproducer: Reproducer) -> Iterator[None]:
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(reproducer)
+    try:
+        yield
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(reproducer)
+
+
+def stop_all() -> None:
+    """Stop every isolated run of this process (their running stages end, recorded as aborted):
+    what Ctrl-C does to runs in threads other than the one it interrupts."""
+    with _ACTIVE_LOCK:
+        running = list(_ACTIVE)
+    for reproducer in running:
+        reproducer.executor.stop()
 
 
 @contextlib.contextmanager
