@@ -110,6 +110,7 @@ def receiver() -> Iterator[str]:
     server.shutdown()
 
 
+@pytest.mark.slow  # four attempts and the dashboard: kept out of the quick suite's time budget
 def test_retries_record_each_attempt_and_hooks_are_called(repo: Path, himo: Himo, receiver: str) -> None:
     flaky = 'test "$HIMO_SCHEDULE_ATTEMPT" -gt 1 && echo ok > out.txt'  # the first attempt fails
     failed = repo.parent / "failed.json"
