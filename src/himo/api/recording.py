@@ -190,8 +190,18 @@ def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]
 def context(repo: Repo) -> Context:
     trigger = _trigger()
     commit, branch, dirty = _git_state(repo)
+    scheduled = _scheduled() if trigger == "schedule" else {}
     return Context(repo=_repo_identity(repo), git_commit=commit, branch=branch, dirty=dirty,
-                   user=_user(), host=os.uname().nodename, himo_version=__version__, trigger=trigger)
+                   user=_user(), host=os.uname().nodename, himo_version=__version__, trigger=trigger,
+                   **scheduled)
+
+
+def _scheduled() -> dict[str, Any]:
+    """A run a scheduler started (himo.api.scheduler): its schedule, logical date and attempt."""
+    attempt = os.environ.get("HIMO_SCHEDULE_ATTEMPT", "")
+    return {"schedule": os.environ.get("HIMO_SCHEDULE") or None,
+            "logical_date": os.environ.get("HIMO_LOGICAL_DATE") or None,
+            "attempt": int(attempt) if attempt.isdigit() else None}
 
 
 def _trigger() -> str:
@@ -233,7 +243,8 @@ def recording(repo: Repo, command: str, args: list[str],
         return
     _tell_failure(repo)
     tell_quarantined(repo, None)
-    recorder = RunRecorder(journal_dir(repo), context(repo))
+    # A scheduler names the run it starts (once: a stage's own himo commands get runs of their own).
+    recorder = RunRecorder(journal_dir(repo), context(repo), os.environ.pop("HIMO_RUN_ID", None))
     emitter = None
     if repo.config.get("openlineage.url"):  # live OpenLineage events; imported only when set
         from himo.api.openlineage import live_emitter
@@ -267,8 +278,13 @@ def deliver_abandoned(repo: Repo) -> None:
         deliver_later(repo)
 
 
+PARENT = "parent"  # HIMO_META_DELIVER=parent: the process that started this one delivers (a scheduler)
+
+
 def deliver_later(repo: Repo) -> None:
     mode = os.environ.get("HIMO_META_DELIVER") or repo.config.get("meta.deliver", "background")
+    if mode == PARENT:
+        return
     if mode not in DELIVER_MODES:
         mode = "background"
     if mode == "inline":
@@ -326,6 +342,13 @@ def _git_state(repo: Repo) -> tuple[str, str, bool]:
         elif line and not line.startswith("#"):
             dirty = True
     return commit, branch, dirty
+
+
+def repo_identity(repo: Repo) -> str:
+    """The repository's name in the store (runs, schedules): see _repo_identity; URL passwords masked."""
+    from himo.model.urls import mask_url
+
+    return mask_url(_repo_identity(repo))
 
 
 def _repo_identity(repo: Repo) -> str:
