@@ -10,7 +10,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -203,7 +216,8 @@ class Release(Base):
     __tablename__ = "release"
     __table_args__ = (
         UniqueConstraint("name", "env", "version", name="uq_release_name_env_version"),
-        Index("ux_release_live", "name", "env", unique=True, sqlite_where=LIVE, postgresql_where=LIVE),
+        # postgresql_where is added by _postgresql_where below, when PostgreSQL is in use
+        Index("ux_release_live", "name", "env", unique=True, sqlite_where=LIVE),
         Index("ix_release_env", "env", "released_at"),
         Index("ix_release_artifact", "artifact_id", "released_at"),
     )
@@ -221,6 +235,21 @@ class Release(Base):
     run_id: Mapped[str | None] = mapped_column(String(36))  # the run that produced the artifact
     tags: Mapped[list[Any]] = mapped_column(default=list)  # git tags made for it (GTO format)
 
+
+
+def _postgresql_where(table: Table, connection: Connection, **_: Any) -> None:
+    """ux_release_live partial on PostgreSQL too, set when a PostgreSQL store is created from the models.
+
+    Given in the Index as postgresql_where, it would load SQLAlchemy's PostgreSQL dialect (and
+    asyncio with it) into every command importing the schema: a third of `himo runs`' imports.
+    The migrations create the index with its condition on both databases."""
+    if connection.dialect.name == "postgresql":
+        for index in table.indexes:
+            if index.name == "ux_release_live":
+                index.dialect_kwargs["postgresql_where"] = LIVE
+
+
+event.listen(Release.__table__, "before_create", _postgresql_where)
 
 class Experiment(Base):
     """One experiment: a pipeline run in an isolated workspace (`himo exp run`), by its run's id.
