@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 import uuid
@@ -164,19 +165,27 @@ class Bench:
         return path
 
     def command(self, args: Sequence[str], cwd: Path, check: Callable[[str], None],
-                program: str | None = None) -> list[float]:
+                program: str | None = None, cpu: bool = False) -> list[float]:
+        """Wall seconds of each run; with `cpu`, its CPU seconds (user + sys) instead: on a loaded
+        machine wall time mostly measures the wait for a core, CPU time what the command costs."""
         env = self.himo_env()
         check(run([program or self.himo, *args], cwd, env))
         samples = []
         for _ in range(self.repeat):
-            start = time.perf_counter()
+            start, used = time.perf_counter(), children_cpu()
             run([program or self.himo, *args], cwd, env)
-            samples.append(time.perf_counter() - start)
+            samples.append(children_cpu() - used if cpu else time.perf_counter() - start)
         return samples
 
-    def python(self, args: Sequence[str], cwd: Path) -> list[float]:
+    def python(self, args: Sequence[str], cwd: Path, cpu: bool = False) -> list[float]:
         """The interpreter himo runs on (the `himo` script's folder), same environment."""
-        return self.command(args, cwd, lambda out: None, str(Path(self.himo).parent / "python"))
+        return self.command(args, cwd, lambda out: None, str(Path(self.himo).parent / "python"), cpu)
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + sys) used so far by the ended child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ---------------------------------------------------------------- query scenarios
@@ -223,19 +232,24 @@ def query_scenarios(bench: Bench, repo: Path) -> dict[str, Callable[[], list[flo
         fifty(json.loads(out) if out.lstrip().startswith("[") else json.loads(out)["runs"])
 
     up = {"upstream": True, "downstream": False, "depth": DEPTH}
+    lineage_args = ["lineage", snapshot, "--upstream", "--depth", str(DEPTH), "--json"]
+    runs_args = ["runs", "--limit", str(RUNS_LIMIT), "--json"]
     return {
         "lineage_query": lambda: timed(bench.repeat, in_store(queries.lineage, snapshot, **up), check_graph),
         "lineage_api": lambda: timed(bench.repeat, lambda: history.lineage(api_repo, snapshot, **up),
                                      check_graph),
-        "lineage_cmd": lambda: bench.command(
-            ["lineage", snapshot, "--upstream", "--depth", str(DEPTH), "--json"], repo, check_text),
+        "lineage_cmd": lambda: bench.command(lineage_args, repo, check_text),
+        "lineage_cmd_cpu": lambda: bench.command(lineage_args, repo, check_text, cpu=True),
         "fanout_query": lambda: timed(bench.repeat, in_store(queries.lineage, model, upstream=False,
                                                              downstream=True, depth=DEPTH), fan_out),
         "runs_query": lambda: timed(bench.repeat, in_store(queries.list_runs, limit=RUNS_LIMIT), fifty),
         "runs_api": lambda: timed(bench.repeat, lambda: history.runs(api_repo, limit=RUNS_LIMIT), fifty),
-        "runs_cmd": lambda: bench.command(["runs", "--limit", str(RUNS_LIMIT), "--json"], repo, fifty_json),
+        "runs_cmd": lambda: bench.command(runs_args, repo, fifty_json),
+        "runs_cmd_cpu": lambda: bench.command(runs_args, repo, fifty_json, cpu=True),
         "version_cmd": lambda: bench.command(["--version"], repo, lambda out: None),
+        "version_cmd_cpu": lambda: bench.command(["--version"], repo, lambda out: None, cpu=True),
         "sqlalchemy_import": lambda: bench.python(["-c", "import sqlalchemy.orm"], repo),
+        "sqlalchemy_import_cpu": lambda: bench.python(["-c", "import sqlalchemy.orm"], repo, cpu=True),
     }
 
 
@@ -359,12 +373,16 @@ QUERY_ROWS = [  # scenario, label, target (s)
     ("lineage_query", f"lineage, {DEPTH}-hop chain: query", 0.050),
     ("lineage_api", f"lineage, {DEPTH}-hop chain: api.lineage (opens the store)", None),
     ("lineage_cmd", f"lineage, {DEPTH}-hop chain: `himo lineage` command", 0.250),
+    ("lineage_cmd_cpu", f"lineage, {DEPTH}-hop chain: `himo lineage` command, CPU time (user + sys)", None),
     ("fanout_query", f"lineage downstream of a deployed model, {DEPTH} deep: query", None),
     ("runs_query", f"runs --limit {RUNS_LIMIT}: query", 0.100),
     ("runs_api", f"runs --limit {RUNS_LIMIT}: api.runs (opens the store)", None),
     ("runs_cmd", f"runs --limit {RUNS_LIMIT}: `himo runs` command", 0.250),
+    ("runs_cmd_cpu", f"runs --limit {RUNS_LIMIT}: `himo runs` command, CPU time (user + sys)", None),
     ("version_cmd", "start-up alone: `himo --version` command", None),
+    ("version_cmd_cpu", "start-up alone: `himo --version` command, CPU time (user + sys)", None),
     ("sqlalchemy_import", "what the commands import: `python -c 'import sqlalchemy.orm'`", None),
+    ("sqlalchemy_import_cpu", "what the commands import: `python -c 'import sqlalchemy.orm'`, CPU", None),
 ]
 
 
