@@ -63,6 +63,36 @@ def test_the_migrations_build_exactly_the_models(meta_url: str) -> None:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
+def live_index(engine: sa.Engine) -> str:
+    """The CREATE statement of ux_release_live as the database keeps it."""
+    query = {"sqlite": "SELECT sql FROM sqlite_master WHERE name = 'ux_release_live'",
+             "postgresql": "SELECT indexdef FROM pg_indexes WHERE indexname = 'ux_release_live'"}
+    with engine.connect() as conn:
+        return conn.execute(sa.text(query[engine.dialect.name])).scalar_one()
+
+
+def test_the_models_and_the_migrations_make_the_live_index_partial(meta_url: str) -> None:
+    """On both databases, whether the store comes from the migrations or from the models (whose
+    PostgreSQL condition is added at create time, so that importing them loads no PostgreSQL dialect)."""
+    migrated = Store(meta_url).open().engine
+    assert "retired_at IS NULL" in live_index(migrated)
+    with migrated.begin() as conn:
+        conn.execute(sa.text("DROP TABLE release"))
+        Base.metadata.create_all(conn, tables=[Base.metadata.tables["release"]])
+    assert "retired_at IS NULL" in live_index(migrated)
+
+
+def test_reading_the_schema_loads_no_postgresql_dialect() -> None:
+    """A fresh interpreter: `himo runs` on SQLite imports the models without SQLAlchemy's PostgreSQL
+    dialect and its asyncio connectors (a tenth of the command)."""
+    import subprocess
+    import sys
+
+    code = "import sys, himo.meta.queries; print('sqlalchemy.dialects.postgresql' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
 def test_delivery_is_idempotent(meta_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "journal"
     run_id = record_run(folder)
