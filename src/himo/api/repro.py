@@ -21,7 +21,7 @@ from typing import Any
 
 from himo.api.recording import recording
 from himo.api.remove import make_private
-from himo.errors import PipelineError, StageFailedError
+from himo.errors import ConfigError, PipelineError, StageFailedError
 from himo.meta.kinds import infer_kind, is_code
 from himo.meta.recorder import Context, Recorder
 from himo.meta.records import ArtifactRef
@@ -319,13 +319,41 @@ def repro(repo: Repo, targets: list[str] | None = None, opts: ReproOptions | Non
     opts = opts or ReproOptions()
     targets = list(targets or [])
     with repo.lock() if not opts.dry else contextlib.nullcontext():
-        reproducer = Reproducer(repo, opts, echo)
-        names = select(reproducer.dag, targets, opts)  # bad input is refused before a run is recorded
-        if opts.dry:
-            return _check(reproducer.run(names))
-        with recording(repo, command, _args(targets, opts) if args is None else args) as recorder:
-            reproducer.recorder = recorder
-            return _check(reproducer.run(names))
+        executor = make_executor(repo, opts, echo)
+        try:
+            reproducer = Reproducer(repo, opts, echo, executor=executor)
+            names = select(reproducer.dag, targets, opts)  # bad input is refused before a run is recorded
+            if opts.dry:
+                return _check(reproducer.run(names))
+            with recording(repo, command, _args(targets, opts) if args is None else args) as recorder:
+                reproducer.recorder = recorder
+                return _check(reproducer.run(names))
+        finally:
+            executor.close()
+
+
+def _local(repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -> StageExecutor:
+    return LocalExecutor(repo, echo)
+
+
+def _dask(repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -> StageExecutor:
+    from himo.api.dask_executor import DaskExecutor
+
+    return DaskExecutor(repo, echo, opts.scheduler or repo.config.get("executor.dask.scheduler"))
+
+
+EXECUTORS: dict[str, Callable[[Repo, ReproOptions, Callable[[str], None]], StageExecutor]] = {
+    "local": _local, "dask": _dask}
+
+
+def make_executor(repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -> StageExecutor:
+    """The executor `opts` asks for, else config `executor.default`, else local."""
+    name = opts.executor or repo.config.get("executor.default") or "local"
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r} (executor.default)", f"use one of {', '.join(EXECUTORS)}")
+    if opts.dry:  # nothing runs: no cluster to start
+        return LocalExecutor(repo, echo)
+    return EXECUTORS[name](repo, opts, echo)
 
 
 def _check(results: list[StageResult]) -> list[StageResult]:
@@ -346,4 +374,6 @@ def _args(targets: list[str], opts: ReproOptions) -> list[str]:
     flags = [flag for flag, on in (("--force", opts.force), ("--single-item", opts.single_item),
                                    ("--downstream", opts.downstream), ("--keep-going", opts.keep_going))
              if on]
-    return flags + (["--jobs", str(opts.jobs)] if opts.jobs > 1 else []) + targets
+    executor = (["--executor", opts.executor] if opts.executor else []) + (
+        ["--scheduler", opts.scheduler] if opts.scheduler else [])
+    return flags + (["--jobs", str(opts.jobs)] if opts.jobs > 1 else []) + executor + targets
