@@ -21,6 +21,7 @@ import yaml
 import himo
 from tests.conftest import Himo, git, write
 from tests.meta.test_recording import of_run, recorded
+from tests.pipeline.test_stage_processes import wait_group_ended, wait_until
 from tests.remotes.helpers import FolderStore, S3Store, Store
 
 SRC = str(Path(himo.__file__).resolve().parents[1])  # the himo under test, for the workers
@@ -50,7 +51,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, _environment: None) -> Ite
     try:
         procs += [subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(spec),
-             "--nthreads", "1", "--no-dashboard", "--name", f"w{i}", "--local-directory", str(base / f"w{i}")],
+             "--nthreads", "1", "--no-dashboard", "--name", f"w{i}",
+             "--local-directory", str(base / f"w{i}")],
             env=env | {"HIMO_SCRATCH": str(base / f"scratch{i}")}, stdout=log, stderr=log) for i in (1, 2)]
         deadline = time.monotonic() + WAIT
         while not spec.exists() and time.monotonic() < deadline:
@@ -161,7 +163,7 @@ def test_diamond_on_two_workers_meets_in_the_middle_and_equals_a_local_run(
 SLOW = """\
 stages:
   slow:
-    cmd: touch {marks}/started && if [ ! -f {marks}/again ]; then touch {marks}/again; sleep 60; fi; echo ok > out.txt
+    cmd: if [ ! -f {marks}/again ]; then touch {marks}/again; sleep 60; fi; echo ok > out.txt
     outs: [out.txt]
 """
 
@@ -175,7 +177,8 @@ def test_a_worker_killed_mid_stage_is_retried_elsewhere_and_recorded_aborted(
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "slow")
     killed: list[int] = []
-    killer = threading.Thread(target=kill_worker_running, args=(cluster, marks / "again", "himo-slow", killed))
+    killer = threading.Thread(target=kill_worker_running,
+                              args=(cluster, marks / "again", "himo-slow", killed))
     killer.start()
     try:
         himo("repro", "--executor", "dask", "--scheduler", cluster.address)
@@ -197,7 +200,8 @@ def kill_worker_running(cluster: Cluster, mark: Path, prefix: str, killed: list[
         time.sleep(0.05)
     with cluster.client() as client:
         while time.monotonic() < deadline:
-            busy = [w for w, keys in client.processing().items() if any(str(k).startswith(prefix) for k in keys)]
+            busy = [w for w, keys in client.processing().items()
+                    if any(str(k).startswith(prefix) for k in keys)]
             if busy:
                 pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
                 os.kill(pid, signal.SIGKILL)
@@ -250,3 +254,28 @@ def test_an_unreachable_scheduler_is_one_line(repo: Path, himo: Himo, tmp_path: 
         "Error: cannot reach the Dask scheduler at tcp://127.0.0.1:9: Connection refused")
     proc = himo("config", "executor.default", "spark", ok=False)
     assert "executor.default must be one of local, dask, not 'spark'" in proc.stderr
+
+
+STOPPED = """\
+stages:
+  long:
+    cmd: echo $$ > {marks}/pid && sleep 60 && echo late > long.txt
+    outs: [long.txt]
+"""
+
+
+def test_ctrl_c_cancels_the_stage_on_its_worker_and_commits_nothing(
+        cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
+    FolderStore(tmp_path / "remote").configure(himo)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    write(repo / "himo.yaml", STOPPED.format(marks=marks))
+    proc = subprocess.Popen([sys.executable, "-m", "himo", "repro", "--executor", "dask", "--scheduler",
+                             cluster.address], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid = marks / "pid"
+    wait_until(lambda: pid.exists() and pid.read_text().strip() != "", "stage started", WAIT)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=WAIT) == 130
+    wait_group_ended(int(pid.read_text()))  # the command on the worker was stopped
+    assert not (repo / "himo.lock").exists() and not (repo / "long.txt").exists()
+    assert [e["status"] for e in recorded(repo).executions] == ["aborted"]

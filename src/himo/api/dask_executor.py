@@ -20,6 +20,7 @@ lost one aborted and the retry. Ctrl-C cancels the futures and stops the command
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import socket
@@ -89,11 +90,12 @@ class DaskExecutor:
         try:
             from distributed import Client, LocalCluster
         except ImportError as exc:
-            raise ExecutorError("--executor dask needs dask.distributed, which is not installed", INSTALL) from exc
+            raise ExecutorError("--executor dask needs dask.distributed, which is not installed",
+                                INSTALL) from exc
         if self.address is None:
             self.echo(f"Starting a local Dask cluster of {self.workers} worker processes")
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None)
+                                        dashboard_address=None, silence_logs=logging.ERROR)
             self.client = Client(self.cluster, set_as_default=False)
         else:
             self.client = _client(Client, self.address)
@@ -107,7 +109,8 @@ class DaskExecutor:
             raise ExecutorError(f"--executor dask needs a default remote: {error.message}",
                                 "workers fetch deps and push outputs through it; set one with"
                                 " `himo remote add -d NAME URL`") from error
-        options = {k: v for k, v in self.repo.config.remote(self.store.name).items() if k not in CREDENTIAL_KEYS}
+        configured = self.repo.config.remote(self.store.name)
+        options = {k: v for k, v in configured.items() if k not in CREDENTIAL_KEYS}
         if isinstance(self.store, LocalRemote):  # workers may need a path, not the config's relative one
             os.makedirs(self.store.root, exist_ok=True)
             options["url"] = self.store.root
@@ -131,6 +134,8 @@ class DaskExecutor:
             events.put(message)
 
     def run(self, job: StageJob) -> StageOutcome:
+        if self.stopping:  # Ctrl-C came while the cluster started
+            return StageOutcome(130)
         token = uuid.uuid4().hex
         inputs = self._inputs(job)
         self._send(inputs)
@@ -238,7 +243,7 @@ class DaskExecutor:
         try:
             self.client.cancel(list(self._futures.values()))
             self.client.run(stop_on_worker, tokens)
-        except Exception:  # noqa: S110 - best effort: cancelled futures never reach himo.lock anyway
+        except Exception:  # best effort: cancelled futures never reach himo.lock anyway
             pass
 
     def close(self) -> None:

@@ -350,7 +350,8 @@ def make_executor(repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -
     """The executor `opts` asks for, else config `executor.default`, else local."""
     name = opts.executor or repo.config.get("executor.default") or "local"
     if name not in EXECUTORS:
-        raise ConfigError(f"unknown executor {name!r} (executor.default)", f"use one of {', '.join(EXECUTORS)}")
+        raise ConfigError(f"unknown executor {name!r} (executor.default)",
+                          f"use one of {', '.join(EXECUTORS)}")
     if opts.dry:  # nothing runs: no cluster to start
         return LocalExecutor(repo, echo)
     return EXECUTORS[name](repo, opts, echo)
