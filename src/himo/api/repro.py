@@ -98,7 +98,7 @@ class Reproducer:
         self.lock = read_lock(repo.root)
         self.snap = Snapshot(repo)
         self.runs = RunCache(repo.himo_dir / "runs")
-        self.executor = executor or LocalExecutor(repo, echo)
+        self.executor = executor or make_executor(repo, opts, echo)  # opts.executor, else the config's
         self.results: dict[str, StageResult] = {}
         self._mutex = threading.Lock()
         self.forced: set[str] = set()
@@ -107,7 +107,11 @@ class Reproducer:
         """Bring the stages `names` (from `select`) up to date, in DAG order."""
         self.forced = set(names) if self.opts.force else set()
         jobs = 1 if self.opts.dry else self.executor.slots(self.opts.jobs)
-        run_in_order(self.dag, names, self._step, jobs, self.opts.keep_going, self._skip, self.executor.stop)
+        try:
+            run_in_order(self.dag, names, self._step, jobs, self.opts.keep_going, self._skip,
+                         self.executor.stop)
+        finally:
+            self.executor.close()  # a Dask client and the cluster it started
         return [self.results[n] for n in names if n in self.results]
 
     def _skip(self, name: str) -> None:
@@ -319,17 +323,13 @@ def repro(repo: Repo, targets: list[str] | None = None, opts: ReproOptions | Non
     opts = opts or ReproOptions()
     targets = list(targets or [])
     with repo.lock() if not opts.dry else contextlib.nullcontext():
-        executor = make_executor(repo, opts, echo)
-        try:
-            reproducer = Reproducer(repo, opts, echo, executor=executor)
-            names = select(reproducer.dag, targets, opts)  # bad input is refused before a run is recorded
-            if opts.dry:
-                return _check(reproducer.run(names))
-            with recording(repo, command, _args(targets, opts) if args is None else args) as recorder:
-                reproducer.recorder = recorder
-                return _check(reproducer.run(names))
-        finally:
-            executor.close()
+        reproducer = Reproducer(repo, opts, echo)
+        names = select(reproducer.dag, targets, opts)  # bad input is refused before a run is recorded
+        if opts.dry:
+            return _check(reproducer.run(names))
+        with recording(repo, command, _args(targets, opts) if args is None else args) as recorder:
+            reproducer.recorder = recorder
+            return _check(reproducer.run(names))
 
 
 def _local(repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -> StageExecutor:
