@@ -279,3 +279,17 @@ def test_ctrl_c_cancels_the_stage_on_its_worker_and_commits_nothing(
     wait_group_ended(int(pid.read_text()))  # the command on the worker was stopped
     assert not (repo / "himo.lock").exists() and not (repo / "long.txt").exists()
     assert [e["status"] for e in recorded(repo).executions] == ["aborted"]
+
+
+@pytest.mark.slow  # botocore's retries against a closed port: seconds on each worker
+def test_a_remote_the_workers_cannot_reach_is_one_error_before_any_stage(
+        cluster: Cluster, repo: Path, himo: Himo) -> None:
+    himo("remote", "add", "-d", "dead", "s3://bucket/prefix")
+    himo("remote", "modify", "dead", "endpointurl", "http://127.0.0.1:9")
+    write(repo / "himo.yaml", FAILING)
+    proc = himo("repro", "--executor", "dask", "--scheduler", cluster.address, ok=False)
+    first = proc.stderr.splitlines()[0]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert first.startswith("Error: Dask worker tcp://127.0.0.1:")
+    assert "cannot reach the remote: remote 'dead'" in first
+    assert "broken" not in proc.stdout and not (repo / "himo.lock").exists()
