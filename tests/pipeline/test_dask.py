@@ -168,12 +168,18 @@ stages:
 """
 
 
-def test_a_worker_killed_mid_stage_is_retried_elsewhere_and_recorded_aborted(
-        cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
+def with_marks(repo: Path, himo: Himo, tmp_path: Path, pipeline: str) -> Path:
+    """A folder remote, and `pipeline` naming a folder for marks outside the repository; that folder."""
     FolderStore(tmp_path / "remote").configure(himo)
     marks = tmp_path / "marks"
     marks.mkdir()
-    write(repo / "himo.yaml", SLOW.format(marks=marks))
+    write(repo / "himo.yaml", pipeline.format(marks=marks))
+    return marks
+
+
+def test_a_worker_killed_mid_stage_is_retried_elsewhere_and_recorded_aborted(
+        cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
+    marks = with_marks(repo, himo, tmp_path, SLOW)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "slow")
     killed: list[int] = []
@@ -266,10 +272,7 @@ stages:
 
 def test_ctrl_c_cancels_the_stage_on_its_worker_and_commits_nothing(
         cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
-    FolderStore(tmp_path / "remote").configure(himo)
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    write(repo / "himo.yaml", STOPPED.format(marks=marks))
+    marks = with_marks(repo, himo, tmp_path, STOPPED)
     proc = subprocess.Popen([sys.executable, "-m", "himo", "repro", "--executor", "dask", "--scheduler",
                              cluster.address], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pid = marks / "pid"
