@@ -51,6 +51,7 @@ from himo.workspace.repo import Repo
 TOPIC = "himo-attempt"  # workers announce each attempt of a stage on this event topic
 LOCAL_WORKERS = 2  # processes of the LocalCluster started when no scheduler is given
 CONNECT_SECONDS = 5.0
+DONE: dict[str, Any] = {}  # put in a task's event queue when its future is done
 UNBOUNDED = 256  # stages handed over at once without -j: the cluster decides what runs
 INSTALL = "install it with `pip install 'himo[dask]'` (on the workers too)"
 
@@ -159,26 +160,30 @@ class DaskExecutor:
         return StageOutcome(result.code, result.outs, result.missing)
 
     def _wait(self, future: Any, events: queue.Queue[dict[str, Any]], job: StageJob) -> TaskResult | None:
-        """The task's result (None if cancelled by stop()), telling `job` of each attempt meanwhile."""
+        """The task's result (None if cancelled by stop()), telling `job` of each attempt meanwhile.
+        (Not `future.result(timeout=...)`: distributed's sync() loses results when many threads
+        call it at once.)"""
         from distributed import KilledWorker
 
+        future.add_done_callback(lambda _: events.put(DONE))
         while True:
             try:
-                result = future.result(timeout=0.1)
+                message = events.get(timeout=0.5)
+            except queue.Empty:
+                if future.done():
+                    break
+                continue
+            if message is DONE:
                 break
-            except TimeoutError:
-                pass
-            except CancelledError:
-                return None
-            except KilledWorker as exc:
-                raise ExecutorError(f"stage '{job.stage.name}' was lost with each worker that ran it: {exc}",
-                                    "the workers died while running it (memory? see their logs); run"
-                                    " `himo repro` again") from exc
-            finally:
-                while not events.empty():
-                    message = events.get()
-                    job.started(message["attempt"], message["host"])
-        return result
+            job.started(message["attempt"], message["host"])
+        try:
+            return future.result()
+        except CancelledError:
+            return None
+        except KilledWorker as exc:
+            raise ExecutorError(f"stage '{job.stage.name}' was lost with each worker that ran it: {exc}",
+                                "the workers died while running it (memory? see their logs); run"
+                                " `himo repro` again") from exc
 
     def _report(self, job: StageJob, result: TaskResult) -> None:
         job.log.parent.mkdir(parents=True, exist_ok=True)
