@@ -24,6 +24,7 @@ from tests.meta.test_recording import of_run, recorded
 from tests.pipeline.test_stage_processes import wait_group_ended, wait_until
 from tests.remotes.helpers import FolderStore, S3Store, Store
 
+pytestmark = pytest.mark.xdist_group("dask")  # one xdist worker: the cluster is started once (-n 2)
 SRC = str(Path(himo.__file__).resolve().parents[1])  # the himo under test, for the workers
 WAIT = 60  # seconds a rendezvous or a start may take at most (a loaded machine), never expected
 
