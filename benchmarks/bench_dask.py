@@ -10,9 +10,10 @@ Dask: a scheduler and 2 worker processes (1 thread each) on loopback, started on
 script (`dask scheduler` / `dask worker`), the remote a local folder. The ideal is 16 s (8 stages
 per worker). Dask's overhead per stage, what one stage's round trip costs beyond its command
 (scheduling, the worker's checkout, fetching the dep, pushing the output, checking it out on
-the client), is measured apart with no-op stages: 16 no-op stages, minus 1 no-op stage (which
-holds the fixed costs: himo's start, importing dask, connecting, the preflight), over the 15
-extra stages, times 2 (each worker runs half of them): (T16 - T1) / 15 * 2.
+the client), is measured apart with no-op stages, through himo's Python API in this process (a
+loaded machine makes Python's start-up and dask's import vary by seconds, which would drown it):
+16 no-op stages, minus 1 no-op stage (which holds the fixed costs: connecting, the preflight),
+over the 15 extra stages, times 2 (each worker runs half of them): (T16 - T1) / 15 * 2.
 
     python benchmarks/bench_dask.py [--repeat 3] [--dvc PATH] [--himo PATH]
 
@@ -127,6 +128,8 @@ def expect_outputs(repo: Path, stages: int) -> Callable[[Path], None]:
 def time_one(config: Config) -> None:
     if config.error:
         return
+    if config.args[0] == "api":
+        return time_in_process(config)
     try:
         check = expect_outputs(config.repo, 1 if "1 no-op" in config.measurement else STAGES)
         config.samples += time_runs(config.tool.cmd(*config.args), 1, lambda i: config.repo, check,
@@ -135,6 +138,19 @@ def time_one(config: Config) -> None:
         config.error = str(exc)
     log(f"  {config.backend} {config.measurement}: "
         f"{config.error or f'{config.samples[-1]:.2f} s'}")
+
+
+def time_in_process(config: Config) -> None:
+    """`repro -f --executor dask` through himo's Python API, in this process."""
+    from himo.api.repro import ReproOptions, repro
+    from himo.workspace.repo import Repo
+
+    opts = ReproOptions(force=True, executor="dask", scheduler=config.args[1])
+    with Repo(config.repo) as repo:
+        started = time.perf_counter()
+        repro(repo, opts=opts)
+        config.samples.append(time.perf_counter() - started)
+    log(f"  {config.backend} {config.measurement}: {config.samples[-1]:.2f} s")
 
 
 def row(config: Config, target: float | None = None) -> dict[str, object]:
@@ -184,19 +200,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                    make_repo(workdir / "dvc", dvc, STAGES, SECONDS) if Path(opts.dvc).exists() else workdir,
                    dvc, error=None if Path(opts.dvc).exists() else f"no DVC at {opts.dvc}"),
         ]
-        one = Config("himo", "Dask, 1 no-op stage", dask,
+        api = ["api", address]
+        one = Config("himo", "Dask, 1 no-op stage (Python API)", api,
                      make_repo(workdir / "noop1", himo, 1, 0, remote), himo)
-        many = Config("himo", f"Dask, {STAGES} no-op stages", dask,
+        many = Config("himo", f"Dask, {STAGES} no-op stages (Python API)", api,
                       make_repo(workdir / "noop16", himo, STAGES, 0, remote), himo)
-        for config in (*configs, one, many):  # untimed warm-up: bytecode, page cache, worker mirrors
+        for config in configs:  # untimed warm-up: bytecode, page cache, worker mirrors
             if not config.error:
                 try:
                     config.tool.run(config.repo, *config.args)
                 except CommandError as exc:
                     config.error = str(exc)
+        for config in (one, many):  # warm-up
+            time_in_process(config)
+            config.samples.clear()
         for i in range(opts.repeat):
             log(f"[repeat {i + 1}/{opts.repeat}]")
-            for config in (*configs, one, many):
+            for config in (*configs, one, many, one, many):  # the no-op pair twice: it is short
                 time_one(config)
     rows = [row(c) for c in configs] + [row(one), row(many), overhead_row(one, many)]
     ideal = STAGES * SECONDS / WORKERS
