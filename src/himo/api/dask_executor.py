@@ -32,16 +32,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from himo.api.stage_task import NO_LINKS, StageTask, TaskResult, check_remote, run_stage
+from himo.api.stage_task import StageTask, TaskResult, check_remote, run_stage
 from himo.api.transfer import fetch_objects, get_remote, push_objects
 from himo.errors import ConfigError, ExecutorError, HimoError, ScmError
 from himo.model import HashInfo
 from himo.model.stage import DepState, Stage
-from himo.objects.ingest import Ingester
-from himo.objects.links import Linker
 from himo.objects.tree import place_path, store_path, tree_objects
 from himo.pipeline.executor import Executor
-from himo.pipeline.executors import StageJob, StageOutcome
+from himo.pipeline.executors import StageJob, StageOutcome, copier
 from himo.pipeline.loader import PIPELINE_FILE
 from himo.remotes.local import LocalRemote
 from himo.workspace.config import CREDENTIAL_KEYS
@@ -200,7 +198,7 @@ class DaskExecutor:
         full = self.repo.root / path
         if not full.exists():
             return DepState(path, None)
-        info = store_path(self._copier(), full)
+        info = store_path(copier(self.repo), full)
         return DepState(path, info.digest, info.size, info.nfiles)
 
     def _send(self, inputs: tuple[DepState, ...]) -> None:
@@ -209,10 +207,10 @@ class DaskExecutor:
         todo = {d.path: _info(d) for d in inputs if d.digest not in self._on_remote}
         if not todo:
             return
-        copier = self._copier()
+        copies = copier(self.repo)
         for path, info in todo.items():
-            if not all(self.repo.odb.exists(o) for o in tree_objects(copier, info)):
-                stored = store_path(copier, self.repo.root / path)
+            if not all(self.repo.odb.exists(o) for o in tree_objects(copies, info)):
+                stored = store_path(copies, self.repo.root / path)
                 if stored.digest != info.digest:
                     raise ExecutorError(f"{path} changed while `himo repro` ran",
                                         "let it be while repro runs, then run it again")
@@ -226,13 +224,9 @@ class DaskExecutor:
         declared = {o.path: o for o in stage.outs}
         for path, info in infos.items():
             cached = declared[path].cache
-            place_path(self.repo.ingester() if cached else self._copier(), self.repo.root / path, info)
+            place_path(self.repo.ingester() if cached else copier(self.repo), self.repo.root / path, info)
             if cached:
                 ignore_target(self.repo.root / path)
-
-    def _copier(self) -> Ingester:
-        """Stores into the cache leaving workspace files as they are, places copies."""
-        return Ingester(self.repo.odb, self.repo.state, Linker(NO_LINKS), self.repo.jobs)
 
     def _files(self, stage: Stage) -> dict[str, bytes]:
         """himo.yaml and the stage's params files as they are here (uncommitted changes included)."""

@@ -31,7 +31,7 @@ from himo.objects.tree import place_path, tree_objects
 from himo.pipeline.changes import Snapshot, reasons_to_run
 from himo.pipeline.dag import Dag, build_dag
 from himo.pipeline.executor import log_tail
-from himo.pipeline.executors import LocalExecutor, StageExecutor, StageJob
+from himo.pipeline.executors import LocalExecutor, StageExecutor, StageJob, copier
 from himo.pipeline.loader import load_stages
 from himo.pipeline.lockfile import read_lock, write_lock
 from himo.pipeline.params import read_metrics
@@ -144,7 +144,7 @@ class Reproducer:
         return reasons_to_run(stage, self.lock.get(stage.name), self.snap)
 
     def _restore(self, stage: Stage, reasons: list[str]) -> StageResult | None:
-        if not all(o.cache for o in stage.outs) or stage.always_changed or not stage.outs:
+        if stage.always_changed or not stage.outs:
             return None
         deps, params = self.snap.deps(stage), self.snap.params(stage)
         outs = self.runs.get(run_key(stage, deps, params))
@@ -153,9 +153,12 @@ class Reproducer:
             return None
         exec_id = self._start_execution(stage, deps, params, reasons)
         try:
+            uncached = {o.path for o in stage.outs if not o.cache}
             for out in outs:
                 info = HashInfo(out.digest or "", out.size, out.nfiles)
-                place_path(ingester, self.repo.root / out.path, info)
+                # An uncached output comes back as a private copy (it is not checked out, nor protected).
+                placer = copier(self.repo) if out.path in uncached else ingester
+                place_path(placer, self.repo.root / out.path, info)
                 self.snap.forget(out.path)
             self._record(stage, deps, params, tuple(outs))
         except BaseException:

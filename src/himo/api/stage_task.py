@@ -35,16 +35,15 @@ from himo.errors import ExecutorError
 from himo.model import HashInfo
 from himo.model.stage import DepState, Stage
 from himo.objects.ingest import Ingester
-from himo.objects.links import Linker
 from himo.objects.tree import place_path, store_path
 from himo.pipeline.executor import Executor
+from himo.pipeline.executors import copier
 from himo.remotes.base import Remote
 from himo.remotes.local import LocalRemote
 from himo.remotes.registry import open_remote
 from himo.workspace.repo import HIMO_DIR, Repo
 
 REMOTE_JOBS = 4  # transfers at once between a worker and the remote
-NO_LINKS = ("reflink", "copy")  # a command that writes into a dep must never write into the cache
 
 
 @dataclass
@@ -83,7 +82,7 @@ def run_stage(task: StageTask, scratch: Path, attempt: str, host: str,
         with _timed(timings, "checkout"):
             root = _materialise(task, scratch, folder)
         repo = _scratch_repo(root, scratch / "cache")
-        ingester = Ingester(repo.odb, repo.state, Linker(NO_LINKS), REMOTE_JOBS)
+        ingester = copier(repo)  # a command that writes into a dep must never write into the cache
         store = open_remote(task.remote["name"], task.remote, REMOTE_JOBS, str(root))
         with repo, _timed(timings, "fetch"):
             fetch_objects(repo, store, {d.path: _info(d) for d in task.inputs})

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from himo.model.stage import DepState, Stage
-from himo.objects.tree import hash_path, store_path
+from himo.objects.ingest import Ingester
+from himo.objects.links import Linker
+from himo.objects.tree import store_path
 from himo.pipeline.executor import Executor
 from himo.workspace.gitignore import ignore_target
 from himo.workspace.repo import Repo
@@ -102,15 +104,21 @@ class LocalExecutor:
         pass
 
 
+def copier(repo: Repo) -> Ingester:
+    """Stores and places by copying, whatever cache.type says: for uncached outputs, whose bytes
+    the cache keeps for the run-cache only, the workspace file staying the stage's own, and for
+    files a stage may write into (a dep on a Dask worker)."""
+    return Ingester(repo.odb, repo.state, Linker(("copy",)), repo.jobs)
+
+
 def commit_outputs(repo: Repo, stage: Stage) -> tuple[DepState, ...]:
-    """Store the stage's cached outputs in the cache (git-ignored) and hash the others; their
-    states, in declaration order."""
+    """Store the stage's outputs in the cache, cached ones git-ignored, uncached ones copied (the
+    cache keeps their bytes for the run-cache only); their states, in declaration order."""
     ingester = repo.ingester()
     states = []
     for out in stage.outs:
         path = repo.root / out.path
-        info = store_path(ingester, path) if out.cache else hash_path(ingester, path)
-        assert info is not None
+        info = store_path(ingester if out.cache else copier(repo), path)
         if out.cache:
             ignore_target(path)
         states.append(DepState(out.path, info.digest, info.size, info.nfiles))

@@ -23,6 +23,7 @@ SECTION_KEYS = {
     "cache": {"type"},
     "meta": {"url", "deliver", "record"},
     "openlineage": {"url", "namespace"},
+    "ui": {"metrics", "params"},
     "executor": {"default", "dask.scheduler"},  # `repro`'s executor; the Dask scheduler's address
 }
 EXECUTORS = ("local", "dask")
