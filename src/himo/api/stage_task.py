@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -135,9 +136,7 @@ def _materialise(task: StageTask, scratch: Path, folder: Path) -> Path:
     """The commit, then the shipped files, in `folder`; the himo root inside it."""
     folder.mkdir(parents=True)
     if task.commit is not None:
-        mirror = _mirror(scratch, task.git_urls, task.commit)
-        archive = _git(mirror, "archive", "--format=tar", task.commit)
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        with tarfile.open(fileobj=io.BytesIO(_archive(scratch, task))) as tar:
             tar.extractall(folder, filter="tar")
     root = folder / task.subdir if task.subdir else folder
     for path, data in task.files.items():
@@ -145,6 +144,22 @@ def _materialise(task: StageTask, scratch: Path, folder: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return root
+
+
+ARCHIVES: dict[tuple[str, str], bytes] = {}  # (scratch, commit) -> its tar: one `git archive` per commit
+KEPT_ARCHIVES = 4
+ARCHIVES_LOCK = threading.Lock()
+
+
+def _archive(scratch: Path, task: StageTask) -> bytes:
+    key = (str(scratch), task.commit or "")
+    with ARCHIVES_LOCK:  # a worker's threads share it
+        if key not in ARCHIVES:
+            mirror = _mirror(scratch, task.git_urls, key[1])
+            while len(ARCHIVES) >= KEPT_ARCHIVES:
+                ARCHIVES.pop(next(iter(ARCHIVES)))
+            ARCHIVES[key] = _git(mirror, "archive", "--format=tar", key[1])
+        return ARCHIVES[key]
 
 
 def _mirror(scratch: Path, urls: list[str], commit: str) -> Path:
