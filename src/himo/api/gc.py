@@ -4,7 +4,8 @@ What refers to objects, and so what gc keeps:
 - the workspace: every pointer file (git-ignored ones too) and every output himo.lock records;
 - with branches/tags/commits: the same files in those commits, read from git;
 - every release in the metadata store, live or retired (unless `Scopes.releases` is off), so a
-  rollback always finds its bytes.
+  rollback always finds its bytes;
+- the outputs of every experiment of this repository (`.himo/exps/`), until `himo exp remove`.
 
 A reference gc cannot read would make the objects it protects look unused, so gc refuses
 (deleting nothing) when himo.yaml, himo.lock or a pointer in the workspace, or the metadata
@@ -103,7 +104,15 @@ def references(repo: Repo, scopes: Scopes) -> References:
             refs.unreadable.append(label)
     if scopes.releases:
         refs.oids |= _release_objects(repo)
+    refs.oids |= _experiment_objects(repo)
     return refs
+
+
+def _experiment_objects(repo: Repo) -> set[str]:
+    """The outputs of this repository's experiments (and the files of those that are folders)."""
+    from himo.api.exp import records
+
+    return _digests_in(repo, " ".join(d for record in records(repo) for d in record.outputs.values()))
 
 
 def run_gc(repo: Repo, plan: GcPlan, reporter: Reporter = SILENT) -> int:

@@ -28,20 +28,29 @@ class Revision:
 
     def read(self, path: str) -> str | None:
         """Text of the repository-relative `path` at this revision (None if there is no such file)."""
+        data = self.read_bytes(path)
+        return None if data is None else data.decode("utf-8", "replace")
+
+    def read_bytes(self, path: str) -> bytes | None:
+        """The bytes of `path` at this revision: in the commit, or on disk for the workspace."""
         if self.commit is None:
             return _read_workspace(self.repo, path)
         assert self.repo.git is not None
         git_path = (self.repo.root / path).relative_to(self.repo.git.root).as_posix()
-        data = self.repo.git.file_at(self.commit, git_path)
-        return None if data is None else data.decode("utf-8", "replace")
+        return self.repo.git.file_at(self.commit, git_path)
 
     def read_data(self, path: str) -> str | None:
         """Like `read`, and at a commit also a file that a stage wrote into the cache: git does not
         hold it, but that commit's himo.lock names its digest (alone, or in an output folder), as
         `dvc metrics show -a` reads metrics. None if neither git nor the cache has it."""
-        text = self.read(path)
-        if text is not None or self.commit is None:
-            return text
+        data = self.read_data_bytes(path)
+        return None if data is None else data.decode("utf-8", "replace")
+
+    def read_data_bytes(self, path: str) -> bytes | None:
+        """The bytes `read_data` decodes (plots read images with it)."""
+        data = self.read_bytes(path)
+        if data is not None or self.commit is None:
+            return data
         lock = self.read(LOCK_FILE)
         if not lock:
             return None
@@ -50,7 +59,7 @@ class Revision:
         for entry in entries.values():
             for out in entry.outs:
                 if out.digest and (path == out.path or path.startswith(out.path + "/")):
-                    return _cached_text(self.repo, out, path)
+                    return _cached_bytes(self.repo, out, path)
         return None
 
     def stages(self) -> list[Stage]:
@@ -78,12 +87,12 @@ class Revision:
                                 "compare other revisions, or fix the file in a new commit") from exc
 
 
-def _read_workspace(repo: Repo, path: str) -> str | None:
+def _read_workspace(repo: Repo, path: str) -> bytes | None:
     file = repo.root / path
     if not file.is_file():
         return None
     try:
-        return file.read_bytes().decode("utf-8", "replace")
+        return file.read_bytes()
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}",
                             f"check the permissions of {path}") from exc
@@ -107,8 +116,8 @@ def artifact_path(repo: Repo, target: str) -> tuple[str, str | None]:
     return (f"{found.path}@{rev}" if rev else found.path), name
 
 
-def _cached_text(repo: Repo, out: DepState, path: str) -> str | None:
-    """The text of `path` in the output `out` recorded by himo.lock, from the cache (None if the
+def _cached_bytes(repo: Repo, out: DepState, path: str) -> bytes | None:
+    """The bytes of `path` in the output `out` recorded by himo.lock, from the cache (None if the
     cache lacks it: `himo pull` brings it)."""
     digest: str | None = out.digest
     try:
@@ -120,7 +129,7 @@ def _cached_text(repo: Repo, out: DepState, path: str) -> str | None:
             return None
         if digest is None or not repo.odb.exists(digest):
             return None
-        return repo.odb.read_bytes(digest).decode("utf-8", "replace")
+        return repo.odb.read_bytes(digest)
     except (OSError, HimoError):
         return None
 
