@@ -8,12 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from himo.errors import HimoError
-from himo.pipeline.dvcfiles import dvc_outputs
+from himo.pipeline.loader import parse_stages
+from himo.workspace.dvc import DVC_SUFFIX, LOCK_FILE, PIPELINE_FILE, parse_dvc_lock
 from himo.workspace.gitignore import unignore_target
 from himo.workspace.pointer import SUFFIX
 from himo.workspace.repo import Repo
-
-DVC_SUFFIX = ".dvc"
 
 
 def release_ignore(repo: Repo, target: Path, *, pointer: bool = True,
@@ -27,7 +26,7 @@ def release_ignore(repo: Repo, target: Path, *, pointer: bool = True,
     if (target.parent / (target.name + DVC_SUFFIX)).exists():  # DVC's pointer
         return None
     outputs = _stage_outputs(repo, stage)
-    if outputs is None or rel in outputs or rel in dvc_outputs(repo.root):
+    if outputs is None or rel in outputs or rel in dvc_outputs(repo):
         return None
     return unignore_target(target)
 
@@ -41,3 +40,19 @@ def _stage_outputs(repo: Repo, leaving: str | None) -> set[str] | None:
         return {o.path for s in load_stages(repo.root) if s.name != leaving for o in s.outs if o.cache}
     except HimoError:
         return None
+
+
+def dvc_outputs(repo: Repo) -> set[str]:
+    """The outputs of dvc.yaml (read as himo.yaml is: its schema is a superset) and of dvc.lock,
+    repository-relative: DVC keeps them out of git. Unreadable or absent files name nothing."""
+    try:
+        stages = parse_stages(repo.root, (repo.root / PIPELINE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, HimoError):
+        stages = []
+    found = {o.path for s in stages for o in s.outs}
+    try:
+        lock = parse_dvc_lock((repo.root / LOCK_FILE).read_text(encoding="utf-8"),
+                              {s.name: s.wdir for s in stages})
+    except (OSError, UnicodeDecodeError, HimoError):
+        lock = {}
+    return found | {o.path for stage in lock.values() for o in stage.outs}
