@@ -27,8 +27,8 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.middleware.gzip import GZipMiddleware
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from himo import __version__
 from himo.errors import HimoError, MetaError, MetaUnreachableError, UsageError
