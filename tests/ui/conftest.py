@@ -84,13 +84,6 @@ def team_client(team_app):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The app served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
-    with serving(app) as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
 def team_served(team_app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     with serving(team_app) as url:
         yield url
@@ -98,6 +91,7 @@ def team_served(team_app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 @contextmanager
 def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """`app` served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
@@ -108,9 +102,18 @@ def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the dashboard did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The session's app served on a free 127.0.0.1 port; its base URL."""
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

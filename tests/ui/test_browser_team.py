@@ -19,7 +19,8 @@ ACCURACY = "metrics.json:accuracy"
 
 
 def runs_of(page: Page, base: str) -> list[dict[str, Any]]:
-    """The runs, newest first: sweep, evaluate alone, restored (lr 0.1), lr 0.3, lr 5 (failed), lr 0.1, add."""
+    """The runs, newest first: sweep, evaluate alone, restored (lr 0.1), lr 0.3, lr 5 (failed), lr 0.1,
+    add."""
     runs = page.request.get(base + "/api/runs").json()["runs"]
     assert [[e["stage"] for e in r["executions"]][:2] for r in runs] == [
         ["sweep@1", "sweep@2"], ["evaluate"], ["train", "evaluate"], ["train", "evaluate"], ["train"],
@@ -36,7 +37,8 @@ def test_runs_table_columns_sort_branch_filter_grid_groups_and_tick_to_compare(p
     runs = runs_of(page, team_served)
     page.goto(team_served + "/runs")
     heads = page.locator("#runs thead th.value-col")
-    expect(heads).to_have_text([ACCURACY, "metrics.json:loss", "train.lr"])  # the newest metrics, the differing param
+    # the newest run's metrics, the param that differs between the runs shown
+    expect(heads).to_have_text([ACCURACY, "metrics.json:loss", "train.lr"])
     ids = page.locator("#runs tbody td:nth-child(2)")
     expect(ids).to_have_text([r["id"][:8] for r in runs])  # as the CLI prints them
     assert column(page, "param:train.lr") == ["–", "–", "0.1", "0.3", "5", "0.1", "–"]
@@ -123,8 +125,8 @@ def test_compare_params_used_deltas_against_a_baseline_and_charts(page: Page, te
 
 
 def graph_view(page: Page) -> dict[str, Any]:
-    return page.evaluate("() => { const cy = document.getElementById('lineage').cy; "
-                         "return {zoom: cy.zoom(), pan: cy.pan(), labels: cy.nodes().map(n => n.data('label'))}; }")
+    return page.evaluate("() => { const cy = document.getElementById('lineage').cy; return {zoom: cy.zoom(), "
+                         "pan: cy.pan(), labels: cy.nodes().map(n => n.data('label'))}; }")
 
 
 def test_lineage_fit_reset_latest_only_and_url_state(page: Page, team_served: str) -> None:
@@ -143,10 +145,11 @@ def test_lineage_fit_reset_latest_only_and_url_state(page: Page, team_served: st
     page.wait_for_function("(n) => document.getElementById('lineage').dataset.ready !== String(n)",
                            arg=len(everything["labels"]))
     latest = graph_view(page)
-    assert sum(label.startswith("models/model.pkl") for label in latest["labels"]) == 1  # the lr 0.3 one is gone
+    assert sum(label.startswith("models/model.pkl") for label in latest["labels"]) == 1  # not lr 0.3's
     assert len(latest["labels"]) < len(everything["labels"])
 
-    page.evaluate("() => { const cy = document.getElementById('lineage').cy; cy.zoom(2.5); cy.pan({x: -400, y: 0}); }")
+    page.evaluate("() => { const cy = document.getElementById('lineage').cy; cy.zoom(2.5); "
+                  "cy.pan({x: -400, y: 0}); }")
     form.locator("button[name=fit]").click()  # every node in view again
     expect(page.locator("#lineage")).to_have_attribute("data-view", "fit")
     inside = page.evaluate("() => { const cy = document.getElementById('lineage').cy, e = cy.extent(), "
@@ -193,8 +196,9 @@ def test_artifacts_page_model_metrics_releases_rollback_and_at(page: Page, team_
     expect(production.locator("td:first-child b")).to_have_text(["v3", "v2", "v1"])
     expect(production.nth(0).locator(".rollback")).to_have_text("rollback to v1")
     expect(production.nth(1).locator(".rollback")).to_have_count(0)
-    expect(production.nth(1).locator(f".release-metrics .metric[data-key='{ACCURACY}']")).to_contain_text("0.8")
-    expect(production.nth(0).locator(f".release-metrics .metric[data-key='{ACCURACY}']")).to_contain_text("0.6")
+    accuracy = f".release-metrics .metric[data-key='{ACCURACY}']"
+    expect(production.nth(1).locator(accuracy)).to_contain_text("0.8")
+    expect(production.nth(0).locator(accuracy)).to_contain_text("0.6")
 
     first = page.request.get(team_served + "/api/releases?env=production").json()["envs"]["production"][-1]
     at = (datetime.fromisoformat(first["released_at"]) + timedelta(seconds=1)).isoformat()  # inside v1

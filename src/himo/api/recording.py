@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from himo import __version__
 from himo.errors import ConfigError, HimoError, MetaError
@@ -25,6 +25,9 @@ from himo.meta.recorder import Context, Recorder
 from himo.meta.records import TRIGGERS
 from himo.workspace.config import DELIVER_MODES, boolean
 from himo.workspace.repo import Repo
+
+if TYPE_CHECKING:
+    from himo.meta.reads import MetaReader
 
 # Warnings for the user (the store is unreachable, journal lines were quarantined) go to this
 # logger: the CLI prints them when the command ends (cli/output.py), a library caller sees them
@@ -116,15 +119,34 @@ def _untold(repo: Repo) -> Path:
     return journal_dir(repo) / QUARANTINE / "UNTOLD"
 
 
+def journal_of(repo: Repo, store: Any) -> Path | None:
+    """The repository's journal folder if `store` is the repository's own store (whose records
+    wait there), else None: `himo ui --meta-url` over another store must not deliver into it."""
+    from himo.meta.store import redact
+
+    return journal_dir(repo) if redact(store_url(repo)) == store.name else None
+
+
+def open_reader(repo: Repo) -> MetaReader:
+    """The repository's store as a himo.meta.reads.MetaReader, which delivers pending journals
+    before its reads (only when the journal changed); close() it when done."""
+    from himo.meta.reads import MetaReader
+
+    def delivered(delivery: Any) -> None:
+        tell_quarantined(repo, delivery)
+        (journal_dir(repo) / MARKER).unlink(missing_ok=True)
+
+    return MetaReader(_store(repo).open(), journal_dir(repo), delivered)
+
+
 @contextlib.contextmanager
-def store_session(repo: Repo, write: bool = False) -> Iterator[Any]:
-    """One transaction on the repository's store (pending journals delivered first), then closed."""
-    store = open_store(repo)
+def reading(repo: Repo) -> Iterator[MetaReader]:
+    """A MetaReader over the repository's store for the block, then closed."""
+    reader = open_reader(repo)
     try:
-        with store.session(write=write) as session:
-            yield session
+        yield reader
     finally:
-        store.close()
+        reader.close()
 
 
 def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]

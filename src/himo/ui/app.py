@@ -27,8 +27,8 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.gzip import GZipMiddleware
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.middleware.gzip import GZipMiddleware
 
 from himo import __version__
 from himo.errors import HimoError, MetaError, MetaUnreachableError, UsageError
@@ -58,10 +58,15 @@ def not_found(message: str, hint: str = "") -> MetaError:
 
 
 class Dashboard:
-    """What every route needs: the store, and the repository when started in one."""
+    """What every route needs: the store's reader (which delivers the repository's pending journals
+    before a read, when they changed: runs in progress show), and the repository when started in one."""
 
     def __init__(self, store: Store, repo: Repo | None) -> None:
+        from himo.api.recording import journal_of
+        from himo.meta.reads import MetaReader
+
         self.store = store
+        self.meta = MetaReader(store, journal_of(repo, store) if repo is not None else None)
         self.repo = repo
         self.pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                                  autoescape=select_autoescape(["html"], default=True))
