@@ -125,7 +125,8 @@ def chosen_columns(d: Dashboard, runs: list[dict[str, Any]], metrics: list[str],
     configured = _config_list(d, "ui.metrics"), _config_list(d, "ui.params")
     metrics = metrics or configured[0]
     if params is None:
-        shown = [{"params": {k[6:]: v for k, v in r["values"].items() if k.startswith("param:")}} for r in runs]
+        shown = [{"params": {k[6:]: v for k, v in r["values"].items() if k.startswith("param:")}}
+                 for r in runs]
         params = configured[1] or _differing(shown)[:COLUMNS]
     return [{"key": f"metric:{m}", "label": m, "kind": "metric"} for m in metrics] + \
         [{"key": f"param:{p}", "label": p, "kind": "param"} for p in params]
