@@ -110,13 +110,6 @@ def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The session's app served on a free 127.0.0.1 port; its base URL."""
-    with serving(app) as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium; fails loudly, naming the fix, when it is missing (tests install nothing)."""
     if not Path(CHROMIUM).is_file():

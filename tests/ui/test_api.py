@@ -297,7 +297,10 @@ def test_vendored_scripts_are_packaged_with_their_licenses() -> None:
 
     static = Path(views.__file__).parent / "static"
     for script, license in [("cytoscape-dagre.min.js", "cytoscape-dagre.LICENSE"),
-                            ("cytoscape-dagre.min.js", "dagre.LICENSE"), ("favicon.svg", None)]:
+                            ("cytoscape-dagre.min.js", "dagre.LICENSE"), ("favicon.svg", None),
+                            ("vega.min.js", "vega.LICENSE"), ("vega-lite.min.js", "vega-lite.LICENSE"),
+                            ("vega-embed.min.js", "vega-embed.LICENSE"),
+                            ("vega-embed.min.js", "vega.THIRD-PARTY-LICENSES")]:
         assert (static / script).stat().st_size > 0 and (license is None or (static / license).is_file())
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert "ui/static/*" in pyproject["tool"]["setuptools"]["package-data"]["himo"]
@@ -383,7 +386,7 @@ def test_grid_stages_and_stage_filter_on_both_backends(make_repo: Callable[..., 
     finally:
         store.close()
     assert today["a"]["counts"] == {"succeeded": 1, "cached": 1}
-    assert today["a"]["state"] == "cached"  # the status that came last
+    assert today["a"]["state"] == "cached"  # the last
     assert today["b"] == {"date": today["b"]["date"], "counts": {"failed": 1}, "state": "failed",
                           "summary": "1 failed", "segments": [{"status": "failed", "n": 1}]}
 

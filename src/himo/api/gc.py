@@ -4,7 +4,8 @@ What refers to objects, and so what gc keeps:
 - the workspace: every pointer file (git-ignored ones too) and every output himo.lock records;
 - with branches/tags/commits: the same files in those commits, read from git;
 - every release in the metadata store, live or retired (unless `Scopes.releases` is off), so a
-  rollback always finds its bytes.
+  rollback always finds its bytes;
+- the outputs of every experiment of this repository (`.himo/exps/`), until `himo exp remove`.
 
 A reference gc cannot read would make the objects it protects look unused, so gc refuses
 (deleting nothing) when himo.yaml, himo.lock or a pointer in the workspace, or the metadata
@@ -94,7 +95,7 @@ def referenced_objects(repo: Repo, scopes: Scopes) -> set[str]:
 
 def references(repo: Repo, scopes: Scopes) -> References:
     refs = References()
-    refs.oids = _pointer_objects(repo, _workspace_pointers(repo))
+    refs.oids = _pointer_objects(repo, _workspace_pointers(repo)) | _workspace_lock_objects(repo)
     if scopes.branches or scopes.tags or scopes.commits:
         pointers, salvaged = _history_pointers(repo, scopes)
         refs.oids |= _pointer_objects(repo, pointers)
@@ -103,7 +104,15 @@ def references(repo: Repo, scopes: Scopes) -> References:
             refs.unreadable.append(label)
     if scopes.releases:
         refs.oids |= _release_objects(repo)
+    refs.oids |= _experiment_objects(repo)
     return refs
+
+
+def _experiment_objects(repo: Repo) -> set[str]:
+    """The outputs of this repository's experiments (and the files of those that are folders)."""
+    from himo.api.exp import records
+
+    return _digests_in(repo, " ".join(d for record in records(repo) for d in record.outputs.values()))
 
 
 def run_gc(repo: Repo, plan: GcPlan, reporter: Reporter = SILENT) -> int:
@@ -141,6 +150,21 @@ def _workspace_pointers(repo: Repo) -> list[Pointer]:
     except (PipelineError, PointerError) as error:
         hint = f"{error.hint}, then run gc again" if error.hint else "fix it, then run gc again"
         raise type(error)(f"{error.message} ({UNUSED})", hint) from error
+
+
+def _workspace_lock_objects(repo: Repo) -> set[str]:
+    """Every output of the workspace's himo.lock, uncached ones too: the cache keeps their bytes for
+    the run-cache (a stage with `cache: false` outputs is restored, not re-run, when its inputs
+    come back). An object that is not there is simply not kept."""
+    from himo.pipeline.lockfile import read_lock
+
+    oids: set[str] = set()
+    for entry in read_lock(repo.root).values():
+        for out in entry.outs:
+            if out.digest:
+                oids.add(out.digest)
+                oids.update(_manifest_files(repo, out.digest))
+    return oids
 
 
 # -- git history ----------------------------------------------------------------------------

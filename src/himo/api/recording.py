@@ -208,10 +208,13 @@ class RunRecorder(Recorder):
 
 
 @contextlib.contextmanager
-def recording(repo: Repo, command: str, args: list[str]) -> Iterator[RunRecorder]:
+def recording(repo: Repo, command: str, args: list[str],
+              deliver_from: Repo | None = None) -> Iterator[RunRecorder]:
     """A started Recorder for this invocation; its run ends with the block's outcome, then is delivered.
 
-    Thread-safe: stages running at once (`repro -j`) share it.
+    Thread-safe: stages running at once (`repro -j`) share it. `deliver_from`: the repository
+    whose journal this one's is (an isolated run's scratch workspace shares its journal folder),
+    delivered from there since the scratch folder may be gone before a background delivery starts.
     """
     if not recording_enabled(repo):
         yield RunRecorder(None, Context(repo=""))  # records nothing
@@ -235,7 +238,7 @@ def recording(repo: Repo, command: str, args: list[str]) -> Iterator[RunRecorder
     finally:
         recorder.finish(status)
         if recorder.did_work or status != "succeeded":
-            deliver_later(repo)
+            deliver_later(deliver_from or repo)
         # else (e.g. a no-op repro): the run waits in the journal for the next delivery, which
         # every query does first; starting a delivery for it would cost more than the command.
         if emitter is not None:

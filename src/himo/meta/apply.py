@@ -13,12 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from himo.meta.records import TRANSFER_KINDS, Record, finite, parse_time
-from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run, Transfer
+from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Experiment, Location, Run, Transfer
 from himo.model.urls import mask_url
 
 # Columns of JSON: a NaN or infinity in them is stored as its text (records.finite), since
 # PostgreSQL's JSON refuses the numbers; journals hold text already, Python callers may not.
-JSON_FIELDS = ("args", "params", "reasons", "code_digests", "metrics")
+JSON_FIELDS = ("args", "params", "reasons", "code_digests", "metrics", "overrides", "targets", "outputs",
+               "files")
+EXPERIMENT_FIELDS = ("base_commit", "status", "overrides", "targets", "params", "metrics", "outputs", "files")
 RUN_FIELDS = ("command", "args", "trigger", "user", "host", "repo", "git_commit", "branch", "dirty",
               "himo_version")
 EXEC_FIELDS = ("stage", "cmd", "params", "reasons", "git_commit", "branch", "dirty", "code_digests",
@@ -85,6 +87,14 @@ class Applier:
                     self._insert_ignore(ArtifactPath, ["artifact_id", "repo", "path", "commit"],
                                         artifact_id=artifact, repo=repo, path=ref["path"],
                                         commit=commit, first_seen=ended)
+
+    def _experiment(self, r: Record) -> None:
+        values = {k: r[k] for k in EXPERIMENT_FIELDS if k in r}
+        if not isinstance(values.get("outputs", {}), dict):
+            values.pop("outputs")
+        repo, _commit = self._repo_of(r["run_id"])
+        self._insert_ignore(Experiment, ["id"], id=r["run_id"], name=r["name"], repo=repo,
+                            created_at=parse_time(r["at"]), **_finite_json(values))
 
     def _location(self, r: Record) -> None:
         r = r | {"url": mask_url(r["url"])}  # a journal of a himo that did not mask passwords yet

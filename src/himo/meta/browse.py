@@ -24,6 +24,7 @@ from himo.meta.results import (
     Grid,
     GridCell,
     GridRow,
+    GridSegment,
     LatestExecution,
     LiveState,
     LocationRow,
@@ -119,7 +120,7 @@ def _run_row(r: Run, executions: list[ExecutionRow]) -> RunRow:
 def grid(session: Session, days: int = 30, today: date | None = None) -> Grid:
     """Airflow's grid: for each stage, each of the last `days` days, how its executions ended, in
     the order they ended (a day that failed, then recovered, shows both, the recovery last).
-    All the month's stages come back; the dashboard groups, sorts and cuts them."""
+    All the month's stages come back; the page groups, sorts and cuts them."""
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
     # Ordered by start, the month's rows come from ix_execution_started in the order they were
@@ -149,13 +150,14 @@ def _day(session: Session) -> sa.ColumnElement[Any]:
 
 
 def _cell(day: str, seen: dict[str, tuple[int, Any]]) -> GridCell:
-    """A day of a stage: `segments` (status, count) in the order they last happened; its state is
-    the status that came last; `summary` (`1 failed, then 3 succeeded`) is its tooltip."""
+    """A day of a stage: `segments` (status, count), the status that came last at the end; its
+    state is that last status; `summary` (`1 failed, then 3 succeeded`) is its tooltip."""
     ordered = sorted(seen.items(), key=lambda item: str(item[1][1]))
-    segments = [{"status": status, "n": n} for status, (n, _) in ordered]
-    summary = ", then ".join(f"{s['n']} {s['status']}" for s in segments) or "no run"
-    state = _state(segments[-1]["status"]) if segments else "none"
-    return GridCell(day, {s["status"]: s["n"] for s in segments}, state, summary, segments)
+    segments = [GridSegment(status, n) for status, (n, _) in ordered]
+    summary = ", then ".join(f"{seg.n} {seg.status}" for seg in segments) or "no run"
+    counts = {seg.status: seg.n for seg in segments}
+    state = _state(segments[-1].status) if segments else "none"
+    return GridCell(day, counts, state, summary, segments)
 
 
 def _state(status: str) -> str:

@@ -210,28 +210,26 @@ class MetaReader:
             return browse.metrics_outputs(s, exec_ids, path, limit)
 
     def run_columns(self, run_ids: list[str]) -> dict[str, RunColumns]:
-        """Each run's params and reported metrics, for the run list's columns (one query a page)."""
+        """Each run's params and reported metrics, for the run list's columns (meta/compare.py)."""
         from himo.meta import compare
 
         with self._read() as s:
             return compare.run_columns(s, run_ids)
 
     def newest_metric_keys(self, limit: int = 3) -> list[str]:
-        """The first metric keys (`FILE:KEY`) of the newest execution that reported any."""
         from himo.meta import compare
 
         with self._read() as s:
             return compare.newest_metric_keys(s, limit)
 
-    def repos_and_branches(self) -> tuple[list[str], list[str]]:
-        """Repositories and branches of the newest runs (the run list's filter)."""
+    def repos_and_branches(self, limit: int = 200) -> tuple[list[str], list[str]]:
         from himo.meta import compare
 
         with self._read() as s:
-            return compare.repos_and_branches(s)
+            return compare.repos_and_branches(s, limit)
 
     def compared(self, run_ids: list[str]) -> list[ComparedExecution]:
-        """Each run's executions that reported metrics, with the params they used (own and upstream)."""
+        """The executions of these runs with their metrics and the params they actually used."""
         from himo.meta import compare
 
         with self._read() as s:
@@ -239,23 +237,23 @@ class MetaReader:
 
     # -- artifacts --------------------------------------------------------------------------
 
-    def artifact_listing(self, query: str = "", kinds: Iterable[str] | None = None,
-                         limit: int = 200) -> tuple[list[ArtifactListing], bool]:
-        """The newest artifact at each path (models and datasets by default), by path or released name."""
+    def artifacts(self, query: str = "",
+                  kinds: Iterable[str] | None = None) -> tuple[list[ArtifactListing], bool]:
+        """The newest artifact at each path matching `query` (the artifacts page), and whether more
+        paths matched than were listed."""
         from himo.meta import artifacts
 
         with self._read() as s:
-            return artifacts.listing(s, query, kinds or artifacts.LISTED, limit)
+            return artifacts.listing(s, query, artifacts.LISTED if kinds is None else kinds)
 
     def model_metrics(self, digests: Iterable[str]) -> dict[str, ModelMetrics]:
-        """For each artifact, the metrics reported by the newest execution that wrote or read it."""
         from himo.meta import artifacts
 
         with self._read() as s:
             return artifacts.model_metrics(s, digests)
 
     def superseded(self, digests: Iterable[str]) -> set[str]:
-        """The artifacts whose paths have all since held a newer artifact."""
+        """The digests of these whose path has a newer version (lineage's "latest versions only")."""
         from himo.meta import artifacts
 
         with self._read() as s:

@@ -80,6 +80,10 @@ class Recorder:
         self._write({"type": "location", "run_id": self.run_id, "location": location, "url": mask_url(url),
                      "who": self.context.user, "moved": moved, **ref})
 
+    def experiment(self, name: str, **fields: Any) -> None:
+        """This run is the experiment `name` (fields: see records.py and schema.Experiment)."""
+        self._write({"type": "experiment", "run_id": self.run_id, "name": name, **fields})
+
     def finish(self, status: str) -> None:
         if self._writer is None:
             return

@@ -7,6 +7,8 @@
                 of its metrics files, `metrics`, and its log's last lines, `log_tail`)
     location    an artifact's bytes are now at a place (remote, export ...); `moved`: false when
                 the run found them there without sending them (a Transfer is recorded otherwise)
+    experiment  the run was an experiment (`himo exp run`): its name, base commit, overrides,
+                params, metrics, outputs by digest and changed text files
 
 Every record names its run/execution by a UUID chosen by the writer, so applying a record
 twice changes nothing: journals can be delivered again after any failure.
@@ -73,6 +75,7 @@ REQUIRED = {
     "exec_start": ("exec_id", "run_id"),
     "exec_end": ("exec_id", "status"),
     "location": ("location", "url", "digest"),
+    "experiment": ("run_id", "name"),
 }
 TEXT = (str,)
 NULLABLE_TEXT = (str, type(None))
@@ -80,12 +83,13 @@ INTEGER = (int, type(None))
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("run_id", "exec_id", "command", "trigger", "user", "host", "repo", "git_commit",
                      "branch", "himo_version", "stage", "status", "location", "url", "who", "digest",
-                     "path", "kind"), TEXT),
+                     "path", "kind", "name", "base_commit"), TEXT),
     **dict.fromkeys(("log", "log_tail"), NULLABLE_TEXT),
     **dict.fromkeys(("exit_code", "size", "nfiles"), INTEGER),
     **dict.fromkeys(("dirty", "moved"), (bool,)),
-    **dict.fromkeys(("args", "reasons", "inputs", "outputs"), (list,)),
-    **dict.fromkeys(("params", "code_digests", "metrics"), (dict,)),
+    **dict.fromkeys(("args", "reasons", "inputs", "overrides", "targets"), (list,)),
+    **dict.fromkeys(("params", "code_digests", "metrics", "files"), (dict,)),
+    "outputs": (list, dict),  # an execution's: a list of refs; an experiment's: {path: digest}
     "cmd": (str, list),
 }
 TIMES = ("at", "started_at", "queued_at", "ended_at")

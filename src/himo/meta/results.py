@@ -254,6 +254,12 @@ class RunsPage:
 
 
 @dataclass(frozen=True)
+class GridSegment:
+    status: str
+    n: int  # executions of the day that ended so
+
+
+@dataclass(frozen=True)
 class GridCell:
     """A day of a stage in the grid; `summary` (`1 failed, then 3 succeeded`) is its tooltip."""
 
@@ -261,14 +267,14 @@ class GridCell:
     counts: dict[str, int]  # status -> executions
     state: str  # the colour, of the status that came last: failed | succeeded | cached | running | none
     summary: str
-    segments: list[dict[str, Any]] = field(default_factory=list)  # [{status, n}] in the order they ended
+    segments: list[GridSegment] = field(default_factory=list)  # statuses in the order they ended
 
 
 @dataclass(frozen=True)
 class GridRow:
     stage: str
     cells: list[GridCell]
-    last: str = ""  # the newest day (YYYY-MM-DD) it ran in the grid's days
+    last: str = ""  # the stage's last day with an execution (YYYY-MM-DD)
 
 
 @dataclass(frozen=True)

@@ -176,3 +176,28 @@ class Release(Base):
     retired_at: Mapped[datetime | None]
     run_id: Mapped[str | None] = mapped_column(String(36))  # the run that produced the artifact
     tags: Mapped[list[Any]] = mapped_column(default=list)  # git tags made for it (GTO format)
+
+
+class Experiment(Base):
+    """One experiment: a pipeline run in an isolated workspace (`himo exp run`), by its run's id.
+
+    Kept so the store answers `exp show` and the dashboard without the repository's files: the
+    overrides asked for, the params the stages read, the metrics they wrote, the outputs by digest,
+    and the text files that differ from the base commit (himo.lock, params ...) for `exp apply`.
+    """
+
+    __tablename__ = "experiment"
+    __table_args__ = (Index("ix_experiment_repo", "repo", "name"),
+                      Index("ix_experiment_created", "created_at"))
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the run's id
+    name: Mapped[str] = mapped_column(String(200))
+    repo: Mapped[str] = mapped_column(String(500), default="")
+    base_commit: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default="succeeded")
+    overrides: Mapped[list[Any]] = mapped_column(default=list)  # ["params.yaml:train.alpha=0.5", ...]
+    targets: Mapped[list[Any]] = mapped_column(default=list)  # stages asked for ([]: all)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {params file: {dotted key: value}}
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {metrics file: {dotted key: value}}
+    outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {output path: digest}
+    files: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {git path: text, or None if deleted}
+    created_at: Mapped[datetime]

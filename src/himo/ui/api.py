@@ -39,6 +39,16 @@ def run(request: Request, run_id: str) -> dict[str, Any]:
     return views.run(_d(request), run_id)
 
 
+@router.get("/runs/{run_id}/plots", summary="The plots of himo.yaml drawn from what the run wrote")
+def run_plots(request: Request, run_id: str) -> list[dict[str, Any]]:
+    return views.plots(_d(request), [run_id])
+
+
+@router.get("/plots", summary="The plots of several runs overlaid, one colour per run (Vega-Lite)")
+def plots(request: Request, run: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
+    return views.plots(_d(request), run or [])
+
+
 @router.get("/executions/{exec_id}", summary="The run an execution belongs to")
 def execution(request: Request, exec_id: str) -> dict[str, str]:
     return {"execution": exec_id, "run_id": views.execution_run(_d(request), exec_id)}

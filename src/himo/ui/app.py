@@ -108,7 +108,7 @@ def create_app(store: Store, repo: Repo | None = None, token: str | None = None,
     """The app over an opened store; `token` (None: no auth, for loopback only) guards everything;
     `hosts`: the Host header values it answers, NAME or NAME:PORT (default: loopback names, any
     port; "*": any)."""
-    from himo.ui import api, pages
+    from himo.ui import api, experiments, pages
 
     app = FastAPI(title="himo dashboard", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json",
@@ -118,6 +118,7 @@ def create_app(store: Store, repo: Repo | None = None, token: str | None = None,
     app.mount("/static", CachedStatic(directory=HERE / "static"), name="static")
     app.include_router(api.router, prefix="/api")
     app.include_router(pages.router)
+    app.include_router(experiments.router)
     _guards(app, token, LOOPBACK_NAMES if hosts is None else hosts)
     _errors(app)
     app.add_middleware(GZipMiddleware, minimum_size=1000)  # added last: outermost, compresses every answer

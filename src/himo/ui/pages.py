@@ -55,7 +55,7 @@ def run(request: Request, run_id: str) -> Response:
     live = None
     if shown["status"] == "running":  # the page follows it until it ends
         live = {"url": f"/api/live?run={shown['id']}", "key": views.live(d, shown["id"])["key"]}
-    return d.render("run.html", request, run=shown, live=live)
+    return d.render("run.html", request, run=shown, live=live, plots=views.plots(d, [run_id]))
 
 
 @router.get("/executions/{exec_id}")
@@ -114,4 +114,5 @@ def compare(request: Request, run: Annotated[list[str] | None, Query()] = None, 
             metric: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
     d = _d(request)
     found = views.compare(d, run or [], baseline or None, metric)
-    return d.render("compare.html", request, compare=found, runs=run or [])
+    plots = views.plots(d, run or [])
+    return d.render("compare.html", request, compare=found, runs=run or [], plots=plots)

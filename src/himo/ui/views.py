@@ -14,6 +14,7 @@ from typing import Any
 
 from himo.api.history import execution_log
 from himo.errors import HimoError, UsageError
+from himo.meta.artifacts import LISTED
 from himo.meta.reads import ArtifactNotFound
 from himo.meta.records import KINDS, STATUSES, TRIGGERS
 from himo.meta.results import ArtifactNode, ExecutionDetail, ReleaseMark, RunFilter
@@ -24,11 +25,11 @@ from himo.ui.app import Dashboard, not_found
 ID = re.compile(r"[0-9a-fA-F-]{1,36}")
 HEX = re.compile(r"[0-9a-fA-F]{4,80}")
 MAX_DEPTH = 20
-LOG_LINES = 200  # of a stage's log, on its run page
 GRID_ROWS = 60  # rows of the day grid (a foreach group counts once): the most recently run; "+N more"
 CHIPS = 8  # stage chips of a run in the run list, then "+N more"
 COLUMNS = 4  # metric and param columns of the run list chosen by default, each
 NUMBER = re.compile(r"(\d+)")
+LOG_LINES = 200  # of a stage's log, on its run page
 
 
 def jsonable(value: Any) -> Any:
@@ -80,8 +81,9 @@ def run_filter(stage: str | None, status: str | None, trigger: str | None, since
     for field, value in (("stage", stage), ("repo", repo), ("branch", branch)):
         if value and len(value) > 500:
             raise UsageError(f"{field}: longer than 500 characters", f"pick a {field} from the list")
-    return RunFilter(stage or None, status or None, trigger or None, parse_time(since, "since"),
-                     parse_time(until, "until", end=True), repo or None, branch or None)
+    return RunFilter(stage or None, status or None, trigger or None,
+                     parse_time(since, "since"), parse_time(until, "until", end=True), repo or None,
+                     branch or None)
 
 
 def resolve_digest(d: Dashboard, prefix: str) -> str:
@@ -115,6 +117,21 @@ def runs(d: Dashboard, f: RunFilter, page: int, per_page: int = 50,
             {f"metric:{k}": v for k, v in values[r["id"]].metrics.items()}
     found["columns"] = chosen_columns(d, found["runs"], newest if metrics is None else metrics, params)
     return found
+
+
+def with_elapsed(item: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """A running run or execution gets `elapsed`: seconds since it started (its `seconds` is null)."""
+    if item.get("status") == "running" and item.get("started_at"):
+        now = now or datetime.now(UTC).replace(tzinfo=None)
+        item["elapsed"] = round((now - datetime.fromisoformat(item["started_at"])).total_seconds(), 1)
+    return item
+
+
+def live(d: Dashboard, run_id: str | None = None) -> dict[str, Any]:
+    """What a page of runs in progress polls: a key that changes whenever the page would, and the
+    ids of the runs in progress (`run_id`: that run's state alone)."""
+    state = d.meta.live_state(check_id(run_id, "run") if run_id else None)
+    return {"key": state.key, "running": state.running}
 
 
 def chosen_columns(d: Dashboard, runs: list[dict[str, Any]], metrics: list[str],
@@ -233,21 +250,6 @@ def resolve_run(d: Dashboard, value: str) -> str:
     return found[0]
 
 
-def with_elapsed(item: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """A running run or execution gets `elapsed`: seconds since it started (its `seconds` is null)."""
-    if item.get("status") == "running" and item.get("started_at"):
-        now = now or datetime.now(UTC).replace(tzinfo=None)
-        item["elapsed"] = round((now - datetime.fromisoformat(item["started_at"])).total_seconds(), 1)
-    return item
-
-
-def live(d: Dashboard, run_id: str | None = None) -> dict[str, Any]:
-    """What a page of runs in progress polls: a key that changes whenever the page would, and the
-    ids of the runs in progress (`run_id`: that run's state alone)."""
-    state = d.meta.live_state(check_id(run_id, "run") if run_id else None)
-    return {"key": state.key, "running": state.running}
-
-
 def run(d: Dashboard, run_id: str) -> dict[str, Any]:
     """The run, its executions with params (and their change since the stage's previous run, as
     himo.meta.reads defines it), inputs, outputs, metrics and log tail (the repository's file, else
@@ -271,7 +273,6 @@ def _execution(d: Dashboard, e: ExecutionDetail) -> dict[str, Any]:
     summary["param_rows"] += [{"key": k, "value": None, "change": c} for k, c in before.items()
                               if c["change"] == "removed"]
     result.update(summary)
-    # As the store keeps them (recorded since schema 0003), else from the repository's files.
     lines = execution_log(d.repo, e, LOG_LINES)
     result["log_tail"] = "".join(f"{line}\n" for line in lines) if lines else None
     result["metrics"] = {o.path: _metrics_values(d, e.metrics, o.digest, o.path)
@@ -397,7 +398,8 @@ def artifacts(d: Dashboard, query: str = "", kind: str = "") -> dict[str, Any]:
         raise UsageError("q: longer than 200 characters", "search by a part of a path or a model name")
     if kind and kind not in KINDS:
         raise UsageError(f"kind {kind!r} is not one of {', '.join(KINDS)}", "pick one from the list")
-    found, more = d.meta.artifact_listing(query.strip(), [kind] if kind else None)
+    kinds = [kind] if kind else list(LISTED)
+    found, more = d.meta.artifacts(query.strip(), kinds)
     metrics = d.meta.model_metrics([a.digest for a in found if a.kind == "model"])
     items = [jsonable(a) | {"metrics": jsonable(metrics.get(a.digest))} for a in found]
     return {"artifacts": items, "more": more, "q": query, "kind": kind, "kinds": KINDS}
@@ -569,3 +571,22 @@ def _delta(value: Any, base: Any) -> dict[str, float] | None:
         return None
     diff = value - base
     return {"abs": round(diff, 10), "rel": round(diff / abs(base) * 100, 2) if base else None}
+
+
+def plots(d: Dashboard, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The plots of himo.yaml drawn from what these runs wrote, one colour per run (himo.api.plots:
+    the same specs as `himo plots show`); none without the repository (its himo.yaml and cache)."""
+    from himo.api.plots import run_plots
+
+    if d.repo is None or not run_ids:
+        return []
+    outputs: dict[str, dict[str, str]] = {}
+    commit = ""
+    full_ids = list(dict.fromkeys(resolve_run(d, r) for r in run_ids))
+    for run_id in full_ids:
+        detail = d.meta.run(run_id)
+        if detail is None:
+            raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
+        outputs[detail.run.id[:8]] = {o.path: o.digest for e in detail.executions for o in e.outputs}
+        commit = commit or detail.run.git_commit
+    return [p.as_json() for p in run_plots(d.repo, outputs, commit or None)]

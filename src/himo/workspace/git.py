@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
@@ -20,10 +22,12 @@ class Git:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def run(self, *args: str, input: bytes | None = None, ok: tuple[int, ...] = (0,)) -> bytes:
+    def run(self, *args: str, input: bytes | None = None, ok: tuple[int, ...] = (0,),
+            env: dict[str, str] | None = None) -> bytes:
         try:
             proc = subprocess.run(
-                ["git", *args], cwd=self.root, input=input, capture_output=True, check=False
+                ["git", *args], cwd=self.root, input=input, capture_output=True, check=False,
+                env={**os.environ, **env} if env else None,
             )
         except FileNotFoundError as exc:
             raise ScmError("git is not installed", "install git, or use `himo init --no-scm`") from exc
@@ -126,3 +130,28 @@ class Git:
             return self.run("cat-file", "blob", f"{commit}:{path}")
         except ScmError:  # no such path in that commit, or a folder there
             return None
+
+    def commit_files(self, base: str, files: dict[str, str | None], message: str, branch: str) -> str:
+        """Commit `files` (path -> text, None: delete) on top of `base` as the new branch `branch`,
+        through a temporary index: the work tree, the index and HEAD stay as they are."""
+        try:
+            ref = self.run("check-ref-format", "--branch", branch).decode().strip()
+        except ScmError:
+            raise ScmError(f"{branch!r} is not a valid branch name",
+                           "see `git help check-ref-format`") from None
+        if ref.startswith("-") or self.run("branch", "--list", ref).strip():
+            raise ScmError(f"a branch named {branch!r} exists already" if not ref.startswith("-") else
+                           f"{branch!r} is not a valid branch name", "choose another branch name")
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+            self.run("read-tree", base, env=env)
+            for path, text in files.items():
+                if text is None:
+                    self.run("update-index", "--force-remove", "--", path, env=env)
+                    continue
+                blob = self.run("hash-object", "-w", "--stdin", input=text.encode()).decode().strip()
+                self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            tree = self.run("write-tree", env=env).decode().strip()
+        commit = self.run("commit-tree", tree, "-p", base, input=message.encode()).decode().strip()
+        self.run("update-ref", f"refs/heads/{ref}", commit, "")  # "": only if the branch does not exist
+        return commit

@@ -1,0 +1,63 @@
+"""The Experiments page (`/experiments`) and its JSON (`/api/experiments`): every experiment in
+the store, ticked ones compared side by side (params, metrics, and each number's change from
+the first ticked one)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from himo.api.exp_show import columns
+from himo.ui.app import Dashboard
+from himo.ui.views import jsonable
+
+router = APIRouter()
+NEWEST = 500  # experiments listed
+COMPARED = 8  # ticked by default: the newest ones
+
+
+def experiments(d: Dashboard, chosen: list[str] | None = None) -> dict[str, Any]:
+    """{"rows": newest first, "chosen": names compared, "params"/"metrics": [{key, values, changes,
+    differ}]}; `chosen` None: the COMPARED newest."""
+    from himo.api.recording import _repo_identity
+    from himo.meta.experiments import experiments as stored
+
+    with d.store.session() as session:
+        rows = stored(session, _repo_identity(d.repo) if d.repo else None, limit=NEWEST)
+    names = [r.name for r in rows]
+    picked = [n for n in (chosen if chosen is not None else names[:COMPARED]) if n in names]
+    by_name = {r.name: r for r in rows}
+    compared = [by_name[n] for n in picked]
+    return {"rows": [jsonable(r) | {"chosen": r.name in picked} for r in rows], "chosen": picked,
+            "params": _table([columns(r.params) for r in compared]),
+            "metrics": _table([columns(r.metrics) for r in compared])}
+
+
+def _table(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = sorted({k for v in values for k in v})
+    table = []
+    for key in keys:
+        cells = [v.get(key) for v in values]
+        first = cells[0] if cells else None
+        changes = [c - first if _number(c) and _number(first) else None for c in cells]
+        table.append({"key": key, "values": cells, "changes": changes,
+                      "differ": len({repr(c) for c in cells}) > 1})
+    return table
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@router.get("/api/experiments", tags=["experiments"])
+def experiments_json(request: Request, exp: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    """Experiments (newest first) and the comparison of `exp` (default: the newest few)."""
+    return experiments(request.app.state.dashboard, exp)
+
+
+@router.get("/experiments", include_in_schema=False)
+def experiments_page(request: Request, exp: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
+    d: Dashboard = request.app.state.dashboard
+    return d.render("experiments.html", request, found=experiments(d, exp))

@@ -1,0 +1,71 @@
+"""The dashboard's Experiments page: the list, and the ticked experiments compared."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
+
+from himo.ui.app import create_app
+from himo.ui.server import open_source
+from tests.conftest import Himo
+from tests.ui.conftest import LOOPBACK, free_port
+
+
+def test_experiments_page_lists_and_compares(exp_repo: Path) -> None:
+    himo = Himo(exp_repo)
+    himo("exp", "run", "-S", "train.alpha=2,3", "-n", "ui")
+    store, repo = open_source(None, exp_repo)
+    try:
+        with TestClient(create_app(store, repo), base_url=LOOPBACK) as client:
+            page = client.get("/experiments").text
+            assert 'href="/experiments" class="on"' in page
+            assert all(f'data-name="ui-{i}"' in page for i in (1, 2))
+            compared = client.get("/experiments", params={"exp": ["ui-1", "ui-2"]}).text
+            score = re.search(r'data-key="metrics.json:score" class=differ>(.*?)</tr>', compared, re.S)
+            assert score and "4" in score.group(1) and "6" in score.group(1) and "(+2)" in score.group(1)
+            doc = client.get("/api/experiments", params={"exp": ["ui-2"]}).json()
+            assert doc["chosen"] == ["ui-2"] and [r["name"] for r in doc["rows"]] == ["ui-2", "ui-1"]
+            assert {p["key"]: p["values"] for p in doc["params"]}["train.alpha"] == [3]
+            empty = json.loads(client.get("/api/experiments", params={"exp": ["nope"]}).text)
+            assert empty["chosen"] == [] and empty["params"] == []
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def served_exps(exp_repo: Path) -> Iterator[str]:
+    """The dashboard of a repository with three experiments, served on a free port."""
+    import uvicorn
+
+    Himo(exp_repo)("exp", "run", "-S", "train.alpha=2,3,5", "-n", "b")
+    store, repo = open_source(None, exp_repo)
+    server = uvicorn.Server(uvicorn.Config(create_app(store, repo), host="127.0.0.1", port=free_port(),
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the dashboard did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    store.close()
+
+
+def test_tick_to_compare_in_chromium(served_exps: str, page: Page) -> None:
+    page.goto(f"{served_exps}/experiments")
+    expect(page.locator("#compare thead th")).to_have_text(["", "b-3", "b-2", "b-1"])
+    page.get_by_label("compare b-2").uncheck()
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator("#compare thead th")).to_have_text(["", "b-3", "b-1"])
+    score = page.locator('#compare tr[data-key="metrics.json:score"] td')
+    expect(score).to_have_text(["metrics.json:score", "10", "4 (-6)"])
+    expect(page.locator("nav a.on")).to_have_text("Experiments")
