@@ -173,11 +173,10 @@ def load(repo: Repo, name: str) -> ExpRecord:
     path = exps_dir(repo) / f"{name}.json"
     if path.is_file():
         return ExpRecord(**json.loads(path.read_text(encoding="utf-8")))
-    from himo.api.recording import store_session
-    from himo.meta.experiments import experiments
+    from himo.api.recording import reading
 
-    with store_session(repo) as session:
-        rows = experiments(session, _repo_identity(repo), [name])
+    with reading(repo) as meta:
+        rows = meta.experiments(_repo_identity(repo), [name])
     if not rows:
         raise UsageError(f"no experiment named {name!r}", "see `himo exp show` for the experiments")
     row = rows[0]

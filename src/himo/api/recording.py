@@ -127,6 +127,18 @@ def journal_of(repo: Repo, store: Any) -> Path | None:
     return journal_dir(repo) if redact(store_url(repo)) == store.name else None
 
 
+@contextlib.contextmanager
+def store_session(repo: Repo, write: bool = True) -> Iterator[Any]:
+    """One write transaction on the repository's store (pending journals delivered first), then
+    closed. Reads go through `reading` (a MetaReader) instead."""
+    store = open_store(repo)
+    try:
+        with store.session(write=write) as session:
+            yield session
+    finally:
+        store.close()
+
+
 def open_reader(repo: Repo) -> MetaReader:
     """The repository's store as a himo.meta.reads.MetaReader, which delivers pending journals
     before its reads (only when the journal changed); close() it when done."""

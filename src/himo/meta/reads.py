@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from himo.meta.deliver import Delivery
+    from himo.meta.experiments import Baseline, ExperimentRow
     from himo.meta.openlineage import Step
     from himo.meta.store import Store
 
@@ -234,6 +235,21 @@ class MetaReader:
 
         with self._read() as s:
             return compare.compared(s, run_ids)
+
+    def experiments(self, repo: str | None = None, names: list[str] | None = None,
+                    limit: int = 10_000) -> list[ExperimentRow]:
+        """Experiments of the repository `repo` (all with None), newest first; only `names` if given."""
+        from himo.meta import experiments
+
+        with self._read() as s:
+            return experiments.experiments(s, repo, names, limit)
+
+    def baselines(self, repo: str, commits: list[str]) -> dict[str, Baseline]:
+        """What the pipeline made at each of `commits` (no experiment's runs), for `himo exp show`."""
+        from himo.meta import experiments
+
+        with self._read() as s:
+            return experiments.baselines(s, repo, commits)
 
     # -- artifacts --------------------------------------------------------------------------
 
