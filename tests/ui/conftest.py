@@ -84,6 +84,13 @@ def team_client(team_app):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The session's app served on a free 127.0.0.1 port; its base URL."""
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def team_served(team_app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     with serving(team_app) as url:
         yield url
