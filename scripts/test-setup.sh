@@ -6,6 +6,8 @@
 #   - the Python test dependencies (pip install -e '.[test]': pytest, moto's S3 server, Playwright...)
 #   - Debian's Chromium at /usr/bin/chromium (the dashboard's browser tests; apt-get, as root)
 #   - PostgreSQL on 127.0.0.1:5432, user postgres with trust auth, database `test` (started if down)
+#   - DVC 3.67.1 in its own virtualenv, ${HIMO_TEST_DVC_VENV:-~/.cache/himo-test/dvc-3.67.1} (the
+#     `himo migrate dvc` and import tests build DVC repositories with the real DVC)
 #   - not Redis: nothing in the suite uses it (checked below, so this line stays true)
 #
 # Usage: bash scripts/test-setup.sh && python3 -m pytest -n 2    (the README's test command)
@@ -67,6 +69,15 @@ with psycopg.connect(sys.argv[1], autocommit=True) as conn:
 EOF
 fi
 
+# -- DVC, in its own virtualenv (its dependencies stay out of himo's environment) ----------------
+DVC_VERSION=3.67.1
+DVC_VENV="${HIMO_TEST_DVC_VENV:-$HOME/.cache/himo-test/dvc-$DVC_VERSION}"
+if [ "$("$DVC_VENV/bin/dvc" --version 2>/dev/null)" != "$DVC_VERSION" ]; then
+    rm -rf "$DVC_VENV"  # a half-made or other-version venv: made again
+    HIMO_BENCH_DVC_VENV="$DVC_VENV" HIMO_BENCH_DVC_SPEC="dvc==$DVC_VERSION" bash benchmarks/setup_dvc.sh \
+        || missing+=("DVC $DVC_VERSION in $DVC_VENV: \`bash benchmarks/setup_dvc.sh\` failed (see above)")
+fi
+
 # -- Redis: not needed ---------------------------------------------------------------------------
 if grep -rqiw redis tests pyproject.toml; then
     missing+=("Redis: the tests mention it, but this script neither checks nor starts it (add it here)")
@@ -77,4 +88,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '  - %s\n' "${missing[@]}" >&2
     exit 1
 fi
-say "ready (Python test dependencies, $CHROMIUM, PostgreSQL on 127.0.0.1:5432; no Redis needed)"
+say "ready (Python test dependencies, $CHROMIUM, PostgreSQL on 127.0.0.1:5432, DVC in $DVC_VENV; no Redis needed)"

@@ -133,7 +133,7 @@ CASES = {
         "each 'params' item is a key, 'file:key1,key2' or a mapping file: [keys]"),
     "output-flag-not-a-boolean": (
         "  bad:\n    cmd: x\n    outs:\n      - o.txt: {cache: 'no'}\n",
-        "himo.yaml:7: stage 'bad': 'cache' must be true or false",
+        "himo.yaml:10: stage 'bad': outs: 'o.txt': 'cache' must be true or false",
         "fix himo.yaml"),
     "name-with-slash": (
         "  a/b:\n    cmd: x\n",

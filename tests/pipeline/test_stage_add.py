@@ -112,7 +112,7 @@ print("prepared", sys.argv[1])
         "Added stage 'prepare' to himo.yaml\n"
         "Running stage 'prepare': never ran\n$ python src/prepare.py data/data.xml\nprepared data/data.xml\n"
         "Pipeline is up to date (1 stage(s) run or restored).\n"
-        "To track the changes with git, run:\n  git add himo.yaml himo.lock .gitignore\n")
+        "To track the changes with git, run:\n  git add himo.yaml himo.lock data/.gitignore\n")
     assert (repo / "himo.yaml").read_text() == """\
 stages:
   prepare:

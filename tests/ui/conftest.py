@@ -1,5 +1,7 @@
 """Fixtures of the dashboard's tests: a real project run twice by `himo repro`, the app over its
-store, a served copy on a free loopback port, and Debian's Chromium driven by Playwright."""
+store, a served copy on a free loopback port, and Debian's Chromium driven by Playwright; the
+same for the team project (restores, a rollback, a foreach sweep on a branch: tests/ui/project.py).
+Every page the browser opens fails its test on a console error or warning."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from himo.ui.app import create_app
 from himo.ui.server import open_source
 from tests.conftest import SETUP
-from tests.ui.project import make_project
+from tests.ui.project import make_project, make_team_project
 
 CHROMIUM = "/usr/bin/chromium"
 LOOPBACK = "http://127.0.0.1"  # the dashboard answers loopback names only (TestClient's default: testserver)
@@ -22,9 +25,12 @@ HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the session's project share one xdist worker, so it is built once (--dist loadgroup)."""
+    """The tests on each session project share one xdist worker, so it is built once (--dist loadgroup)."""
     for item in items:
-        if item.path.is_relative_to(HERE) and "project" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if item.path.is_relative_to(HERE) and "team_project" in names:
+            item.add_marker(pytest.mark.xdist_group("ui-team"))
+        elif item.path.is_relative_to(HERE) and "project" in names:
             item.add_marker(pytest.mark.xdist_group("ui-project"))
 
 
@@ -56,8 +62,41 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def team_project(tmp_path_factory: pytest.TempPathFactory, _environment: None) -> Path:
+    """The team project for the session (read-only for the tests)."""
+    return make_team_project(tmp_path_factory.mktemp("ui-team") / "team")
+
+
+@pytest.fixture(scope="session")
+def team_app(team_project: Path):  # type: ignore[no-untyped-def]
+    store, repo = open_source(None, team_project)
+    yield create_app(store, repo)
+    store.close()
+
+
+@pytest.fixture
+def team_client(team_app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(team_app, base_url=LOOPBACK) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
 def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The app served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def team_served(team_app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    with serving(team_app) as url:
+        yield url
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
@@ -97,7 +136,9 @@ def page(browser):  # type: ignore[no-untyped-def]
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # a 404 too (favicon)
+    # an error (a 404 too: favicon) or a warning, on any page the test opened
+    page.on("console", lambda m: errors.append(f"{m.type}: {m.text} ({page.url})")
+            if m.type in ("error", "warning", "assert") else None)
     yield page
     context.close()
-    assert not errors, f"JavaScript or console errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or console warnings: {errors}"

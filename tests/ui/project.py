@@ -1,7 +1,12 @@
 """A small real project for the dashboard's tests: three stages (prepare -> train -> evaluate)
 run by `himo repro` with lr 0.1, then with lr 5 (train fails: too large), then with lr 0.3; each
 model released to production after its run was committed (v1 then v2, which retires v1), the
-second to staging too. Last, params.yaml is edited without a run: train is stale."""
+second to staging too. Last, params.yaml is edited without a run: train is stale.
+
+The team project (make_team_project, for the runs table, compare, artifacts and rollbacks) goes
+on: lr 0.1 again (train and evaluate restored from the run-cache: status cached), production
+rolled back to v1's model (v3), evaluate alone (its script changed), and on a branch `sweep` a
+foreach stage of 12 items (sweep@1 .. sweep@12)."""
 
 from __future__ import annotations
 
@@ -27,7 +32,18 @@ stages:
     outs: [predictions.csv]
     metrics: [metrics.json]
 """
+SWEEP = """\
+  sweep:
+    foreach: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    do:
+      cmd: python3 sweep.py ${item}
+      deps: [sweep.py]
+      outs:
+        - sweep/out-${item}.txt
+"""
 SCRIPTS = {
+    "sweep.py": "import os, sys\nos.makedirs('sweep', exist_ok=True)\n"
+                "open(f'sweep/out-{sys.argv[1]}.txt', 'w').write(sys.argv[1])\n",
     "prepare.py": "import os\nos.makedirs('data', exist_ok=True)\n"
                   "rows = open('data/raw.csv').read().splitlines()\n"
                   "open('data/prepared.csv', 'w').write('\\n'.join(sorted(rows)) + '\\n')\n"
@@ -72,5 +88,28 @@ def make_project(root: Path, name: str = "") -> Path:
     git(root, "commit", "-q", "-m", "lr 0.3")
     himo("release", "models/model.pkl", "--env", "production", "--note", "lr 0.3")
     himo("release", "models/model.pkl", "--env", "staging")
+    write(root / "params.yaml", "train:\n  lr: 0.5\n")
+    return root
+
+
+def make_team_project(root: Path) -> Path:
+    """make_project, then: a repro back at lr 0.1 (train and evaluate restored from the run-cache),
+    `himo rollback` of production (v3: v1's model), a repro of evaluate alone (its script changed,
+    so the lr it used is its model's, upstream), and on branch `sweep` a repro of the 12 foreach
+    stages sweep@1..12; lr 0.5 uncommitted again."""
+    make_project(root)
+    himo = Himo(root)
+    write(root / "params.yaml", "train:\n  lr: 0.1\n")
+    himo("repro")  # train and evaluate restored from the run-cache
+    git(root, "commit", "-q", "-am", "back to lr 0.1")
+    himo("rollback", "--env", "production")
+    write(root / "evaluate.py", SCRIPTS["evaluate.py"] + "# evaluated again\n")
+    himo("repro")  # evaluate alone: the lr it used is its model's (train's, upstream)
+    git(root, "commit", "-q", "-am", "evaluate again")
+    git(root, "checkout", "-q", "-b", "sweep")
+    write(root / "himo.yaml", PIPELINE + SWEEP)
+    himo("repro")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "sweep")
     write(root / "params.yaml", "train:\n  lr: 0.5\n")
     return root

@@ -173,7 +173,10 @@ def test_artifact_by_prefix_with_versions_producer_and_lineage(client: TestClien
 def test_grid_pipeline_and_metrics(client: TestClient) -> None:
     grid = client.get("/api/grid").json()
     today = {row["stage"]: row["cells"][-1] for row in grid["stages"]}
-    assert today["train"]["counts"] == {"succeeded": 2, "failed": 1} and today["train"]["state"] == "failed"
+    # lr 0.1 succeeded, lr 5 failed, lr 0.3 succeeded: the day split in that order, green at the end
+    assert today["train"]["counts"] == {"succeeded": 2, "failed": 1} and today["train"]["state"] == "succeeded"
+    assert today["train"]["segments"] == [{"status": "failed", "n": 1}, {"status": "succeeded", "n": 2}]
+    assert today["train"]["summary"] == "1 failed, then 2 succeeded"
     assert today["prepare"]["counts"] == {"succeeded": 1} and len(grid["days"]) == 30
     pipeline = client.get("/api/pipeline").json()
     assert [n["name"] for n in pipeline["nodes"]] == ["prepare", "train", "evaluate"]
@@ -289,7 +292,10 @@ def test_vendored_scripts_are_packaged_with_their_licenses() -> None:
 
     static = Path(data.__file__).parent / "static"
     for script, license in [("cytoscape-dagre.min.js", "cytoscape-dagre.LICENSE"),
-                            ("cytoscape-dagre.min.js", "dagre.LICENSE"), ("favicon.svg", None)]:
+                            ("cytoscape-dagre.min.js", "dagre.LICENSE"), ("favicon.svg", None),
+                            ("vega.min.js", "vega.LICENSE"), ("vega-lite.min.js", "vega-lite.LICENSE"),
+                            ("vega-embed.min.js", "vega-embed.LICENSE"),
+                            ("vega-embed.min.js", "vega.THIRD-PARTY-LICENSES")]:
         assert (static / script).stat().st_size > 0 and (license is None or (static / license).is_file())
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert "ui/static/*" in pyproject["tool"]["setuptools"]["package-data"]["himo"]
@@ -376,9 +382,9 @@ def test_grid_stages_and_stage_filter_on_both_backends(make_repo: Callable[..., 
                 assert [r["id"] for r in found] == b_runs
     finally:
         store.close()
-    assert today["a"]["counts"] == {"succeeded": 1, "cached": 1} and today["a"]["state"] == "succeeded"
+    assert today["a"]["counts"] == {"succeeded": 1, "cached": 1} and today["a"]["state"] == "cached"  # the last
     assert today["b"] == {"date": today["b"]["date"], "counts": {"failed": 1}, "state": "failed",
-                          "summary": "1 failed"}
+                          "summary": "1 failed", "segments": [{"status": "failed", "n": 1}]}
 
 
 @pytest.fixture

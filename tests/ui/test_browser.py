@@ -79,11 +79,19 @@ def test_click_through_runs_run_artifact_lineage_release(page: Page, served: str
     assert failed.locator("td").last.evaluate("td => getComputedStyle(td).display") == "table-cell"
     shot(page, tmp_path, "runs")
 
-    red = grid.locator("a.cell.c-failed")  # today's train: lr 5
-    expect(red).to_have_count(1)
-    assert colour(red) == RED
-    red.click()  # that stage, that day, failed runs only
-    expect(page).to_have_url(re.compile(r"/runs\?stage=train&since=[-\d]+&until=[-\d]+&status=failed$"))
+    # today's train: lr 0.1 succeeded, lr 5 failed, lr 0.3 succeeded: split, green last, not red all day
+    expect(grid.locator("a.cell.c-failed")).to_have_count(0)
+    train_today = grid.locator("tr", has=page.locator("th.stage a", has_text=re.compile("^train$"))) \
+        .locator("a.cell").last
+    expect(train_today).to_have_class(re.compile(r"\bc-succeeded\b.*\bsplit\b"))
+    segments = train_today.locator(".seg")
+    expect(segments).to_have_count(2)
+    assert [colour(segments.nth(0)), colour(segments.nth(1))] == [RED, GREEN]
+    expect(train_today).to_have_attribute("title", re.compile(r": 1 failed, then 2 succeeded$"))
+    train_today.click()  # that stage, that day
+    expect(page).to_have_url(re.compile(r"/runs\?stage=train&since=[-\d]+&until=[-\d]+$"))
+    expect(rows).to_have_count(3)
+    page.goto(served + "/runs?status=failed")
     expect(rows).to_have_count(1)
     expect(rows.first.locator(".status")).to_have_text("failed")
     page.goto(served + "/runs")

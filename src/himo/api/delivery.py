@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from himo.api.contents import corrupt_error
 from himo.api.recording import recording
 from himo.api.release import Tracked, needed_objects, resolve, store_reading
+from himo.api.revisions import artifact_path
 from himo.api.transfer import get_remote
 from himo.errors import CorruptCacheObjectError, HimoError, MetaError, MissingObjectError, RemoteError
 from himo.meta.records import ArtifactRef
@@ -148,8 +149,10 @@ def _connection(repo: Repo, dest: str, remote: str | None) -> dict[str, Any]:
 
 def where(repo: Repo, target: str) -> WhereResult:
     """Every place the bytes of TARGET (PATH, PATH@REV, or a digest or its first characters) are
-    known to be: the cache (checked now), remotes and exports recorded, releases."""
+    known to be: the cache (checked now), remotes and exports recorded, releases. TARGET may also
+    be the name of an artifact in himo.yaml (NAME, NAME@REV)."""
     path, info = None, None
+    target = artifact_path(repo, target)[0]
     if "@" in target or not re.fullmatch(r"[0-9a-fA-F]{4,64}", target) or os.path.exists(target) \
             or os.path.exists(target + SUFFIX):
         tracked = resolve(repo, target)

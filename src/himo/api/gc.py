@@ -95,7 +95,7 @@ def referenced_objects(repo: Repo, scopes: Scopes) -> set[str]:
 
 def references(repo: Repo, scopes: Scopes) -> References:
     refs = References()
-    refs.oids = _pointer_objects(repo, _workspace_pointers(repo))
+    refs.oids = _pointer_objects(repo, _workspace_pointers(repo)) | _workspace_lock_objects(repo)
     if scopes.branches or scopes.tags or scopes.commits:
         pointers, salvaged = _history_pointers(repo, scopes)
         refs.oids |= _pointer_objects(repo, pointers)
@@ -150,6 +150,21 @@ def _workspace_pointers(repo: Repo) -> list[Pointer]:
     except (PipelineError, PointerError) as error:
         hint = f"{error.hint}, then run gc again" if error.hint else "fix it, then run gc again"
         raise type(error)(f"{error.message} ({UNUSED})", hint) from error
+
+
+def _workspace_lock_objects(repo: Repo) -> set[str]:
+    """Every output of the workspace's himo.lock, uncached ones too: the cache keeps their bytes for
+    the run-cache (a stage with `cache: false` outputs is restored, not re-run, when its inputs
+    come back). An object that is not there is simply not kept."""
+    from himo.pipeline.lockfile import read_lock
+
+    oids: set[str] = set()
+    for entry in read_lock(repo.root).values():
+        for out in entry.outs:
+            if out.digest:
+                oids.add(out.digest)
+                oids.update(_manifest_files(repo, out.digest))
+    return oids
 
 
 # -- git history ----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from himo.api.recording import store_session
-from himo.api.revisions import revision
+from himo.api.revisions import artifact_path, revision
 from himo.errors import MetaError, PathError, UsageError
 from himo.meta.records import STATUSES
 from himo.meta.results import (
@@ -180,7 +180,8 @@ def lineage(repo: Repo, target: str, *, upstream: bool = True, downstream: bool 
             depth: int | None = None, fan_out: int = 20) -> LineageResult:
     """The graph of artifacts and executions around TARGET, across commits and runs.
 
-    target: a path (its current version: PATH.himo, or a stage output in himo.lock), PATH@REV
+    target: a path (its current version: PATH.himo, or a stage output in himo.lock), PATH@REV, the
+    name of an artifact in himo.yaml's `artifacts` (NAME, NAME@REV: its path)
     (the version at a git revision), a digest or unique digest prefix, or an untracked file a
     stage read, such as code (its current content, hashed as a stage's deps are).
     upstream: producers, back to the source data (an artifact produced several times: its latest
@@ -213,8 +214,10 @@ def lineage(repo: Repo, target: str, *, upstream: bool = True, downstream: bool 
 
 
 def _target_digest(repo: Repo, target: str) -> tuple[str | None, str | None, str | None, bool]:
-    """(path, rev, digest, hashed) of a path target: digest None when TARGET is no path; hashed
-    when it is an untracked file, known by its content as a stage's deps are."""
+    """(path, rev, digest, hashed) of a path target (or an artifact name of himo.yaml): digest None
+    when TARGET is no path; hashed when it is an untracked file, known by its content as a stage's
+    deps are."""
+    target = artifact_path(repo, target)[0]
     if "@" in target:
         path, rev = target.rsplit("@", 1)
         rel = repo.rel(repo.resolve(path))

@@ -7,11 +7,15 @@ entry is, and how it is cleaned: `himo.objects.leftovers`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 from himo.api.contents import tracked
-from himo.objects.leftovers import Leftover, clean, stale_beside, stale_inside
+from himo.objects.leftovers import Leftover, clean, running, stale_beside, stale_inside
 from himo.workspace.pointer import SUFFIX
 from himo.workspace.repo import Repo
 
@@ -48,3 +52,23 @@ def clean_workspace(repo: Repo) -> list[Leftover]:
     """`himo gc`: clean every stale temp entry of the workspace, under the repository lock."""
     with repo.lock():
         return clean(workspace_leftovers(repo), str(repo.odb.root))
+
+
+@contextlib.contextmanager
+def scratch_folder(repo: Repo, purpose: str) -> Iterator[Path]:
+    """An empty folder `.himo/tmp/PURPOSE-PID` for one command's intermediate files (bytes being
+    checked before they enter the cache), deleted after; those of a killed command (its pid gone)
+    are deleted first, so a kill -9 leaves nothing for long."""
+    base = repo.himo_dir / "tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.glob(f"{purpose}-*"):
+        pid = old.name.rsplit("-", 1)[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not running(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = base / f"{purpose}-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

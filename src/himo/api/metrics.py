@@ -18,13 +18,17 @@ from himo.workspace.repo import Repo
 
 
 def metrics_files(rev: Revision) -> list[str]:
-    """The outputs the stages at `rev` declare under `metrics:` (repository-relative, sorted)."""
-    return sorted({o.path for s in rev.stages() for o in s.outs if o.role == "metrics"})
+    """The outputs the stages at `rev` declare under `metrics:`, and the files of top-level
+    `metrics` (repository-relative, sorted)."""
+    pipeline = rev.pipeline()
+    declared = (o.path for s in pipeline.stages for o in s.outs if o.role == "metrics")
+    return sorted({*pipeline.metrics, *declared})
 
 
 def metrics_show(repo: Repo, rev: str | None = None) -> dict[str, dict[str, Any] | None]:
-    """{metrics file: {dotted key: value}} in the workspace (or at git revision `rev`), for every
-    metrics file of the stages; None for a file that does not exist (its stage has not run).
+    """{metrics file: {dotted key: value}} in the workspace (or at git revision `rev`, where a cached
+    output is read from the cache through that revision's himo.lock), for every metrics file of
+    himo.yaml; None for a file that does not exist (its stage has not run).
     Raises PipelineError for a file that does not parse."""
     at = revision(repo, rev)
     return {path: read_values(at, path) for path in metrics_files(at)}

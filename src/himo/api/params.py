@@ -37,9 +37,11 @@ class ValueChange:
 
 
 def params_used(rev: Revision) -> Selection:
-    """{params file: keys} the stages at `rev` read; all of params.yaml when no stage names any."""
-    used: Selection = {}
-    for stage in rev.stages():
+    """{params file: keys} the stages at `rev` read, and every key of the files top-level `params`
+    lists; all of params.yaml when none names any."""
+    pipeline = rev.pipeline()
+    used: Selection = dict.fromkeys(pipeline.params)
+    for stage in pipeline.stages:
         for ref in stage.params:
             keys = used.get(ref.file, set())
             used[ref.file] = None if keys is None or not ref.keys else keys | set(ref.keys)
@@ -59,8 +61,9 @@ def merge(a: Selection, b: Selection) -> Selection:
 
 def read_values(rev: Revision, path: str, keys: set[str] | None = None) -> dict[str, Any] | None:
     """{dotted key: value} of a params or metrics file (JSON, YAML or TOML) at `rev`: every leaf, or
-    those under `keys` (a key naming a section brings its leaves). None if the file is absent."""
-    text = rev.read(path)
+    those under `keys` (a key naming a section brings its leaves). None if the file is absent. At a
+    commit, a file that git does not hold is read from the cache through that commit's himo.lock."""
+    text = rev.read_data(path)
     if text is None:
         return None
     with rev.naming():

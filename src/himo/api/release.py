@@ -38,7 +38,7 @@ from himo.api.gto import (
 )
 from himo.api.history import parse_when
 from himo.api.recording import _user, store_session
-from himo.api.revisions import revision
+from himo.api.revisions import artifact_path, revision
 from himo.api.status import status
 from himo.api.transfer import get_remote, remote_errors
 from himo.errors import HimoError, MetaError, MissingObjectError, PathError, ScmError, UsageError
@@ -120,7 +120,9 @@ def gto_name(path: str) -> str:
 
 
 def resolve(repo: Repo, target: str) -> Tracked:
-    """PATH (as its pointer or himo.lock says now) or PATH@REV; PathError if not tracked."""
+    """PATH (as its pointer or himo.lock says now) or PATH@REV, or the name of an artifact in
+    himo.yaml (NAME, NAME@REV); PathError if not tracked."""
+    target = artifact_path(repo, target)[0]
     path, rev = target.rsplit("@", 1) if "@" in target else (target, None)
     rel = repo.rel(repo.resolve(path))
     at = revision(repo, rev)
@@ -217,6 +219,7 @@ def release(repo: Repo, target: str, env: str, version: str | None = None, note:
     if version is not None:
         check_version(version, tag)
     tracked = resolve(repo, target)
+    name = name or artifact_path(repo, target)[1]  # an artifact of himo.yaml is released under its name
     if tracked.rev is None:
         _check_unmodified(repo, tracked)
     _check_bytes(repo, tracked.path, tracked.hash_info)

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from himo.api.contents import workspace_files
+from himo.api.ignores import release_ignore
 from himo.api.leftovers import clean_targets
 from himo.errors import PathError
 from himo.objects.leftovers import Leftover
 from himo.objects.links import tmp_name
-from himo.workspace.gitignore import unignore_target
 from himo.workspace.pointer import SUFFIX, load_pointer
 from himo.workspace.repo import Repo
 from himo.workspace.tracked import pointers_for
@@ -21,7 +21,8 @@ from himo.workspace.tracked import pointers_for
 
 def remove(repo: Repo, pointer_files: list[str],
            on_cleaned: Callable[[list[Leftover]], None] | None = None) -> list[str]:
-    """Stop tracking: delete the pointers and their .gitignore lines, keep the data (writable).
+    """Stop tracking: delete the pointers and their .gitignore lines (unless a stage output or DVC
+    needs the line too), keep the data (writable).
 
     Temp entries that an interrupted command left in a target are cleaned first (told to
     `on_cleaned`): once the pointer is gone, nothing would find them again."""
@@ -38,7 +39,7 @@ def remove(repo: Repo, pointer_files: list[str],
                 on_cleaned(cleaned)
             if pointer.target.exists():
                 make_private(repo, pointer.target)
-            unignore_target(pointer.target)
+            release_ignore(repo, pointer.target, pointer=False)  # a line a stage or DVC needs stays
             # Last: until the pointer goes, `himo remove` run again (after a kill or an
             # error above) finds it and finishes the work.
             pointer.file.unlink()

@@ -27,7 +27,9 @@ from himo.meta.recorder import Context, Recorder
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
 from himo.model.stage import DepState, LockEntry, Output, Stage
-from himo.objects.tree import hash_path, place_path, store_path, tree_objects
+from himo.objects.ingest import Ingester
+from himo.objects.links import Linker
+from himo.objects.tree import place_path, store_path, tree_objects
 from himo.pipeline.changes import Snapshot, reasons_to_run
 from himo.pipeline.dag import Dag, build_dag
 from himo.pipeline.executor import Executor, log_tail
@@ -138,7 +140,7 @@ class Reproducer:
         return reasons_to_run(stage, self.lock.get(stage.name), self.snap)
 
     def _restore(self, stage: Stage, reasons: list[str]) -> StageResult | None:
-        if not all(o.cache for o in stage.outs) or stage.always_changed or not stage.outs:
+        if stage.always_changed or not stage.outs:
             return None
         deps, params = self.snap.deps(stage), self.snap.params(stage)
         outs = self.runs.get(run_key(stage, deps, params))
@@ -147,9 +149,12 @@ class Reproducer:
             return None
         exec_id = self._start_execution(stage, deps, params, reasons)
         try:
+            uncached = {o.path for o in stage.outs if not o.cache}
             for out in outs:
                 info = HashInfo(out.digest or "", out.size, out.nfiles)
-                place_path(ingester, self.repo.root / out.path, info)
+                # An uncached output comes back as a private copy (it is not checked out, nor protected).
+                placer = self._copier() if out.path in uncached else ingester
+                place_path(placer, self.repo.root / out.path, info)
                 self.snap.forget(out.path)
             self._record(stage, deps, params, tuple(outs))
         except BaseException:
@@ -250,13 +255,17 @@ class Reproducer:
                     " `himo repro` again") from exc
             self.snap.forget(out.path)
 
+    def _copier(self) -> Ingester:
+        """Stores and places by copying, whatever cache.type says: for uncached outputs, whose
+        bytes the cache keeps for the run-cache only, the workspace file staying the stage's own."""
+        return Ingester(self.repo.odb, self.repo.state, Linker(("copy",)), self.repo.jobs)
+
     def _commit_outputs(self, stage: Stage) -> tuple[DepState, ...]:
         ingester = self.repo.ingester()
         states = []
         for out in stage.outs:
             path = self.repo.root / out.path
-            info = store_path(ingester, path) if out.cache else hash_path(ingester, path)
-            assert info is not None
+            info = store_path(ingester if out.cache else self._copier(), path)
             if out.cache:
                 ignore_target(path)
             self.snap.forget(out.path)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from himo.errors import PipelineError, ScmError
-from himo.model.stage import Stage
-from himo.pipeline.loader import PIPELINE_FILE, parse_stages
+from himo.errors import HimoError, PipelineError, ScmError
+from himo.model.pipeline import PipelineDef
+from himo.model.stage import DepState, Stage
+from himo.objects.manifest import load_manifest
+from himo.pipeline.loader import PIPELINE_FILE, parse_pipeline
+from himo.pipeline.lockfile import LOCK_FILE, parse_lock
 from himo.workspace.repo import Repo
 
 WORKSPACE = "workspace"  # the label of the workspace, where a revision name would be
@@ -24,20 +28,51 @@ class Revision:
 
     def read(self, path: str) -> str | None:
         """Text of the repository-relative `path` at this revision (None if there is no such file)."""
+        data = self.read_bytes(path)
+        return None if data is None else data.decode("utf-8", "replace")
+
+    def read_bytes(self, path: str) -> bytes | None:
+        """The bytes of `path` at this revision: in the commit, or on disk for the workspace."""
         if self.commit is None:
             return _read_workspace(self.repo, path)
         assert self.repo.git is not None
         git_path = (self.repo.root / path).relative_to(self.repo.git.root).as_posix()
-        data = self.repo.git.file_at(self.commit, git_path)
+        return self.repo.git.file_at(self.commit, git_path)
+
+    def read_data(self, path: str) -> str | None:
+        """Like `read`, and at a commit also a file that a stage wrote into the cache: git does not
+        hold it, but that commit's himo.lock names its digest (alone, or in an output folder), as
+        `dvc metrics show -a` reads metrics. None if neither git nor the cache has it."""
+        data = self.read_data_bytes(path)
         return None if data is None else data.decode("utf-8", "replace")
+
+    def read_data_bytes(self, path: str) -> bytes | None:
+        """The bytes `read_data` decodes (plots read images with it)."""
+        data = self.read_bytes(path)
+        if data is not None or self.commit is None:
+            return data
+        lock = self.read(LOCK_FILE)
+        if not lock:
+            return None
+        with self.naming():
+            entries = parse_lock(lock)
+        for entry in entries.values():
+            for out in entry.outs:
+                if out.digest and (path == out.path or path.startswith(out.path + "/")):
+                    return _cached_bytes(self.repo, out, path)
+        return None
 
     def stages(self) -> list[Stage]:
         """The stages of himo.yaml at this revision (none without a himo.yaml)."""
+        return list(self.pipeline().stages)
+
+    def pipeline(self) -> PipelineDef:
+        """Everything himo.yaml defines at this revision (nothing without a himo.yaml)."""
         text = self.read(PIPELINE_FILE)
         if not text:
-            return []
+            return PipelineDef()
         with self.naming():
-            return parse_stages(self.repo.root, text)
+            return parse_pipeline(self.repo.root, text)
 
     @contextmanager
     def naming(self) -> Iterator[None]:
@@ -52,15 +87,51 @@ class Revision:
                                 "compare other revisions, or fix the file in a new commit") from exc
 
 
-def _read_workspace(repo: Repo, path: str) -> str | None:
+def _read_workspace(repo: Repo, path: str) -> bytes | None:
     file = repo.root / path
     if not file.is_file():
         return None
     try:
-        return file.read_bytes().decode("utf-8", "replace")
+        return file.read_bytes()
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}",
                             f"check the permissions of {path}") from exc
+
+
+def artifact_path(repo: Repo, target: str) -> tuple[str, str | None]:
+    """(TARGET, None), or for the name of an artifact of himo.yaml (`artifacts:`), NAME or
+    NAME@REV, (its PATH or PATH@REV, NAME): a path that exists, or a pointer, wins over a name.
+    NAME@REV takes the artifact's path from himo.yaml at REV."""
+    name, _, rev = target.partition("@")
+    if not name or "/" in name or (repo.root / name).exists() or (repo.root / f"{name}.himo").exists():
+        return target, None
+    if os.path.exists(name):  # relative to the current folder, as paths on the command line are
+        return target, None
+    try:
+        found = revision(repo, rev or None).pipeline().artifact(name)
+    except HimoError:  # an unreadable himo.yaml: TARGET is then taken as a path, and fails as one
+        return target, None
+    if found is None:
+        return target, None
+    return (f"{found.path}@{rev}" if rev else found.path), name
+
+
+def _cached_bytes(repo: Repo, out: DepState, path: str) -> bytes | None:
+    """The bytes of `path` in the output `out` recorded by himo.lock, from the cache (None if the
+    cache lacks it: `himo pull` brings it)."""
+    digest: str | None = out.digest
+    try:
+        if out.nfiles is not None:  # a folder: find the file in its manifest
+            inside = path[len(out.path) + 1:]
+            entries = load_manifest(repo.odb.read_bytes(out.digest or ""), out.digest or "")
+            digest = next((e.digest for e in entries if e.path == inside), None)
+        elif path != out.path:
+            return None
+        if digest is None or not repo.odb.exists(digest):
+            return None
+        return repo.odb.read_bytes(digest)
+    except (OSError, HimoError):
+        return None
 
 
 def revision(repo: Repo, rev: str | None) -> Revision:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from himo.api.ignores import release_ignore
 from himo.errors import PipelineError
 from himo.model.stage import Stage
 from himo.pipeline.dag import build_dag
-from himo.pipeline.edit import with_stage
+from himo.pipeline.edit import with_stage, without_stages
 from himo.pipeline.loader import PIPELINE_FILE, parse_stages
+from himo.pipeline.lockfile import LOCK_FILE, read_lock, write_lock
 from himo.pipeline.textfile import read_text
 from himo.pipeline.yamlfile import load_yaml_lines
 from himo.workspace.atomic import write_text_atomic
@@ -121,3 +124,39 @@ def add_stage(repo: Repo, spec: StageSpec, force: bool = False) -> Stage:
         if out.cache:
             ignore_target(repo.root / out.path)
     return stage
+
+
+def remove_stages(repo: Repo, names: list[str]) -> list[str]:
+    """`himo stage remove`: take the stages out of himo.yaml (its comments stay) and himo.lock, and
+    their outputs' .gitignore lines that nothing else needs; the outputs themselves stay (their
+    bytes are then untracked data). The files changed, repository-relative, for `git add`."""
+    with repo.lock():
+        text = without_stages(repo.root, names)
+        stages = parse_stages(repo.root, text)  # what is left must still load
+        gone = [s for s in parse_stages(repo.root, (repo.root / PIPELINE_FILE).read_text()) if s.name in names
+                or s.name.split("@", 1)[0] in names]
+        changed = [PIPELINE_FILE]
+        write_text_atomic(repo.root / PIPELINE_FILE, text)
+        lock = read_lock(repo.root)
+        if any(s.name in lock for s in gone):
+            write_lock(repo.root, {n: e for n, e in lock.items() if n not in {s.name for s in gone}},
+                       [s.name for s in stages])
+            changed.append(LOCK_FILE)
+        for out in (o for s in gone for o in s.outs if o.cache):
+            file = release_ignore(repo, repo.root / out.path, stage=None)
+            if file is not None:
+                changed.append(repo.rel(file))
+    return list(dict.fromkeys(changed))
+
+
+def git_paths(repo: Repo, stages: list[Stage], lock: bool) -> list[str]:
+    """What `git add` needs after `stage add`/`run`: himo.yaml, himo.lock (`lock`: the stages ran),
+    the .gitignore beside each cached output (the folder's own: data/.gitignore), and the uncached
+    outputs (`-O`, `-M`), which git keeps."""
+    paths = [PIPELINE_FILE, *([LOCK_FILE] if lock else [])]
+    for out in (o for s in stages for o in s.outs):
+        if out.cache:
+            paths.append(posixpath.join(posixpath.dirname(out.path), ".gitignore"))
+        elif lock or (repo.root / out.path).exists():
+            paths.append(out.path)
+    return list(dict.fromkeys(paths))

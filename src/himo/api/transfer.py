@@ -111,7 +111,8 @@ def push(
 ) -> TransferResult:
     store = get_remote(repo, remote, jobs)
     with recording(repo, "push", _args(paths, remote)) as recorder:
-        pointers = tracked(repo, paths)
+        kept_back = _not_pushed(repo)
+        pointers = [p for p in tracked(repo, paths) if repo.rel(p.target) not in kept_back]
         sizes: dict[str, int | None] = {}
         targets: dict[str, str] = {}
         manifests: Manifests = {}
@@ -130,6 +131,13 @@ def push(
         result.moved = set(todo) - {error.oid for error in bad}
         _record_locations(repo, recorder, store, pointers, result, manifests)
     return result
+
+
+def _not_pushed(repo: Repo) -> set[str]:
+    """Stage outputs whose flag `push: false` keeps them out of `himo push` (as in DVC)."""
+    from himo.pipeline.loader import load_stages
+
+    return {o.path for s in load_stages(repo.root) for o in s.outs if not o.push}
 
 
 def _upload(repo: Repo, store: Remote, oids: list[str], sizes: dict[str, int | None],

@@ -42,6 +42,7 @@ COMMANDS = {
     "queue": ("himo.cli.exp:queue_group", "The experiment queue: start, status, remove."),
     "params": ("himo.cli.metrics:params_group", "Compare parameters between revisions."),
     "metrics": ("himo.cli.metrics:metrics_group", "Show and compare metrics."),
+    "plots": ("himo.cli.plots:plots_group", "Draw the pipeline's plots (Vega-Lite) into one HTML file."),
     "runs": ("himo.cli.history:runs_group", "List runs and their executions; `runs show ID` for one."),
     "lineage": ("himo.cli.history:lineage_cmd", "What produced a file or model, and what was built from it."),
     "release": ("himo.cli.release:release_cmd", "Make a tracked model live in an environment."),
@@ -49,6 +50,10 @@ COMMANDS = {
     "rollback": ("himo.cli.release:rollback_cmd", "Release an earlier version again."),
     "export": ("himo.cli.release:export_cmd", "Copy tracked bytes to a folder or URL, recorded."),
     "where": ("himo.cli.release:where_cmd", "Every place the bytes of a file are known to be."),
+    "import": ("himo.cli.migrate:import_cmd", "Track data another git repository tracks (himo or DVC)."),
+    "get": ("himo.cli.migrate:get_cmd", "Download data another git repository tracks, untracked."),
+    "update": ("himo.cli.migrate:update_cmd", "Move imports to a newer commit of their source."),
+    "migrate": ("himo.cli.migrate:migrate_group", "Take over a DVC repository: `himo migrate dvc`."),
     "meta": ("himo.cli.meta:meta_group", "The metadata store: sync, upgrade, export."),
     "ui": ("himo.cli.ui:ui_cmd", "Serve the dashboard: runs, pipeline, lineage, releases, metrics."),
 }

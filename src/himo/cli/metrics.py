@@ -84,18 +84,21 @@ def metrics_group() -> None:
 
 
 @metrics_group.command("show")
+@click.option("-r", "--rev", help="A git revision (default: the workspace); cached outputs are read "
+              "from the cache through its himo.lock.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @common
-def metrics_show_cmd(as_json: bool) -> None:
-    """Values in the metrics files of the stages (JSON, YAML or TOML), flattened to dotted keys."""
+def metrics_show_cmd(rev: str | None, as_json: bool) -> None:
+    """Values in the metrics files of himo.yaml (JSON, YAML or TOML), flattened to dotted keys."""
     from himo.api.metrics import metrics_show
 
-    files = metrics_show(find_repo())
+    files = metrics_show(find_repo(), rev)
     if as_json:
         OUT.json(files)
         return
+    why = "not in git nor in the cache at that revision" if rev else "run `himo repro` to make it"
     for path in (p for p, values in files.items() if values is None):
-        click.echo(f"Warning: {path}: not found (run `himo repro` to make it)", err=True)
+        click.echo(f"Warning: {path}: not found ({why})", err=True)
     rows = [[path, key, _fmt(value)]
             for path, values in files.items() for key, value in (values or {}).items()]
     if rows:

@@ -58,11 +58,35 @@ def stage_group() -> None:
 @common
 def stage_add(**kw: Any) -> None:
     """Write a stage into himo.yaml (keeping its comments and order)."""
-    from himo.api.stage import add_stage
+    from himo.api.stage import add_stage, git_paths
 
-    stage = add_stage(find_repo(), _spec(kw), kw["force"])
+    repo = find_repo()
+    stage = add_stage(repo, _spec(kw), kw["force"])
     OUT.echo(f"Added stage '{stage.name}' to himo.yaml")
-    OUT.echo("To track the changes with git, run:\n  git add himo.yaml .gitignore")
+    files = _quoted(git_paths(repo, [stage], lock=False))
+    OUT.echo(f"To track the changes with git, run:\n  git add {files}")
+
+
+@stage_group.command("remove")
+@click.argument("names", nargs=-1, required=True)
+@common
+def stage_remove(names: tuple[str, ...]) -> None:
+    """Take stages out of himo.yaml (keeping its comments) and himo.lock; their outputs stay.
+
+    Also drops the .gitignore lines of their outputs that nothing else needs (a pointer, another
+    stage, DVC). What a failed `himo run` left in himo.yaml goes the same way.
+    """
+    from himo.api.stage import remove_stages
+
+    changed = remove_stages(find_repo(), list(names))
+    OUT.echo(f"Removed stage(s) {', '.join(repr(n) for n in names)} from himo.yaml; their outputs stay")
+    OUT.echo(f"To track the changes with git, run:\n  git add {_quoted(changed)}")
+
+
+def _quoted(paths: list[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(p) for p in paths)
 
 
 @stage_group.command("list")
@@ -134,13 +158,19 @@ def repro_cmd(targets: tuple[str, ...], **kw: Any) -> None:
 @common
 def run_cmd(**kw: Any) -> None:
     """Write a stage into himo.yaml and run it at once (`himo stage add` + `himo repro NAME`)."""
-    from himo.api.stage import add_stage
+    from himo.api.stage import add_stage, git_paths
+    from himo.errors import StageFailedError
 
-    stage = add_stage(find_repo(), _spec(kw), kw["force"])
+    repo = find_repo()
+    stage = add_stage(repo, _spec(kw), kw["force"])
     OUT.echo(f"Added stage '{stage.name}' to himo.yaml")
-    _reproduce([stage.name], force=False, single_item=False, downstream=False, dry=False, jobs=1,
-               keep_going=False, pull=False, git_files="himo.yaml himo.lock .gitignore",
-               command="run", args=_args_after("run"))
+    try:
+        _reproduce([stage.name], force=False, single_item=False, downstream=False, dry=False, jobs=1,
+                   keep_going=False, pull=False, git_files=_quoted(git_paths(repo, [stage], lock=True)),
+                   command="run", args=_args_after("run"))
+    except StageFailedError as exc:
+        raise StageFailedError(exc.message, f"{exc.hint}; or take the stage out of himo.yaml: "
+                               f"`himo stage remove {stage.name}`") from exc
 
 
 def _args_after(command: str) -> list[str]:

@@ -194,3 +194,50 @@ class Lineage:
     releases: dict[str, list[ReleaseMark]] = field(default_factory=dict)  # digest -> its releases
     models_at_run: list[ModelAtRun] = field(default_factory=list)  # executions that read a model
     restored: dict[str, Restore] = field(default_factory=dict)  # digest -> its run-cache restores
+
+
+@dataclass(frozen=True)
+class ComparedExecution:
+    """An execution of a compared run: the metrics it reported and the params it actually used."""
+
+    id: str
+    run_id: str
+    stage: str
+    status: str
+    started_at: datetime  # naive UTC
+    metrics: dict[str, Any]  # {`FILE:key`: value}
+    params: dict[str, Any]  # flattened: its own, then its upstream producers' (see meta/compare.py)
+
+
+@dataclass(frozen=True)
+class RunColumns:
+    """A run's values for the run list's columns."""
+
+    params: dict[str, Any]  # flattened, merged over its executions in order
+    metrics: dict[str, Any]  # {`FILE:key`: value} as its executions reported them
+
+
+@dataclass(frozen=True)
+class ArtifactListing:
+    """The newest artifact at a path, as the artifacts page lists it."""
+
+    digest: str
+    kind: str
+    path: str  # repository-relative
+    repo: str
+    size: int
+    nfiles: int | None
+    first_seen: datetime  # when this version was first seen at the path (naive UTC)
+    versions: int  # artifacts seen at the path (among the rows read)
+    released: list[str]  # `NAME ENV VERSION[ · live]` of each release of this version
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """The metrics reported about a model: by the execution that made it, or one that read it."""
+
+    execution: str  # the execution id that reported them
+    run_id: str
+    stage: str
+    started_at: datetime  # naive UTC
+    metrics: dict[str, Any]  # {`FILE:key`: value}

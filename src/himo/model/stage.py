@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
     path: str  # repository-relative POSIX path
-    cache: bool = True  # store the bytes in the cache (False: only record the digest)
+    cache: bool = True  # store the bytes in the cache for checkout (False: only for the run-cache)
     persist: bool = False  # keep it before the stage runs (default: removed first)
     role: str = "out"  # "out", "metrics" or "plots"
     kind: str | None = None  # artifact kind for the metadata store (model, features ...)
+    desc: str | None = None  # DVC's annotation: a description
+    type: str | None = None  # DVC's annotation: a free-form type (model, dataset ...)
+    labels: tuple[str, ...] = ()  # DVC's annotation: labels
+    meta: Any = field(default=None, compare=False, hash=False)  # DVC's annotation: any YAML value
+    remote: str | None = None  # the remote `himo push`/`pull` use for it (None: the default remote)
+    push: bool = True  # False: `himo push` leaves it out
 
 
 @dataclass(frozen=True, slots=True)

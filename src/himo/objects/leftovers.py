@@ -43,10 +43,10 @@ def owner_gone(name: str) -> bool:
     if match["pid"] is None:
         return True
     pid = int(match["pid"])
-    return pid != os.getpid() and not _running(pid)
+    return pid != os.getpid() and not running(pid)
 
 
-def _running(pid: int) -> bool:
+def running(pid: int) -> bool:
     """Whether process `pid` exists and is not a zombie: a killed command's forked workers die
     with it but may stay zombies for a while (until their new parent, often PID 1 in a
     container, reaps them), with every file closed."""

@@ -74,6 +74,28 @@ def with_stage(root: Path, name: str, body: dict[str, Any], force: bool) -> str:
     return head + out.getvalue() + tail
 
 
+def without_stages(root: Path, names: list[str]) -> str:
+    """himo.yaml's new text without the stages `names` (not written yet); the rest, comments
+    included, as it was. PipelineError naming a stage himo.yaml does not define."""
+    path = root / PIPELINE_FILE
+    text = read_text(path, PIPELINE_FILE, f"fix {PIPELINE_FILE}") if path.exists() else ""
+    parsed = load_yaml_lines(text, PIPELINE_FILE) if text else None
+    stages = parsed.get("stages") if isinstance(parsed, dict) else None
+    missing = [n for n in names if not isinstance(stages, dict) or n not in stages]
+    if missing:
+        known = ", ".join(map(str, stages)) if isinstance(stages, dict) and stages else "none"
+        raise PipelineError(f"no stage named {missing[0]!r} in {PIPELINE_FILE} (stages: {known})",
+                            "see `himo stage list` for the stage names")
+    text, tail = _split_tail(text)
+    yaml = _yaml(text)
+    doc = yaml.load(text)
+    for name in names:
+        del doc["stages"][name]
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue() + tail
+
+
 def _split_tail(text: str) -> tuple[str, str]:
     """(text, comments at its end): unindented comments closing the file stay at its end.
 

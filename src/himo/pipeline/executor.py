@@ -26,6 +26,7 @@ from himo.model.stage import Stage
 GRACE_SECONDS = 5.0
 TAIL_LINES = 50  # of a stage's log, kept in the metadata store
 TAIL_BYTES = 16 * 1024  # ... at most, however long its lines
+STAGE_SITE = Path(__file__).parent / "stage_site"  # sitecustomize.py for stages' Python processes
 SHELL = "/bin/sh"  # what `subprocess.Popen(shell=True)` runs commands with
 # Run as `sh -c GUARDED himo-stage CMD` with the watchdog pipe's read end as stdin. The pipe moves
 # to fd 3 (stdin becomes /dev/null, as before); the background subshell's output goes to
@@ -60,18 +61,19 @@ class Executor:
                     return 130
                 self.echo(f"{prefix}$ {cmd}")
                 log.write(f"$ {cmd}\n".encode())
-                code = self._run_one(cmd, self.root / stage.wdir, log, prefix)
+                code = self._run_one(cmd, self.root / stage.wdir, log, prefix, stage_env(self.root, stage))
                 if code != 0:
                     log.write(f"exit code {code}\n".encode())
                     return code
         return 0
 
-    def _run_one(self, cmd: str, cwd: Path, log, prefix: str) -> int:  # type: ignore[no-untyped-def]
+    def _run_one(self, cmd: str, cwd: Path, log, prefix: str,  # type: ignore[no-untyped-def]
+                 env: dict[str, str] | None = None) -> int:
         with self._lock:  # stop() either sees this process or prevents it from starting
             if self.stopping:
                 return 130
             try:
-                proc, leash = _start_watched(cmd, cwd)
+                proc, leash = _start_watched(cmd, cwd, env)
             except OSError as exc:  # e.g. a wdir that an upstream stage was to create
                 message = f"cannot start the command in {cwd}: {exc.strerror}"
                 log.write(f"{message}\n".encode())
@@ -105,14 +107,31 @@ class Executor:
                 _signal_group(proc, signal.SIGKILL)
 
 
-def _start_watched(cmd: str, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
+def stage_env(root: Path, stage: Stage) -> dict[str, str]:
+    """The environment of a stage's commands: himo's, and DVC_STAGE (the stage) as `dvc repro`
+    sets it. In a DVC project (`.dvc/` kept, say after `himo migrate dvc`) also DVC_ROOT, as `dvc
+    repro` sets it: dvclive then knows it runs inside a pipeline and saves no experiment. Without
+    one, DVC_ROOT would make dvclive write into ROOT/.dvc/tmp: Python processes load
+    stage_site/sitecustomize.py instead, which keeps dvclive away from DVC (no `dvc init`, no
+    experiment, no dvc.yaml)."""
+    env = {**os.environ, "DVC_STAGE": stage.name}
+    if (root / ".dvc").is_dir():
+        env["DVC_ROOT"] = str(root)
+    else:
+        env.pop("DVC_ROOT", None)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STAGE_SITE), env.get("PYTHONPATH")]))
+    return env
+
+
+def _start_watched(cmd: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[
+        subprocess.Popen[bytes], int]:
     """Start `cmd` in a session of its own, under its watchdog; the process, and the write end of
     the watchdog's pipe (its leash: closing it unsaid kills the command's group)."""
     watched, leash = os.pipe()  # not inherited: no other child of himo holds the leash
     try:
         return subprocess.Popen(
             [SHELL, "-c", GUARDED, "himo-stage", cmd], cwd=cwd, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=watched, start_new_session=True,
+            stderr=subprocess.STDOUT, stdin=watched, start_new_session=True, env=env,
         ), leash
     except BaseException:
         os.close(leash)

@@ -5,72 +5,98 @@ Keys mean what they mean in dvc.yaml. Every error names the file, the line and t
 
 from __future__ import annotations
 
-import difflib
 import functools
 import itertools
-import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from himo.errors import PipelineError
 from himo.model.paths import name_problem
+from himo.model.pipeline import PipelineDef, PlotDef
 from himo.model.stage import Output, ParamsRef, Stage
+from himo.pipeline import sections
 from himo.pipeline.interpolate import Unresolved, Unusable, resolve
 from himo.pipeline.params import DEFAULT_PARAMS, load_params_file, lookup
 from himo.pipeline.textfile import read_text
-from himo.pipeline.yamlfile import line_of, load_yaml_lines
+from himo.pipeline.where import (
+    PIPELINE_FILE,
+    Where,
+    check_bool,
+    check_keys,
+    check_str,
+    check_str_list,
+    repo_path,
+    type_name,
+)
+from himo.pipeline.yamlfile import LineDict, line_of, load_yaml_lines
 
-PIPELINE_FILE = "himo.yaml"
-TOP_KEYS = ("stages", "vars")
+TOP_KEYS = ("stages", "vars", "params", "metrics", "plots", "artifacts", "datasets")
 STAGE_KEYS = ("cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "desc", "frozen",
-              "always_changed", "meta")
-OUT_FLAGS = ("cache", "persist", "kind", "desc")
-PLOT_FLAGS = ("x", "y", "template", "title", "x_label", "y_label")
+              "always_changed", "meta", "vars")
+# DVC 3's output flags (annotations desc/type/labels/meta, remote, push; checkpoint is accepted and
+# ignored, as DVC 3 does), and himo's `kind`.
+OUT_FLAGS = ("cache", "persist", "kind", "desc", "type", "labels", "meta", "remote", "push", "checkpoint")
+PLOT_FLAGS = sections.PLOT_FLAGS
 KINDS = ("dataset", "features", "model", "metrics", "predictions", "code", "other")
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 # Paths no stage may write: its outputs are removed before it runs and then moved into the cache.
 RESERVED = (".git", ".himo", PIPELINE_FILE, "himo.lock")
-
-
-class Where:
-    """The place in himo.yaml a message is about."""
-
-    def __init__(self, file: str, line: int, stage: str | None = None) -> None:
-        self.file, self.line, self.stage = file, line, stage
-
-    def error(self, problem: str, hint: str = "") -> PipelineError:
-        # A name from YAML may hold a line break: escaped, so the message stays on one line.
-        shown = self.stage if self.stage is None or self.stage.isprintable() else repr(self.stage)[1:-1]
-        stage = f" stage '{shown}':" if self.stage else ""
-        return PipelineError(f"{self.file}:{self.line}:{stage} {problem}", hint or f"fix {self.file}")
+_repo_path, _check_keys, _bool = repo_path, check_keys, check_bool
 
 
 def load_stages(root: Path) -> list[Stage]:
     """Every stage of root/himo.yaml (an empty list if there is no such file)."""
+    return list(load_pipeline(root).stages)
+
+
+def load_pipeline(root: Path) -> PipelineDef:
+    """Everything root/himo.yaml defines (nothing if there is no such file)."""
     path = root / PIPELINE_FILE
     if not path.exists():
-        return []
-    return parse_stages(root, read_text(path, PIPELINE_FILE, f"fix {PIPELINE_FILE}"))
+        return PipelineDef()
+    return parse_pipeline(root, read_text(path, PIPELINE_FILE, f"fix {PIPELINE_FILE}"))
 
 
 def parse_stages(root: Path, text: str) -> list[Stage]:
     """The stages defined by `text`, himo.yaml's content, for the repository at `root`."""
+    return list(parse_pipeline(root, text).stages)
+
+
+def parse_pipeline(root: Path, text: str) -> PipelineDef:
+    """Everything `text`, himo.yaml's content, defines for the repository at `root`."""
     doc = _parsed(text) or {}
     if not isinstance(doc, dict):
         raise Where(PIPELINE_FILE, 1).error("expected a mapping with a 'stages' key")
-    _check_keys(doc, TOP_KEYS, Where(PIPELINE_FILE, getattr(doc, "line", 1)), "top-level key")
+    top = Where(PIPELINE_FILE, getattr(doc, "line", 1))
+    _check_keys(doc, TOP_KEYS, top, "top-level key")
     context = _context(root, doc)
     stages_doc = doc.get("stages") or {}
     if not isinstance(stages_doc, dict):
         raise Where(PIPELINE_FILE, line_of(doc, "stages")).error("'stages' must be a mapping of name: stage")
     stages: list[Stage] = []
+    plots: list[PlotDef] = []
     for name, body in stages_doc.items():
         where = Where(PIPELINE_FILE, line_of(stages_doc, name), str(name))
-        stages.extend(_expand(root, str(name), body, context, where))
+        for stage, stage_plots in _expand(root, str(name), body, context, where):
+            stages.append(stage)
+            plots.extend(stage_plots)
     _check_unique(stages)
-    return stages
+    # DVC interpolates the top-level sections too (with the global context).
+    rest = _resolve(_subset(doc, TOP_KEYS[2:]), context, top)
+    return PipelineDef(
+        stages=tuple(stages), params=sections.path_list(root, rest, "params", top),
+        metrics=sections.path_list(root, rest, "metrics", top),
+        plots=(*sections.top_plots(root, rest, top), *plots),
+        artifacts=tuple(sections.artifacts(root, rest, top)), datasets=tuple(sections.datasets(rest, top)),
+    )
+
+
+def _subset(doc: Any, keys: tuple[str, ...]) -> LineDict:
+    """The entries of `keys` in doc, with their lines."""
+    part = LineDict((k, v) for k, v in doc.items() if k in keys)
+    part.lines, part.line = getattr(doc, "lines", {}), getattr(doc, "line", 1)
+    return part
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,10 +112,16 @@ def _context(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
     context: dict[str, Any] = {}
     if (root / DEFAULT_PARAMS).exists():
         context.update(load_params_file(root / DEFAULT_PARAMS, DEFAULT_PARAMS))
-    where = Where(PIPELINE_FILE, line_of(doc, "vars"))
-    items = doc.get("vars") or []
+    return _with_vars(root, context, doc.get("vars"), Where(PIPELINE_FILE, line_of(doc, "vars")))
+
+
+def _with_vars(root: Path, context: dict[str, Any], items: Any, where: Where) -> dict[str, Any]:
+    """`context` and the names of a `vars` list (top-level, or a stage's own, which DVC adds to the
+    top-level ones for that stage)."""
+    items = items or []
     if not isinstance(items, list):
         raise where.error("'vars' must be a list of file names and mappings", "write vars:\n  - name: value")
+    context = dict(context)
     for item in items:
         if isinstance(item, dict):
             context.update(item)
@@ -121,7 +153,10 @@ def _vars_file(root: Path, item: str, where: Where) -> dict[str, Any]:
     return picked if keys else data
 
 
-def _expand(root: Path, name: str, body: Any, context: dict[str, Any], where: Where) -> list[Stage]:
+StagePlots = tuple[Stage, list[PlotDef]]
+
+
+def _expand(root: Path, name: str, body: Any, context: dict[str, Any], where: Where) -> list[StagePlots]:
     if not NAME_RE.match(name):
         raise where.error(f"invalid stage name {name!r}", "use letters, digits, '_', '-' and '.'")
     if not isinstance(body, dict):
@@ -182,9 +217,11 @@ def _resolve(value: Any, context: dict[str, Any], where: Where) -> Any:
         raise where.error(str(exc)) from None
 
 
-def _stage(root: Path, name: str, raw: dict[str, Any], context: dict[str, Any], where: Where) -> Stage:
+def _stage(root: Path, name: str, raw: dict[str, Any], context: dict[str, Any], where: Where) -> StagePlots:
     _check_keys(raw, STAGE_KEYS, where, "stage key")
-    body = _resolve(raw, context, where)
+    if raw.get("vars"):
+        context = _with_vars(root, context, raw["vars"], where.at(raw, "vars"))
+    body = _resolve({k: v for k, v in raw.items() if k != "vars"}, context, where)
     if "cmd" not in body:
         raise where.error("missing 'cmd'", "give the command that runs the stage")
     cmd = body["cmd"]
@@ -194,32 +231,46 @@ def _stage(root: Path, name: str, raw: dict[str, Any], context: dict[str, Any], 
     if any("\x00" in c for c in cmds):  # no process can be given it
         raise where.error("'cmd' contains a NUL character", "remove it from the command")
     wdir = _repo_path(root, ".", str(body.get("wdir", ".")), where, "wdir")
-    outs = tuple(o for role in ("outs", "metrics", "plots") for o in _outputs(root, wdir, body, role, where))
+    plots: list[PlotDef] = []
+    outs = tuple(o for role in ("outs", "metrics", "plots")
+                 for o in _outputs(root, wdir, body, role, where, plots))
     return Stage(
         name=name, cmd=cmds, wdir=wdir,
         deps=tuple(_repo_path(root, wdir, d, where, "deps") for d in _str_list(body, "deps", where)),
         params=_params(root, wdir, body.get("params") or [], where), outs=outs,
-        desc=body.get("desc"), frozen=_bool(body, "frozen", where),
+        desc=check_str(body, "desc", where), frozen=_bool(body, "frozen", where),
         always_changed=_bool(body, "always_changed", where), line=where.line,
-    )
+    ), plots
 
 
-def _outputs(root: Path, wdir: str, body: dict[str, Any], role: str, where: Where) -> list[Output]:
+def _outputs(root: Path, wdir: str, body: dict[str, Any], role: str, where: Where,
+             plots: list[PlotDef]) -> list[Output]:
     items = body.get(role) or []
     if not isinstance(items, list):
         raise where.error(f"'{role}' must be a list")
     outs = []
     for item in items:
         path, flags = _path_and_flags(item, role, where)
-        kind = flags.get("kind")
-        if kind is not None and kind not in KINDS:
-            raise where.error(f"{role}: unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
         out = _repo_path(root, wdir, path, where, role)
-        persist = _bool(flags, "persist", where)
+        persist = _bool(flags, "persist", where, field=f"{role}: {path!r}: ")
         _check_writable(out, path, role, where, "" if persist else wdir)
-        outs.append(Output(out, _bool(flags, "cache", where, True), persist,
-                           "out" if role == "outs" else role, kind))
+        outs.append(_output(out, path, flags, role, persist, where))
+        if role == "plots":
+            plots.append(sections.stage_plot(root, out, flags, where, where.stage or ""))
     return outs
+
+
+def _output(out: str, path: str, flags: dict[str, Any], role: str, persist: bool, where: Where) -> Output:
+    """An output with its flags, each checked for its type (the message names the path and flag)."""
+    field = f"{role}: {path!r}: "
+    kind = check_str(flags, "kind", where, field)
+    if kind is not None and kind not in KINDS:
+        raise where.error(f"{role}: unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
+    _bool(flags, "checkpoint", where, field=field)
+    return Output(out, _bool(flags, "cache", where, True, field), persist, "out" if role == "outs" else role,
+                  kind, check_str(flags, "desc", where, field), check_str(flags, "type", where, field),
+                  check_str_list(flags, "labels", where, field), flags.get("meta"),
+                  check_str(flags, "remote", where, field), _bool(flags, "push", where, True, field))
 
 
 def _check_writable(out: str, path: str, role: str, where: Where, wdir: str) -> None:
@@ -245,7 +296,7 @@ def _path_and_flags(item: Any, role: str, where: Where) -> tuple[str, dict[str, 
         flags = flags or {}
         allowed = OUT_FLAGS + (PLOT_FLAGS if role == "plots" else ())
         if not isinstance(flags, dict):
-            raise where.error(f"{role}: flags of {path!r} must be a mapping")
+            raise where.error(f"{role}: flags of {path!r} must be a mapping, not {type_name(flags)}")
         _check_keys(flags, allowed, where, f"flag of {path!r}")
         return str(path), flags
     raise where.error(f"{role}: each item is a path or a mapping 'path: {{flags}}'")
@@ -278,34 +329,6 @@ def _str_list(body: dict[str, Any], key: str, where: Where) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise where.error(f"'{key}' must be a list of paths")
     return value
-
-
-def _bool(body: dict[str, Any], key: str, where: Where, default: bool = False) -> bool:
-    value = body.get(key, default)
-    if not isinstance(value, bool):
-        raise where.error(f"'{key}' must be true or false")
-    return value
-
-
-def _repo_path(root: Path, wdir: str, path: str, where: Where, field: str) -> str:
-    """`path` (relative to wdir) as a repository-relative POSIX path; error if it escapes."""
-    joined = posixpath.normpath(posixpath.join(wdir, path))  # on the hot path: no pathlib
-    if path.startswith("/") or joined == ".." or joined.startswith("../"):
-        raise where.error(f"{field}: {path!r} is outside the repository",
-                          "pipelines read and write inside the repository only")
-    problem = name_problem(joined)
-    if problem is not None:  # it could not be written into himo.lock, a pointer or .gitignore
-        raise where.error(f"{field}: {path!r} {problem}", "rename it")
-    return joined
-
-
-def _check_keys(mapping: dict[str, Any], allowed: tuple[str, ...], where: Where, what: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(allowed)}"
-            line = line_of(mapping, key) or where.line
-            raise Where(where.file, line, where.stage).error(f"unknown {what} {key!r}", hint)
 
 
 def _check_unique(stages: list[Stage]) -> None:

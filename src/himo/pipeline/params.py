@@ -20,13 +20,22 @@ METRICS_MAX_BYTES = 1024 * 1024  # metrics files are small: a bigger one is cut 
 
 def parse_params_text(text: str, name: str) -> dict[str, Any]:
     """Parse the text of a params file, chosen by its extension."""
+    data = parse_document(text, name, "{}")
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise PipelineError(f"{name}: expected a mapping of parameters at the top level", f"fix {name}")
+    return string_keys(data, name)
+
+
+def parse_document(text: str, name: str, empty: str = "null") -> Any:
+    """The value in the text of a JSON, TOML or YAML file (by the extension of `name`), whatever
+    its shape (`empty`: what an empty JSON file means); PipelineError naming the file and line."""
     try:
         if name.endswith(".json"):
-            data = json.loads(text or "{}")
-        elif name.endswith(".toml"):
-            data = tomllib.loads(text)
-        else:
-            data = yamlload.load(text) or {}
+            return json.loads(text or empty)
+        if name.endswith(".toml"):
+            return tomllib.loads(text)
+        return yamlload.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
@@ -34,9 +43,6 @@ def parse_params_text(text: str, name: str) -> dict[str, Any]:
         raise PipelineError(f"{where}: cannot parse: {problem}", f"fix {name}") from exc
     except Exception as exc:  # json and toml errors name the line themselves
         raise PipelineError(f"{name}: cannot parse: {str(exc).splitlines()[0]}", f"fix {name}") from exc
-    if not isinstance(data, dict):
-        raise PipelineError(f"{name}: expected a mapping of parameters at the top level", f"fix {name}")
-    return string_keys(data, name)
 
 
 def string_keys(value: Any, name: str, where: str = "", depth: int = 0) -> Any:

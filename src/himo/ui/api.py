@@ -32,6 +32,16 @@ def run(request: Request, run_id: str) -> dict[str, Any]:
     return views.run(_d(request), run_id)
 
 
+@router.get("/runs/{run_id}/plots", summary="The plots of himo.yaml drawn from what the run wrote")
+def run_plots(request: Request, run_id: str) -> list[dict[str, Any]]:
+    return views.plots(_d(request), [run_id])
+
+
+@router.get("/plots", summary="The plots of several runs overlaid, one colour per run (Vega-Lite)")
+def plots(request: Request, run: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
+    return views.plots(_d(request), run or [])
+
+
 @router.get("/executions/{exec_id}", summary="The run an execution belongs to")
 def execution(request: Request, exec_id: str) -> dict[str, str]:
     return {"execution": exec_id, "run_id": views.execution_run(_d(request), exec_id)}
@@ -50,6 +60,13 @@ def stages(request: Request) -> list[str]:
 @router.get("/pipeline", summary="The DAG of himo.yaml, stale stages, each stage's latest execution")
 def pipeline(request: Request) -> dict[str, Any]:
     return views.pipeline(_d(request))
+
+
+@router.get("/artifacts", summary="Models and datasets: the newest version at each path, with metrics")
+def artifacts(request: Request, q: str = "", kind: str = "") -> dict[str, Any]:
+    """`q`: a part of the path or of a released model name (case-insensitive); `kind`: one kind
+    (default: models and datasets)."""
+    return views.artifacts(_d(request), q, kind)
 
 
 @router.get("/artifacts/{digest}", summary="An artifact: paths, versions, producers, readers, locations")
@@ -80,3 +97,11 @@ def metrics(request: Request, exec: Annotated[list[str] | None, Query()] = None)
 def metric_history(request: Request, key: str,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
     return views.metric_history(_d(request), key, limit)
+
+
+@router.get("/compare", summary="Ticked runs side by side: metrics, deltas against a baseline, params used")
+def compare(request: Request, run: Annotated[list[str] | None, Query()] = None, baseline: str | None = None,
+            metric: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    """`run` (repeated): run ids or their first 8 characters; `baseline`: the run deltas are
+    measured against (default: the first); `metric` (repeated, FILE:KEY): the metrics charted."""
+    return views.compare(_d(request), run or [], baseline, metric)

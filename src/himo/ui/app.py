@@ -11,6 +11,8 @@ A request path with a `..` segment (plain or percent-encoded) is refused with 40
 route sees it. Every response forbids framing and, with a Content-Security-Policy, any script but
 the dashboard's own files and its pages' inline calls (a nonce per response): no injected markup
 can run. Read-only: only GET routes exist. Errors have one JSON body, {"error": ..., "hint": ...}.
+Responses over 1 KB are gzipped when the client accepts it; static files may be cached an hour
+(then revalidated by their ETag).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from himo import __version__
@@ -43,6 +46,7 @@ BACK_LINK = ('<body><p style="margin:8px 20px;font:14px system-ui,sans-serif">'
 CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
+STATIC_CACHE = "public, max-age=3600"  # an upgraded himo's files are picked up within the hour
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -106,12 +110,13 @@ def create_app(store: Store, repo: Repo | None = None, token: str | None = None,
                   description="Read-only JSON API over himo's metadata store: runs, lineage, releases, "
                               "metrics.")
     app.state.dashboard = Dashboard(store, repo)
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/static", CachedStatic(directory=HERE / "static"), name="static")
     app.include_router(api.router, prefix="/api")
     app.include_router(pages.router)
     app.include_router(experiments.router)
     _guards(app, token, LOOPBACK_NAMES if hosts is None else hosts)
     _errors(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1000)  # added last: outermost, compresses every answer
 
     @app.get("/api/docs", include_in_schema=False)
     def docs(request: Request) -> HTMLResponse:
@@ -129,6 +134,15 @@ def create_app(store: Store, repo: Repo | None = None, token: str | None = None,
         return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
     return app
+
+
+class CachedStatic(StaticFiles):
+    """The dashboard's own files, with a Cache-Control header (StaticFiles gives ETag and Last-Modified)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = STATIC_CACHE
+        return response
 
 
 def _guards(app: FastAPI, token: str | None, hosts: Collection[str]) -> None:

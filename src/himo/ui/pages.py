@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from himo.meta.records import STATUSES, TRIGGERS
 from himo.ui import views
@@ -27,22 +27,29 @@ def home() -> RedirectResponse:
 
 @router.get("/runs")
 def runs(request: Request, stage: str = "", status: str = "", trigger: str = "", since: str = "",
-         until: str = "", page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
+         until: str = "", repo: str = "", branch: str = "", page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+         metric: Annotated[list[str] | None, Query()] = None,
+         param: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
     d = _d(request)
-    found = views.runs(d, views.run_filter(stage, status, trigger, since, until), page)
-    filters = {k: v for k, v in dict(stage=stage, status=status, trigger=trigger, since=since,
-                                      until=until).items() if v}
-    link = lambda n: "/runs?" + urlencode(filters | {"page": n})  # noqa: E731
+    found = views.runs(d, views.run_filter(stage, status, trigger, since, until, repo, branch), page,
+                       metrics=metric, params=param)
+    filters = {k: v for k, v in dict(stage=stage, status=status, trigger=trigger, since=since, until=until,
+                                      repo=repo, branch=branch).items() if v}
+    chosen = [("metric", m) for m in metric or []] + [("param", p) for p in param or []]
+    link = lambda n: "/runs?" + urlencode([*filters.items(), *chosen, ("page", n)])  # noqa: E731
     return d.render("runs.html", request, found=found, grid=views.grid(d), stages=views.stages(d),
-                    filters=filters, statuses=STATUSES, triggers=TRIGGERS,
-                    prev_link=link(page - 1) if page > 1 else None,
+                    choices=views.filter_choices(d), filters=filters, statuses=STATUSES, triggers=TRIGGERS,
+                    chosen=chosen, prev_link=link(page - 1) if page > 1 else None,
                     next_link=link(page + 1) if found["has_next"] else None)
 
 
 @router.get("/runs/{run_id}")
-def run(request: Request, run_id: str) -> HTMLResponse:
+def run(request: Request, run_id: str) -> Response:
     d = _d(request)
-    return d.render("run.html", request, run=views.run(d, run_id))
+    full = views.resolve_run(d, run_id)
+    if full != run_id:  # an id as the CLI prints it (8 characters): the run's own address
+        return RedirectResponse(f"/runs/{full}", status_code=303)
+    return d.render("run.html", request, run=views.run(d, run_id), plots=views.plots(d, [run_id]))
 
 
 @router.get("/executions/{exec_id}")
@@ -55,6 +62,12 @@ def execution(request: Request, exec_id: str) -> RedirectResponse:
 def pipeline(request: Request) -> HTMLResponse:
     d = _d(request)
     return d.render("pipeline.html", request, pipeline=views.pipeline(d))
+
+
+@router.get("/artifacts")
+def artifacts(request: Request, q: str = "", kind: str = "") -> HTMLResponse:
+    d = _d(request)
+    return d.render("artifacts.html", request, found=views.artifacts(d, q, kind))
 
 
 @router.get("/artifacts/{digest}")
@@ -80,3 +93,12 @@ def metrics(request: Request, exec: Annotated[list[str] | None, Query()] = None,
     history = views.metric_history(d, key) if key else []
     return d.render("metrics.html", request, recent=recent, metrics=found, key=key, history=history,
                     chosen=exec or [])
+
+
+@router.get("/compare")
+def compare(request: Request, run: Annotated[list[str] | None, Query()] = None, baseline: str = "",
+            metric: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
+    d = _d(request)
+    found = views.compare(d, run or [], baseline or None, metric)
+    plots = views.plots(d, run or [])
+    return d.render("compare.html", request, compare=found, runs=run or [], plots=plots)

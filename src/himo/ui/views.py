@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from himo.errors import HimoError, UsageError
+from himo.meta import artifacts as store_artifacts
+from himo.meta import compare as store_compare
 from himo.meta import queries
 from himo.meta import releases as store_releases
-from himo.meta.records import STATUSES, TRIGGERS
+from himo.meta.records import KINDS, STATUSES, TRIGGERS
 from himo.meta.results import ReleaseMark
 from himo.model.urls import mask_url
 from himo.ui import data, files
@@ -24,6 +26,10 @@ from himo.ui.app import Dashboard, not_found
 ID = re.compile(r"[0-9a-fA-F-]{1,36}")
 HEX = re.compile(r"[0-9a-fA-F]{4,80}")
 MAX_DEPTH = 20
+GRID_ROWS = 60  # rows of the day grid (a foreach group counts once): the most recently run; "+N more"
+CHIPS = 8  # stage chips of a run in the run list, then "+N more"
+COLUMNS = 4  # metric and param columns of the run list chosen by default, each
+NUMBER = re.compile(r"(\d+)")
 
 
 def jsonable(value: Any) -> Any:
@@ -62,15 +68,17 @@ def parse_time(value: str | None, field: str, end: bool = False) -> datetime | N
 
 
 def run_filter(stage: str | None, status: str | None, trigger: str | None, since: str | None,
-               until: str | None) -> data.RunFilter:
+               until: str | None, repo: str | None = None, branch: str | None = None) -> data.RunFilter:
     if status and status not in STATUSES:
         raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}", "pick one from the list")
     if trigger and trigger not in TRIGGERS:
         raise UsageError(f"trigger {trigger!r} is not one of {', '.join(TRIGGERS)}", "pick one from the list")
-    if stage and len(stage) > 200:
-        raise UsageError("stage: longer than 200 characters", "name a stage of himo.yaml")
+    for field, value in (("stage", stage), ("repo", repo), ("branch", branch)):
+        if value and len(value) > 500:
+            raise UsageError(f"{field}: longer than 500 characters", f"pick a {field} from the list")
     return data.RunFilter(stage or None, status or None, trigger or None,
-                          parse_time(since, "since"), parse_time(until, "until", end=True))
+                          parse_time(since, "since"), parse_time(until, "until", end=True), repo or None,
+                          branch or None)
 
 
 def resolve_digest(d: Dashboard, prefix: str) -> str:
@@ -92,25 +100,145 @@ def resolve_digest(d: Dashboard, prefix: str) -> str:
 # -- runs ---------------------------------------------------------------------------------
 
 
-def runs(d: Dashboard, f: data.RunFilter, page: int, per_page: int = 50) -> dict[str, Any]:
+def runs(d: Dashboard, f: data.RunFilter, page: int, per_page: int = 50,
+         metrics: list[str] | None = None, params: list[str] | None = None) -> dict[str, Any]:
+    """A page of runs, each with its `chips` (stages, foreach groups folded) and `values` (its params
+    and reported metrics); `columns`: the metric and param keys shown (see `chosen_columns`)."""
     with d.store.session() as session:
-        return data.runs_page(session, f, page, per_page)
+        found = data.runs_page(session, f, page, per_page)
+        values = store_compare.run_columns(session, [r["id"] for r in found["runs"]])
+        newest = store_compare.newest_metric_keys(session, COLUMNS) if metrics is None else []
+    for r in found["runs"]:
+        r["chips"], r["more"] = chips(r["id"], r["executions"])
+        r["values"] = {f"param:{k}": v for k, v in values[r["id"]].params.items()} | \
+            {f"metric:{k}": v for k, v in values[r["id"]].metrics.items()}
+    found["columns"] = chosen_columns(d, found["runs"], newest if metrics is None else metrics, params)
+    return found
+
+
+def chosen_columns(d: Dashboard, runs: list[dict[str, Any]], metrics: list[str],
+                   params: list[str] | None) -> list[dict[str, str]]:
+    """The run list's value columns: the metrics and params asked for (query `metric=`, `param=`),
+    else the project's (`ui.metrics`, `ui.params` in .himo/config), else the newest run's first
+    metrics and the params whose value differs between the runs shown."""
+    configured = _config_list(d, "ui.metrics"), _config_list(d, "ui.params")
+    metrics = metrics or configured[0]
+    if params is None:
+        params = configured[1] or _differing([{"params": {k[6:]: v for k, v in r["values"].items()
+                                                          if k.startswith("param:")}} for r in runs])[:COLUMNS]
+    return [{"key": f"metric:{m}", "label": m, "kind": "metric"} for m in metrics] + \
+        [{"key": f"param:{p}", "label": p, "kind": "param"} for p in params]
+
+
+def _config_list(d: Dashboard, key: str) -> list[str]:
+    """A comma-separated list from the repository's config ([] without a repository)."""
+    value = d.repo.config.get(key) if d.repo is not None else None
+    return [v.strip() for v in str(value).split(",") if v.strip()] if value else []
+
+
+def natural(name: str) -> list[Any]:
+    """Sort key: digits compare as numbers (sweep@2 before sweep@10)."""
+    return [int(part) if part.isdigit() else part for part in NUMBER.split(name)]
+
+
+def group_of(stage: str) -> str:
+    """The foreach/matrix stage a generated stage (`base@item`) came from; others: themselves."""
+    return stage.split("@", 1)[0] if "@" in stage else stage
+
+
+def chips(run_id: str, executions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """A run's stages as chips: a foreach stage's executions as one (`sweep@ ×12`, its worst status),
+    in the order they ran; at most CHIPS, and how many more."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for e in executions:
+        groups.setdefault(group_of(e["stage"]), []).append(e)
+    shown = []
+    for name, members in groups.items():
+        first = members[0]
+        if len(members) == 1 and "@" not in first["stage"]:
+            shown.append({"label": first["stage"], "status": first["status"], "seconds": first["seconds"],
+                          "href": f"/runs/{run_id}#exec-{first['id']}", "count": 1})
+            continue
+        status = next((s for s in ("failed", "aborted", "running", "succeeded", "cached")
+                       if any(m["status"] == s for m in members)), first["status"])
+        shown.append({"label": f"{name}@", "status": status, "count": len(members),
+                      "seconds": sum(m["seconds"] or 0 for m in members),
+                      "href": f"/runs/{run_id}#exec-{first['id']}"})
+    return shown[:CHIPS], max(len(shown) - CHIPS, 0)
 
 
 def grid(d: Dashboard, days: int = 30) -> dict[str, Any]:
+    """The day grid: stages sorted naturally, foreach stages under their group's row (its cells:
+    the members' days together), the GRID_ROWS most recently run rows and how many more."""
     with d.store.session() as session:
-        return data.grid(session, days)
+        found = data.grid(session, days)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in found["stages"]:
+        groups.setdefault(group_of(row["stage"]), []).append(row)
+    rows = [_grid_group(name, sorted(members, key=lambda r: natural(r["stage"])))
+            for name, members in groups.items()]
+    recent = sorted(rows, key=lambda r: r["last"], reverse=True)[:GRID_ROWS]
+    found["stages"] = sorted(recent, key=lambda r: natural(r["stage"]))
+    found["more"] = len(rows) - len(recent)
+    return found
+
+
+def _grid_group(name: str, members: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(members) == 1 and "@" not in members[0]["stage"]:
+        return members[0] | {"members": []}
+    cells = []
+    for i, day in enumerate(members[0]["cells"]):
+        counts: dict[str, int] = {}
+        for m in members:
+            for status, n in m["cells"][i]["counts"].items():
+                counts[status] = counts.get(status, 0) + n
+        cells.append(_group_cell(day["date"], counts, [m["cells"][i] for m in members]))
+    return {"stage": f"{name}@", "group": name, "last": max(m["last"] for m in members), "cells": cells,
+            "members": members}
+
+
+def _group_cell(day: str, counts: dict[str, int], cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """A foreach group's day: each status with its count, the state of its members' last states
+    (a failed member still failing shows red; one that recovered does not)."""
+    states = {c["state"] for c in cells if c["state"] != "none"}
+    state = next((s for s in ("failed", "running", "succeeded", "cached") if s in states), "none")
+    segments = [{"status": s, "n": n} for s, n in sorted(counts.items(), key=lambda i: i[0] == state)]
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no run"
+    return {"date": day, "counts": counts, "segments": segments, "state": state, "summary": summary}
 
 
 def stages(d: Dashboard) -> list[str]:
     with d.store.session() as session:
-        return data.stages(session)
+        return sorted(data.stages(session), key=natural)
+
+
+def filter_choices(d: Dashboard) -> dict[str, list[str]]:
+    """Repositories and branches of the newest runs, for the run list's filter."""
+    with d.store.session() as session:
+        repos, branches = store_compare.repos_and_branches(session)
+    return {"repos": repos, "branches": branches}
+
+
+def resolve_run(d: Dashboard, value: str) -> str:
+    """A run id, or its prefix as the CLI prints it (8 characters): the full id, 404 if none, 400 if
+    several runs start so."""
+    value = check_id(value, "run")
+    if len(value) == 36:
+        return value
+    with d.store.session() as session:
+        found, _ = queries.find_ids(session, value)
+    if not found:
+        raise not_found(f"no run {value} in the store", "pick a run on /runs")
+    if len(found) > 1:
+        raise UsageError(f"run id prefix {value} is ambiguous: {', '.join(f[:12] for f in found)}",
+                         "give more characters")
+    return found[0]
 
 
 def run(d: Dashboard, run_id: str) -> dict[str, Any]:
     """The run, its executions with params (and their change since the stage's previous successful
     execution), inputs, outputs, metrics and log tail (from the store, else the repository's files)."""
-    run_id = check_id(run_id, "run")
+    run_id = resolve_run(d, run_id)
     with d.store.session() as session:
         detail = queries.run_detail(session, run_id)
         if detail is None:
@@ -193,6 +321,7 @@ def artifact(d: Dashboard, prefix: str) -> dict[str, Any]:
         found = data.artifact_detail(session, digest)
         if found is not None:
             found["releases"] = [jsonable(r) for r in store_releases.releases_of_digest(session, digest)]
+            found["metrics"] = jsonable(store_artifacts.model_metrics(session, [digest]).get(digest))
     if found is None:
         raise not_found(f"no artifact {digest} in the store", "")
     found["locations"] = _cache_places(d, digest) + found["locations"]
@@ -217,16 +346,18 @@ def _cache_places(d: Dashboard, digest: str) -> list[dict[str, Any]]:
 def lineage(d: Dashboard, prefix: str, direction: str = "both", depth: int = 5) -> dict[str, Any]:
     """The lineage graph as cytoscape elements: artifacts and executions, edges in data-flow order."""
     if direction not in ("both", "upstream", "downstream"):
-        raise UsageError(f"direction {direction!r} is not both, upstream or downstream", "")
+        raise UsageError(f"direction {direction!r} is not both, upstream or downstream",
+                         "pick one in the Direction list (the URL's ?direction=)")
     digest = resolve_digest(d, prefix)
     with d.store.session() as session:
         graph = queries.lineage(session, digest, upstream=direction != "downstream",
                                 downstream=direction != "upstream", depth=max(1, min(depth, MAX_DEPTH)))
         if graph is not None:
             store_releases.mark_releases(session, graph)
+        old = store_artifacts.superseded(session, list(graph.artifacts)) if graph is not None else set()
     if graph is None:
         raise not_found(f"no artifact {digest} in the store", "")
-    nodes = [_artifact_node(a, graph.releases.get(a.digest, []), a.digest == digest)
+    nodes = [_artifact_node(a, graph.releases.get(a.digest, []), a.digest == digest) | {"superseded": a.digest in old}
              for a in graph.artifacts.values()]
     nodes += [{"id": e.id, "type": "execution", "status": e.status, "label": e.stage,
                "href": f"/runs/{e.run_id}#exec-{e.id}", "started_at": data.iso(e.started_at),
@@ -247,6 +378,21 @@ def _artifact_node(a: queries.ArtifactNode, marks: list[ReleaseMark], root: bool
             "live": any(m.retired_at is None for m in marks), "releases": jsonable(marks)}
 
 
+def artifacts(d: Dashboard, query: str = "", kind: str = "") -> dict[str, Any]:
+    """The artifacts page: the newest version at each path of models and datasets (or of `kind`),
+    searchable by a part of the path or of a released name; each model with its metrics."""
+    if len(query) > 200:
+        raise UsageError("q: longer than 200 characters", "search by a part of a path or a model name")
+    if kind and kind not in KINDS:
+        raise UsageError(f"kind {kind!r} is not one of {', '.join(KINDS)}", "pick one from the list")
+    kinds = [kind] if kind else list(store_artifacts.LISTED)
+    with d.store.session() as session:
+        found, more = store_artifacts.listing(session, query.strip(), kinds)
+        metrics = store_artifacts.model_metrics(session, [a.digest for a in found if a.kind == "model"])
+    items = [jsonable(a) | {"metrics": jsonable(metrics.get(a.digest))} for a in found]
+    return {"artifacts": items, "more": more, "q": query, "kind": kind, "kinds": KINDS}
+
+
 # -- releases -----------------------------------------------------------------------------
 
 
@@ -258,18 +404,44 @@ def releases(d: Dashboard, env: str | None = None, at: str | None = None) -> dic
         raise UsageError("env: longer than 200 characters", "name an environment, e.g. production")
     when = parse_time(at, "at")
     with d.store.session() as session:
-        rows = [jsonable(r) for r in store_releases.timeline(session, env=env or None, at=when)]
         environments = store_releases.envs(session)
+        if env and env not in environments:
+            raise not_found(f"no release in environment {env!r}",
+                            f"environments released to: {', '.join(environments)}" if environments
+                            else "nothing is released yet: himo release PATH --env ENV")
+        rows = [jsonable(r) for r in store_releases.timeline(session, env=env or None, at=when)]
+        rollbacks = _rollbacks(store_releases.timeline(session, env=env or None)) if when else None
+        metrics = store_artifacts.model_metrics(session, [r["digest"] for r in rows])
+    rollbacks = rollbacks if rollbacks is not None else _rollbacks(rows)
     envs: dict[str, list[dict[str, Any]]] = {}
     models: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for row in rows:
         row["live"] = row["retired_at"] is None
+        row["rollback_to"] = rollbacks.get(row["id"])
+        row["metrics"] = jsonable(metrics.get(row["digest"]))
         envs.setdefault(row["env"], []).append(row)
         models.setdefault(row["env"], {}).setdefault(row["name"] or "", []).append(row)
     end = when or datetime.now(UTC).replace(tzinfo=None)
     scale = _place(rows, end)
+    nothing_live = [e for e in environments if e not in envs and (not env or e == env)] if when else []
     return {"envs": envs, "models": {e: dict(sorted(m.items())) for e, m in models.items()},
-            "releases": rows, "at": data.iso(when), "environments": environments, "scale": scale}
+            "releases": rows, "at": data.iso(when), "environments": environments, "scale": scale,
+            "nothing_live": nothing_live}
+
+
+def _rollbacks(rows: list[Any]) -> dict[int, str]:
+    """{release id: the version it rolled back to}: a release of an artifact that an earlier release
+    of the same name in the same environment already had (rows: newest first per env and name)."""
+    found: dict[int, str] = {}
+    seen: dict[tuple[str, str, str], str] = {}
+    for row in reversed(rows):
+        r = row if isinstance(row, dict) else jsonable(row)
+        place = (r["env"], r["name"] or "", r["digest"])
+        if place in seen:
+            found[r["id"]] = seen[place]
+        else:
+            seen[place] = r["version"]
+    return found
 
 
 def _place(rows: list[dict[str, Any]], end: datetime) -> dict[str, str | None]:
@@ -330,3 +502,80 @@ def metric_history(d: Dashboard, key: str, limit: int = 200) -> list[dict[str, A
             points.append({"exec_id": out["id"], "run_id": out["run_id"], "stage": out["stage"],
                            "started_at": out["started_at"], "value": value})
     return points
+
+
+# -- compare ------------------------------------------------------------------------------
+
+
+def compare(d: Dashboard, run_values: list[str], baseline: str | None = None,
+            metrics: list[str] | None = None) -> dict[str, Any]:
+    """The ticked runs side by side: for each, its executions that reported metrics with the params
+    they actually used (meta/compare.py: own and upstream producers'), each metric's delta against
+    the `baseline` run (default: the first with metrics), the params that differ. `metrics`: the keys charted
+    (default: every key reported); a key no compared run reported is an error naming the known ones."""
+    if not run_values:
+        return {"columns": [], "keys": [], "chosen": [], "params": [], "all_params": [], "baseline": None}
+    if len(run_values) > 50:
+        raise UsageError(f"{len(run_values)} runs to compare: at most 50", "tick fewer runs")
+    run_ids = list(dict.fromkeys(resolve_run(d, r) for r in run_values))
+    with d.store.session() as session:
+        entries = store_compare.compared(session, run_ids)
+    columns = [jsonable(e) | {"label": f"{e.run_id[:8]} {e.stage}"} for e in entries]
+    keys = sorted({k for c in columns for k in c["metrics"]}, key=natural)
+    chosen = _chosen_metrics(metrics, keys)
+    base = _baseline(d, baseline, run_ids, columns)
+    for c in columns:
+        c["deltas"] = {k: _delta(c["metrics"].get(k), base["metrics"].get(k) if base else None) for k in keys}
+        c["baseline"] = base is not None and c["id"] == base["id"]
+    return {"columns": columns, "keys": keys, "chosen": chosen, "baseline": base["id"] if base else None,
+            "params": _differing(columns), "all_params": sorted({k for c in columns for k in c["params"]},
+                                                                 key=natural)}
+
+
+def _chosen_metrics(metrics: list[str] | None, keys: list[str]) -> list[str]:
+    unknown = [m for m in metrics or [] if m not in keys]
+    if unknown:
+        known = ", ".join(keys) if keys else "none: these runs reported no metrics"
+        raise UsageError(f"metric {unknown[0]!r} is not reported by the compared runs", f"known: {known}")
+    return list(metrics) if metrics else keys
+
+
+def _baseline(d: Dashboard, baseline: str | None, run_ids: list[str],
+              columns: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The column deltas are measured against: the baseline run's first entry with metrics (default:
+    the first compared run that reported any)."""
+    reported = [c["run_id"] for c in columns if c["metrics"]]
+    run_id = resolve_run(d, baseline) if baseline else (reported or run_ids)[0]
+    if run_id not in run_ids:
+        raise UsageError(f"baseline {baseline} is not one of the compared runs",
+                         "pick the baseline among the ticked runs")
+    return next((c for c in columns if c["run_id"] == run_id and c["metrics"]),
+                next((c for c in columns if c["run_id"] == run_id), None))
+
+
+def _delta(value: Any, base: Any) -> dict[str, float] | None:
+    """value - base, and relative to base (None when either is not a number)."""
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (value, base)):
+        return None
+    diff = value - base
+    return {"abs": round(diff, 10), "rel": round(diff / abs(base) * 100, 2) if base else None}
+
+
+def plots(d: Dashboard, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The plots of himo.yaml drawn from what these runs wrote, one colour per run (himo.api.plots:
+    the same specs as `himo plots show`); none without the repository (its himo.yaml and cache)."""
+    from himo.api.plots import run_plots
+
+    if d.repo is None or not run_ids:
+        return []
+    outputs: dict[str, dict[str, str]] = {}
+    commit = ""
+    full_ids = list(dict.fromkeys(resolve_run(d, r) for r in run_ids))
+    with d.store.session() as session:
+        for run_id in full_ids:
+            detail = queries.run_detail(session, run_id)
+            if detail is None:
+                raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
+            outputs[detail.run.id[:8]] = {o.path: o.digest for e in detail.executions for o in e.outputs}
+            commit = commit or detail.run.git_commit
+    return [p.as_json() for p in run_plots(d.repo, outputs, commit or None)]

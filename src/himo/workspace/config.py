@@ -23,6 +23,7 @@ SECTION_KEYS = {
     "cache": {"type"},
     "meta": {"url", "deliver", "record"},
     "openlineage": {"url", "namespace"},
+    "ui": {"metrics", "params"},
 }
 DELIVER_MODES = ("background", "inline")
 REMOTE_KEYS = {

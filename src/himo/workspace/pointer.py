@@ -6,6 +6,15 @@
     digest: 9f86d08...      # 64 hex; for a directory, the digest of its manifest object
     size: 1048576           # bytes (a directory: all its files together)
     nfiles: 20000           # directories only: number of files
+
+An import (`himo import`, or a DVC import converted by `himo migrate dvc`) also records where the
+bytes came from; `himo update` moves it to a newer commit, unless it is frozen:
+
+    source_url: https://github.com/org/registry   # the git repository it was imported from
+    source_path: data/data.xml                    # the path in that repository
+    source_rev: main                              # what was asked for (absent: the default branch)
+    source_commit: 0f3a...                        # 40 hex: the commit the bytes were read at
+    frozen: true                                  # absent or false: `himo update` may move it
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from himo.workspace.repo import HIMO_DIR
 SUFFIX = ".himo"
 SUPPORTED_ALGORITHMS = {HASH_ALGORITHM}
 FIELDS = ("path", "hash", "digest", "size", "nfiles")
+SOURCE_FIELDS = ("source_url", "source_path", "source_rev", "source_commit", "frozen")
+COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 CONFLICT_MARK = "<<<<<<< "
 FIX = "restore it with `git checkout -- {file}` or re-create it with `himo add`"
 
@@ -43,6 +54,18 @@ class Pointer:
     file: Path  # absolute path of the PATH.himo file
     target: Path  # absolute path of the tracked file or directory
     hash_info: HashInfo
+    source: ImportSource | None = None  # set for an import from another repository
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSource:
+    """Where an imported file or directory comes from."""
+
+    url: str  # the git repository (URL or local folder)
+    path: str  # the path in that repository
+    rev: str | None  # the branch or tag asked for; None: the repository's default branch
+    commit: str  # 40 hex: the commit the bytes were read at
+    frozen: bool = False  # `himo update` leaves it alone
 
 
 def pointer_file_for(target: Path) -> Path:
@@ -65,7 +88,7 @@ def parse_pointer(text: str, file: Path, root: Path) -> Pointer:
     """Validate pointer text that claims to be `file` (from disk or from a git commit)."""
     rel = _display(file, root)
     doc = _parse_yaml(text, rel)
-    return Pointer(file, _target(doc, file, root, rel), _hash_info(doc, rel))
+    return Pointer(file, _target(doc, file, root, rel), _hash_info(doc, rel), _source(doc, rel))
 
 
 def _parse_plain(text: str) -> dict[str, Any] | None:
@@ -88,7 +111,8 @@ def _parse_yaml(text: str, rel: str) -> dict[str, Any]:
     doc = plain if plain is not None else _load_yaml(text, rel)
     if not isinstance(doc, dict):
         raise PointerError(f"{rel}: expected a YAML mapping of {', '.join(FIELDS)}", FIX.format(file=rel))
-    unknown = sorted((key for key in doc if key not in FIELDS), key=str)  # keys may be any YAML scalar
+    known = FIELDS + SOURCE_FIELDS
+    unknown = sorted((key for key in doc if key not in known), key=str)  # keys may be any YAML scalar
     if unknown:
         raise PointerError(f"{rel}: unknown field {unknown[0]!r}", FIX.format(file=rel))
     return doc
@@ -127,6 +151,24 @@ def _field(doc: dict[str, Any], name: str, kind: type, rel: str) -> Any:
             f"{rel}: field {name!r} must be {kind.__name__}, not {value!r}", FIX.format(file=rel)
         )
     return value
+
+
+def _source(doc: dict[str, Any], rel: str) -> ImportSource | None:
+    if not any(key in doc for key in SOURCE_FIELDS):
+        return None
+    url, path = _field(doc, "source_url", str, rel), _field(doc, "source_path", str, rel)
+    commit = _field(doc, "source_commit", str, rel)
+    if not COMMIT_RE.fullmatch(commit):
+        raise PointerError(f"{rel}: source_commit {commit!r} is not a 40-hex commit id", FIX.format(file=rel))
+    problem = path_problem(path)
+    if problem is not None:
+        raise PointerError(f"{rel}: source_path {_quoted(path)} {problem}", FIX.format(file=rel))
+    rev = _field(doc, "source_rev", str, rel) if doc.get("source_rev") is not None else None
+    frozen = doc.get("frozen", False)
+    if not isinstance(frozen, bool):
+        raise PointerError(f"{rel}: field 'frozen' must be true or false, not {frozen!r}",
+                           FIX.format(file=rel))
+    return ImportSource(url, path, rev, commit, frozen)
 
 
 def _hash_info(doc: dict[str, Any], rel: str) -> HashInfo:
@@ -182,7 +224,7 @@ def _quoted(text: str) -> str:
     return repr(text if len(text) <= 200 else text[:200] + "...")
 
 
-def dump_pointer(target: Path, info: HashInfo) -> str:
+def dump_pointer(target: Path, info: HashInfo, source: ImportSource | None = None) -> str:
     lines = [
         f"# himo pointer: {target.name} is tracked by content; commit this file to git.",
         f"path: {_yaml_str(target.name)}",
@@ -192,6 +234,10 @@ def dump_pointer(target: Path, info: HashInfo) -> str:
     ]
     if info.nfiles is not None:
         lines.append(f"nfiles: {info.nfiles}")
+    if source is not None:
+        lines += [f"source_url: {_yaml_str(source.url)}", f"source_path: {_yaml_str(source.path)}"]
+        lines += [f"source_rev: {_yaml_str(source.rev)}"] if source.rev else []
+        lines += [f"source_commit: {_yaml_str(source.commit)}"] + (["frozen: true"] if source.frozen else [])
     return "\n".join(lines) + "\n"
 
 
@@ -203,9 +249,9 @@ def _yaml_str(text: str) -> str:
     return yaml.safe_dump(text, default_style=None, width=10**6).removesuffix("\n...\n").strip()
 
 
-def write_pointer(target: Path, info: HashInfo) -> Path:
+def write_pointer(target: Path, info: HashInfo, source: ImportSource | None = None) -> Path:
     file = pointer_file_for(target)
-    write_text_atomic(file, dump_pointer(target, info))
+    write_text_atomic(file, dump_pointer(target, info, source))
     return file
 
 

@@ -10,10 +10,26 @@ var himo = (function () {
   var MAX_FIT_ZOOM = 1.4;
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
+  var FONT_SIZE = 13, FONT = "Helvetica Neue, Helvetica, sans-serif", measure = null;
+
+  function labelSize(node) {  // the box of a node's label (cytoscape's width "label" is deprecated)
+    var cached = node.scratch("_himoSize");
+    if (cached) { return cached; }
+    if (!measure) { measure = document.createElement("canvas").getContext("2d"); }
+    var weight = node.data("type") === "execution" ? "600 " : "";
+    measure.font = weight + FONT_SIZE + "px " + FONT;
+    var lines = String(node.data("label") || "").split("\n");
+    var width = Math.max.apply(null, lines.map(function (l) { return measure.measureText(l).width; }));
+    var size = {width: Math.ceil(width) + 2, height: Math.ceil(lines.length * FONT_SIZE * 1.25)};
+    node.scratch("_himoSize", size);
+    return size;
+  }
+
   function style() {
     return [
-      {selector: "node", style: {"label": "data(label)", "text-wrap": "wrap", "font-size": 13,
-        "text-valign": "center", "text-halign": "center", "width": "label", "height": "label",
+      {selector: "node", style: {"label": "data(label)", "text-wrap": "wrap", "font-size": FONT_SIZE,
+        "font-family": FONT, "text-valign": "center", "text-halign": "center",
+        "width": function (n) { return labelSize(n).width; }, "height": function (n) { return labelSize(n).height; },
         "padding": "9px", "border-width": 1, "border-color": "#555", "background-color": "#fff"}},
       {selector: "node[type = 'execution']", style: {"shape": "round-rectangle",
         "background-color": function (n) { return COLORS[n.data("status")] || "#bbb"; }, "color": "#fff",
@@ -50,21 +66,58 @@ var himo = (function () {
     return cy;
   }
 
-  function lineage(id, controlsId) {
-    var box = document.getElementById(id), form = document.getElementById(controlsId);
+  function latestOnly(g) {  // drop superseded versions, then executions left with no output shown
+    var gone = {};
+    g.nodes.forEach(function (n) { if (n.type === "artifact" && n.superseded && n.id !== g.root) { gone[n.id] = true; } });
+    var shownOut = {};
+    g.edges.forEach(function (e) { if (!gone[e.target]) { shownOut[e.source] = true; } });
+    g.nodes.forEach(function (n) { if (n.type === "execution" && !shownOut[n.id]) { gone[n.id] = true; } });
+    return {nodes: g.nodes.filter(function (n) { return !gone[n.id]; }),
+            edges: g.edges.filter(function (e) { return !gone[e.source] && !gone[e.target]; })};
+  }
+
+  function lineage(id, controlsId) {  // direction, depth and "latest only" live in the page's URL
+    var box = document.getElementById(id), form = document.getElementById(controlsId),
+        message = document.getElementById(id + "-message"), start = null;
+    var url = new URLSearchParams(window.location.search);
+    if (url.get("direction")) { form.direction.value = url.get("direction"); }
+    if (url.get("depth")) { form.depth.value = url.get("depth"); }
+    form.latest.checked = url.get("latest") === "1";
+    function remember() {
+      var q = new URLSearchParams(window.location.search);
+      q.set("direction", form.direction.value);
+      q.set("depth", form.depth.value);
+      if (form.latest.checked) { q.set("latest", "1"); } else { q.delete("latest"); }
+      history.replaceState(null, "", window.location.pathname + "?" + q + window.location.hash);
+    }
     function load() {
-      var q = new URLSearchParams({direction: form.direction.value, depth: form.depth.value});
+      var direction = url.get("direction") || form.direction.value, depth = url.get("depth") || form.depth.value;
+      url = new URLSearchParams();  // the URL's values once, on the first load; the form's afterwards
+      var q = new URLSearchParams({direction: direction, depth: depth});
       fetch("/api/lineage/" + encodeURIComponent(box.dataset.digest) + "?" + q, {credentials: "same-origin"})
         .then(function (r) { return r.json(); })
         .then(function (g) {
-          if (box.cy) { box.cy.destroy(); }
-          if (g.error) { box.textContent = g.error; return; }
-          graph(box, g.nodes, g.edges, g.root);
-          box.dataset.ready = String(g.nodes.length);
+          if (box.cy) { box.cy.destroy(); box.cy = null; }
+          message.hidden = !g.error;
+          if (g.error) {
+            message.textContent = g.error + (g.hint ? ". " + g.hint : "");
+            box.dataset.ready = "error";
+            return;
+          }
+          var shown = form.latest.checked ? latestOnly(g) : g;
+          var cy = graph(box, shown.nodes, shown.edges, g.root);
+          start = {zoom: cy.zoom(), pan: Object.assign({}, cy.pan())};
+          box.dataset.ready = String(shown.nodes.length);
         });
     }
-    form.addEventListener("change", load);
-    form.addEventListener("submit", function (e) { e.preventDefault(); load(); });
+    form.addEventListener("change", function () { remember(); load(); });
+    form.addEventListener("submit", function (e) { e.preventDefault(); remember(); load(); });
+    form.querySelector("[name=fit]").addEventListener("click", function () {
+      if (box.cy) { box.cy.fit(undefined, 20); box.dataset.view = "fit"; }
+    });
+    form.querySelector("[name=reset]").addEventListener("click", function () {
+      if (box.cy && start) { box.cy.viewport({zoom: start.zoom, pan: start.pan}); box.dataset.view = "reset"; }
+    });
     load();
   }
 
@@ -110,5 +163,131 @@ var himo = (function () {
     document.body.dataset.charts = "ready";
   }
 
-  return {lineage: lineage, pipeline: pipeline, metrics: metrics};
+  function sortable(table) {  // click a header with data-sort: sort the rows shown by that column
+    var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+    heads.forEach(function (th, col) {
+      if (!th.dataset.sort) { return; }
+      th.addEventListener("click", function () {
+        var asc = th.getAttribute("aria-sort") !== "ascending", body = table.tBodies[0];
+        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        var rows = Array.prototype.slice.call(body.rows);
+        var value = function (row) {
+          var v = row.cells[col].dataset.value;
+          return th.dataset.sort === "number" ? (v === "" || v === undefined ? NaN : Number(v)) : (v || "");
+        };
+        rows.sort(function (a, b) {
+          var x = value(a), y = value(b);
+          if (th.dataset.sort === "number") {  // empty cells last, whichever the direction
+            if (isNaN(x) || isNaN(y)) { return isNaN(x) - isNaN(y); }
+            return asc ? x - y : y - x;
+          }
+          return asc ? x.localeCompare(y, undefined, {numeric: true}) : y.localeCompare(x, undefined, {numeric: true});
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
+  }
+
+  function runs(gridId, tableId, formId) {
+    var grid = document.getElementById(gridId), table = document.getElementById(tableId);
+    if (grid) {
+      grid.querySelectorAll("tr.group button.toggle").forEach(function (button) {
+        button.addEventListener("click", function () {
+          var name = button.closest("tr").dataset.group, open = button.getAttribute("aria-expanded") !== "true";
+          button.setAttribute("aria-expanded", String(open));
+          button.textContent = open ? "▾" : "▸";
+          grid.querySelectorAll("tr.member").forEach(function (row) {
+            if (row.dataset.memberOf === name) { row.hidden = !open; }
+          });
+        });
+      });
+    }
+    if (!table) { return; }
+    sortable(table);
+    var form = document.getElementById(formId), button = form.querySelector("#compare-button"),
+        note = form.querySelector("#ticked");
+    function update() {
+      var n = form.querySelectorAll("input[name=run]:checked").length;
+      button.disabled = n < 2;
+      note.textContent = n < 2 ? "tick two or more runs" : n + " runs ticked";
+    }
+    form.addEventListener("change", update);
+    update();
+  }
+
+  var PALETTE = ["#4a7fd4", "#2e9d4f", "#d64541", "#e0a100", "#8e5cc4", "#1aa5a5", "#a05a2c", "#5b6475"];
+
+  function isNumber(v) { return typeof v === "number" && isFinite(v); }
+
+  function around(values) {  // an axis range that shows differences: not from 0 when 0 would hide them
+    var nums = values.filter(isNumber);
+    if (!nums.length) { return {}; }
+    var lo = Math.min.apply(null, nums), hi = Math.max.apply(null, nums), pad = (hi - lo) * 0.15 || Math.abs(hi) * 0.05 || 1;
+    return {min: lo - pad, max: hi + pad};
+  }
+
+  function compare(dataId) {
+    var c = JSON.parse(document.getElementById(dataId).textContent), cols = c.columns;
+    var labels = cols.map(function (col) { return col.label; });
+    document.querySelectorAll("#metric-charts canvas").forEach(function (canvas) {
+      var key = canvas.dataset.key, values = cols.map(function (col) {
+        var v = col.metrics[key]; return isNumber(v) ? v : null; });
+      var range = around(values);
+      canvas.chart = new Chart(canvas, {type: "line",
+        data: {labels: labels, datasets: [{label: key, data: values, showLine: false, pointRadius: 6,
+          pointBackgroundColor: cols.map(function (col) { return col.baseline ? "#1d2330" : "#4a7fd4"; })}]},
+        options: {animation: false, plugins: {legend: {display: false}},
+                  scales: {y: {beginAtZero: false, min: range.min, max: range.max}}}});
+    });
+    scatter(c);
+    parallel(c);
+    var form = document.getElementById("scatter-controls");
+    if (form) { form.addEventListener("change", function () { scatter(c); }); }
+    document.body.dataset.charts = "ready";
+  }
+
+  function scatter(c) {
+    var canvas = document.getElementById("scatter-chart"), form = document.getElementById("scatter-controls");
+    if (!canvas || !form) { return; }
+    var metric = form.metric.value, param = form.param.value;
+    var points = c.columns.filter(function (col) {
+      return isNumber(col.metrics[metric]) && isNumber(col.params[param]); })
+      .map(function (col) { return {x: col.params[param], y: col.metrics[metric], label: col.label}; });
+    if (canvas.chart) { canvas.chart.destroy(); }
+    var xr = around(points.map(function (p) { return p.x; })), yr = around(points.map(function (p) { return p.y; }));
+    canvas.chart = new Chart(canvas, {type: "scatter",
+      data: {datasets: [{label: metric + " vs " + param, data: points, pointRadius: 6, backgroundColor: "#4a7fd4"}]},
+      options: {animation: false, plugins: {legend: {display: false}, tooltip: {callbacks: {
+                  label: function (item) { return item.raw.label + ": " + param + " " + item.raw.x + ", " + item.raw.y; }}}},
+                scales: {x: {type: "linear", min: xr.min, max: xr.max, title: {display: true, text: param}},
+                         y: {min: yr.min, max: yr.max, title: {display: true, text: metric}}}}});
+    canvas.dataset.points = String(points.length);
+  }
+
+  function parallel(c) {  // one line per compared execution across numeric params and the charted metrics
+    var canvas = document.getElementById("parallel-chart");
+    if (!canvas) { return; }
+    var axes = c.params.filter(function (k) {
+      return c.columns.some(function (col) { return isNumber(col.params[k]); }); })
+      .map(function (k) { return {key: k, get: function (col) { return col.params[k]; }}; })
+      .concat(c.chosen.map(function (k) { return {key: k, get: function (col) { return col.metrics[k]; }}; }));
+    var ranges = axes.map(function (a) { return around(c.columns.map(a.get)); });
+    var datasets = c.columns.map(function (col, i) {
+      return {label: col.label, borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length],
+        raw: axes.map(function (a) { return a.get(col); }),
+        data: axes.map(function (a, j) {
+          var v = a.get(col), r = ranges[j];
+          return isNumber(v) ? (v - r.min) / (r.max - r.min) : null; })};
+    });
+    canvas.chart = new Chart(canvas, {type: "line",
+      data: {labels: axes.map(function (a) { return a.key; }), datasets: datasets},
+      options: {animation: false, spanGaps: false,
+                plugins: {tooltip: {callbacks: {label: function (item) {
+                  return item.dataset.label + ": " + item.dataset.raw[item.dataIndex]; }}}},
+                scales: {y: {min: 0, max: 1, ticks: {display: false}}}}});
+    canvas.dataset.axes = String(axes.length);
+  }
+
+  return {lineage: lineage, pipeline: pipeline, metrics: metrics, runs: runs, sortable: sortable, compare: compare};
 })();

@@ -1,0 +1,328 @@
+"""`himo import`, `himo get`, `himo update`: data that another git repository tracks.
+
+The source repository (a URL or a local folder: the "data registry") is cloned into a temporary
+folder and checked out at the asked revision. What it tracks is found there:
+
+    with himo   PATH.himo, or an output in himo.lock; bytes from its default remote
+                (or, for a local folder, from its own cache), verified by blake3
+    with DVC    PATH.dvc, or an output in dvc.lock; bytes from its default DVC remote if that is
+                a folder (`files/md5/ab/cdef...`), or from its .dvc/cache, verified by md5
+
+`import` writes PATH.himo with the source (URL, path, revision asked, commit resolved), so the
+data is tracked like any other (status, checkout, push, gc) and `update` can move it to a newer
+commit (never a `frozen` one). `get` only copies the bytes. An import is recorded as an
+execution `import` whose params name the source repository and commit (see `himo lineage`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from himo.api.leftovers import scratch_folder
+from himo.api.recording import recording
+from himo.errors import PathError, ScmError
+from himo.meta.kinds import infer_kind
+from himo.meta.records import ArtifactRef
+from himo.model import HashInfo
+from himo.model.paths import path_problem
+from himo.objects.tree import place_path, store_path
+from himo.pipeline.lockfile import read_lock
+from himo.progress import SILENT
+from himo.workspace import dvc
+from himo.workspace.git import Git
+from himo.workspace.gitignore import ignore_target
+from himo.workspace.pointer import (
+    SUFFIX,
+    ImportSource,
+    Pointer,
+    load_pointer,
+    pointer_file_for,
+    write_pointer,
+)
+from himo.workspace.repo import HIMO_DIR, Repo
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    path: str  # the target, relative to the repository root (for `get`: as given)
+    source: ImportSource  # where it came from
+    hash_info: HashInfo | None  # what the pointer records (None for a DVC `get`)
+    status: str  # "imported", "updated", "unchanged", "frozen", "downloaded"
+
+
+@dataclass
+class _Found:
+    """A path the source tracks, at one commit."""
+
+    kind: str  # "himo" or "dvc"
+    info: HashInfo | None  # himo's record
+    md5: str | None  # DVC's record
+
+
+class _Source:
+    """The source repository, checked out at one commit in a temporary folder."""
+
+    def __init__(self, url: str, folder: Path, local: Path | None) -> None:
+        self.url = url  # as recorded in pointers
+        self.folder = folder
+        self.git = Git(folder)
+        self.local = local  # a local folder: its caches are usable
+
+    def checkout(self, rev: str | None) -> str:
+        try:
+            commit = self.git.resolve(rev or "HEAD")
+        except ScmError as error:
+            raise ScmError(f"{self.url}: unknown revision {rev or 'HEAD'!r}",
+                           "name a branch, tag or commit of the source repository") from error
+        self.git.run("checkout", "--quiet", "--detach", commit)
+        return commit
+
+    def find(self, path: str, commit: str) -> _Found:
+        pointer = self.folder / (path + SUFFIX)
+        if pointer.is_file():
+            loaded = load_pointer(pointer, self.folder)
+            return _Found("himo", loaded.hash_info, None)
+        locked = _himo_lock_out(self.folder, path)
+        if locked is not None:
+            return _Found("himo", locked, None)
+        md5 = _dvc_md5(self.folder, path)
+        if md5 is not None:
+            return _Found("dvc", None, md5)
+        raise PathError(f"{path}: not tracked by himo or DVC in {self.url} at {commit[:12]}",
+                        "name a path that has a .himo or .dvc file there, or a pipeline output")
+
+    def base(self) -> Path:
+        """What the source's relative remote URLs are relative to."""
+        return self.local if self.local is not None else self.folder
+
+
+@contextlib.contextmanager
+def _cloned(url: str, base: Path | None = None) -> Iterator[_Source]:
+    """`url` cloned; a relative folder is relative to `base` (an import's repository root, where
+    DVC also resolves it), else to the current folder. The URL is recorded as given."""
+    where = Path(base or ".") / url
+    local = str(where.absolute()) if "://" not in url and where.is_dir() else None
+    with tempfile.TemporaryDirectory(prefix="himo-import-") as tmp:
+        folder = Path(tmp) / "src"
+        try:
+            Git(Path(tmp)).run("clone", "--quiet", "--no-checkout", "--", local or url, str(folder))
+        except ScmError as error:
+            raise ScmError(f"{url}: cannot clone it as a git repository ({error.message})",
+                           "give the URL or folder of a git repository") from error
+        yield _Source(url if base else (local or url), folder, Path(local) if local else None)
+
+
+def _himo_lock_out(folder: Path, path: str) -> HashInfo | None:
+    for entry in read_lock(folder).values():
+        for out in entry.outs:
+            if out.path == path and out.digest:
+                return HashInfo(out.digest, out.size, out.nfiles)
+    return None
+
+
+def _dvc_md5(folder: Path, path: str) -> str | None:
+    file = folder / (path + dvc.DVC_SUFFIX)
+    if file.is_file():
+        return dvc.parse_dvc_file(file.read_text(encoding="utf-8"), path + dvc.DVC_SUFFIX).out.md5
+    lock = folder / dvc.LOCK_FILE
+    if not lock.is_file():
+        return None
+    for stage in dvc.parse_dvc_lock(lock.read_text(encoding="utf-8"), {}).values():
+        for out in stage.outs:
+            if out.path == path:
+                return out.md5
+    return None
+
+
+# -- bringing the bytes in --------------------------------------------------------------------------
+def _fetch_himo(repo: Repo, src: _Source, found: _Found, target: Path) -> HashInfo:
+    """The source's objects for `found` into repo's cache (digest-verified), then placed at target."""
+    from himo.api.transfer import _fetch, raise_for
+    from himo.remotes.registry import open_remote
+
+    info = found.info
+    assert info is not None
+    pointer = Pointer(pointer_file_for(target), target, info)
+    result = None
+    for name, options in _himo_stores(src):
+        store = open_remote(name, options, repo.jobs, str(src.base()))
+        result = _fetch(repo, store, [pointer], SILENT, {})
+        if result.complete:
+            break
+    if result is None:
+        raise PathError(f"{src.url}: has no himo remote to fetch from",
+                        "set a default remote there (`himo remote add -d`) and `himo push` the data")
+    raise_for(result, "fetch")
+    place_path(repo.ingester(), target, info)
+    return info
+
+
+def _himo_stores(src: _Source) -> list[tuple[str, dict[str, object]]]:
+    from himo.workspace.config import Config
+
+    config = Config(src.folder / HIMO_DIR)
+    stores: list[tuple[str, dict[str, object]]] = []
+    default = config.get("core.remote")
+    if default and default in config.remote_names():
+        stores.append((default, config.remote(default)))
+    if src.local is not None and (src.local / HIMO_DIR / "cache").is_dir():
+        stores.append(("cache", {"url": str(src.local / HIMO_DIR / "cache")}))
+    return stores
+
+
+def _dvc_store(src: _Source, md5: str) -> Path:
+    """A DVC object store (its remote folder, or its cache) holding `md5` whole."""
+    remotes, default = dvc.read_dvc_config(src.folder)
+    candidates = []
+    if default in remotes and "://" not in remotes[default]:
+        candidates.append(src.base() / remotes[default])
+    if src.local is not None:
+        candidates.append(src.local / dvc.DVC_DIR / "cache")
+    for store in candidates:
+        if dvc.has_object(store, md5):
+            return store
+    raise PathError(f"{src.url}: the DVC object {md5} is in no DVC remote folder or cache himo can read",
+                    "`dvc push` it to the source's default remote (a folder), or use `dvc get`")
+
+
+def _fetch_dvc(src: _Source, md5: str, dest: Path) -> None:
+    store = _dvc_store(src, md5)
+    dvc.materialise(store, md5, dest)
+
+
+# -- the commands -------------------------------------------------------------------------------------
+def import_(repo: Repo, url: str, path: str, out: str | None = None, rev: str | None = None) -> ImportResult:
+    """Track `path` of the git repository `url` (at `rev`, default its HEAD) as `out`."""
+    _check_source_path(path)
+    target = repo.resolve(out or Path(path).name)
+    existing = _existing_import(repo, target)
+    if existing is None and (target.exists() or pointer_file_for(target).exists()):
+        raise PathError(f"{repo.rel(target)}: already exists", "remove it, or import to another path with -o")
+    with repo.lock(), recording(repo, "import", _args(url, path, out, rev)) as recorder:
+        result = _import_into(repo, recorder, url, path, rev, target, frozen=False)
+    return result if existing is None else _as(result, "updated")
+
+
+def update(repo: Repo, targets: list[str] | None = None, rev: str | None = None) -> list[ImportResult]:
+    """Move imports (all, or `targets`) to the newest commit of their revision (or `rev`)."""
+    pointers = _import_pointers(repo, targets)
+    results = []
+    with repo.lock(), recording(repo, "update", [*(["--rev", rev] if rev else []), *(targets or [])]) as rec:
+        for pointer in pointers:
+            source = pointer.source
+            assert source is not None
+            if source.frozen:
+                results.append(ImportResult(repo.rel(pointer.target), source, pointer.hash_info, "frozen"))
+                continue
+            result = _import_into(repo, rec, source.url, source.path, rev or source.rev, pointer.target,
+                                  frozen=False, known=pointer)
+            results.append(result)
+    return results
+
+
+def get(url: str, path: str, out: str | None = None, rev: str | None = None) -> ImportResult:
+    """Copy `path` of the git repository `url` to `out` (default: its name, here), untracked."""
+    _check_source_path(path)
+    dest = Path(os.path.abspath(out or Path(path).name))
+    if dest.exists():
+        raise PathError(f"{out or Path(path).name}: already exists",
+                        "remove it, or give another path with -o")
+    with _cloned(url) as src:
+        commit = src.checkout(rev)
+        found = src.find(path, commit)
+        source = ImportSource(src.url, path, rev, commit)
+        if found.kind == "dvc":
+            _fetch_dvc(src, found.md5 or "", dest)
+            return ImportResult(str(dest), source, None, "downloaded")
+        with tempfile.TemporaryDirectory(prefix="himo-get-") as tmp:
+            from himo.api.init import init
+
+            scratch = init(tmp, no_scm=True)
+            (scratch.himo_dir / "config").write_text('[cache]\ntype = "copy"\n', encoding="utf-8")
+            place = Path(tmp) / "data"
+            info = _fetch_himo(scratch, src, found, place)
+            scratch.close()
+            shutil.move(str(place), dest)
+    return ImportResult(str(dest), source, info, "downloaded")
+
+
+def _import_into(repo: Repo, recorder, url: str, path: str, rev: str | None, target: Path,  # type: ignore[no-untyped-def]
+                 frozen: bool, known: Pointer | None = None) -> ImportResult:
+    with _cloned(url, repo.root if known is not None else None) as src:
+        commit = src.checkout(rev)
+        source = ImportSource(src.url, path, rev, commit, frozen)
+        if known is not None and known.source is not None and known.source.commit == commit:
+            return ImportResult(repo.rel(target), known.source, known.hash_info, "unchanged")
+        found = src.find(path, commit)
+        exec_id = recorder.start_execution("import", _command(src.url, path, commit),
+                                           {"source": {"url": src.url, "path": path, "commit": commit}})
+        try:
+            info = _bring(repo, src, found, target)
+        except BaseException:
+            recorder.end_execution(exec_id, "failed")
+            raise
+        write_pointer(target, info, source)
+        ignore_target(target)
+        rel = repo.rel(target)
+        ref = ArtifactRef(path=rel, digest=info.digest, size=info.size, nfiles=info.nfiles,
+                          kind=infer_kind(rel, data=True))
+        recorder.end_execution(exec_id, "succeeded", outputs=[ref])
+    return ImportResult(rel, source, info, "imported" if known is None else "updated")
+
+
+def _bring(repo: Repo, src: _Source, found: _Found, target: Path) -> HashInfo:
+    if found.kind == "himo":
+        return _fetch_himo(repo, src, found, target)
+    with scratch_folder(repo, "import") as scratch:
+        _fetch_dvc(src, found.md5 or "", scratch / target.name)
+        info = store_path(repo.ingester(), scratch / target.name)
+    place_path(repo.ingester(), target, info)
+    return info
+
+
+def _check_source_path(path: str) -> None:
+    problem = path_problem(path.rstrip("/"))
+    if problem is not None:
+        raise PathError(f"{path!r}: {problem}",
+                        "name a path inside the source repository, relative to its root")
+
+
+def _existing_import(repo: Repo, target: Path) -> Pointer | None:
+    file = pointer_file_for(target)
+    if not file.exists():
+        return None
+    pointer = load_pointer(file, repo.root)
+    if pointer.source is None:
+        raise PathError(f"{repo.rel(target)}: already tracked (not an import)",
+                        "import to another path with -o, or `himo remove` it first")
+    return pointer
+
+
+def _import_pointers(repo: Repo, targets: list[str] | None) -> list[Pointer]:
+    from himo.workspace.tracked import pointers_for
+
+    pointers = [p for p in pointers_for(repo, targets or []) if p.source is not None]
+    if targets and not pointers:
+        raise PathError(f"{targets[0]}: not an import", "`himo update` moves imports made by `himo import`")
+    return pointers
+
+
+def _as(result: ImportResult, status: str) -> ImportResult:
+    return ImportResult(result.path, result.source, result.hash_info, status)
+
+
+def _command(url: str, path: str, commit: str) -> str:
+    import shlex
+
+    return f"himo import {shlex.quote(url)} {shlex.quote(path)} --rev {commit}"
+
+
+def _args(url: str, path: str, out: str | None, rev: str | None) -> list[str]:
+    return [url, path, *(["-o", out] if out else []), *(["--rev", rev] if rev else [])]
+

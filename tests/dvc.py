@@ -1,0 +1,54 @@
+"""The real DVC 3 for tests, from the virtualenv scripts/test-setup.sh makes (never installed here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+DVC_VERSION = "3.67.1"
+VENV = Path(os.environ.get("HIMO_TEST_DVC_VENV") or Path.home() / ".cache/himo-test" / f"dvc-{DVC_VERSION}")
+
+
+def dvc_binary() -> Path:
+    """The venv's `dvc`; the test fails (never skips) naming the script that installs it."""
+    binary = VENV / "bin" / "dvc"
+    if not binary.is_file():
+        pytest.fail(f"DVC {DVC_VERSION} is not installed at {VENV}: run `bash scripts/test-setup.sh`",
+                    pytrace=False)
+    return binary
+
+
+def dvc(cwd: Path, *args: str) -> str:
+    """Run the real DVC in `cwd` (analytics off, its site cache inside the test's folder)."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", DVC_SITE_CACHE_DIR=str(cwd.parent / ".dvc-site"),
+               DVC_GLOBAL_CONFIG_DIR=str(cwd.parent / ".dvc-global"),
+               DVC_SYSTEM_CONFIG_DIR=str(cwd.parent / ".dvc-system"))
+    proc = subprocess.run([str(dvc_binary()), *args], cwd=cwd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+# What any command (even a refused one) changes: its lock, the stat cache, its record in the store.
+VOLATILE = (".himo/lock", ".himo/state.db", ".himo/meta.db", ".himo/journal")
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every file and link below root (not .git, not VOLATILE), for `nothing was written` checks."""
+    found: dict[str, bytes | str] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for name in files:
+            path = Path(folder) / name
+            rel = path.relative_to(root).as_posix()
+            if rel.startswith(VOLATILE):
+                continue
+            found[rel] = os.readlink(path) if path.is_symlink() else path.read_bytes()
+    return found
