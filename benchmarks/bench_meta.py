@@ -163,15 +163,20 @@ class Bench:
         run([self.himo, "init", "-q"], path, self.himo_env())
         return path
 
-    def command(self, args: Sequence[str], cwd: Path, check: Callable[[str], None]) -> list[float]:
+    def command(self, args: Sequence[str], cwd: Path, check: Callable[[str], None],
+                program: str | None = None) -> list[float]:
         env = self.himo_env()
-        check(run([self.himo, *args], cwd, env))
+        check(run([program or self.himo, *args], cwd, env))
         samples = []
         for _ in range(self.repeat):
             start = time.perf_counter()
-            run([self.himo, *args], cwd, env)
+            run([program or self.himo, *args], cwd, env)
             samples.append(time.perf_counter() - start)
         return samples
+
+    def python(self, args: Sequence[str], cwd: Path) -> list[float]:
+        """The interpreter himo runs on (the `himo` script's folder), same environment."""
+        return self.command(args, cwd, lambda out: None, str(Path(self.himo).parent / "python"))
 
 
 # ---------------------------------------------------------------- query scenarios
@@ -229,6 +234,8 @@ def query_scenarios(bench: Bench, repo: Path) -> dict[str, Callable[[], list[flo
         "runs_query": lambda: timed(bench.repeat, in_store(queries.list_runs, limit=RUNS_LIMIT), fifty),
         "runs_api": lambda: timed(bench.repeat, lambda: history.runs(api_repo, limit=RUNS_LIMIT), fifty),
         "runs_cmd": lambda: bench.command(["runs", "--limit", str(RUNS_LIMIT), "--json"], repo, fifty_json),
+        "version_cmd": lambda: bench.command(["--version"], repo, lambda out: None),
+        "sqlalchemy_import": lambda: bench.python(["-c", "import sqlalchemy.orm"], repo),
     }
 
 
@@ -351,11 +358,13 @@ class Row:
 QUERY_ROWS = [  # scenario, label, target (s)
     ("lineage_query", f"lineage, {DEPTH}-hop chain: query", 0.050),
     ("lineage_api", f"lineage, {DEPTH}-hop chain: api.lineage (opens the store)", None),
-    ("lineage_cmd", f"lineage, {DEPTH}-hop chain: `himo lineage` command", None),
+    ("lineage_cmd", f"lineage, {DEPTH}-hop chain: `himo lineage` command", 0.250),
     ("fanout_query", f"lineage downstream of a deployed model, {DEPTH} deep: query", None),
     ("runs_query", f"runs --limit {RUNS_LIMIT}: query", 0.100),
     ("runs_api", f"runs --limit {RUNS_LIMIT}: api.runs (opens the store)", None),
-    ("runs_cmd", f"runs --limit {RUNS_LIMIT}: `himo runs` command", None),
+    ("runs_cmd", f"runs --limit {RUNS_LIMIT}: `himo runs` command", 0.250),
+    ("version_cmd", "start-up alone: `himo --version` command", None),
+    ("sqlalchemy_import", "what the commands import: `python -c 'import sqlalchemy.orm'`", None),
 ]
 
 

@@ -65,7 +65,8 @@ def test_the_second_run_re_runs_only_what_reads_the_changed_parameter(demo):
     assert "up to date, not run: prepare, featurize\n" in proc.stdout
     assert "Running stage 'train': param train.C changed (0.01 -> 1.0)" in proc.stdout
     runs = {stage: len(list((dest / ".himo/logs" / stage).iterdir())) for stage in STAGES}
-    assert runs == {"prepare": 1, "featurize": 1, "train": 2, "evaluate": 2, "predict": 2}
+    # predict: twice by hand, then 4 attempts of its schedule (3 days, one retried)
+    assert runs == {"prepare": 1, "featurize": 1, "train": 2, "evaluate": 2, "predict": 6}
     assert "accuracy" in proc.stdout.split("== 5.")[1]  # metrics before and after are shown
 
 
@@ -73,6 +74,7 @@ def test_demo_commits_everything_and_pushes(demo):
     dest, proc = demo
     log = git(dest, "log", "--format=%an|%s").splitlines()
     assert [line.split("|")[1] for line in log] == [
+        "Schedule predict-daily",
         "Less regularization: train.C = 1.0",
         "Run the pipeline (train.C = 0.01)",
         "Demo project: data generator, pipeline and params; raw data tracked by himo",
@@ -81,7 +83,7 @@ def test_demo_commits_everything_and_pushes(demo):
     # nothing left uncommitted, nothing stray
     changes = git(dest, "status", "--porcelain").splitlines()
     assert changes == []
-    assert "himo.lock" in git(dest, "show", "--name-only", "--format=", "HEAD~1").split()
+    assert "himo.lock" in git(dest, "show", "--name-only", "--format=", "HEAD~2").split()
     lock = yaml.safe_load((dest / "himo.lock").read_text())["stages"]
     remote = dest / ".himo-remote"
     for entry in lock.values():
@@ -115,7 +117,7 @@ def test_demo_releases_delivers_and_shows_what_ran_and_made_the_model(demo):
     step7, step8 = proc.stdout.split("== 7.")[1].split("== 8.")
     assert "models/model.pkl live in production as v1; git tags model@v1.0.0, model#production#1" in step7
     assert (dest / "deliveries" / "predictions.csv").read_bytes() == (dest / "predictions.csv").read_bytes()
-    history = step8.split("\nDone in")[0].splitlines()
+    history = step8.split("\n== 9.")[0].splitlines()
     repros = [line for line in history if " repro succeeded in " in line]
     assert len(repros) == 2  # oldest first: the first run, then the one after the change
     second = history[history.index(repros[1]) + 1:]
@@ -125,3 +127,14 @@ def test_demo_releases_delivers_and_shows_what_ran_and_made_the_model(demo):
     assert "made by stage 'train' at git " in history[-1] and "released: production v1" in history[-1]
     releases = json.loads(himo("releases", "--json", cwd=dest).stdout)
     assert [(r["env"], r["version"], r["retired_at"]) for r in releases] == [("production", "v1", None)]
+
+
+def test_demo_replays_three_days_of_its_schedule_with_one_retry(demo):
+    dest, proc = demo
+    days = json.loads(himo("schedule", "history", "predict-daily", "--json", cwd=dest).stdout)
+    assert [d["state"] for d in days] == ["succeeded"] * 3
+    assert sorted(len(d["attempts"]) for d in days) == [1, 1, 2]  # one day's data came late
+    retried = next(d for d in days if len(d["attempts"]) == 2)
+    assert [a["status"] for a in retried["attempts"]] == ["failed", "succeeded"]
+    assert "after 2 attempts" in proc.stdout
+    assert himo("status", cwd=dest).stdout.strip() == "Everything is up to date."

@@ -107,9 +107,11 @@ def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the dashboard did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from himo.api.recording import open_store, recording
+from himo.meta import browse
+from himo.meta.reads import MetaReader
 from himo.meta.records import ArtifactRef
-from himo.ui import data
+from himo.meta.results import RunFilter
+from himo.ui import views
 from himo.ui.app import create_app
 from himo.ui.server import check_token, is_loopback, open_source
 from himo.workspace.repo import Repo
@@ -174,7 +177,8 @@ def test_grid_pipeline_and_metrics(client: TestClient) -> None:
     grid = client.get("/api/grid").json()
     today = {row["stage"]: row["cells"][-1] for row in grid["stages"]}
     # lr 0.1 succeeded, lr 5 failed, lr 0.3 succeeded: the day split in that order, green at the end
-    assert today["train"]["counts"] == {"succeeded": 2, "failed": 1} and today["train"]["state"] == "succeeded"
+    assert today["train"]["counts"] == {"succeeded": 2, "failed": 1}
+    assert today["train"]["state"] == "succeeded"
     assert today["train"]["segments"] == [{"status": "failed", "n": 1}, {"status": "succeeded", "n": 2}]
     assert today["train"]["summary"] == "1 failed, then 2 succeeded"
     assert today["prepare"]["counts"] == {"succeeded": 1} and len(grid["days"]) == 30
@@ -239,7 +243,8 @@ def test_releases_share_one_time_scale_that_ends_at_at(client: TestClient) -> No
     assert answer["models"] == {"production": {v1["name"]: [v2, v1]}, "staging": {staging["name"]: [staging]}}
     inside = datetime.fromisoformat(v1["released_at"]) + timedelta(seconds=1)
     then = client.get("/api/releases", params={"at": inside.isoformat()}).json()
-    assert then["scale"] == {"start": v1["released_at"], "end": then["at"]} and then["at"] == data.iso(inside)
+    assert then["scale"] == {"start": v1["released_at"], "end": then["at"]}
+    assert then["at"] == views.iso(inside)
     assert [(r["left"], r["width"]) for r in then["releases"]] == [(0, 100)]  # live until `at`, the end
     page = client.get("/releases", params={"at": inside.isoformat()}).text
     assert f"<span>{then['at']}</span>" in page and ">then<" not in page
@@ -290,7 +295,7 @@ def test_openapi_docs_are_served_without_network(client: TestClient) -> None:
 def test_vendored_scripts_are_packaged_with_their_licenses() -> None:
     import tomllib
 
-    static = Path(data.__file__).parent / "static"
+    static = Path(views.__file__).parent / "static"
     for script, license in [("cytoscape-dagre.min.js", "cytoscape-dagre.LICENSE"),
                             ("cytoscape-dagre.min.js", "dagre.LICENSE"), ("favicon.svg", None),
                             ("vega.min.js", "vega.LICENSE"), ("vega-lite.min.js", "vega-lite.LICENSE"),
@@ -343,7 +348,7 @@ def test_literal_dot_dot_reaches_the_server_and_is_refused(served: str) -> None:
 def test_filters_are_bound_parameters_never_sql_text(client: TestClient) -> None:
     evil = "x' OR '1'='1"
     assert repros(client, stage=evil) == []
-    sql = str(data.run_query(data.RunFilter(stage=evil, trigger="manual")).compile())
+    sql = str(browse.run_query(RunFilter(stage=evil, trigger="manual")).compile())
     assert evil not in sql and "manual" not in sql and ":stage_1" in sql
     assert len(repros(client)) == 4  # the store is intact
 
@@ -351,10 +356,9 @@ def test_filters_are_bound_parameters_never_sql_text(client: TestClient) -> None
 @pytest.mark.parametrize("stage", ["train", "prepare", "add", "nosuch"])
 def test_stage_filter_plans_agree(app, stage: str) -> None:  # type: ignore[no-untyped-def]
     """Both plans of the stage filter (collect a rare stage's runs; probe runs newest first)."""
-    store = app.state.dashboard.store
-    with store.session() as session:
-        pages = [data.runs_page(session, data.RunFilter(stage=stage), rare_stage=rare) for rare in (1, 5000)]
-    found = [[r["id"] for r in page["runs"]] for page in pages]
+    meta = app.state.dashboard.meta
+    pages = [meta.runs_page(RunFilter(stage=stage), rare_stage=rare) for rare in (1, 5000)]
+    found = [[r.id for r in page.runs] for page in pages]
     expected = {"train": 3, "prepare": 1, "add": 1, "nosuch": 0}[stage]
     assert found[0] == found[1] and len(found[0]) == expected
 
@@ -376,13 +380,13 @@ def test_grid_stages_and_stage_filter_on_both_backends(make_repo: Callable[..., 
             assert client.get("/api/stages").json() == ["a", "b"]
             b_runs = [r["id"] for r in repros(client, stage="b")]
             assert len(repros(client, stage="a")) == 2 and len(b_runs) == 1
-        with store.session() as session:
-            for rare in (1, 5000):
-                found = data.runs_page(session, data.RunFilter(stage="b"), rare_stage=rare)["runs"]
-                assert [r["id"] for r in found] == b_runs
+        for rare in (1, 5000):
+            found = MetaReader(store).runs_page(RunFilter(stage="b"), rare_stage=rare).runs
+            assert [r.id for r in found] == b_runs
     finally:
         store.close()
-    assert today["a"]["counts"] == {"succeeded": 1, "cached": 1} and today["a"]["state"] == "cached"  # the last
+    assert today["a"]["counts"] == {"succeeded": 1, "cached": 1}
+    assert today["a"]["state"] == "cached"  # the last
     assert today["b"] == {"date": today["b"]["date"], "counts": {"failed": 1}, "state": "failed",
                           "summary": "1 failed", "segments": [{"status": "failed", "n": 1}]}
 

@@ -38,6 +38,7 @@ MODULES = {  # module of himo.api -> the names it exports
     "migrate_dvc": "MigrateResult migrate_dvc",
     "openlineage": "export_openlineage",
     "params": "params_diff",
+    "plots": "plots_diff plots_show run_plots",
     "release": "live_release release releases releases_from_tags rollback",
     "remove": "remove unprotect",
     "repro": "ReproOptions StageResult repro",

@@ -19,11 +19,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from himo.api.contents import corrupt_error
-from himo.api.recording import recording
-from himo.api.release import Tracked, needed_objects, resolve, store_reading
+from himo.api.history import digest_by_prefix
+from himo.api.recording import reading, recording
+from himo.api.release import Tracked, needed_objects, resolve
 from himo.api.revisions import artifact_path
 from himo.api.transfer import get_remote
-from himo.errors import CorruptCacheObjectError, HimoError, MetaError, MissingObjectError, RemoteError
+from himo.errors import CorruptCacheObjectError, HimoError, MissingObjectError, RemoteError
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
 from himo.model.urls import mask_url
@@ -157,13 +158,13 @@ def where(repo: Repo, target: str) -> WhereResult:
             or os.path.exists(target + SUFFIX):
         tracked = resolve(repo, target)
         path, info = tracked.path, tracked.hash_info
-    with store_reading(repo) as (session, store_releases):
-        digest = info.digest if info else _digest_by_prefix(session, target)
-        stored = store_releases.artifact_info(session, digest)
-        locations = store_releases.locations(session, digest)
-        released = store_releases.releases_of_digest(session, digest)
+    with reading(repo) as meta:
+        digest = info.digest if info else digest_by_prefix(meta, target)
+        stored = meta.artifact_info(digest)
+        locations = meta.locations(digest)
+        released = meta.releases_of_digest(digest)
     if info is None:
-        info = HashInfo(digest, stored[2] if stored else 0, stored[3] if stored else None)
+        info = HashInfo(digest, stored.size if stored else 0, stored.nfiles if stored else None)
     places = [_cache_place(repo, info)]
     places += [Place(loc.kind, loc.url, loc.first_at, loc.last_at, loc.who) for loc in locations]
     places += [Place("release", r.env, r.released_at, r.retired_at, r.who,
@@ -181,16 +182,3 @@ def _cache_place(repo: Repo, info: HashInfo) -> Place:
     else:
         detail = f"partial: {len(needed) - len(have)} of {len(needed)} objects missing"
     return Place("cache", str(repo.odb.root), None, None, "", detail)
-
-
-def _digest_by_prefix(session: Any, prefix: str) -> str:
-    from himo.meta import queries
-
-    found = queries.find_artifacts(session, prefix)
-    if not found:
-        raise MetaError(f"{prefix}: no tracked path, and no artifact in the metadata store has a digest "
-                        "starting so", "give a tracked path, PATH@REV, or a digest from `himo runs show ID`")
-    if len(found) > 1:
-        raise MetaError(f"digest prefix {prefix!r} is ambiguous: {len(found)} artifacts match",
-                        "give more characters of the digest")
-    return found[0][0]

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from himo.api.add import add
@@ -32,9 +33,21 @@ from himo.api.history import lineage, runs
 from himo.api.init import init
 from himo.api.release import release
 from himo.api.repro import ReproOptions, StageResult, repro
+from himo.api.scheduler import run_scheduler
 from himo.api.stage import StageSpec, add_stage, command_line
 from himo.api.transfer import push
-from himo.demo import CHANGE, FILES, METRICS, RAW_DATA, REMOTE, STAGES, StageDef
+from himo.demo import (
+    CHANGE,
+    FILES,
+    METRICS,
+    RAW_DATA,
+    REMOTE,
+    SCHEDULE,
+    SCHEDULE_DAYS,
+    SCHEDULE_NAME,
+    STAGES,
+    StageDef,
+)
 from himo.errors import HimoError, PathError
 from himo.workspace.git import Git
 from himo.workspace.repo import Repo
@@ -56,6 +69,7 @@ class DemoResult:
     pushed: int = 0  # objects sent to the remote
     released: str = ""  # the model's version in production
     exported: str = ""  # where the predictions were delivered
+    scheduled: list[dict[str, object]] = field(default_factory=list)  # the schedule's intervals run
     seconds: float = 0.0
 
 
@@ -145,6 +159,31 @@ class Walkthrough:
         self.echo(f"\n== 8. What ran, and what made the model (the metadata store): himo runs; "
                   f"himo lineage {MODEL}")
         self.history(repo)
+
+        self.echo(f"\n== 9. Predict every morning: a schedule in himo.yaml, and `himo scheduler --once --now "
+                  f"DAY` for {SCHEDULE_DAYS} days")
+        self.schedule(repo)
+
+    def schedule(self, repo: Repo) -> None:
+        """Add the daily predict schedule, then replay its last days (the one before: data late)."""
+        with open(self.root / "himo.yaml", "a", encoding="utf-8") as f:
+            f.write(SCHEDULE)
+        self.say(f"himo.yaml: schedules: {SCHEDULE_NAME}: cron 0 6 * * *, targets [predict], retries 1")
+        self.commit(f"Schedule {SCHEDULE_NAME}")
+        today = datetime.now(UTC).replace(hour=7, minute=0, second=0, microsecond=0)
+        days = [today - timedelta(days=n) for n in range(SCHEDULE_DAYS - 1, -1, -1)]
+        os.environ["HIMO_DEMO_LATE"] = (days[1] - timedelta(days=1)).strftime("%Y-%m-%d")
+        try:
+            for now in days:
+                self.say(f"$ himo scheduler --once --now {now:%Y-%m-%dT%H:%M}")
+                for outcome in run_scheduler(repo, once=True, now=now):
+                    self.result.scheduled.append(outcome.to_dict())
+                    tries = "" if outcome.attempts == 1 else (
+                        f" after {outcome.attempts} attempts (the first: data not there yet,"
+                        " retried 1 s later)")
+                    self.say(f"{SCHEDULE_NAME} for {outcome.logical_date:%Y-%m-%d}: {outcome.state}{tries}")
+        finally:
+            os.environ.pop("HIMO_DEMO_LATE", None)
 
     def history(self, repo: Repo) -> None:
         for run in reversed(runs(repo, limit=10)):  # oldest first, as the story went
@@ -281,14 +320,16 @@ NEXT_STEPS = [
     (f"himo lineage {PREDICTIONS}", "which data, model and code made the predictions"),
     ("himo releases", "which model is live in production, since when, made by which run"),
     (f"himo where {PREDICTIONS}", "every place the predictions are: cache, remote, delivery"),
-    ("himo ui --open", "the dashboard: runs, pipeline, lineage graph, releases, metrics"),
+    (f"himo schedule show {SCHEDULE_NAME}", "the daily predictions: each day, its attempts and runs"),
+    ("himo ui --open", "the dashboard: runs, pipeline, lineage graph, releases, metrics, schedules"),
 ]
 
 
 def _summary(result: DemoResult, echo: Echo) -> None:
     stages = ", ".join(s.name for s in STAGES)
     echo(f"\nDone in {result.seconds:.1f} s. In {result.root}:")
-    echo(f"   {len(result.commits)} git commits: the project, the first run, the parameter change")
+    echo(f"   {len(result.commits)} git commits: the project, the first run, the parameter change, "
+         "the schedule")
     echo(f"   {', '.join(RAW_DATA)}: tracked by himo (*.himo pointers in git, bytes in .himo/cache)")
     echo(f"   himo.yaml: {len(STAGES)} stages ({stages}); himo.lock: what each read and wrote")
     echo(f"   {REMOTE}/: a folder remote with {result.pushed} objects (himo pull fetches them)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from himo.api.recording import _repo_identity, store_session
+from himo.api.recording import _repo_identity, reading
 from himo.errors import UsageError
 from himo.pipeline.params import DEFAULT_PARAMS, flatten
 from himo.workspace.repo import Repo
@@ -36,16 +36,15 @@ def show(repo: Repo, all_commits: bool = False, sort_by: str | None = None, asce
          only_changed: bool = False) -> ExpTable:
     """Experiments made from HEAD (from every commit with `all_commits`), each after its commit's row."""
     from himo.api.isolated import _git
-    from himo.meta.experiments import baselines, experiments
 
     git = _git(repo)
     head = git.resolve("HEAD") if git.has_commits() else ""
     identity = _repo_identity(repo)
-    with store_session(repo) as session:
-        exps = [e for e in experiments(session, identity) if all_commits or e.base_commit == head]
+    with reading(repo) as meta:
+        exps = [e for e in meta.experiments(identity) if all_commits or e.base_commit == head]
         commits = list(dict.fromkeys([head, *(e.base_commit for e in exps)] if head else
                                      [e.base_commit for e in exps]))
-        bases = baselines(session, identity, commits)
+        bases = meta.baselines(identity, commits)
     rows: list[ExpRow] = []
     for commit in commits:
         base = bases.get(commit)

@@ -278,13 +278,13 @@ def _releases(repo: Repo):  # type: ignore[no-untyped-def]
         store = Store(store_url(repo), store_source(repo))
         if store.url.get_backend_name() == "sqlite" and not Path(store.url.database or "").is_file():
             return []  # no store yet: nothing was ever released (and gc creates none)
-        try:
-            from himo.meta.releases import released
+        from himo.meta.reads import MetaReader
 
-            with store.open().session() as session:
-                return released(session)
+        reader = MetaReader(store.open())  # journals aside: a release is written to the store at once
+        try:
+            return reader.released()
         finally:
-            store.close()
+            reader.close()
     except MetaError as error:
         # MetaError and its subclass keep their class: an unreachable server stays one.
         raise type(error)(f"{error.message} (gc cannot tell which objects releases use, so it deleted"

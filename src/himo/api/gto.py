@@ -17,7 +17,7 @@ from himo.errors import HimoError, ScmError, UsageError
 from himo.workspace.repo import Repo
 
 if TYPE_CHECKING:
-    from himo.meta.releases import ReleaseRow
+    from himo.meta.results import ReleaseRow
 
 SEMVER = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 PLAIN = re.compile(r"v(\d+)")

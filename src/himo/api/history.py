@@ -8,23 +8,23 @@
     print(graph.executions)   # who made model.pkl, from which data and code, at which commit
 
 Results are the plain dataclasses of himo.meta.results (re-exported here). Times are naive UTC.
-Each call delivers pending journals first (open_store), so it sees everything recorded before.
+Each call reads through himo.meta.reads.MetaReader, which delivers pending journals first, so it
+sees everything recorded before (and the records so far of commands still running).
 SQLAlchemy loads only when a query runs: importing himo.api stays cheap for other commands.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from himo.api.recording import store_session
-from himo.api.revisions import artifact_path, revision
+from himo.api.recording import reading
 from himo.errors import MetaError, PathError, UsageError
 from himo.meta.records import STATUSES
 from himo.meta.results import (
@@ -40,10 +40,10 @@ from himo.meta.results import (
     RunSummary,
     TransferEntry,
 )
-from himo.model import is_digest
-from himo.pipeline.lockfile import LOCK_FILE, parse_lock, read_lock
-from himo.workspace.pointer import SUFFIX, load_pointer, parse_pointer, pointer_file_for
 from himo.workspace.repo import Repo
+
+if TYPE_CHECKING:
+    from himo.meta.reads import MetaReader
 
 __all__ = [
     "ArtifactNode", "Edge", "ExecutionDetail", "ExecutionNode", "ExecutionSummary", "IOEntry", "Lineage",
@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 LOG_TAIL = 20  # lines of each execution's log shown by run_show
+LOG_TAIL_BYTES = 64 * 1024  # read from a log's end: enough for any tail worth showing
+CANDIDATES = 10  # ids listed for an ambiguous prefix
 RELATIVE = re.compile(r"(\d+)\s*(s|m|h|d|w)")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 HEX = re.compile(r"[0-9a-fA-F]+")
@@ -92,19 +94,16 @@ def runs(repo: Repo, *, stage: str | None = None, status: str | None = None,
     if start is not None and end is not None and start > end:
         raise UsageError(f"--since {since} is after --until {until}: no run can match",
                          "give the earlier time to --since")
-    with _session(repo) as (session, queries):
+    with reading(repo) as meta:
         if stage is not None:
-            _check_stage(session, stage)
-        return queries.list_runs(session, stage=stage, status=status, since=start, until=end,
-                                 limit=limit, offset=offset)
+            _check_stage(meta, stage)
+        return meta.runs(stage=stage, status=status, since=start, until=end, limit=limit, offset=offset)
 
 
-def _check_stage(session: Any, stage: str) -> None:
-    from himo.meta import queries
-
-    if queries.stage_known(session, stage):
+def _check_stage(meta: MetaReader, stage: str) -> None:
+    if meta.stage_known(stage):
         return
-    known = queries.stage_names(session)
+    known = meta.stage_names()
     hint = f"recorded stages: {', '.join(known)}" if known else "nothing is recorded yet: run `himo repro`"
     raise UsageError(f"--stage: no execution of stage {stage!r} is recorded", hint)
 
@@ -136,40 +135,51 @@ def run_show(repo: Repo, id_prefix: str, log_lines: int = LOG_TAIL) -> RunDetail
     if not ID_PREFIX.fullmatch(prefix):
         raise UsageError(f"ID: {id_prefix!r} is not a run or execution id",
                          "give the first characters of an id from `himo runs`")
-    with _session(repo) as (session, queries):
-        run_ids, exec_ids = queries.find_ids(session, prefix)
+    with reading(repo) as meta:
+        run_ids, exec_ids = meta.find_ids(prefix)
         candidates = [("run", r) for r in run_ids] + [("execution", e) for e, _ in exec_ids]
         if not candidates:
             raise MetaError(f"no run or execution id starts with {id_prefix!r}",
                             "see `himo runs` for the ids")
         if len(candidates) > 1:
-            listed = ", ".join(f"{kind} {i}" for kind, i in candidates[:queries.CANDIDATES])
-            more = " and more" if len(candidates) > queries.CANDIDATES else ""
+            listed = ", ".join(f"{kind} {i}" for kind, i in candidates[:CANDIDATES])
+            more = " and more" if len(candidates) > CANDIDATES else ""
             raise MetaError(f"id prefix {id_prefix!r} is ambiguous: it starts {listed}{more}",
                             "give more characters of the id")
-        detail = queries.run_detail(session, *(run_ids[0], None) if run_ids else exec_ids[0][::-1])
+        detail = meta.run(*(run_ids[0], None) if run_ids else exec_ids[0][::-1])
     assert detail is not None  # found just above, in the same store
-    execs = [dataclasses.replace(e, log_tail=_tail(repo, e, log_lines)) for e in detail.executions]
+    execs = [dataclasses.replace(e, log_tail=execution_log(repo, e, log_lines)) for e in detail.executions]
     return dataclasses.replace(detail, executions=execs)
 
 
-def _tail(repo: Repo, e: ExecutionDetail, lines: int) -> list[str]:
-    """The log file's last lines; the store's copy when the file is gone (another clone, a cleaned .himo)."""
-    return (log_tail(repo, e.log, lines) or e.log_tail[-lines:]) if lines > 0 else []
+def execution_log(repo: Repo | None, e: ExecutionDetail, lines: int = LOG_TAIL) -> list[str]:
+    """An execution's last log lines: the log file's (in the repository), else the store's copy
+    (another clone, a cleaned .himo, a dashboard over a team store)."""
+    if lines <= 0:
+        return []
+    return (log_tail(repo, e.log, lines) if repo is not None else []) or e.log_tail[-lines:]
 
 
 def log_tail(repo: Repo, log: str | None, lines: int = LOG_TAIL) -> list[str]:
-    """The last `lines` lines of a log file (relative to the repository root); [] if it is gone."""
+    """The last `lines` lines of a log file named relative to the repository root; [] if it is gone,
+    not a regular file, or not inside the repository (a store shared by a team, or edited, could
+    name any path: `/etc/shadow`, `../../x`, a symlink pointing out): nothing outside is opened."""
     if not log or lines <= 0:
         return []
-    path = Path(log) if Path(log).is_absolute() else repo.root / log
+    root = os.path.realpath(repo.root)
+    path = os.path.realpath(os.path.join(root, log))
+    if os.path.commonpath([root, path]) != root:
+        return []
     try:
-        with path.open("rb") as file:
-            size = file.seek(0, 2)
-            file.seek(max(0, size - 64 * 1024))  # enough for any tail worth printing
-            text = file.read().decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return []
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device would block or never end
+            return []
+        size = file.seek(0, 2)
+        file.seek(max(0, size - LOG_TAIL_BYTES))  # enough for any tail worth printing
+        text = file.read().decode("utf-8", "replace")
     return text.splitlines()[-lines:]
 
 
@@ -192,15 +202,10 @@ def lineage(repo: Repo, target: str, *, upstream: bool = True, downstream: bool 
     if depth is not None and depth < 1:
         raise UsageError(f"--depth: {depth} is not a positive number", "e.g. --depth 3")
     path, rev, digest, hashed = _target_digest(repo, target)
-    with _session(repo) as (session, queries):
+    with reading(repo) as meta:
         if digest is None:
-            digest = _digest_by_prefix(session, target)
-        graph = queries.lineage(session, digest, upstream=upstream, downstream=downstream,
-                                depth=depth, fan_out=fan_out)
-        if graph is not None:
-            from himo.meta.releases import mark_releases
-
-            mark_releases(session, graph)
+            digest = digest_by_prefix(meta, target)
+        graph = meta.lineage(digest, upstream=upstream, downstream=downstream, depth=depth, fan_out=fan_out)
     if graph is None and hashed:
         raise MetaError(f"{path}: not tracked, and no recorded execution read its current content "
                         f"(digest {digest[:12]})", "lineage knows an untracked file (code, config) by "
@@ -217,6 +222,10 @@ def _target_digest(repo: Repo, target: str) -> tuple[str | None, str | None, str
     """(path, rev, digest, hashed) of a path target (or an artifact name of himo.yaml): digest None
     when TARGET is no path; hashed when it is an untracked file, known by its content as a stage's
     deps are."""
+    from himo.api.revisions import artifact_path
+    from himo.pipeline.lockfile import LOCK_FILE
+    from himo.workspace.pointer import SUFFIX
+
     target = artifact_path(repo, target)[0]
     if "@" in target:
         path, rev = target.rsplit("@", 1)
@@ -248,6 +257,9 @@ def _content_digest(repo: Repo, rel: str) -> str | None:
 
 
 def _current_digest(repo: Repo, rel: str) -> str | None:
+    from himo.pipeline.lockfile import read_lock
+    from himo.workspace.pointer import load_pointer, pointer_file_for
+
     pointer = pointer_file_for(repo.root / rel)
     if pointer.is_file():
         return load_pointer(pointer, repo.root).hash_info.digest
@@ -259,6 +271,10 @@ def _current_digest(repo: Repo, rel: str) -> str | None:
 
 
 def _digest_at(repo: Repo, rel: str, rev: str, target: str) -> str:
+    from himo.api.revisions import revision
+    from himo.pipeline.lockfile import LOCK_FILE, parse_lock
+    from himo.workspace.pointer import SUFFIX, parse_pointer, pointer_file_for
+
     at = revision(repo, rev)
     text = at.read(rel + SUFFIX)
     if text is not None:
@@ -274,35 +290,24 @@ def _digest_at(repo: Repo, rel: str, rev: str, target: str) -> str:
 
 def _history_hint(repo: Repo, rel: str) -> str:
     """Where git keeps the versions of `rel`: himo.lock for a stage output, else PATH.himo."""
+    from himo.pipeline.lockfile import LOCK_FILE, read_lock
+    from himo.workspace.pointer import SUFFIX
+
     outputs = {out.path for entry in read_lock(repo.root).values() for out in entry.outs}
     if rel in outputs:
         return f"`git log -- {LOCK_FILE}` (the stage output {rel} is recorded there)"
     return f"`git log -- {rel}{SUFFIX}`"
 
 
-def _digest_by_prefix(session: Any, prefix: str) -> str:
-    from himo.meta import queries
+def digest_by_prefix(meta: MetaReader, prefix: str) -> str:
+    """The one artifact digest starting with `prefix` (himo.meta.reads.MetaReader.resolve_digest),
+    its errors as the commands give them: unknown and ambiguous prefixes are MetaErrors."""
+    from himo.meta.reads import ArtifactNotFound
 
-    if is_digest(prefix.lower()):
-        return prefix.lower()
-    found = queries.find_artifacts(session, prefix)
-    if not found:
+    try:
+        return meta.resolve_digest(prefix)
+    except ArtifactNotFound as error:
         raise MetaError(f"{prefix}: no tracked path, and no artifact in the metadata store has a "
-                        "digest starting so", "give a tracked path, PATH@REV, or a digest from "
-                        "`himo runs show ID`")
-    if len(found) > 1:
-        listed = "; ".join(f"{d[:16]} ({kind}{', ' + path if path else ''})" for d, kind, path
-                           in found[:queries.CANDIDATES])
-        more = "; and more" if len(found) > queries.CANDIDATES else ""
-        raise MetaError(f"digest prefix {prefix!r} is ambiguous: {min(len(found), queries.CANDIDATES)}"
-                        f"{'+' if more else ''} artifacts match", f"give more characters: {listed}{more}")
-    return found[0][0]
-
-
-@contextmanager
-def _session(repo: Repo) -> Iterator[tuple[Any, Any]]:
-    """A read transaction on the store (pending journals delivered), and the queries module."""
-    from himo.meta import queries
-
-    with store_session(repo) as session:
-        yield session, queries
+                        "digest starting so", error.hint) from None
+    except UsageError as error:
+        raise MetaError(error.message, error.hint) from None

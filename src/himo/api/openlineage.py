@@ -28,9 +28,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from himo.api.recording import store_session
+from himo.api.recording import reading
 from himo.errors import PathError
-from himo.meta.openlineage import PAGE, SchemaOf, Step, StepFeed, end_event, events, start_event, steps
+from himo.meta.openlineage import PAGE, SchemaOf, Step, StepFeed, end_event, events, start_event
 from himo.meta.records import ArtifactRef, Record
 from himo.objects.links import tmp_name
 from himo.objects.odb import ObjectDB
@@ -82,8 +82,8 @@ def export_openlineage(repo: Repo, output: Path | TextIO | None = None,
 
 def _write_events(repo: Repo, stream: TextIO, since: datetime | None, page: int) -> int:
     schema_of, ns, count = schema_reader(repo.odb), namespace(repo), 0
-    with store_session(repo) as session:  # one read transaction: a consistent snapshot
-        for step in steps(session, since, page):
+    with reading(repo) as meta:
+        for step in meta.steps(since, page):  # one read transaction: a consistent snapshot
             for event in events(step, ns, schema_of):
                 stream.write(json.dumps(event, separators=(",", ":")) + "\n")
                 count += 1

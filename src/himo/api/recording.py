@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from himo import __version__
 from himo.errors import ConfigError, HimoError, MetaError
@@ -25,6 +25,9 @@ from himo.meta.recorder import Context, Recorder
 from himo.meta.records import TRIGGERS
 from himo.workspace.config import DELIVER_MODES, boolean
 from himo.workspace.repo import Repo
+
+if TYPE_CHECKING:
+    from himo.meta.reads import MetaReader
 
 # Warnings for the user (the store is unreachable, journal lines were quarantined) go to this
 # logger: the CLI prints them when the command ends (cli/output.py), a library caller sees them
@@ -116,15 +119,46 @@ def _untold(repo: Repo) -> Path:
     return journal_dir(repo) / QUARANTINE / "UNTOLD"
 
 
+def journal_of(repo: Repo, store: Any) -> Path | None:
+    """The repository's journal folder if `store` is the repository's own store (whose records
+    wait there), else None: `himo ui --meta-url` over another store must not deliver into it."""
+    from himo.meta.store import redact
+
+    return journal_dir(repo) if redact(store_url(repo)) == store.name else None
+
+
 @contextlib.contextmanager
-def store_session(repo: Repo, write: bool = False) -> Iterator[Any]:
-    """One transaction on the repository's store (pending journals delivered first), then closed."""
+def store_session(repo: Repo, write: bool = True) -> Iterator[Any]:
+    """One write transaction on the repository's store (pending journals delivered first), then
+    closed. Reads go through `reading` (a MetaReader) instead."""
     store = open_store(repo)
     try:
         with store.session(write=write) as session:
             yield session
     finally:
         store.close()
+
+
+def open_reader(repo: Repo) -> MetaReader:
+    """The repository's store as a himo.meta.reads.MetaReader, which delivers pending journals
+    before its reads (only when the journal changed); close() it when done."""
+    from himo.meta.reads import MetaReader
+
+    def delivered(delivery: Any) -> None:
+        tell_quarantined(repo, delivery)
+        (journal_dir(repo) / MARKER).unlink(missing_ok=True)
+
+    return MetaReader(_store(repo).open(), journal_dir(repo), delivered)
+
+
+@contextlib.contextmanager
+def reading(repo: Repo) -> Iterator[MetaReader]:
+    """A MetaReader over the repository's store for the block, then closed."""
+    reader = open_reader(repo)
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 
 def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]
@@ -156,8 +190,18 @@ def sync(repo: Repo, background: bool = False):  # type: ignore[no-untyped-def]
 def context(repo: Repo) -> Context:
     trigger = _trigger()
     commit, branch, dirty = _git_state(repo)
+    scheduled = _scheduled() if trigger == "schedule" else {}
     return Context(repo=_repo_identity(repo), git_commit=commit, branch=branch, dirty=dirty,
-                   user=_user(), host=os.uname().nodename, himo_version=__version__, trigger=trigger)
+                   user=_user(), host=os.uname().nodename, himo_version=__version__, trigger=trigger,
+                   **scheduled)
+
+
+def _scheduled() -> dict[str, Any]:
+    """A run a scheduler started (himo.api.scheduler): its schedule, logical date and attempt."""
+    attempt = os.environ.get("HIMO_SCHEDULE_ATTEMPT", "")
+    return {"schedule": os.environ.get("HIMO_SCHEDULE") or None,
+            "logical_date": os.environ.get("HIMO_LOGICAL_DATE") or None,
+            "attempt": int(attempt) if attempt.isdigit() else None}
 
 
 def _trigger() -> str:
@@ -199,7 +243,8 @@ def recording(repo: Repo, command: str, args: list[str],
         return
     _tell_failure(repo)
     tell_quarantined(repo, None)
-    recorder = RunRecorder(journal_dir(repo), context(repo))
+    # A scheduler names the run it starts (once: a stage's own himo commands get runs of their own).
+    recorder = RunRecorder(journal_dir(repo), context(repo), os.environ.pop("HIMO_RUN_ID", None))
     emitter = None
     if repo.config.get("openlineage.url"):  # live OpenLineage events; imported only when set
         from himo.api.openlineage import live_emitter
@@ -233,8 +278,13 @@ def deliver_abandoned(repo: Repo) -> None:
         deliver_later(repo)
 
 
+PARENT = "parent"  # HIMO_META_DELIVER=parent: the process that started this one delivers (a scheduler)
+
+
 def deliver_later(repo: Repo) -> None:
     mode = os.environ.get("HIMO_META_DELIVER") or repo.config.get("meta.deliver", "background")
+    if mode == PARENT:
+        return
     if mode not in DELIVER_MODES:
         mode = "background"
     if mode == "inline":
@@ -292,6 +342,13 @@ def _git_state(repo: Repo) -> tuple[str, str, bool]:
         elif line and not line.startswith("#"):
             dirty = True
     return commit, branch, dirty
+
+
+def repo_identity(repo: Repo) -> str:
+    """The repository's name in the store (runs, schedules): see _repo_identity; URL passwords masked."""
+    from himo.model.urls import mask_url
+
+    return mask_url(_repo_identity(repo))
 
 
 def _repo_identity(repo: Repo) -> str:

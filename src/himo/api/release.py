@@ -37,7 +37,7 @@ from himo.api.gto import (
     tags_undone_on_error,
 )
 from himo.api.history import parse_when
-from himo.api.recording import _user, store_session
+from himo.api.recording import _user, open_store, reading
 from himo.api.revisions import artifact_path, revision
 from himo.api.status import status
 from himo.api.transfer import get_remote, remote_errors
@@ -50,7 +50,8 @@ from himo.workspace.pointer import SUFFIX, parse_pointer, pointer_file_for
 from himo.workspace.repo import Repo
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when the store is used: importing himo.api stays cheap
-    from himo.meta.releases import NewRelease, ReleaseRow
+    from himo.meta.releases import NewRelease, ReleaseWriter
+    from himo.meta.results import ReleaseRow
 
 __all__ = ["TagsRestored", "Tracked", "live_release", "release", "releases", "releases_from_tags", "rollback"]
 
@@ -228,19 +229,21 @@ def release(repo: Repo, target: str, env: str, version: str | None = None, note:
                        f"commit {tracked.path}{SUFFIX} (or {LOCK_FILE}) first, or release without --tag")
     info = tracked.hash_info
     # Tags are made inside the transaction, and deleted if it fails (even at its commit).
-    with tags_undone_on_error(repo) as created, store_writing(repo) as (session, store_releases):
-        new = store_releases.NewRelease(info.digest, info.size, info.nfiles, tracked.kind, env, tracked.path,
-                                        tracked.commit, version, note, _user(), name or "")
-        row = store_releases.release(session, new)
+    from himo.meta.releases import NewRelease
+
+    with tags_undone_on_error(repo) as created, store_writing(repo) as writer:
+        new = NewRelease(info.digest, info.size, info.nfiles, tracked.kind, env, tracked.path,
+                         tracked.commit, version, note, _user(), name or "")
+        row = writer.release(new)
         if tag:
-            row = _tagged(repo, session, store_releases, row, created, version)
+            row = _tagged(repo, writer, row, created, version)
     return row
 
 
-def _tagged(repo: Repo, session: Any, store_releases: Any, row: ReleaseRow, created: list[str],
+def _tagged(repo: Repo, writer: ReleaseWriter, row: ReleaseRow, created: list[str],
             asked: str | None) -> ReleaseRow:
     make_tags(repo, row, created, asked)
-    store_releases.set_tags(session, row.id, created)
+    writer.set_tags(row.id, created)
     return dataclasses.replace(row, tags=list(created))
 
 
@@ -256,32 +259,34 @@ def rollback(repo: Repo, env: str, to: str | None = None, note: str | None = Non
     check_env(env)
     if name is not None:
         check_name(name)
-    with tags_undone_on_error(repo) as created, store_writing(repo) as (session, store_releases):
-        name = _rollback_name(store_releases, session, env, name)
-        store_releases.lock_name(session, name)
-        history = store_releases.timeline(session, env, name=name)
+    from himo.meta.releases import NewRelease
+
+    with tags_undone_on_error(repo) as created, store_writing(repo) as writer:
+        name = _rollback_name(writer, env, name)
+        writer.lock_name(name)
+        history = writer.timeline(env, name=name)
         earlier = _rollback_target(env, name, history, to)
         tag = bool(earlier.tags) if tag is None else tag
         if tag and not earlier.commit:
             raise ScmError(f"{earlier.version} of {name} in {env} was not released from a git commit, so no "
                            "tag can point at it", "roll back with --no-tag")
-        stored = store_releases.artifact_info(session, earlier.digest)
-        info = HashInfo(earlier.digest, stored[2] if stored else 0, stored[3] if stored else None)
+        stored = writer.artifact_info(earlier.digest)
+        info = HashInfo(earlier.digest, stored.size if stored else 0, stored.nfiles if stored else None)
         _check_bytes(repo, earlier.path, info)
         why = note if note is not None else f"rollback to {earlier.version}"
-        new = store_releases.NewRelease(earlier.digest, info.size, info.nfiles, earlier.kind, env,
-                                        earlier.path, earlier.commit, None, why, _user(), name)
-        row = store_releases.release(session, new)
+        new = NewRelease(earlier.digest, info.size, info.nfiles, earlier.kind, env, earlier.path,
+                         earlier.commit, None, why, _user(), name)
+        row = writer.release(new)
         if tag:
-            row = _tagged(repo, session, store_releases, row, created, None)
+            row = _tagged(repo, writer, row, created, None)
     return row
 
 
-def _rollback_name(store_releases: Any, session: Any, env: str, name: str | None) -> str:
+def _rollback_name(writer: ReleaseWriter, env: str, name: str | None) -> str:
     """`name`, else the one model released in `env`; an error naming them if there are several."""
-    there = store_releases.names(session, env)
+    there = writer.names(env)
     if not there:
-        envs = store_releases.envs(session)
+        envs = writer.envs()
         known = f"environments released to: {', '.join(envs)}" if envs else "nothing is released yet"
         raise MetaError(f"no release in environment {env!r}", known)
     if name is None and len(there) > 1:
@@ -324,8 +329,8 @@ def releases(repo: Repo, env: str | None = None, at: str | datetime | None = Non
     if name is not None:
         check_name(name)
     when = parse_when(at, "--at")
-    with store_reading(repo) as (session, store_releases):
-        return store_releases.timeline(session, env, when, name)
+    with reading(repo) as meta:
+        return meta.timeline(env, when, name)
 
 
 def live_release(repo: Repo, env: str, at: str | datetime | None = None,
@@ -336,8 +341,8 @@ def live_release(repo: Repo, env: str, at: str | datetime | None = None,
     if name is not None:
         check_name(name)
     when = parse_when(at, "--at")
-    with store_reading(repo) as (session, store_releases):
-        return store_releases.live_release_at(session, env, when, name)
+    with reading(repo) as meta:
+        return meta.live_release(env, when, name)
 
 
 @dataclass(frozen=True)
@@ -366,11 +371,12 @@ def releases_from_tags(repo: Repo) -> TagsRestored:
         rows.append(new)
         times.append(datetime.fromtimestamp(tags[tag].time, UTC).replace(tzinfo=None))
         names.append([tag])
-    with store_writing(repo) as (session, store_releases):
-        outcome = store_releases.restore(session, rows, times, names)
-    return TagsRestored([t for t, why in outcome if not why],
-                        [t for t, why in outcome if why == store_releases.KNOWN],
-                        skipped + [(t, why) for t, why in outcome if why and why != store_releases.KNOWN])
+    from himo.meta.releases import KNOWN
+
+    with store_writing(repo) as writer:
+        outcome = writer.restore(rows, times, names)
+    return TagsRestored([t for t, why in outcome if not why], [t for t, why in outcome if why == KNOWN],
+                        skipped + [(t, why) for t, why in outcome if why and why != KNOWN])
 
 
 def _release_from_tag(repo: Repo, name: str, tag: GitTag) -> tuple[NewRelease | None, str]:
@@ -407,18 +413,14 @@ def _release_from_tag(repo: Repo, name: str, tag: GitTag) -> tuple[NewRelease | 
 
 
 @contextmanager
-def store_reading(repo: Repo) -> Iterator[tuple[Any, Any]]:
-    """A read transaction (pending journals delivered first), and himo.meta.releases."""
-    from himo.meta import releases as store_releases
+def store_writing(repo: Repo) -> Iterator[ReleaseWriter]:
+    """A write transaction on the store (pending journals delivered first): committed when the
+    block ends, rolled back on any error."""
+    from himo.meta.releases import writing
 
-    with store_session(repo) as session:
-        yield session, store_releases
-
-
-@contextmanager
-def store_writing(repo: Repo) -> Iterator[tuple[Any, Any]]:
-    """A write transaction: committed when the block ends, rolled back on any error."""
-    from himo.meta import releases as store_releases
-
-    with store_session(repo, write=True) as session:
-        yield session, store_releases
+    store = open_store(repo)
+    try:
+        with writing(store) as writer:
+            yield writer
+    finally:
+        store.close()

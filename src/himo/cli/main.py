@@ -54,6 +54,8 @@ COMMANDS = {
     "get": ("himo.cli.migrate:get_cmd", "Download data another git repository tracks, untracked."),
     "update": ("himo.cli.migrate:update_cmd", "Move imports to a newer commit of their source."),
     "migrate": ("himo.cli.migrate:migrate_group", "Take over a DVC repository: `himo migrate dvc`."),
+    "scheduler": ("himo.cli.schedule:scheduler_cmd", "Run the schedules of himo.yaml when they are due."),
+    "schedule": ("himo.cli.schedule:schedule_group", "Schedules: list, show, pause, trigger, backfill ..."),
     "meta": ("himo.cli.meta:meta_group", "The metadata store: sync, upgrade, export."),
     "ui": ("himo.cli.ui:ui_cmd", "Serve the dashboard: runs, pipeline, lineage, releases, metrics."),
 }

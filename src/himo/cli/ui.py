@@ -19,11 +19,24 @@ from himo.cli.output import NOTICES, OUT
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
 @click.option("--allowed-host", "allowed", multiple=True, metavar="NAME[:PORT]",
               help="Also answer requests for this host name (a DNS name or proxy in front); repeatable.")
+@click.option("--scheduler", "with_scheduler", is_flag=True,
+              help="Also run the repository's schedules (as `himo scheduler`) while serving.")
 @common
 def ui_cmd(host: str, port: int, meta_url: str | None, token: str | None, open_browser: bool,
-           allowed: tuple[str, ...]) -> None:
-    """Serve the read-only dashboard: runs, pipeline, lineage, releases, metrics."""
+           allowed: tuple[str, ...], with_scheduler: bool) -> None:
+    """Serve the read-only dashboard: runs, pipeline, lineage, releases, metrics, schedules."""
     from himo.ui.server import serve
 
     NOTICES.deferred = False  # a server never ends: tell warnings as they come, keep none
-    serve(host, port, meta_url, token, open_browser, announce=OUT.echo, allowed=allowed)
+    stop = None
+    if with_scheduler:
+        from himo.api.scheduler import in_background
+        from himo.cli.repo import find_repo
+
+        stop = in_background(find_repo(), echo=OUT.echo)
+        OUT.echo("Scheduler running in the dashboard's process")
+    try:
+        serve(host, port, meta_url, token, open_browser, announce=OUT.echo, allowed=allowed)
+    finally:
+        if stop is not None:
+            stop.set()

@@ -45,6 +45,8 @@ featurize:
 train:
   C: 0.01         # inverse regularization strength of the logistic regression
   max_iter: 1000
+predict:
+  date: ""        # the day the predictions are for: the daily schedule sets it to its logical date
 """
 
 # The parameter the demo changes between its two runs: (dotted key, old value, new value).
@@ -140,9 +142,17 @@ print(metrics)
 
 PREDICT = '''\
 """Stage predict: predict data/new.csv with the fitted featurizer and model; write predictions.csv."""
+import os
 import pickle
+import sys
 
 import numpy as np
+
+# Run by the schedule predict-daily, this predicts for its logical date. In the demo the new
+# data of one day arrives late (HIMO_DEMO_LATE): that day's first attempt fails, its retry works.
+day = os.environ.get("HIMO_LOGICAL_DATE", "")[:10]
+if day and day == os.environ.get("HIMO_DEMO_LATE") and os.environ.get("HIMO_SCHEDULE_ATTEMPT") == "1":
+    sys.exit(f"the new rows for {day} have not arrived yet")
 
 new = np.loadtxt("data/new.csv", delimiter=",", skiprows=1)
 with open("models/featurizer.pkl", "rb") as f:
@@ -217,5 +227,18 @@ STAGES = (
              deps=("src/evaluate.py", "data/features", "models/model.pkl"), metrics_no_cache=(METRICS,)),
     StageDef("predict", "Predict the new rows with the trained model", "src/predict.py",
              deps=("src/predict.py", "data/new.csv", "models/featurizer.pkl", "models/model.pkl"),
-             outs=("predictions.csv",)),
+             params=("predict.date",), outs=("predictions.csv",)),
 )
+
+# A daily schedule of the predict stage (himo.yaml's `schedules:`), and the days the demo replays.
+SCHEDULE_NAME = "predict-daily"
+SCHEDULE = f"""
+schedules:
+  {SCHEDULE_NAME}:
+    cron: "0 6 * * *"          # every day at 06:00 UTC; the run covers the day before
+    targets: [predict]
+    retries: 1
+    retry_delay: 1s
+    params: {{predict.date: "${{schedule.date}}"}}
+"""
+SCHEDULE_DAYS = 3

@@ -22,7 +22,7 @@ JSON_FIELDS = ("args", "params", "reasons", "code_digests", "metrics", "override
                "files")
 EXPERIMENT_FIELDS = ("base_commit", "status", "overrides", "targets", "params", "metrics", "outputs", "files")
 RUN_FIELDS = ("command", "args", "trigger", "user", "host", "repo", "git_commit", "branch", "dirty",
-              "himo_version")
+              "himo_version", "schedule", "attempt")
 EXEC_FIELDS = ("stage", "cmd", "params", "reasons", "git_commit", "branch", "dirty", "code_digests",
                "host", "user", "himo_version", "log")
 
@@ -51,11 +51,17 @@ class Applier:
         self.commands[r["run_id"]] = r.get("command", "")
         self._insert_ignore(Run, ["id"], id=r["run_id"], status="running",
                             started_at=parse_time(r.get("started_at") or r["at"]),
-                            queued_at=parse_time(r.get("queued_at")), **_finite_json(values))
+                            queued_at=parse_time(r.get("queued_at")),
+                            logical_date=parse_time(r.get("logical_date")), **_finite_json(values))
 
     def _run_end(self, r: Record) -> None:
-        self.session.execute(sa.update(Run).where(Run.id == r["run_id"]).values(
-            status=r["status"], ended_at=parse_time(r.get("ended_at") or r["at"])))
+        update = sa.update(Run).where(Run.id == r["run_id"])
+        if r["status"] == "aborted":  # a killed run's closing never undoes an end said by someone
+            update = update.where(Run.status == "running")  # alive (a scheduler's timeout: failed)
+        values = {"status": r["status"], "ended_at": parse_time(r.get("ended_at") or r["at"])}
+        if r.get("reason"):
+            values["reason"] = r["reason"]
+        self.session.execute(update.values(**values))
 
     def _exec_start(self, r: Record) -> None:
         values = {k: r[k] for k in EXEC_FIELDS if k in r}

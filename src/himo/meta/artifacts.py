@@ -54,7 +54,8 @@ def _release_names(session: Session, digests: set[str]) -> dict[str, list[str]]:
         .order_by(Release.released_at)
     for row in session.execute(query):
         live = " · live" if row.retired_at is None else ""
-        found.setdefault(row.digest, []).append(f"{row.name + ' ' if row.name else ''}{row.env} {row.version}{live}")
+        name = f"{row.name} " if row.name else ""
+        found.setdefault(row.digest, []).append(f"{name}{row.env} {row.version}{live}")
     return found
 
 

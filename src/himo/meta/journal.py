@@ -158,6 +158,34 @@ def pending(folder: Path) -> list[Path]:
         return []
 
 
+def signature(folder: Path) -> tuple[tuple[str, int, bool], ...]:
+    """What a delivery would find: each pending journal's name, size and whether its writer is
+    alive. Equal signatures mean nothing new to deliver (a journal grows with every record; its
+    heartbeat changes only its mtime), so readers deliver only when it changed. A listdir, and
+    per journal an open, a stat and a flock probe."""
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(SUFFIX))
+    except OSError:
+        return ()
+    found = []
+    for name in names:
+        try:
+            fd = os.open(folder / name, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                alive = False
+            except BlockingIOError:
+                alive = True
+        finally:
+            os.close(fd)
+        found.append((name, size, alive))
+    return tuple(found)
+
+
 def abandoned(folder: Path) -> list[Path]:
     """Journals whose writer died before ending its run (kill -9, a crash, power loss): lock free,
     and the last record is not a `run_end`. One listdir, and a few syscalls per journal found."""

@@ -97,11 +97,14 @@ def _executions_of(session: Session, run_ids: list[str], stage: str | None,
 
 
 def _previous_columns() -> tuple[Any, Any]:
-    """(id, params) of the execution of the same stage and repository that started just before."""
+    """(id, params) of the previous run of the execution's stage: the latest execution of the same
+    stage and repository that started before it and succeeded (or was restored from the run-cache),
+    so what himo.lock held when it started. Failed and aborted attempts are never "previous": the
+    CLI (`himo runs`, `runs show`) and the dashboard compare params with this one alone."""
     prev, prev_run = aliased(Execution), aliased(Run)
     base = sa.select(prev.id).join(prev_run, prev_run.id == prev.run_id).where(
         prev.stage == Execution.stage, prev.started_at < Execution.started_at,
-        prev_run.repo == Run.repo).order_by(prev.started_at.desc()).limit(1)
+        prev.status.in_(PRODUCED), prev_run.repo == Run.repo).order_by(prev.started_at.desc()).limit(1)
     previous_id = base.scalar_subquery().correlate(Execution, Run)
     params = sa.select(prev.params).where(prev.id == previous_id).scalar_subquery()
     return previous_id.label("previous_id"), params.label("previous_params")

@@ -29,14 +29,18 @@ class Context:
     host: str = ""
     himo_version: str = ""
     trigger: str = "manual"
+    schedule: str | None = None  # a scheduled run: its schedule, logical date (ISO) and attempt
+    logical_date: str | None = None
+    attempt: int | None = None
 
 
 class Recorder:
-    def __init__(self, folder: Path | None, context: Context) -> None:
-        """`folder` None: a recorder that records nothing (recording is switched off)."""
+    def __init__(self, folder: Path | None, context: Context, run_id: str | None = None) -> None:
+        """`folder` None: a recorder that records nothing (recording is switched off).
+        `run_id`: chosen by the caller (a scheduler names the run it starts), else a new UUID."""
         self.folder = folder
         self.context = context
-        self.run_id = str(uuid.uuid4())
+        self.run_id = run_id or str(uuid.uuid4())
         self._writer: JournalWriter | None = None
         self.listener: Callable[[Record], None] | None = None  # told each record once journaled
         self.did_work = False  # an execution or a location was recorded, not just the run
@@ -51,19 +55,22 @@ class Recorder:
         self._writer = JournalWriter(self.folder)
         started = now()
         # queued_at: when the run was asked for (a schedule's slot); a command typed now starts at once.
-        context = asdict(self.context) | {"repo": mask_url(self.context.repo)}  # an origin URL's token
+        context = {k: v for k, v in asdict(self.context).items() if v is not None}
+        context["repo"] = mask_url(self.context.repo)  # an origin URL's token
         self._write({"type": "run_start", "run_id": self.run_id, "command": command,
                      "args": [mask_url(arg) for arg in args], "started_at": started,
                      "queued_at": queued_at or started, **context})
 
     def start_execution(self, stage: str, cmd: list[str] | str, params: dict[str, Any] | None = None,
-                        reasons: list[str] | None = None, code_digests: dict[str, str] | None = None) -> str:
+                        reasons: list[str] | None = None, code_digests: dict[str, str] | None = None,
+                        host: str | None = None) -> str:
+        """`host`: where the stage runs, when not on this machine (a Dask worker)."""
         exec_id = str(uuid.uuid4())
         ctx = self.context
         self._write({"type": "exec_start", "exec_id": exec_id, "run_id": self.run_id, "stage": stage,
                      "cmd": cmd, "params": params or {}, "reasons": reasons or [],
                      "code_digests": code_digests or {}, "started_at": now(), "git_commit": ctx.git_commit,
-                     "branch": ctx.branch, "dirty": ctx.dirty, "host": ctx.host, "user": ctx.user,
+                     "branch": ctx.branch, "dirty": ctx.dirty, "host": host or ctx.host, "user": ctx.user,
                      "himo_version": ctx.himo_version})
         return exec_id
 
@@ -84,10 +91,12 @@ class Recorder:
         """This run is the experiment `name` (fields: see records.py and schema.Experiment)."""
         self._write({"type": "experiment", "run_id": self.run_id, "name": name, **fields})
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: str, reason: str | None = None) -> None:
+        """End the run; `reason`: why it ended so, when the status does not say ("timeout")."""
         if self._writer is None:
             return
-        self._write({"type": "run_end", "run_id": self.run_id, "status": status, "ended_at": now()})
+        self._write({"type": "run_end", "run_id": self.run_id, "status": status, "ended_at": now(),
+                     **({"reason": reason} if reason else {})})
         self._writer.close()
         self._writer = None
 
@@ -99,3 +108,4 @@ class Recorder:
                 self.listener(record)
         elif self.folder is not None:
             raise RuntimeError("Recorder.start() first")
+

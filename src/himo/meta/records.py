@@ -83,16 +83,16 @@ INTEGER = (int, type(None))
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("run_id", "exec_id", "command", "trigger", "user", "host", "repo", "git_commit",
                      "branch", "himo_version", "stage", "status", "location", "url", "who", "digest",
-                     "path", "kind", "name", "base_commit"), TEXT),
+                     "path", "kind", "name", "base_commit", "schedule", "reason"), TEXT),
     **dict.fromkeys(("log", "log_tail"), NULLABLE_TEXT),
-    **dict.fromkeys(("exit_code", "size", "nfiles"), INTEGER),
+    **dict.fromkeys(("exit_code", "size", "nfiles", "attempt"), INTEGER),
     **dict.fromkeys(("dirty", "moved"), (bool,)),
     **dict.fromkeys(("args", "reasons", "inputs", "overrides", "targets"), (list,)),
     **dict.fromkeys(("params", "code_digests", "metrics", "files"), (dict,)),
     "outputs": (list, dict),  # an execution's: a list of refs; an experiment's: {path: digest}
     "cmd": (str, list),
 }
-TIMES = ("at", "started_at", "queued_at", "ended_at")
+TIMES = ("at", "started_at", "queued_at", "ended_at", "logical_date")
 
 
 def problem(record: Any) -> str | None:

@@ -8,16 +8,17 @@ environment at the same instant, in one transaction that holds the name's lock (
 write lock taken at BEGIN IMMEDIATE; PostgreSQL: an advisory lock on the name: the check that a
 default name is not another path's reads every environment of the name), and the partial unique
 index ux_release_live on (name, env) refuses a second live release should anything get past the
-lock. ORM rows never leave this module: results are the frozen dataclasses below.
+lock. ORM rows never leave this module: results are the frozen dataclasses of results.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -27,37 +28,14 @@ from sqlalchemy.orm import Session
 
 from himo.errors import MetaError, UsageError
 from himo.meta.queries import producer_first
-from himo.meta.results import Lineage, ModelAtRun, ReleaseMark
+from himo.meta.results import ArtifactInfo, Lineage, LocationRow, ModelAtRun, ReleaseMark, ReleaseRow
 from himo.meta.schema import Artifact, Event, Execution, Location, Release
+from himo.meta.store import Store
 
 PRODUCED = ("succeeded", "cached")  # statuses of an execution whose outputs are real
 NUMBERED = re.compile(r"v(\d+)(?:\.\d+\.\d+)?")  # versions `next_version` counts from: v3, v3.1.0
 KNOWN = "already in the store"  # why `restore` passed over a tag whose release the store has
 CHUNK = 500
-
-
-@dataclass(frozen=True)
-class ReleaseRow:
-    """One release: the model `name`'s artifact live in `env` from `released_at` until `retired_at`."""
-
-    id: int
-    name: str  # the model's registry name (GTO's artifact name): one live release per name and env
-    env: str
-    version: str  # v1, v2 ... (unique per name in its env)
-    digest: str  # the artifact's digest
-    kind: str  # model, dataset ...
-    path: str  # repository-relative path it was released from
-    commit: str  # git commit where the path held this digest ('' if not committed then)
-    released_at: datetime  # naive UTC
-    retired_at: datetime | None  # naive UTC; None: live now
-    who: str
-    note: str
-    run_id: str | None  # the run whose execution produced the artifact (latest), if recorded
-    tags: list[str] = field(default_factory=list)  # git tags made for it
-
-    @property
-    def live(self) -> bool:
-        return self.retired_at is None
 
 
 @dataclass(frozen=True)
@@ -75,18 +53,6 @@ class NewRelease:
     note: str = ""
     user: str = ""
     name: str = ""  # '': default_name(path), refused while the name's latest release is another path's
-
-
-@dataclass(frozen=True)
-class LocationRow:
-    """A place the artifact's bytes were recorded at: a remote (push/pull) or an export."""
-
-    kind: str  # remote | export
-    url: str
-    first_at: datetime  # naive UTC
-    last_at: datetime
-    who: str
-    run_id: str | None
 
 
 def utcnow() -> datetime:
@@ -266,6 +232,48 @@ def _reinterval(session: Session, name: str, env: str) -> None:
         session.flush()
 
 
+@contextlib.contextmanager
+def writing(store: Store) -> Iterator[ReleaseWriter]:
+    """One write transaction on `store` for release writes: committed when the block ends, rolled
+    back on any error (then nothing of it is kept)."""
+    with store.session(write=True) as session:
+        yield ReleaseWriter(session)
+
+
+class ReleaseWriter:
+    """The release writes of one write transaction, and the reads they need inside it (the name's
+    lock held): what `himo release`, `rollback` and `releases --from-tags` do. ORM rows stay here."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def release(self, new: NewRelease, at: datetime | None = None) -> ReleaseRow:
+        return release(self._session, new, at)
+
+    def set_tags(self, release_id: int, tags: list[str]) -> None:
+        set_tags(self._session, release_id, tags)
+
+    def lock_name(self, name: str) -> None:
+        lock_name(self._session, name)
+
+    def restore(self, rows: list[NewRelease], times: list[datetime],
+                tags: list[list[str]]) -> list[tuple[str, str]]:
+        return restore(self._session, rows, times, tags)
+
+    def timeline(self, env: str | None = None, at: datetime | None = None,
+                 name: str | None = None) -> list[ReleaseRow]:
+        return timeline(self._session, env, at, name)
+
+    def artifact_info(self, digest: str) -> ArtifactInfo | None:
+        return artifact_info(self._session, digest)
+
+    def names(self, env: str | None = None) -> list[str]:
+        return names(self._session, env)
+
+    def envs(self) -> list[str]:
+        return envs(self._session)
+
+
 # -- reading --------------------------------------------------------------------------------
 
 
@@ -383,11 +391,11 @@ def locations(session: Session, digest: str) -> list[LocationRow]:
             for loc in session.scalars(query)]
 
 
-def artifact_info(session: Session, digest: str) -> tuple[int, str, int, int | None] | None:
-    """(id, kind, size, nfiles) of the artifact, if the store has it."""
+def artifact_info(session: Session, digest: str) -> ArtifactInfo | None:
+    """What the store knows of the artifact, if it has it."""
     row = session.execute(sa.select(Artifact.id, Artifact.kind, Artifact.size, Artifact.nfiles)
                           .where(Artifact.digest == digest)).first()
-    return tuple(row) if row else None  # type: ignore[return-value]
+    return ArtifactInfo(*row) if row else None
 
 
 def _rows_query() -> sa.Select[Any]:

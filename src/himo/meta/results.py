@@ -196,6 +196,232 @@ class Lineage:
     restored: dict[str, Restore] = field(default_factory=dict)  # digest -> its run-cache restores
 
 
+# -- the dashboard's shapes (himo.meta.browse) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """The run list's filters (the dashboard's form, the API's query string)."""
+
+    stage: str | None = None  # runs with an execution of this stage
+    status: str | None = None  # running | succeeded | failed | aborted; cached: runs with a restored stage
+    trigger: str | None = None  # manual | schedule | ci
+    since: datetime | None = None  # started at or after (naive UTC)
+    until: datetime | None = None  # started before
+    repo: str | None = None  # runs in this repository (a team store holds several)
+    branch: str | None = None  # runs on this git branch
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """An execution as a line of the run list shows it."""
+
+    id: str
+    stage: str
+    status: str
+    seconds: float | None  # wall time; None while running
+    started_at: datetime  # naive UTC (a running one's elapsed time counts from it)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run as the run list shows it (no params: the list stays one index walk)."""
+
+    id: str
+    command: str
+    args: list[Any]
+    trigger: str
+    user: str
+    host: str
+    repo: str
+    git_commit: str
+    branch: str
+    dirty: bool
+    himo_version: str
+    status: str
+    started_at: datetime  # naive UTC
+    ended_at: datetime | None
+    seconds: float | None
+    executions: list[ExecutionRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    page: int
+    per_page: int
+    has_next: bool  # instead of a count (counting a million rows costs more than the page)
+    runs: list[RunRow]
+
+
+@dataclass(frozen=True)
+class GridSegment:
+    status: str
+    n: int  # executions of the day that ended so
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """A day of a stage in the grid; `summary` (`1 failed, then 3 succeeded`) is its tooltip."""
+
+    date: str  # YYYY-MM-DD (UTC)
+    counts: dict[str, int]  # status -> executions
+    state: str  # the colour, of the status that came last: failed | succeeded | cached | running | none
+    summary: str
+    segments: list[GridSegment] = field(default_factory=list)  # statuses in the order they ended
+
+
+@dataclass(frozen=True)
+class GridRow:
+    stage: str
+    cells: list[GridCell]
+    last: str = ""  # the stage's last day with an execution (YYYY-MM-DD)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Airflow's grid: per stage and day, how its executions ended."""
+
+    days: list[str]  # YYYY-MM-DD, oldest first
+    stages: list[GridRow]
+
+
+@dataclass(frozen=True)
+class LatestExecution:
+    """The newest execution of a stage (the pipeline page's links)."""
+
+    id: str
+    run_id: str
+    status: str
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class ArtifactMatch:
+    """An artifact whose digest starts with a prefix."""
+
+    digest: str
+    kind: str
+    path: str  # a path it was seen at ('' if none)
+
+
+@dataclass(frozen=True)
+class ArtifactPlace:
+    """The artifact at a path of a repository, at a commit."""
+
+    repo: str
+    path: str
+    commit: str
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class ArtifactVersion:
+    """An artifact seen at the same paths as another: a version of the file."""
+
+    digest: str
+    kind: str
+    size: int
+    first_seen: datetime
+    path: str
+
+
+@dataclass(frozen=True)
+class Touch:
+    """An execution that wrote (produced_by) or read (used_by) an artifact."""
+
+    id: str
+    run_id: str
+    stage: str
+    status: str
+    started_at: datetime
+    path: str
+
+
+@dataclass(frozen=True)
+class LocationRow:
+    """A place the artifact's bytes were recorded at: a remote (push/pull) or an export."""
+
+    kind: str  # remote | export
+    url: str  # passwords masked
+    first_at: datetime  # naive UTC
+    last_at: datetime
+    who: str
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """What the store knows of an artifact itself."""
+
+    id: int
+    kind: str
+    size: int
+    nfiles: int | None  # None: a file
+
+
+@dataclass(frozen=True)
+class ArtifactDetail:
+    digest: str
+    kind: str
+    size: int
+    nfiles: int | None
+    first_seen: datetime
+    paths: list[ArtifactPlace]
+    versions: list[ArtifactVersion]
+    produced_by: list[Touch]  # newest first
+    used_by: list[Touch]
+    locations: list[LocationRow]
+
+
+@dataclass(frozen=True)
+class MetricsOutput:
+    """A metrics artifact an execution wrote; `reported`: the execution's metrics as the store keeps them."""
+
+    id: str  # execution id
+    run_id: str
+    stage: str
+    started_at: datetime
+    params: dict[str, Any]  # flattened
+    reported: dict[str, Any]  # {metrics file: {dotted key: value}}
+    path: str
+    digest: str
+
+
+# -- releases (himo.meta.releases) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    """One release: the model `name`'s artifact live in `env` from `released_at` until `retired_at`."""
+
+    id: int
+    name: str  # the model's registry name (GTO's artifact name): one live release per name and env
+    env: str
+    version: str  # v1, v2 ... (unique per name in its env)
+    digest: str  # the artifact's digest
+    kind: str  # model, dataset ...
+    path: str  # repository-relative path it was released from
+    commit: str  # git commit where the path held this digest ('' if not committed then)
+    released_at: datetime  # naive UTC
+    retired_at: datetime | None  # naive UTC; None: live now
+    who: str
+    note: str
+    run_id: str | None  # the run whose execution produced the artifact (latest), if recorded
+    tags: list[str] = field(default_factory=list)  # git tags made for it
+
+    @property
+    def live(self) -> bool:
+        return self.retired_at is None
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What a page showing runs in progress polls: `key` changes whenever what it shows would."""
+
+    key: str  # a short hash of the newest run and each running run's and its executions' statuses
+    running: list[str]  # ids of the runs in progress (the one asked about, if it is)
+
+
 @dataclass(frozen=True)
 class ComparedExecution:
     """An execution of a compared run: the metrics it reported and the params it actually used."""

@@ -46,7 +46,8 @@ class Run(Base):
     """One invocation: a repro, a run, an add, a push ... (MLMD's context)."""
 
     __tablename__ = "run"
-    __table_args__ = (Index("ix_run_started", "started_at"), Index("ix_run_status", "status", "started_at"))
+    __table_args__ = (Index("ix_run_started", "started_at"), Index("ix_run_status", "status", "started_at"),
+                      Index("ix_run_schedule", "schedule", "logical_date"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     command: Mapped[str] = mapped_column(String(32))
     args: Mapped[list[Any]] = mapped_column(default=list)
@@ -62,6 +63,49 @@ class Run(Base):
     queued_at: Mapped[datetime | None]
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    # A scheduled run (trigger schedule): its schedule, logical date (interval start), attempt number
+    schedule: Mapped[str | None] = mapped_column(String(200))
+    logical_date: Mapped[datetime | None]
+    attempt: Mapped[int | None]
+    reason: Mapped[str | None] = mapped_column(String(200))  # why it ended so: "timeout" ...
+
+
+class ScheduleRun(Base):
+    """One interval of a schedule, claimed by one scheduler: UNIQUE (repo, schedule, logical_date)
+    is what makes each interval run once, whatever the number of schedulers on the store.
+
+    state: running (an owner works on it, heartbeat_at says it lives), succeeded, failed, skipped.
+    An owner whose heartbeat stopped (killed) loses the interval to the next scheduler.
+    """
+
+    __tablename__ = "schedule_run"
+    __table_args__ = (UniqueConstraint("repo", "schedule", "logical_date", name="uq_schedule_run"),
+                      Index("ix_schedule_run_state", "state", "heartbeat_at"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo: Mapped[str] = mapped_column(String(500))
+    schedule: Mapped[str] = mapped_column(String(200))
+    logical_date: Mapped[datetime]  # the interval's start (naive UTC)
+    interval_end: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    reason: Mapped[str] = mapped_column(String(200), default="")  # timeout, superseded, ...
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[str | None] = mapped_column(String(36))  # the latest attempt's run
+    owner: Mapped[str] = mapped_column(String(200), default="")  # host:pid:token of the scheduler
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")  # schedule|backfill|manual
+    claimed_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class ScheduleState(Base):
+    """What users set on a schedule outside himo.yaml: paused or not (one row per repo and name)."""
+
+    __tablename__ = "schedule_state"
+    repo: Mapped[str] = mapped_column(String(500), primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(200), primary_key=True)
+    paused: Mapped[bool] = mapped_column(default=False)
+    changed_at: Mapped[datetime]
+    who: Mapped[str] = mapped_column(String(200), default="")
 
 
 class Execution(Base):

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from himo.model.stage import Stage
 
@@ -73,7 +74,7 @@ class Executor:
             if self.stopping:
                 return 130
             try:
-                proc, leash = _start_watched(cmd, cwd, env)
+                proc, leash = start_watched(cmd, cwd, env)
             except OSError as exc:  # e.g. a wdir that an upstream stage was to create
                 message = f"cannot start the command in {cwd}: {exc.strerror}"
                 log.write(f"{message}\n".encode())
@@ -88,7 +89,7 @@ class Executor:
                 self.echo(prefix + line.decode(errors="replace").rstrip("\n"))
             return proc.wait()
         finally:
-            _release(leash, ended=proc.poll() is not None)
+            release(leash, ended=proc.poll() is not None)
             with self._lock:
                 self._running.pop(proc.pid, None)
 
@@ -98,13 +99,13 @@ class Executor:
             self.stopping = True
             procs = list(self._running.values())
         for proc in procs:
-            _signal_group(proc, signal.SIGTERM)
+            signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
         for proc in procs:
             try:
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
+                signal_group(proc, signal.SIGKILL)
 
 
 def stage_env(root: Path, stage: Stage) -> dict[str, str]:
@@ -123,14 +124,15 @@ def stage_env(root: Path, stage: Stage) -> dict[str, str]:
     return env
 
 
-def _start_watched(cmd: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[
-        subprocess.Popen[bytes], int]:
+def start_watched(cmd: str, cwd: Path, env: dict[str, str] | None = None,
+                  stdout: Any = subprocess.PIPE) -> tuple[subprocess.Popen[bytes], int]:
     """Start `cmd` in a session of its own, under its watchdog; the process, and the write end of
-    the watchdog's pipe (its leash: closing it unsaid kills the command's group)."""
+    the watchdog's pipe (its leash: closing it unsaid kills the command's group). Also how a
+    scheduler runs its attempts (himo.api.schedule_run): they die with it."""
     watched, leash = os.pipe()  # not inherited: no other child of himo holds the leash
     try:
         return subprocess.Popen(
-            [SHELL, "-c", GUARDED, "himo-stage", cmd], cwd=cwd, stdout=subprocess.PIPE,
+            [SHELL, "-c", GUARDED, "himo-stage", cmd], cwd=cwd, stdout=stdout,
             stderr=subprocess.STDOUT, stdin=watched, start_new_session=True, env=env,
         ), leash
     except BaseException:
@@ -140,7 +142,7 @@ def _start_watched(cmd: str, cwd: Path, env: dict[str, str] | None = None) -> tu
         os.close(watched)
 
 
-def _release(leash: int, ended: bool) -> None:
+def release(leash: int, ended: bool) -> None:
     """Let the watchdog go: quietly if the command ended, else (himo failed while reading its
     output) by closing the pipe unsaid, so that the watchdog ends what is still running."""
     try:
@@ -152,7 +154,7 @@ def _release(leash: int, ended: bool) -> None:
         os.close(leash)
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+def signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,7 +70,7 @@ def parse_pipeline(root: Path, text: str) -> PipelineDef:
     if not isinstance(doc, dict):
         raise Where(PIPELINE_FILE, 1).error("expected a mapping with a 'stages' key")
     top = Where(PIPELINE_FILE, getattr(doc, "line", 1))
-    _check_keys(doc, TOP_KEYS, top, "top-level key")
+    _check_keys(doc, (*TOP_KEYS, "schedules"), top, "top-level key")
     context = _context(root, doc)
     stages_doc = doc.get("stages") or {}
     if not isinstance(stages_doc, dict):
@@ -82,6 +83,10 @@ def parse_pipeline(root: Path, text: str) -> PipelineDef:
             stages.append(stage)
             plots.extend(stage_plots)
     _check_unique(stages)
+    if "schedules" in doc:  # checked whenever the pipeline loads: `himo status` reports them too
+        from himo.pipeline.schedules import load_schedules
+
+        load_schedules(root, doc, [s.name for s in stages])
     # DVC interpolates the top-level sections too (with the global context).
     rest = _resolve(_subset(doc, TOP_KEYS[2:]), context, top)
     return PipelineDef(
@@ -99,6 +104,11 @@ def _subset(doc: Any, keys: tuple[str, ...]) -> LineDict:
     return part
 
 
+def parsed_document(text: str) -> Any:
+    """himo.yaml's parsed YAML (cached for the same text), for readers of other top-level keys."""
+    return _parsed(text)
+
+
 @functools.lru_cache(maxsize=1)
 def _parsed(text: str) -> Any:
     """himo.yaml's YAML, kept for the next call with the same text: `status` loads the stages
@@ -109,7 +119,9 @@ def _parsed(text: str) -> Any:
 
 def _context(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
     """Names `${...}` can use: params.yaml, then `vars` (files or inline mappings)."""
-    context: dict[str, Any] = {}
+    from himo.pipeline.schedules import context_value
+
+    context: dict[str, Any] = {"schedule": context_value(dict(os.environ))}  # ${schedule.start} ...
     if (root / DEFAULT_PARAMS).exists():
         context.update(load_params_file(root / DEFAULT_PARAMS, DEFAULT_PARAMS))
     return _with_vars(root, context, doc.get("vars"), Where(PIPELINE_FILE, line_of(doc, "vars")))

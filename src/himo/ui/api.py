@@ -27,6 +27,13 @@ def runs(request: Request, stage: str | None = None, status: str | None = None,
     return views.runs(_d(request), views.run_filter(stage, status, trigger, since, until), page, per_page)
 
 
+@router.get("/live", summary="A key that changes whenever runs in progress do (pages poll it)")
+def live(request: Request, run: str | None = None) -> dict[str, Any]:
+    """Without `run`: the newest run and every run in progress (a run or a stage starting or
+    ending changes `key`); with `run`: that run alone. `running`: ids of the runs in progress."""
+    return views.live(_d(request), run)
+
+
 @router.get("/runs/{run_id}", summary="One run: executions, params and their changes, inputs, outputs")
 def run(request: Request, run_id: str) -> dict[str, Any]:
     return views.run(_d(request), run_id)

@@ -27,8 +27,8 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.gzip import GZipMiddleware
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.middleware.gzip import GZipMiddleware
 
 from himo import __version__
 from himo.errors import HimoError, MetaError, MetaUnreachableError, UsageError
@@ -58,10 +58,15 @@ def not_found(message: str, hint: str = "") -> MetaError:
 
 
 class Dashboard:
-    """What every route needs: the store, and the repository when started in one."""
+    """What every route needs: the store's reader (which delivers the repository's pending journals
+    before a read, when they changed: runs in progress show), and the repository when started in one."""
 
     def __init__(self, store: Store, repo: Repo | None) -> None:
+        from himo.api.recording import journal_of
+        from himo.meta.reads import MetaReader
+
         self.store = store
+        self.meta = MetaReader(store, journal_of(repo, store) if repo is not None else None)
         self.repo = repo
         self.pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                                  autoescape=select_autoescape(["html"], default=True))
@@ -103,7 +108,7 @@ def create_app(store: Store, repo: Repo | None = None, token: str | None = None,
     """The app over an opened store; `token` (None: no auth, for loopback only) guards everything;
     `hosts`: the Host header values it answers, NAME or NAME:PORT (default: loopback names, any
     port; "*": any)."""
-    from himo.ui import api, experiments, pages
+    from himo.ui import api, experiments, pages, schedules
 
     app = FastAPI(title="himo dashboard", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json",
@@ -114,6 +119,7 @@ def create_app(store: Store, repo: Repo | None = None, token: str | None = None,
     app.include_router(api.router, prefix="/api")
     app.include_router(pages.router)
     app.include_router(experiments.router)
+    app.include_router(schedules.router)
     _guards(app, token, LOOPBACK_NAMES if hosts is None else hosts)
     _errors(app)
     app.add_middleware(GZipMiddleware, minimum_size=1000)  # added last: outermost, compresses every answer

@@ -22,10 +22,8 @@ def experiments(d: Dashboard, chosen: list[str] | None = None) -> dict[str, Any]
     """{"rows": newest first, "chosen": names compared, "params"/"metrics": [{key, values, changes,
     differ}]}; `chosen` None: the COMPARED newest."""
     from himo.api.recording import _repo_identity
-    from himo.meta.experiments import experiments as stored
 
-    with d.store.session() as session:
-        rows = stored(session, _repo_identity(d.repo) if d.repo else None, limit=NEWEST)
+    rows = d.meta.experiments(_repo_identity(d.repo) if d.repo else None, limit=NEWEST)
     names = [r.name for r in rows]
     picked = [n for n in (chosen if chosen is not None else names[:COMPARED]) if n in names]
     by_name = {r.name: r for r in rows}

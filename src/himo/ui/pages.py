@@ -38,6 +38,7 @@ def runs(request: Request, stage: str = "", status: str = "", trigger: str = "",
     chosen = [("metric", m) for m in metric or []] + [("param", p) for p in param or []]
     link = lambda n: "/runs?" + urlencode([*filters.items(), *chosen, ("page", n)])  # noqa: E731
     return d.render("runs.html", request, found=found, grid=views.grid(d), stages=views.stages(d),
+                    live={"url": "/api/live", "key": views.live(d)["key"]},
                     choices=views.filter_choices(d), filters=filters, statuses=STATUSES, triggers=TRIGGERS,
                     chosen=chosen, prev_link=link(page - 1) if page > 1 else None,
                     next_link=link(page + 1) if found["has_next"] else None)
@@ -49,7 +50,11 @@ def run(request: Request, run_id: str) -> Response:
     full = views.resolve_run(d, run_id)
     if full != run_id:  # an id as the CLI prints it (8 characters): the run's own address
         return RedirectResponse(f"/runs/{full}", status_code=303)
-    return d.render("run.html", request, run=views.run(d, run_id), plots=views.plots(d, [run_id]))
+    shown = views.run(d, run_id)
+    live = None
+    if shown["status"] == "running":  # the page follows it until it ends
+        live = {"url": f"/api/live?run={shown['id']}", "key": views.live(d, shown["id"])["key"]}
+    return d.render("run.html", request, run=shown, live=live, plots=views.plots(d, [run_id]))
 
 
 @router.get("/executions/{exec_id}")

@@ -1,8 +1,8 @@
 """What each page and API route shows, as JSON-ready dicts: the one place both are built from.
 
 Input from the request is checked here (ids, digests, statuses, dates) and raises UsageError
-(HTTP 400); what the store does not have raises a MetaError answered with 404. Queries come from
-himo.meta.queries (runs, lineage: shared with the CLI) and himo.ui.data (the dashboard's own).
+(HTTP 400); what the store does not have raises a MetaError answered with 404. Every read goes
+through the dashboard's himo.meta.reads.MetaReader (`d.meta`), the one the CLI's commands use too.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from himo.api.history import execution_log
 from himo.errors import HimoError, UsageError
-from himo.meta import artifacts as store_artifacts
-from himo.meta import compare as store_compare
-from himo.meta import queries
-from himo.meta import releases as store_releases
+from himo.meta.artifacts import LISTED
+from himo.meta.reads import ArtifactNotFound
 from himo.meta.records import KINDS, STATUSES, TRIGGERS
-from himo.meta.results import ReleaseMark
+from himo.meta.results import ArtifactNode, ExecutionDetail, ReleaseMark, RunFilter
 from himo.model.urls import mask_url
-from himo.ui import data, files
+from himo.ui import files
 from himo.ui.app import Dashboard, not_found
 
 ID = re.compile(r"[0-9a-fA-F-]{1,36}")
@@ -30,6 +29,7 @@ GRID_ROWS = 60  # rows of the day grid (a foreach group counts once): the most r
 CHIPS = 8  # stage chips of a run in the run list, then "+N more"
 COLUMNS = 4  # metric and param columns of the run list chosen by default, each
 NUMBER = re.compile(r"(\d+)")
+LOG_LINES = 200  # of a stage's log, on its run page
 
 
 def jsonable(value: Any) -> Any:
@@ -37,12 +37,17 @@ def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
-        return data.iso(value)
+        return iso(value)
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [jsonable(v) for v in value]
     return value
+
+
+def iso(value: datetime | None) -> str | None:
+    """A stored time (naive UTC) as the dashboard shows it everywhere: `2024-11-27 09:30:00`, in UTC."""
+    return value.isoformat(sep=" ", timespec="seconds") if value else None
 
 
 # -- checking input -----------------------------------------------------------------------
@@ -62,13 +67,13 @@ def parse_time(value: str | None, field: str, end: bool = False) -> datetime | N
         parsed = datetime.fromisoformat(value)
     except ValueError:  # its text only repeats the value: not a cause worth showing
         raise UsageError(f"{field} {value!r} is not a date", "use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(tz=None).replace(tzinfo=None)
+    if parsed.tzinfo is not None:  # the store's times are naive UTC, whatever the server's zone
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed + timedelta(days=1) if end and len(value) == 10 else parsed
 
 
 def run_filter(stage: str | None, status: str | None, trigger: str | None, since: str | None,
-               until: str | None, repo: str | None = None, branch: str | None = None) -> data.RunFilter:
+               until: str | None, repo: str | None = None, branch: str | None = None) -> RunFilter:
     if status and status not in STATUSES:
         raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}", "pick one from the list")
     if trigger and trigger not in TRIGGERS:
@@ -76,9 +81,9 @@ def run_filter(stage: str | None, status: str | None, trigger: str | None, since
     for field, value in (("stage", stage), ("repo", repo), ("branch", branch)):
         if value and len(value) > 500:
             raise UsageError(f"{field}: longer than 500 characters", f"pick a {field} from the list")
-    return data.RunFilter(stage or None, status or None, trigger or None,
-                          parse_time(since, "since"), parse_time(until, "until", end=True), repo or None,
-                          branch or None)
+    return RunFilter(stage or None, status or None, trigger or None,
+                     parse_time(since, "since"), parse_time(until, "until", end=True), repo or None,
+                     branch or None)
 
 
 def resolve_digest(d: Dashboard, prefix: str) -> str:
@@ -86,34 +91,47 @@ def resolve_digest(d: Dashboard, prefix: str) -> str:
     if not HEX.fullmatch(prefix):
         raise UsageError(f"{prefix!r} is not a digest",
                          "artifacts are named by their hex digest (4+ characters)")
-    with d.store.session() as session:
-        found = queries.find_artifacts(session, prefix)
-    if not found:
+    try:
+        return d.meta.resolve_digest(prefix)
+    except ArtifactNotFound:
         raise not_found(f"no artifact {prefix} in the store",
-                       "open an artifact from a run's inputs or outputs")
-    if len(found) > 1:
-        raise UsageError(f"digest prefix {prefix} is ambiguous: {', '.join(f[0][:16] for f in found)}",
-                         "give more characters")
-    return found[0][0]
+                        "open an artifact from a run's inputs or outputs") from None
 
 
 # -- runs ---------------------------------------------------------------------------------
 
 
-def runs(d: Dashboard, f: data.RunFilter, page: int, per_page: int = 50,
+def runs(d: Dashboard, f: RunFilter, page: int, per_page: int = 50,
          metrics: list[str] | None = None, params: list[str] | None = None) -> dict[str, Any]:
     """A page of runs, each with its `chips` (stages, foreach groups folded) and `values` (its params
     and reported metrics); `columns`: the metric and param keys shown (see `chosen_columns`)."""
-    with d.store.session() as session:
-        found = data.runs_page(session, f, page, per_page)
-        values = store_compare.run_columns(session, [r["id"] for r in found["runs"]])
-        newest = store_compare.newest_metric_keys(session, COLUMNS) if metrics is None else []
+    found = jsonable(d.meta.runs_page(f, page, per_page))
+    values = d.meta.run_columns([r["id"] for r in found["runs"]])
+    newest = d.meta.newest_metric_keys(COLUMNS) if metrics is None else []
     for r in found["runs"]:
+        with_elapsed(r)
+        for e in r["executions"]:
+            with_elapsed(e)
         r["chips"], r["more"] = chips(r["id"], r["executions"])
         r["values"] = {f"param:{k}": v for k, v in values[r["id"]].params.items()} | \
             {f"metric:{k}": v for k, v in values[r["id"]].metrics.items()}
     found["columns"] = chosen_columns(d, found["runs"], newest if metrics is None else metrics, params)
     return found
+
+
+def with_elapsed(item: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """A running run or execution gets `elapsed`: seconds since it started (its `seconds` is null)."""
+    if item.get("status") == "running" and item.get("started_at"):
+        now = now or datetime.now(UTC).replace(tzinfo=None)
+        item["elapsed"] = round((now - datetime.fromisoformat(item["started_at"])).total_seconds(), 1)
+    return item
+
+
+def live(d: Dashboard, run_id: str | None = None) -> dict[str, Any]:
+    """What a page of runs in progress polls: a key that changes whenever the page would, and the
+    ids of the runs in progress (`run_id`: that run's state alone)."""
+    state = d.meta.live_state(check_id(run_id, "run") if run_id else None)
+    return {"key": state.key, "running": state.running}
 
 
 def chosen_columns(d: Dashboard, runs: list[dict[str, Any]], metrics: list[str],
@@ -124,8 +142,9 @@ def chosen_columns(d: Dashboard, runs: list[dict[str, Any]], metrics: list[str],
     configured = _config_list(d, "ui.metrics"), _config_list(d, "ui.params")
     metrics = metrics or configured[0]
     if params is None:
-        params = configured[1] or _differing([{"params": {k[6:]: v for k, v in r["values"].items()
-                                                          if k.startswith("param:")}} for r in runs])[:COLUMNS]
+        shown = [{"params": {k[6:]: v for k, v in r["values"].items() if k.startswith("param:")}}
+                 for r in runs]
+        params = configured[1] or _differing(shown)[:COLUMNS]
     return [{"key": f"metric:{m}", "label": m, "kind": "metric"} for m in metrics] + \
         [{"key": f"param:{p}", "label": p, "kind": "param"} for p in params]
 
@@ -170,8 +189,7 @@ def chips(run_id: str, executions: list[dict[str, Any]]) -> tuple[list[dict[str,
 def grid(d: Dashboard, days: int = 30) -> dict[str, Any]:
     """The day grid: stages sorted naturally, foreach stages under their group's row (its cells:
     the members' days together), the GRID_ROWS most recently run rows and how many more."""
-    with d.store.session() as session:
-        found = data.grid(session, days)
+    found = jsonable(d.meta.grid(days))
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in found["stages"]:
         groups.setdefault(group_of(row["stage"]), []).append(row)
@@ -208,14 +226,12 @@ def _group_cell(day: str, counts: dict[str, int], cells: list[dict[str, Any]]) -
 
 
 def stages(d: Dashboard) -> list[str]:
-    with d.store.session() as session:
-        return sorted(data.stages(session), key=natural)
+    return sorted(d.meta.stages(), key=natural)
 
 
 def filter_choices(d: Dashboard) -> dict[str, list[str]]:
     """Repositories and branches of the newest runs, for the run list's filter."""
-    with d.store.session() as session:
-        repos, branches = store_compare.repos_and_branches(session)
+    repos, branches = d.meta.repos_and_branches()
     return {"repos": repos, "branches": branches}
 
 
@@ -225,8 +241,7 @@ def resolve_run(d: Dashboard, value: str) -> str:
     value = check_id(value, "run")
     if len(value) == 36:
         return value
-    with d.store.session() as session:
-        found, _ = queries.find_ids(session, value)
+    found, _ = d.meta.find_ids(value)
     if not found:
         raise not_found(f"no run {value} in the store", "pick a run on /runs")
     if len(found) > 1:
@@ -236,36 +251,30 @@ def resolve_run(d: Dashboard, value: str) -> str:
 
 
 def run(d: Dashboard, run_id: str) -> dict[str, Any]:
-    """The run, its executions with params (and their change since the stage's previous successful
-    execution), inputs, outputs, metrics and log tail (from the store, else the repository's files)."""
+    """The run, its executions with params (and their change since the stage's previous run, as
+    himo.meta.reads defines it), inputs, outputs, metrics and log tail (the repository's file, else
+    the store's copy)."""
     run_id = resolve_run(d, run_id)
-    with d.store.session() as session:
-        detail = queries.run_detail(session, run_id)
-        if detail is None:
-            raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
-        previous = {e.summary.id: data.previous_succeeded(session, e.summary.id) for e in detail.executions}
-    result = jsonable(detail.run)
-    result["executions"] = [_execution(d, e, previous[e.summary.id]) for e in detail.executions]
+    detail = d.meta.run(run_id)
+    if detail is None:
+        raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
+    result = with_elapsed(jsonable(detail.run))
+    result["executions"] = [with_elapsed(_execution(d, e)) for e in detail.executions]
     return result
 
 
-def _execution(d: Dashboard, e: queries.ExecutionDetail,
-               previous: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
-    """One execution as the run page shows it. Its params are compared with the stage's previous
-    successful execution (what himo.lock held, as "why it ran" says), not a failed attempt's."""
+def _execution(d: Dashboard, e: ExecutionDetail) -> dict[str, Any]:
+    """One execution as the run page shows it, with a row per param and its change."""
     result = jsonable(e)
     summary = result.pop("summary")
-    summary["previous_id"], before_params = previous or (None, {})
-    summary["changes"] = jsonable(queries.param_changes(before_params, e.summary.params))
     before = {c["key"]: c for c in summary["changes"]}
     summary["param_rows"] = [{"key": k, "value": v, "change": before.get(k)}
                              for k, v in summary["params"].items()]
     summary["param_rows"] += [{"key": k, "value": None, "change": c} for k, c in before.items()
                               if c["change"] == "removed"]
     result.update(summary)
-    # As the store keeps them (recorded since schema 0003), else from the repository's files.
-    result["log_tail"] = "".join(f"{line}\n" for line in e.log_tail) if e.log_tail else \
-        files.log_tail(d.repo, e.log)
+    lines = execution_log(d.repo, e, LOG_LINES)
+    result["log_tail"] = "".join(f"{line}\n" for line in lines) if lines else None
     result["metrics"] = {o.path: _metrics_values(d, e.metrics, o.digest, o.path)
                          for o in e.outputs if o.kind == "metrics"}
     return result
@@ -279,8 +288,7 @@ def _metrics_values(d: Dashboard, stored: dict[str, Any], digest: str, path: str
 
 def execution_run(d: Dashboard, exec_id: str) -> str:
     exec_id = check_id(exec_id, "execution")
-    with d.store.session() as session:
-        run_id = data.run_of_execution(session, exec_id)
+    run_id = d.meta.run_of_execution(exec_id)
     if run_id is None:
         raise not_found(f"no execution {exec_id} in the store", "pick a run on /runs")
     return run_id
@@ -303,8 +311,7 @@ def pipeline(d: Dashboard) -> dict[str, Any]:
         stale = {s.name: s.reasons for s in stage_status(d.repo)}
     except HimoError:
         stale = {}
-    with d.store.session() as session:
-        latest = data.latest_executions(session, names)
+    latest = jsonable(d.meta.latest_executions(names))
     nodes = [{"name": n, "cmd": list(dag.stages[n].cmd), "deps": list(dag.stages[n].deps),
               "outs": [o.path for o in dag.stages[n].outs], "stale": n in stale, "reasons": stale.get(n, []),
               "latest": latest.get(n)} for n in names]
@@ -317,13 +324,13 @@ def pipeline(d: Dashboard) -> dict[str, Any]:
 
 def artifact(d: Dashboard, prefix: str) -> dict[str, Any]:
     digest = resolve_digest(d, prefix)
-    with d.store.session() as session:
-        found = data.artifact_detail(session, digest)
-        if found is not None:
-            found["releases"] = [jsonable(r) for r in store_releases.releases_of_digest(session, digest)]
-            found["metrics"] = jsonable(store_artifacts.model_metrics(session, [digest]).get(digest))
-    if found is None:
+    detail = d.meta.artifact(digest)
+    if detail is None:
         raise not_found(f"no artifact {digest} in the store", "")
+    found = jsonable(detail)
+    found["locations"] = [{k: v for k, v in loc.items() if k != "run_id"} for loc in found["locations"]]
+    found["releases"] = jsonable(d.meta.releases_of_digest(digest))
+    found["metrics"] = jsonable(d.meta.model_metrics([digest]).get(digest))
     found["locations"] = _cache_places(d, digest) + found["locations"]
     return found
 
@@ -349,18 +356,15 @@ def lineage(d: Dashboard, prefix: str, direction: str = "both", depth: int = 5) 
         raise UsageError(f"direction {direction!r} is not both, upstream or downstream",
                          "pick one in the Direction list (the URL's ?direction=)")
     digest = resolve_digest(d, prefix)
-    with d.store.session() as session:
-        graph = queries.lineage(session, digest, upstream=direction != "downstream",
-                                downstream=direction != "upstream", depth=max(1, min(depth, MAX_DEPTH)))
-        if graph is not None:
-            store_releases.mark_releases(session, graph)
-        old = store_artifacts.superseded(session, list(graph.artifacts)) if graph is not None else set()
+    graph = d.meta.lineage(digest, upstream=direction != "downstream", downstream=direction != "upstream",
+                           depth=max(1, min(depth, MAX_DEPTH)))
+    old = d.meta.superseded(list(graph.artifacts)) if graph is not None else set()
     if graph is None:
         raise not_found(f"no artifact {digest} in the store", "")
-    nodes = [_artifact_node(a, graph.releases.get(a.digest, []), a.digest == digest) | {"superseded": a.digest in old}
-             for a in graph.artifacts.values()]
+    nodes = [_artifact_node(a, graph.releases.get(a.digest, []), a.digest == digest)
+             | {"superseded": a.digest in old} for a in graph.artifacts.values()]
     nodes += [{"id": e.id, "type": "execution", "status": e.status, "label": e.stage,
-               "href": f"/runs/{e.run_id}#exec-{e.id}", "started_at": data.iso(e.started_at),
+               "href": f"/runs/{e.run_id}#exec-{e.id}", "started_at": iso(e.started_at),
                "git_commit": e.git_commit} for e in graph.executions.values()]
     edges = {(e.artifact, e.execution) if e.direction == "INPUT" else (e.execution, e.artifact)
              for e in graph.edges}
@@ -369,7 +373,7 @@ def lineage(d: Dashboard, prefix: str, direction: str = "both", depth: int = 5) 
             "models_at_run": jsonable(graph.models_at_run)}
 
 
-def _artifact_node(a: queries.ArtifactNode, marks: list[ReleaseMark], root: bool) -> dict[str, Any]:
+def _artifact_node(a: ArtifactNode, marks: list[ReleaseMark], root: bool) -> dict[str, Any]:
     """A graph node; a released artifact names its releases (`production v2 · live`) in its label."""
     label = f"{a.paths[0] if a.paths else a.digest[:12]}\n{a.kind} · {a.digest[:8]}"
     label += "".join(f"\n{m.env} {m.version}{' · live' if m.retired_at is None else ''}" for m in marks)
@@ -385,10 +389,9 @@ def artifacts(d: Dashboard, query: str = "", kind: str = "") -> dict[str, Any]:
         raise UsageError("q: longer than 200 characters", "search by a part of a path or a model name")
     if kind and kind not in KINDS:
         raise UsageError(f"kind {kind!r} is not one of {', '.join(KINDS)}", "pick one from the list")
-    kinds = [kind] if kind else list(store_artifacts.LISTED)
-    with d.store.session() as session:
-        found, more = store_artifacts.listing(session, query.strip(), kinds)
-        metrics = store_artifacts.model_metrics(session, [a.digest for a in found if a.kind == "model"])
+    kinds = [kind] if kind else list(LISTED)
+    found, more = d.meta.artifacts(query.strip(), kinds)
+    metrics = d.meta.model_metrics([a.digest for a in found if a.kind == "model"])
     items = [jsonable(a) | {"metrics": jsonable(metrics.get(a.digest))} for a in found]
     return {"artifacts": items, "more": more, "q": query, "kind": kind, "kinds": KINDS}
 
@@ -403,15 +406,14 @@ def releases(d: Dashboard, env: str | None = None, at: str | None = None) -> dic
     if env and len(env) > 200:
         raise UsageError("env: longer than 200 characters", "name an environment, e.g. production")
     when = parse_time(at, "at")
-    with d.store.session() as session:
-        environments = store_releases.envs(session)
-        if env and env not in environments:
-            raise not_found(f"no release in environment {env!r}",
-                            f"environments released to: {', '.join(environments)}" if environments
-                            else "nothing is released yet: himo release PATH --env ENV")
-        rows = [jsonable(r) for r in store_releases.timeline(session, env=env or None, at=when)]
-        rollbacks = _rollbacks(store_releases.timeline(session, env=env or None)) if when else None
-        metrics = store_artifacts.model_metrics(session, [r["digest"] for r in rows])
+    environments = d.meta.envs()
+    if env and env not in environments:
+        raise not_found(f"no release in environment {env!r}",
+                        f"environments released to: {', '.join(environments)}" if environments
+                        else "nothing is released yet: himo release PATH --env ENV")
+    rows = [jsonable(r) for r in d.meta.timeline(env=env or None, at=when)]
+    rollbacks = _rollbacks(d.meta.timeline(env=env or None)) if when else None
+    metrics = d.meta.model_metrics([r["digest"] for r in rows])
     rollbacks = rollbacks if rollbacks is not None else _rollbacks(rows)
     envs: dict[str, list[dict[str, Any]]] = {}
     models: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -425,7 +427,7 @@ def releases(d: Dashboard, env: str | None = None, at: str | None = None) -> dic
     scale = _place(rows, end)
     nothing_live = [e for e in environments if e not in envs and (not env or e == env)] if when else []
     return {"envs": envs, "models": {e: dict(sorted(m.items())) for e, m in models.items()},
-            "releases": rows, "at": data.iso(when), "environments": environments, "scale": scale,
+            "releases": rows, "at": iso(when), "environments": environments, "scale": scale,
             "nothing_live": nothing_live}
 
 
@@ -451,14 +453,14 @@ def _place(rows: list[dict[str, Any]], end: datetime) -> dict[str, str | None]:
         return min(datetime.fromisoformat(value), end) if value else end
 
     if not rows:
-        return {"start": None, "end": data.iso(end)}
+        return {"start": None, "end": iso(end)}
     start = min(at(r["released_at"]) for r in rows)
     span = max((end - start).total_seconds(), 1.0)
     for r in rows:
         r["left"] = round((at(r["released_at"]) - start).total_seconds() / span * 100, 2)
         length = (at(r["retired_at"]) - at(r["released_at"])).total_seconds()
         r["width"] = max(round(length / span * 100, 2), 0.5)
-    return {"start": data.iso(start), "end": data.iso(end)}
+    return {"start": iso(start), "end": iso(end)}
 
 
 # -- metrics ------------------------------------------------------------------------------
@@ -468,9 +470,8 @@ def metrics(d: Dashboard, exec_ids: list[str] | None = None) -> dict[str, Any]:
     """Metrics of the chosen executions (default: the newest 20 that wrote metrics), side by side,
     oldest first (left to right, as the history chart); `params`: the params that differ between them."""
     chosen = [check_id(e, "execution") for e in exec_ids] if exec_ids else None
-    with d.store.session() as session:
-        outputs = data.metrics_outputs(session, chosen, limit=20 if chosen is None else 200)
-        params = data.run_params(session, [out["run_id"] for out in outputs])
+    outputs = jsonable(d.meta.metrics_outputs(chosen, limit=20 if chosen is None else 200))
+    params = d.meta.run_params([out["run_id"] for out in outputs])
     columns = []
     for out in reversed(outputs):
         out["params"] = params.get(out["run_id"], {}) | out["params"]
@@ -492,8 +493,7 @@ def metric_history(d: Dashboard, key: str, limit: int = 200) -> list[dict[str, A
     path, _, name = key.partition(":")
     if not name:
         raise UsageError(f"metric {key!r} is not FILE:KEY", "e.g. metrics.json:accuracy")
-    with d.store.session() as session:
-        outputs = data.metrics_outputs(session, None, path, limit)
+    outputs = jsonable(d.meta.metrics_outputs(None, path, limit))
     points = []
     for out in reversed(outputs):
         stored = out["reported"] if isinstance(out["reported"], dict) else {}
@@ -518,8 +518,7 @@ def compare(d: Dashboard, run_values: list[str], baseline: str | None = None,
     if len(run_values) > 50:
         raise UsageError(f"{len(run_values)} runs to compare: at most 50", "tick fewer runs")
     run_ids = list(dict.fromkeys(resolve_run(d, r) for r in run_values))
-    with d.store.session() as session:
-        entries = store_compare.compared(session, run_ids)
+    entries = d.meta.compared(run_ids)
     columns = [jsonable(e) | {"label": f"{e.run_id[:8]} {e.stage}"} for e in entries]
     keys = sorted({k for c in columns for k in c["metrics"]}, key=natural)
     chosen = _chosen_metrics(metrics, keys)
@@ -571,11 +570,10 @@ def plots(d: Dashboard, run_ids: list[str]) -> list[dict[str, Any]]:
     outputs: dict[str, dict[str, str]] = {}
     commit = ""
     full_ids = list(dict.fromkeys(resolve_run(d, r) for r in run_ids))
-    with d.store.session() as session:
-        for run_id in full_ids:
-            detail = queries.run_detail(session, run_id)
-            if detail is None:
-                raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
-            outputs[detail.run.id[:8]] = {o.path: o.digest for e in detail.executions for o in e.outputs}
-            commit = commit or detail.run.git_commit
+    for run_id in full_ids:
+        detail = d.meta.run(run_id)
+        if detail is None:
+            raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
+        outputs[detail.run.id[:8]] = {o.path: o.digest for e in detail.executions for o in e.outputs}
+        commit = commit or detail.run.git_commit
     return [p.as_json() for p in run_plots(d.repo, outputs, commit or None)]

@@ -1,16 +1,14 @@
-"""The dashboard's own queries, over himo.meta.schema: the run list with its filters, the
-day-by-day grid per stage, a run with its executions, an artifact, and metrics values.
+"""Queries for browsing the store (the dashboard's pages, and anyone through himo.meta.reads):
+the run list with its filters, the day-by-day grid per stage, an artifact, and metrics outputs.
 
 Every filter is a bound parameter of a SQLAlchemy select (never SQL text built from input).
-Results are plain JSON-ready dicts: the JSON API returns them as they are, pages render them.
-Times in the store are naive UTC; they leave here as ISO 8601 strings.
+Results are the frozen dataclasses of results.py; times are naive UTC, as the store keeps them.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,28 +16,29 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from himo.meta.queries import flatten_params
+from himo.meta.results import (
+    ArtifactDetail,
+    ArtifactPlace,
+    ArtifactVersion,
+    ExecutionRow,
+    Grid,
+    GridCell,
+    GridRow,
+    GridSegment,
+    LatestExecution,
+    LiveState,
+    LocationRow,
+    MetricsOutput,
+    RunFilter,
+    RunRow,
+    RunsPage,
+    Touch,
+)
 from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Location, Run
 from himo.model.urls import mask_url
 
 FAILED = ("failed", "aborted")
-SUCCEEDED = ("succeeded", "cached")  # what himo.lock then records: the params its outputs came from
-DIGEST = re.compile(r"[0-9a-f]{4,80}")
 RARE_STAGE = 5000  # a stage with fewer executions: filter runs by collecting its executions' runs
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    stage: str | None = None  # runs with an execution of this stage
-    status: str | None = None  # the run's status (running|succeeded|failed|cached|aborted)
-    trigger: str | None = None  # manual|schedule|ci
-    since: datetime | None = None  # started at or after (naive UTC)
-    until: datetime | None = None  # started before
-    repo: str | None = None  # runs in this repository (a team store holds several)
-    branch: str | None = None  # runs on this git branch
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat(sep=" ", timespec="seconds") if value else None
 
 
 def seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -54,7 +53,9 @@ def run_query(f: RunFilter, session: Session | None = None, rare_stage: int = RA
     query = sa.select(Run)
     if f.stage:
         query = query.where(*_stage_conditions(f.stage, session, rare_stage))
-    if f.status:
+    if f.status == "cached":  # a status of executions only (as `himo runs --status cached`)
+        query = query.where(sa.exists().where(Execution.run_id == Run.id, Execution.status == "cached"))
+    elif f.status:
         query = query.where(Run.status == f.status)
     if f.trigger:
         query = query.where(Run.trigger == f.trigger)
@@ -88,39 +89,35 @@ def _stage_conditions(stage: str, session: Session | None, rare: int) -> list[sa
 
 
 def runs_page(session: Session, f: RunFilter, page: int = 1, per_page: int = 50,
-              rare_stage: int = RARE_STAGE) -> dict[str, Any]:
+              rare_stage: int = RARE_STAGE) -> RunsPage:
     """One page of runs, newest first, each with its executions; `has_next` instead of a count
     (counting a million rows would cost more than the page)."""
     query = run_query(f, session, rare_stage).order_by(Run.started_at.desc(), Run.id.desc())
     rows = list(session.scalars(query.offset((page - 1) * per_page).limit(per_page + 1)))
     runs = rows[:per_page]
     execs = _executions_of(session, [r.id for r in runs])
-    return {"page": page, "per_page": per_page, "has_next": len(rows) > per_page,
-            "runs": [_run_dict(r) | {"executions": execs.get(r.id, [])} for r in runs]}
+    return RunsPage(page, per_page, len(rows) > per_page, [_run_row(r, execs.get(r.id, [])) for r in runs])
 
 
-def _executions_of(session: Session, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
+def _executions_of(session: Session, run_ids: list[str]) -> dict[str, list[ExecutionRow]]:
+    found: dict[str, list[ExecutionRow]] = {}
     if not run_ids:
         return found
     query = sa.select(Execution.id, Execution.run_id, Execution.stage, Execution.status,
                       Execution.started_at, Execution.ended_at).where(Execution.run_id.in_(run_ids))
     for row in session.execute(query.order_by(Execution.started_at)):
-        found.setdefault(row.run_id, []).append(
-            {"id": row.id, "stage": row.stage, "status": row.status,
-             "seconds": seconds(row.started_at, row.ended_at)})
+        found.setdefault(row.run_id, []).append(ExecutionRow(
+            row.id, row.stage, row.status, seconds(row.started_at, row.ended_at), row.started_at))
     return found
 
 
-def _run_dict(r: Run) -> dict[str, Any]:
-    return {"id": r.id, "command": r.command, "args": list(r.args or []), "trigger": r.trigger,
-            "user": r.user, "host": r.host, "repo": r.repo, "git_commit": r.git_commit, "branch": r.branch,
-            "dirty": r.dirty, "himo_version": r.himo_version, "status": r.status,
-            "started_at": iso(r.started_at), "ended_at": iso(r.ended_at),
-            "seconds": seconds(r.started_at, r.ended_at)}
+def _run_row(r: Run, executions: list[ExecutionRow]) -> RunRow:
+    return RunRow(r.id, r.command, list(r.args or []), r.trigger, r.user, r.host, r.repo, r.git_commit,
+                  r.branch, r.dirty, r.himo_version, r.status, r.started_at, r.ended_at,
+                  seconds(r.started_at, r.ended_at), executions)
 
 
-def grid(session: Session, days: int = 30, today: date | None = None) -> dict[str, Any]:
+def grid(session: Session, days: int = 30, today: date | None = None) -> Grid:
     """Airflow's grid: for each stage, each of the last `days` days, how its executions ended, in
     the order they ended (a day that failed, then recovered, shows both, the recovery last).
     All the month's stages come back; the page groups, sorts and cuts them."""
@@ -139,9 +136,8 @@ def grid(session: Session, days: int = 30, today: date | None = None) -> dict[st
     for row in session.execute(query):
         cells.setdefault(row.stage, {}).setdefault(str(row.day)[:10], {})[row.status] = (row.n, row.last)
     dates = [(first + timedelta(days=i)).isoformat() for i in range(days)]
-    return {"days": dates, "stages": [
-        {"stage": s, "last": max(cells[s]), "cells": [_cell(d, cells[s].get(d, {})) for d in dates]}
-        for s in cells]}
+    return Grid(dates, [GridRow(s, [_cell(d, cells[s].get(d, {})) for d in dates], max(cells[s]))
+                        for s in cells])
 
 
 def _day(session: Session) -> sa.ColumnElement[Any]:
@@ -153,15 +149,15 @@ def _day(session: Session) -> sa.ColumnElement[Any]:
     return sa.cast(Execution.started_at, sa.Date)
 
 
-def _cell(day: str, seen: dict[str, tuple[int, Any]]) -> dict[str, Any]:
+def _cell(day: str, seen: dict[str, tuple[int, Any]]) -> GridCell:
     """A day of a stage: `segments` (status, count), the status that came last at the end; its
     state is that last status; `summary` (`1 failed, then 3 succeeded`) is its tooltip."""
     ordered = sorted(seen.items(), key=lambda item: str(item[1][1]))
-    segments = [{"status": status, "n": n} for status, (n, _) in ordered]
-    summary = ", then ".join(f"{s['n']} {s['status']}" for s in segments) or "no run"
-    counts = {s["status"]: s["n"] for s in segments}
-    state = _state(segments[-1]["status"]) if segments else "none"
-    return {"date": day, "counts": counts, "segments": segments, "state": state, "summary": summary}
+    segments = [GridSegment(status, n) for status, (n, _) in ordered]
+    summary = ", then ".join(f"{seg.n} {seg.status}" for seg in segments) or "no run"
+    counts = {seg.status: seg.n for seg in segments}
+    state = _state(segments[-1].status) if segments else "none"
+    return GridCell(day, counts, state, summary, segments)
 
 
 def _state(status: str) -> str:
@@ -187,22 +183,7 @@ def run_of_execution(session: Session, exec_id: str) -> str | None:
     return session.scalar(sa.select(Execution.run_id).where(Execution.id == exec_id))
 
 
-def previous_succeeded(session: Session, exec_id: str) -> tuple[str, dict[str, Any]] | None:
-    """(id, flattened params) of the last execution of the same stage and repository that succeeded
-    (or was restored from the run-cache) before this one: what himo.lock held when it started."""
-    this = session.execute(sa.select(Execution.stage, Execution.started_at, Run.repo)
-                           .join(Run, Run.id == Execution.run_id).where(Execution.id == exec_id)).first()
-    if this is None:
-        return None
-    row = session.execute(
-        sa.select(Execution.id, Execution.params).join(Run, Run.id == Execution.run_id)
-        .where(Execution.stage == this.stage, Execution.started_at < this.started_at,
-               Execution.status.in_(SUCCEEDED), Run.repo == this.repo)
-        .order_by(Execution.started_at.desc()).limit(1)).first()
-    return (row.id, flatten_params(row.params)) if row else None
-
-
-def latest_executions(session: Session, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+def latest_executions(session: Session, names: Iterable[str]) -> dict[str, LatestExecution]:
     """The newest execution of each stage named (for the pipeline page's links)."""
     found = {}
     for name in names:
@@ -211,31 +192,28 @@ def latest_executions(session: Session, names: Iterable[str]) -> dict[str, dict[
                               .where(Execution.stage == name)
                               .order_by(Execution.started_at.desc()).limit(1)).first()
         if row:
-            found[name] = {"id": row.id, "run_id": row.run_id, "status": row.status,
-                           "started_at": iso(row.started_at)}
+            found[name] = LatestExecution(row.id, row.run_id, row.status, row.started_at)
     return found
 
 
 # -- artifacts ----------------------------------------------------------------------------
 
 
-def artifact_detail(session: Session, digest: str) -> dict[str, Any] | None:
+def artifact_detail(session: Session, digest: str) -> ArtifactDetail | None:
     art = session.scalar(sa.select(Artifact).where(Artifact.digest == digest))
     if art is None:
         return None
     paths = session.execute(sa.select(ArtifactPath.repo, ArtifactPath.path, ArtifactPath.commit,
                                       ArtifactPath.first_seen)
                             .where(ArtifactPath.artifact_id == art.id).order_by(ArtifactPath.first_seen))
-    paths = [dict(p._mapping) | {"first_seen": iso(p.first_seen)} for p in paths]
-    return {"digest": art.digest, "kind": art.kind, "size": art.size, "nfiles": art.nfiles,
-            "first_seen": iso(art.first_seen), "paths": paths,
-            "versions": versions(session, [(p["repo"], p["path"]) for p in paths]),
-            "produced_by": _touching(session, art.id, "OUTPUT"),
-            "used_by": _touching(session, art.id, "INPUT"),
-            "locations": locations(session, art.id)}
+    places = [ArtifactPlace(*p) for p in paths]
+    return ArtifactDetail(art.digest, art.kind, art.size, art.nfiles, art.first_seen, places,
+                          versions(session, [(p.repo, p.path) for p in places]),
+                          _touching(session, art.id, "OUTPUT"), _touching(session, art.id, "INPUT"),
+                          locations(session, art.id))
 
 
-def versions(session: Session, places: list[tuple[str, str]], limit: int = 100) -> list[dict[str, Any]]:
+def versions(session: Session, places: list[tuple[str, str]], limit: int = 100) -> list[ArtifactVersion]:
     """Every artifact seen at the same paths, newest first: the versions of a file."""
     if not places:
         return []
@@ -246,24 +224,25 @@ def versions(session: Session, places: list[tuple[str, str]], limit: int = 100) 
              .join(Artifact, Artifact.id == ArtifactPath.artifact_id).where(where)
              .group_by(Artifact.digest, Artifact.kind, Artifact.size)
              .order_by(sa.func.min(ArtifactPath.first_seen).desc()).limit(limit))
-    return [dict(row._mapping) | {"first_seen": iso(row.first_seen)} for row in session.execute(query)]
+    return [ArtifactVersion(*row) for row in session.execute(query)]
 
 
-def _touching(session: Session, artifact_id: int, direction: str, limit: int = 50) -> list[dict[str, Any]]:
+def _touching(session: Session, artifact_id: int, direction: str, limit: int = 50) -> list[Touch]:
     query = (sa.select(Execution.id, Execution.run_id, Execution.stage, Execution.status,
                        Execution.started_at, Event.path)
              .join(Event, Event.execution_id == Execution.id)
              .where(Event.artifact_id == artifact_id, Event.direction == direction)
              .order_by(Execution.started_at.desc()).limit(limit))
-    return [dict(row._mapping) | {"started_at": iso(row.started_at)} for row in session.execute(query)]
+    return [Touch(*row) for row in session.execute(query)]
 
 
-def locations(session: Session, artifact_id: int) -> list[dict[str, Any]]:
-    query = (sa.select(Location.kind, Location.url, Location.first_at, Location.last_at, Location.who)
+def locations(session: Session, artifact_id: int) -> list[LocationRow]:
+    query = (sa.select(Location.kind, Location.url, Location.first_at, Location.last_at, Location.who,
+                       Location.run_id)
              .where(Location.artifact_id == artifact_id).order_by(Location.first_at))
     # mask_url: rows recorded before himo masked URL passwords (the recorder does now)
-    return [dict(row._mapping) | {"url": mask_url(row.url), "first_at": iso(row.first_at),
-                                  "last_at": iso(row.last_at)} for row in session.execute(query)]
+    return [LocationRow(row.kind, mask_url(row.url), row.first_at, row.last_at, row.who, row.run_id)
+            for row in session.execute(query)]
 
 
 def run_params(session: Session, run_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -283,7 +262,7 @@ def run_params(session: Session, run_ids: list[str]) -> dict[str, dict[str, Any]
 
 
 def metrics_outputs(session: Session, exec_ids: list[str] | None = None, path: str | None = None,
-                    limit: int = 200) -> list[dict[str, Any]]:
+                    limit: int = 200) -> list[MetricsOutput]:
     """Metrics artifacts written by executions (the given ones, or the newest; only at `path` if
     given), newest first; `reported` is the execution's metrics as the store keeps them."""
     query = (sa.select(Execution.id, Execution.run_id, Execution.stage, Execution.started_at,
@@ -295,5 +274,31 @@ def metrics_outputs(session: Session, exec_ids: list[str] | None = None, path: s
     if path is not None:
         query = query.where(Event.path == path)
     query = query.order_by(Execution.started_at.desc()).limit(limit)
-    return [dict(row._mapping) | {"started_at": iso(row.started_at), "params": flatten_params(row.params)}
+    return [MetricsOutput(row.id, row.run_id, row.stage, row.started_at, flatten_params(row.params),
+                          row.reported if isinstance(row.reported, dict) else {}, row.path, row.digest)
             for row in session.execute(query)]
+
+
+# -- live ---------------------------------------------------------------------------------
+
+LIVE_RUNS = 100  # running runs a live key covers (more at once: the newest ones)
+
+
+def live_state(session: Session, run_id: str | None = None) -> LiveState:
+    """The state pages of runs in progress poll. For one run: its status and its executions'. Else:
+    the newest run and every running run (ix_run_status) with their executions': a run starting,
+    a stage starting or ending, a run ending each change the key."""
+    if run_id is not None:
+        status = session.scalar(sa.select(Run.status).where(Run.id == run_id))
+        runs = [(run_id, status)] if status is not None else []
+        newest = None
+    else:
+        newest = session.scalar(sa.select(Run.id).order_by(Run.started_at.desc(), Run.id.desc()).limit(1))
+        runs = [tuple(r) for r in session.execute(sa.select(Run.id, Run.status).where(Run.status == "running")
+                                                  .order_by(Run.started_at.desc()).limit(LIVE_RUNS))]
+    execs = session.execute(sa.select(Execution.run_id, Execution.id, Execution.status)
+                            .where(Execution.run_id.in_([r for r, _ in runs]))
+                            .order_by(Execution.run_id, Execution.id)) if runs else []
+    text = repr((newest, runs, [tuple(e) for e in execs]))
+    return LiveState(hashlib.blake2b(text.encode(), digest_size=8).hexdigest(),
+                     [r for r, status in runs if status == "running"])
