@@ -67,7 +67,8 @@ def test_remove_keeps_the_ignore_line_dvc_wrote(repo: Path, himo: Himo):
     write(repo / "dvc.yaml", "stages:\n  prep:\n    cmd: x\n    wdir: data\n    outs: [prepared]\n")
     write(repo / "data" / "prepared", "p")
     write(repo / "dvc.lock", "schema: '2.0'\nstages:\n  prep:\n    cmd: x\n    outs:\n"
-                             "    - path: scores.json\n      hash: md5\n      md5: 99914b932bd37a50b983c5e7c90ae93b\n")
+                             "    - path: scores.json\n      hash: md5\n"
+                             "      md5: 99914b932bd37a50b983c5e7c90ae93b\n")
     write(repo / "data" / "scores.json", "{}")
     write(repo / "data" / ".gitignore", "/data.xml\n/scores.json\n")
     himo("add", "data/data.xml", "data/prepared", "data/scores.json")
