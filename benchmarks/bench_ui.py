@@ -165,7 +165,8 @@ def in_process(url: str, himo: str, workdir: Path) -> Iterator[Get]:
 
     store = Store(url).open()
     try:
-        with TestClient(create_app(store)) as client:
+        # the dashboard answers loopback names only (TestClient's default Host is `testserver`)
+        with TestClient(create_app(store), base_url="http://127.0.0.1") as client:
             def get(path: str) -> tuple[int, bytes]:
                 response = client.get(path)
                 return response.status_code, response.content

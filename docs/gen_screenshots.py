@@ -2,8 +2,9 @@
 
     python docs/gen_screenshots.py [--root /tmp/himo-demo-ui]
 
-Builds the dashboard tests' project (tests/ui/project.py: prepare -> train -> evaluate, a run
-whose train fails, two models released) at ROOT/churn, so the header shows a short store path
+Builds the dashboard tests' team project (tests/ui/project.py: prepare -> train -> evaluate, a run
+whose train fails, models released and one rolled back, a restore from the run-cache, a foreach
+sweep of 12 stages on a branch) at ROOT/churn, so the header shows a short store path
 and not a pytest folder; serves it on a free loopback port and photographs each page with
 Debian's Chromium (/usr/bin/chromium) through Playwright. Run from the repository's root.
 """
@@ -23,7 +24,7 @@ sys.path.insert(0, str(HERE.parent))  # tests.ui.project
 from himo.ui.app import create_app  # noqa: E402
 from himo.ui.server import open_source  # noqa: E402
 from tests.ui.conftest import CHROMIUM, free_port  # noqa: E402
-from tests.ui.project import make_project  # noqa: E402
+from tests.ui.project import make_team_project  # noqa: E402
 
 WIDTH, MAX_HEIGHT = 1280, 1300  # a page taller than this is cut: the top tells the story
 
@@ -54,8 +55,17 @@ def pictures(base: str, out: Path) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": WIDTH, "height": 900})
         page.goto(base + "/runs")
+        page.locator("#grid tr.group button.toggle").first.click()  # the sweep's 12 stages, in order
+        for box in page.locator("#runs input[name=run]").all()[1:4]:
+            box.check()
         shoot(page, "runs", out)
-        page.locator("#runs a.run-link").first.click()
+        page.locator("#compare-button").click()
+        page.wait_for_selector("body[data-charts=ready]")
+        shoot(page, "compare", out)
+        page.goto(base + "/artifacts")
+        shoot(page, "artifacts", out)
+        page.goto(base + "/runs")
+        page.locator("#runs a.run-link").nth(3).click()
         page.wait_for_selector("section.execution")
         shoot(page, "run", out)
         page.locator("section.execution[data-stage=train] table.outputs a.digest").click()
@@ -78,7 +88,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "img")
     args = parser.parse_args()
     shutil.rmtree(args.root, ignore_errors=True)
-    root = make_project(args.root / "churn")
+    root = make_team_project(args.root / "churn")
     base, server = serve(root)
     try:
         pictures(base, args.out)

@@ -19,6 +19,8 @@
     ├── LockError               another himo process holds the repository lock
     ├── PipelineError           himo.yaml / himo.lock / params: bad stage, cycle, missing dep
     │   └── StageFailedError    a stage's command exited non-zero (or was interrupted)
+    ├── ExecutorError           `repro --executor dask`: scheduler unreachable, a worker cannot
+    │                             reach the remote or the commit, a stage lost too often
     ├── MetaError               the metadata store: corrupt, newer than this himo, bad query
     │   └── MetaUnreachableError  the store's server cannot be reached (records wait in the journal)
     └── UsageError              a bad combination of arguments (exit code 2)
@@ -151,6 +153,10 @@ class LocalChangesError(HimoError):
 
 
 class LockError(HimoError):
+    pass
+
+
+class ExecutorError(HimoError):
     pass
 
 

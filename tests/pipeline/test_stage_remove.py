@@ -64,13 +64,17 @@ def test_remove_keeps_the_ignore_line_dvc_wrote(repo: Path, himo: Himo):
     """A migrated DVC project: data/.gitignore's `/data.xml` is DVC's (data/data.xml.dvc tracks it)."""
     write(repo / "data" / "data.xml", "<xml/>")
     write(repo / "data" / "data.xml.dvc", "outs:\n- md5: 0\n  path: data.xml\n")
-    write(repo / "data" / ".gitignore", "/data.xml\n")
     write(repo / "dvc.yaml", "stages:\n  prep:\n    cmd: x\n    wdir: data\n    outs: [prepared]\n")
     write(repo / "data" / "prepared", "p")
-    himo("add", "data/data.xml", "data/prepared")
-    assert (repo / "data" / ".gitignore").read_text() == "/data.xml\n/prepared\n"
-    himo("remove", "data/data.xml.himo", "data/prepared.himo")
-    assert (repo / "data" / ".gitignore").read_text() == "/data.xml\n/prepared\n"
+    write(repo / "dvc.lock", "schema: '2.0'\nstages:\n  prep:\n    cmd: x\n    outs:\n"
+                             "    - path: scores.json\n      hash: md5\n"
+                             "      md5: 99914b932bd37a50b983c5e7c90ae93b\n")
+    write(repo / "data" / "scores.json", "{}")
+    write(repo / "data" / ".gitignore", "/data.xml\n/scores.json\n")
+    himo("add", "data/data.xml", "data/prepared", "data/scores.json")
+    assert (repo / "data" / ".gitignore").read_text() == "/data.xml\n/scores.json\n/prepared\n"
+    himo("remove", "data/data.xml.himo", "data/prepared.himo", "data/scores.json.himo")
+    assert (repo / "data" / ".gitignore").read_text() == "/data.xml\n/scores.json\n/prepared\n"
     write(repo / "notes.txt", "n")
     himo("add", "notes.txt")
     himo("remove", "notes.txt.himo")

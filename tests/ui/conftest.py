@@ -24,6 +24,7 @@ LOOPBACK = "http://127.0.0.1"  # the dashboard answers loopback names only (Test
 HERE = Path(__file__).parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests on each session project share one xdist worker, so it is built once (--dist loadgroup)."""
     for item in items:
@@ -84,7 +85,7 @@ def team_client(team_app):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The app served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
+    """The session's app served on a free 127.0.0.1 port; its base URL."""
     with serving(app) as url:
         yield url
 
@@ -97,6 +98,7 @@ def team_served(team_app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 @contextmanager
 def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """`app` served by uvicorn in a thread on a free 127.0.0.1 port; its base URL."""
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
@@ -138,9 +140,14 @@ def page(browser):  # type: ignore[no-untyped-def]
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    # an error (a 404 too: favicon) or a warning, on any page the test opened
-    page.on("console", lambda m: errors.append(f"{m.type}: {m.text} ({page.url})")
-            if m.type in ("error", "warning", "assert") else None)
+    # an error (a 404 too: favicon) or a warning, on any page the test opened; not the status of an
+    # error page the test opened on purpose (its assertions check the message shown)
+    def console(m) -> None:  # type: ignore[no-untyped-def]
+        if m.type in ("error", "warning", "assert") and not (
+                m.text.startswith("Failed to load resource") and m.location.get("url") == page.url):
+            errors.append(f"{m.type}: {m.text} ({page.url})")
+
+    page.on("console", console)
     yield page
     context.close()
     assert not errors, f"JavaScript errors or console warnings: {errors}"

@@ -16,13 +16,13 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from himo.api.isolated import Changes, isolated_workspace, workspace_changes
 from himo.api.recording import RunRecorder, _repo_identity
-from himo.api.repro import ReproOptions, StageResult
+from himo.api.repro import EXECUTORS, ReproOptions, StageResult
 from himo.errors import HimoError, UsageError
 from himo.meta.records import now
 from himo.model.paths import path_problem
@@ -32,7 +32,6 @@ from himo.workspace.repo import Repo
 
 EXPS_DIR = "exps"  # .himo/exps/NAME.json
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-EXECUTORS = ("local", "dask")
 
 
 @dataclass(frozen=True)
@@ -279,18 +278,13 @@ def run(repo: Repo, set_values: list[str], name: str | None = None, targets: lis
 
 
 def check_executor(executor: str) -> None:
-    """UsageError for an unknown executor, or `dask` where repro has no Dask executor yet."""
+    """UsageError for an unknown executor."""
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor {executor!r}", f"use one of: {', '.join(EXECUTORS)}")
-    if executor != "local" and "executor" not in {f.name for f in fields(ReproOptions)}:
-        raise UsageError(f"experiments on {executor} are not available in this build yet",
-                         "use --executor local (the default)")
 
 
 def repro_options(jobs: int, executor: str) -> ReproOptions:
     """Options for an experiment's repro: the executor is repro's own (ReproOptions.executor), so
     stages of an experiment run wherever `himo repro --executor` would run them."""
     check_executor(executor)
-    if executor == "local":
-        return ReproOptions(jobs=jobs)
-    return replace(ReproOptions(jobs=jobs), executor=executor)  # type: ignore[call-arg]
+    return ReproOptions(jobs=jobs, executor=executor)

@@ -5,19 +5,14 @@ and a migrated project keeps them."""
 
 from __future__ import annotations
 
-import posixpath
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from himo.errors import HimoError
-from himo.workspace import yamlload
+from himo.pipeline.loader import parse_stages
+from himo.workspace.dvc import DVC_SUFFIX, LOCK_FILE, PIPELINE_FILE, parse_dvc_lock
 from himo.workspace.gitignore import unignore_target
 from himo.workspace.pointer import SUFFIX
 from himo.workspace.repo import Repo
-
-DVC_SUFFIX = ".dvc"
 
 
 def release_ignore(repo: Repo, target: Path, *, pointer: bool = True,
@@ -48,43 +43,16 @@ def _stage_outputs(repo: Repo, leaving: str | None) -> set[str] | None:
 
 
 def dvc_outputs(repo: Repo) -> set[str]:
-    """The outputs of dvc.yaml and dvc.lock (repository-relative), which DVC keeps out of git."""
-    found: set[str] = set()
-    for name in ("dvc.yaml", "dvc.lock"):
-        for wdir, path in _dvc_paths(_load(repo.root / name)):
-            found.add(posixpath.normpath(posixpath.join(wdir, path)))
-    return found
-
-
-def _load(file: Path) -> Any:
-    """DVC's file as YAML; None when absent or unreadable (it only ever keeps a line)."""
+    """The outputs of dvc.yaml (read as himo.yaml is: its schema is a superset) and of dvc.lock,
+    repository-relative: DVC keeps them out of git. Unreadable or absent files name nothing."""
     try:
-        return yamlload.load(file.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError, yaml.YAMLError, HimoError):
-        return None
-
-
-def _dvc_paths(doc: Any) -> list[tuple[str, str]]:
-    """(wdir, path) of every output a dvc.yaml or dvc.lock document lists."""
-    stages = doc.get("stages") if isinstance(doc, dict) else None
-    if not isinstance(stages, dict):
-        return []
-    paths = []
-    for body in stages.values():
-        body = body.get("do", body) if isinstance(body, dict) else {}  # foreach: its `do`
-        wdir = body.get("wdir") if isinstance(body.get("wdir"), str) else "."
-        for key in ("outs", "metrics", "plots"):
-            items = body.get(key)
-            paths += [(wdir, p) for p in map(_item_path, items if isinstance(items, list) else [])
-                      if p is not None]
-    return paths
-
-
-def _item_path(item: Any) -> str | None:
-    """`path`, `{path: flags}` (dvc.yaml) or `{path: path, md5: ...}` (dvc.lock)."""
-    if isinstance(item, str):
-        return item
-    if not isinstance(item, dict) or not item:
-        return None
-    path = item["path"] if "path" in item else next(iter(item))
-    return path if isinstance(path, str) else None
+        stages = parse_stages(repo.root, (repo.root / PIPELINE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, HimoError):
+        stages = []
+    found = {o.path for s in stages for o in s.outs}
+    try:
+        lock = parse_dvc_lock((repo.root / LOCK_FILE).read_text(encoding="utf-8"),
+                              {s.name: s.wdir for s in stages})
+    except (OSError, UnicodeDecodeError, HimoError):
+        lock = {}
+    return found | {o.path for stage in lock.values() for o in stage.outs}

@@ -21,24 +21,22 @@ from typing import Any
 
 from himo.api.recording import recording
 from himo.api.remove import make_private
-from himo.errors import PipelineError, StageFailedError
+from himo.errors import ConfigError, PipelineError, StageFailedError
 from himo.meta.kinds import infer_kind, is_code
 from himo.meta.recorder import Context, Recorder
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
 from himo.model.stage import DepState, LockEntry, Output, Stage
-from himo.objects.ingest import Ingester
-from himo.objects.links import Linker
-from himo.objects.tree import place_path, store_path, tree_objects
+from himo.objects.tree import place_path, tree_objects
 from himo.pipeline.changes import Snapshot, reasons_to_run
 from himo.pipeline.dag import Dag, build_dag
-from himo.pipeline.executor import Executor, log_tail
+from himo.pipeline.executor import log_tail
+from himo.pipeline.executors import LocalExecutor, StageExecutor, StageJob, copier
 from himo.pipeline.loader import load_stages
 from himo.pipeline.lockfile import read_lock, write_lock
 from himo.pipeline.params import read_metrics
 from himo.pipeline.runcache import RunCache, run_key
 from himo.pipeline.scheduler import run_in_order
-from himo.workspace.gitignore import ignore_target
 from himo.workspace.repo import Repo
 
 
@@ -60,6 +58,8 @@ class ReproOptions:
     dry: bool = False  # say what would run; change nothing
     jobs: int = 1  # stages run at once
     keep_going: bool = False  # after a failure, still run stages that do not depend on it
+    executor: str | None = None  # "local" or "dask"; None: config executor.default, else local
+    scheduler: str | None = None  # Dask scheduler address; None: executor.dask.scheduler, else a LocalCluster
 
 
 def load_dag(repo: Repo) -> Dag:
@@ -89,7 +89,7 @@ EXEC_STATUS = {"ran": "succeeded", "failed": "failed", "aborted": "aborted"}  # 
 
 class Reproducer:
     def __init__(self, repo: Repo, opts: ReproOptions, echo: Callable[[str], None],
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None, executor: StageExecutor | None = None) -> None:
         self.repo = repo
         self.recorder = recorder or Recorder(None, Context(repo=""))  # None: record nothing
         self.opts = opts
@@ -98,7 +98,7 @@ class Reproducer:
         self.lock = read_lock(repo.root)
         self.snap = Snapshot(repo)
         self.runs = RunCache(repo.himo_dir / "runs")
-        self.executor = Executor(repo.root, echo)
+        self.executor = executor or make_executor(repo, opts, echo)  # opts.executor, else the config's
         self.results: dict[str, StageResult] = {}
         self._mutex = threading.Lock()
         self.forced: set[str] = set()
@@ -106,8 +106,12 @@ class Reproducer:
     def run(self, names: list[str]) -> list[StageResult]:
         """Bring the stages `names` (from `select`) up to date, in DAG order."""
         self.forced = set(names) if self.opts.force else set()
-        run_in_order(self.dag, names, self._step, 1 if self.opts.dry else self.opts.jobs,
-                     self.opts.keep_going, self._skip, self.executor.stop)
+        jobs = 1 if self.opts.dry else self.executor.slots(self.opts.jobs)
+        try:
+            run_in_order(self.dag, names, self._step, jobs, self.opts.keep_going, self._skip,
+                         self.executor.stop)
+        finally:
+            self.executor.close()  # a Dask client and the cluster it started
         return [self.results[n] for n in names if n in self.results]
 
     def _skip(self, name: str) -> None:
@@ -153,7 +157,7 @@ class Reproducer:
             for out in outs:
                 info = HashInfo(out.digest or "", out.size, out.nfiles)
                 # An uncached output comes back as a private copy (it is not checked out, nor protected).
-                placer = self._copier() if out.path in uncached else ingester
+                placer = copier(self.repo) if out.path in uncached else ingester
                 place_path(placer, self.repo.root / out.path, info)
                 self.snap.forget(out.path)
             self._record(stage, deps, params, tuple(outs))
@@ -166,19 +170,18 @@ class Reproducer:
         return StageResult(stage.name, "restored", reasons)
 
     def _execute(self, stage: Stage, reasons: list[str]) -> StageResult:
-        """Run the stage, recorded as an execution from before its command to after its commit."""
+        """Run the stage, each attempt recorded as an execution from its start to after its commit."""
+        self.executor.prepare()
         self.echo(f"Running stage '{stage.name}': {'; '.join(reasons)}")
         deps, params = self.snap.deps(stage), self.snap.params(stage)
-        exec_id = self._start_execution(stage, deps, params, reasons)
+        attempts = Attempts(self, stage, deps, params, reasons)
         try:
-            result, outs = self._run_and_commit(stage, deps, params, reasons)
+            result, outs = self._run_and_commit(stage, deps, params, reasons, attempts)
         except BaseException:
-            self.recorder.end_execution(exec_id, "aborted" if self.executor.stopping else "failed",
-                                        self._inputs(deps))
+            attempts.end("aborted" if self.executor.stopping else "failed", self._inputs(deps))
             raise
-        self.recorder.end_execution(exec_id, EXEC_STATUS[result.status], self._inputs(deps),
-                                    self._outputs(stage, outs), result.exit_code, result.log,
-                                    **self._reported(stage, result.log))
+        attempts.end(EXEC_STATUS[result.status], self._inputs(deps), self._outputs(stage, outs),
+                     result.exit_code, result.log, **self._reported(stage, result.log))
         return result
 
     def _reported(self, stage: Stage, log: str | None) -> dict[str, Any]:
@@ -195,28 +198,29 @@ class Reproducer:
         return {"metrics": metrics, "log_tail": log_tail(self.repo.root / log) if log else None}
 
     def _run_and_commit(self, stage: Stage, deps: tuple[DepState, ...], params: Params,
-                        reasons: list[str]) -> tuple[StageResult, tuple[DepState, ...]]:
+                        reasons: list[str], attempts: Attempts) -> tuple[StageResult, tuple[DepState, ...]]:
         self._clear_outputs(stage)
         log = self._log_path(stage)
-        prefix = f"[{stage.name}] " if self.opts.jobs > 1 else ""
-        code = self.executor.run(stage, log, prefix)
+        prefix = f"[{stage.name}] " if self.opts.jobs > 1 or self.executor.name != "local" else ""
+        outcome = self.executor.run(StageJob(stage, deps, params, log, prefix, attempts.started))
+        for out in stage.outs:
+            self.snap.forget(out.path)
         rel_log = self.repo.rel(log)
-        if code != 0:
+        if outcome.code != 0:
             status = "aborted" if self.executor.stopping else "failed"
-            return StageResult(stage.name, status, reasons, log=rel_log, exit_code=code), ()
-        missing = [o.path for o in stage.outs if not (self.repo.root / o.path).exists()]
-        if missing:
-            self.echo(f"Stage '{stage.name}' did not create {', '.join(missing)}")
+            return StageResult(stage.name, status, reasons, log=rel_log, exit_code=outcome.code), ()
+        if outcome.missing:
+            self.echo(f"Stage '{stage.name}' did not create {', '.join(outcome.missing)}")
             return StageResult(stage.name, "failed", reasons, log=rel_log, exit_code=0), ()
-        outs = self._commit_outputs(stage)
+        outs = outcome.outs
         self._record(stage, deps, params, outs)
         self.runs.put(run_key(stage, deps, params), stage, outs)
         return StageResult(stage.name, "ran", reasons, log=rel_log, exit_code=0), outs
 
     def _start_execution(self, stage: Stage, deps: tuple[DepState, ...], params: Params,
-                         reasons: list[str]) -> str:
+                         reasons: list[str], host: str | None = None) -> str:
         code = {d.path: d.digest for d in deps if d.digest and is_code(d.path)}  # pins uncommitted code
-        return self.recorder.start_execution(stage.name, list(stage.cmd), params, reasons, code)
+        return self.recorder.start_execution(stage.name, list(stage.cmd), params, reasons, code, host)
 
     def _inputs(self, deps: tuple[DepState, ...]) -> list[ArtifactRef]:
         return [_ref(d, self._dep_kind(d.path)) for d in deps if d.digest]
@@ -255,23 +259,6 @@ class Reproducer:
                     " `himo repro` again") from exc
             self.snap.forget(out.path)
 
-    def _copier(self) -> Ingester:
-        """Stores and places by copying, whatever cache.type says: for uncached outputs, whose
-        bytes the cache keeps for the run-cache only, the workspace file staying the stage's own."""
-        return Ingester(self.repo.odb, self.repo.state, Linker(("copy",)), self.repo.jobs)
-
-    def _commit_outputs(self, stage: Stage) -> tuple[DepState, ...]:
-        ingester = self.repo.ingester()
-        states = []
-        for out in stage.outs:
-            path = self.repo.root / out.path
-            info = store_path(ingester if out.cache else self._copier(), path)
-            if out.cache:
-                ignore_target(path)
-            self.snap.forget(out.path)
-            states.append(DepState(out.path, info.digest, info.size, info.nfiles))
-        return tuple(states)
-
     def _record(self, stage: Stage, deps: tuple[DepState, ...], params, outs) -> None:  # type: ignore[no-untyped-def]
         with self._mutex:
             self.lock[stage.name] = LockEntry(stage.cmd, deps, params, outs)
@@ -280,6 +267,37 @@ class Reproducer:
     def _log_path(self, stage: Stage):  # type: ignore[no-untyped-def]
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         return self.repo.himo_dir / "logs" / stage.name.replace("/", "_") / f"{stamp}.log"
+
+
+class Attempts:
+    """A stage's executions in the store: one per attempt. An attempt that starts while another
+    was running means that one was lost (its worker died): it ends `aborted`."""
+
+    def __init__(self, reproducer: Reproducer, stage: Stage, deps: tuple[DepState, ...], params: Params,
+                 reasons: list[str]) -> None:
+        self.reproducer, self.stage, self.deps, self.params, self.reasons = (
+            reproducer, stage, deps, params, reasons)
+        self.seen: set[str] = set()
+        self.exec_id: str | None = None
+        self._mutex = threading.Lock()
+
+    def started(self, attempt: str, host: str | None) -> None:
+        with self._mutex:
+            if attempt in self.seen:
+                return
+            self.seen.add(attempt)
+            if self.exec_id is not None:
+                inputs = self.reproducer._inputs(self.deps)
+                self.reproducer.recorder.end_execution(self.exec_id, "aborted", inputs)
+            self.exec_id = self.reproducer._start_execution(self.stage, self.deps, self.params, self.reasons,
+                                                            host)
+
+    def end(self, status: str, *args: Any, **extra: Any) -> None:
+        with self._mutex:
+            if self.exec_id is None:  # it failed before any attempt started (say, sending its deps)
+                self.exec_id = self.reproducer._start_execution(self.stage, self.deps, self.params,
+                                                                self.reasons)
+            self.reproducer.recorder.end_execution(self.exec_id, status, *args, **extra)
 
 
 def _out_kind(out: Output) -> str:
@@ -317,6 +335,31 @@ def repro(repo: Repo, targets: list[str] | None = None, opts: ReproOptions | Non
             return _check(reproducer.run(names))
 
 
+def _local(repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -> StageExecutor:
+    return LocalExecutor(repo, echo)
+
+
+def _dask(repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -> StageExecutor:
+    from himo.api.dask_executor import DaskExecutor
+
+    return DaskExecutor(repo, echo, opts.scheduler or repo.config.get("executor.dask.scheduler"))
+
+
+EXECUTORS: dict[str, Callable[[Repo, ReproOptions, Callable[[str], None]], StageExecutor]] = {
+    "local": _local, "dask": _dask}
+
+
+def make_executor(repo: Repo, opts: ReproOptions, echo: Callable[[str], None]) -> StageExecutor:
+    """The executor `opts` asks for, else config `executor.default`, else local."""
+    name = opts.executor or repo.config.get("executor.default") or "local"
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r} (executor.default)",
+                          f"use one of {', '.join(EXECUTORS)}")
+    if opts.dry:  # nothing runs: no cluster to start
+        return LocalExecutor(repo, echo)
+    return EXECUTORS[name](repo, opts, echo)
+
+
 def _check(results: list[StageResult]) -> list[StageResult]:
     failed = [r for r in results if r.status in ("failed", "aborted")]
     if failed:
@@ -335,4 +378,6 @@ def _args(targets: list[str], opts: ReproOptions) -> list[str]:
     flags = [flag for flag, on in (("--force", opts.force), ("--single-item", opts.single_item),
                                    ("--downstream", opts.downstream), ("--keep-going", opts.keep_going))
              if on]
-    return flags + (["--jobs", str(opts.jobs)] if opts.jobs > 1 else []) + targets
+    executor = (["--executor", opts.executor] if opts.executor else []) + (
+        ["--scheduler", opts.scheduler] if opts.scheduler else [])
+    return flags + (["--jobs", str(opts.jobs)] if opts.jobs > 1 else []) + executor + targets

@@ -34,11 +34,12 @@ from himo.errors import (
 )
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
-from himo.model import TreeEntry
+from himo.model import HashInfo, TreeEntry
 from himo.model.urls import mask_url
 from himo.objects.files import unlink_quietly
 from himo.objects.hashing import MMAP_THRESHOLD, hash_bytes, hash_file
 from himo.objects.parallel import run_forked, run_parallel
+from himo.objects.tree import tree_objects
 from himo.objects.verify import Verifier
 from himo.progress import SILENT, Reporter
 from himo.remotes.base import Remote
@@ -372,3 +373,30 @@ def _run(
 
 
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")  # never probe cloud metadata hosts
+
+
+def fetch_objects(repo: Repo, store: Remote, infos: dict[str, HashInfo]) -> None:
+    """Bring everything `infos` (path -> identity) needs from `store` into the cache, each object
+    verified by digest (a directory: its manifest, then its files); raise if any is missing or
+    corrupted. For stages run elsewhere (Dask): no pointers, no records."""
+    result = TransferResult(store.name)
+    _download(repo, store, {info.digest: path for path, info in infos.items()}, result, SILENT)
+    raise_for(result, "fetch")
+    ingester = repo.ingester()
+    files = {oid: path for path, info in infos.items() if info.isdir for oid in tree_objects(ingester, info)}
+    _download(repo, store, files, result, SILENT)
+    raise_for(result, "fetch")
+
+
+def push_objects(repo: Repo, store: Remote, infos: dict[str, HashInfo]) -> int:
+    """Send what `infos` need from the cache to `store`, only what it lacks; how many were sent."""
+    ingester = repo.ingester()
+    wanted = {oid: path for path, info in infos.items() for oid in tree_objects(ingester, info)}
+    result = TransferResult(store.name, paths=wanted)
+    with remote_errors(store):
+        todo = sorted(set(wanted) - store.existing(wanted))
+        sent = _upload(repo, store, todo, {}, SILENT)
+    result.bad_cache = [(wanted[error.oid], error) for error in _moved_aside(repo, todo, sent)]
+    result.bad_targets = [path for path, _ in result.bad_cache]
+    raise_for(result, "push")
+    return len(todo)

@@ -38,7 +38,7 @@ COMMANDS = {
     "run": ("himo.cli.pipeline:run_cmd", "Add a stage and run it at once."),
     "repro": ("himo.cli.pipeline:repro_cmd", "Run the stages whose inputs changed."),
     "dag": ("himo.cli.pipeline:dag_cmd", "Show the pipeline graph."),
-    "exp": ("himo.cli.exp:exp_group", "Experiments: runs with changed params, isolated from the workspace."),
+    "exp": ("himo.cli.exp:exp_group", "Experiments: runs with changed params, kept apart."),
     "queue": ("himo.cli.exp:queue_group", "The experiment queue: start, status, remove."),
     "params": ("himo.cli.metrics:params_group", "Compare parameters between revisions."),
     "metrics": ("himo.cli.metrics:metrics_group", "Show and compare metrics."),

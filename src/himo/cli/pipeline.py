@@ -114,6 +114,10 @@ repro_options = [
     click.option("-j", "--jobs", type=click.IntRange(1), default=1, help="Stages run at once."),
     click.option("-k", "--keep-going", is_flag=True, help="After a failure, run independent stages."),
     click.option("--pull", is_flag=True, help="Fetch missing dependencies from the remote first."),
+    click.option("--executor", type=click.Choice(["local", "dask"]),
+                 help="Where stages run (default: config executor.default, else local)."),
+    click.option("--scheduler", metavar="ADDRESS",
+                 help="Dask scheduler (default: config executor.dask.scheduler, else a local cluster)."),
 ]
 
 
@@ -125,7 +129,8 @@ def _with(options: list[Any], fn: Any) -> Any:
 
 def _reproduce(targets: list[str], force: bool, single_item: bool, downstream: bool, dry: bool,
                jobs: int, keep_going: bool, pull: bool, git_files: str = "himo.lock",
-               command: str = "repro", args: list[str] | None = None) -> None:
+               command: str = "repro", args: list[str] | None = None, executor: str | None = None,
+               scheduler: str | None = None) -> None:
     from himo.api.repro import ReproOptions, repro
 
     repo = find_repo()
@@ -133,7 +138,7 @@ def _reproduce(targets: list[str], force: bool, single_item: bool, downstream: b
         from himo.api.transfer import pull as pull_data
 
         pull_data(repo, [], reporter=OUT.reporter())
-    opts = ReproOptions(force, single_item, downstream, dry, jobs, keep_going)
+    opts = ReproOptions(force, single_item, downstream, dry, jobs, keep_going, executor, scheduler)
     results = repro(repo, targets, opts, echo=OUT.echo, command=command, args=args)
     ran = [r for r in results if r.status in ("ran", "restored")]
     if not dry:

@@ -62,13 +62,15 @@ class Recorder:
                      "queued_at": queued_at or started, **context})
 
     def start_execution(self, stage: str, cmd: list[str] | str, params: dict[str, Any] | None = None,
-                        reasons: list[str] | None = None, code_digests: dict[str, str] | None = None) -> str:
+                        reasons: list[str] | None = None, code_digests: dict[str, str] | None = None,
+                        host: str | None = None) -> str:
+        """`host`: where the stage runs, when not on this machine (a Dask worker)."""
         exec_id = str(uuid.uuid4())
         ctx = self.context
         self._write({"type": "exec_start", "exec_id": exec_id, "run_id": self.run_id, "stage": stage,
                      "cmd": cmd, "params": params or {}, "reasons": reasons or [],
                      "code_digests": code_digests or {}, "started_at": now(), "git_commit": ctx.git_commit,
-                     "branch": ctx.branch, "dirty": ctx.dirty, "host": ctx.host, "user": ctx.user,
+                     "branch": ctx.branch, "dirty": ctx.dirty, "host": host or ctx.host, "user": ctx.user,
                      "himo_version": ctx.himo_version})
         return exec_id
 

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from himo.errors import UsageError
 from himo.meta.records import STATUSES, TRIGGERS
 from himo.ui import views
 from himo.ui.app import Dashboard
@@ -76,9 +77,15 @@ def artifacts(request: Request, q: str = "", kind: str = "") -> HTMLResponse:
 
 
 @router.get("/artifacts/{digest}")
-def artifact(request: Request, digest: str) -> HTMLResponse:
+def artifact(request: Request, digest: str, direction: str = "both", depth: str = "5") -> HTMLResponse:
+    """`direction`, `depth` (and `latest=1`): the lineage graph's, kept in the URL by the page."""
     d = _d(request)
-    return d.render("artifact.html", request, artifact=views.artifact(d, digest))
+    try:
+        views.lineage_args(direction, depth)
+        problem = None
+    except UsageError as error:  # said above the graph (which waits for a valid choice), not as a page
+        problem = f"{error.message}. {error.hint}"
+    return d.render("artifact.html", request, artifact=views.artifact(d, digest), lineage_problem=problem)
 
 
 @router.get("/releases")
@@ -96,6 +103,8 @@ def metrics(request: Request, exec: Annotated[list[str] | None, Query()] = None,
     found = views.metrics(d, exec) if exec else recent
     key = key or (found["keys"][0] if found["keys"] else "")
     history = views.metric_history(d, key) if key else []
+    if key and not history and key not in found["keys"]:
+        views.unknown_metric(key, found["keys"])
     return d.render("metrics.html", request, recent=recent, metrics=found, key=key, history=history,
                     chosen=exec or [])
 

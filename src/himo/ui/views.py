@@ -350,11 +350,20 @@ def _cache_places(d: Dashboard, digest: str) -> list[dict[str, Any]]:
              "detail": p.detail} for p in places if p.kind == "cache"]
 
 
-def lineage(d: Dashboard, prefix: str, direction: str = "both", depth: int = 5) -> dict[str, Any]:
-    """The lineage graph as cytoscape elements: artifacts and executions, edges in data-flow order."""
+def lineage_args(direction: str, depth: str) -> int:
+    """The lineage graph's direction and depth checked (a UsageError names the choices); the depth."""
     if direction not in ("both", "upstream", "downstream"):
         raise UsageError(f"direction {direction!r} is not both, upstream or downstream",
                          "pick one in the Direction list (the URL's ?direction=)")
+    if not depth.isdigit() or not 1 <= int(depth) <= MAX_DEPTH:
+        raise UsageError(f"depth {depth!r} is not a number from 1 to {MAX_DEPTH}",
+                         "pick a depth in the Depth box (the URL's ?depth=)")
+    return int(depth)
+
+
+def lineage(d: Dashboard, prefix: str, direction: str = "both", depth: int = 5) -> dict[str, Any]:
+    """The lineage graph as cytoscape elements: artifacts and executions, edges in data-flow order."""
+    lineage_args(direction, str(depth))
     digest = resolve_digest(d, prefix)
     graph = d.meta.lineage(digest, upstream=direction != "downstream", downstream=direction != "upstream",
                            depth=max(1, min(depth, MAX_DEPTH)))
@@ -412,13 +421,12 @@ def releases(d: Dashboard, env: str | None = None, at: str | None = None) -> dic
                         f"environments released to: {', '.join(environments)}" if environments
                         else "nothing is released yet: himo release PATH --env ENV")
     rows = [jsonable(r) for r in d.meta.timeline(env=env or None, at=when)]
-    rollbacks = _rollbacks(d.meta.timeline(env=env or None)) if when else None
+    rollbacks = _rollbacks(jsonable(d.meta.timeline(env=env or None)) if when else rows)
     metrics = d.meta.model_metrics([r["digest"] for r in rows])
-    rollbacks = rollbacks if rollbacks is not None else _rollbacks(rows)
     envs: dict[str, list[dict[str, Any]]] = {}
     models: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for row in rows:
-        row["live"] = row["retired_at"] is None
+        row["live"] = when is not None or row["retired_at"] is None  # at `at`: the rows are those live then
         row["rollback_to"] = rollbacks.get(row["id"])
         row["metrics"] = jsonable(metrics.get(row["digest"]))
         envs.setdefault(row["env"], []).append(row)
@@ -437,7 +445,7 @@ def _rollbacks(rows: list[Any]) -> dict[int, str]:
     found: dict[int, str] = {}
     seen: dict[tuple[str, str, str], str] = {}
     for row in reversed(rows):
-        r = row if isinstance(row, dict) else jsonable(row)
+        r = row
         place = (r["env"], r["name"] or "", r["digest"])
         if place in seen:
             found[r["id"]] = seen[place]
@@ -532,11 +540,16 @@ def compare(d: Dashboard, run_values: list[str], baseline: str | None = None,
 
 
 def _chosen_metrics(metrics: list[str] | None, keys: list[str]) -> list[str]:
-    unknown = [m for m in metrics or [] if m not in keys]
-    if unknown:
-        known = ", ".join(keys) if keys else "none: these runs reported no metrics"
-        raise UsageError(f"metric {unknown[0]!r} is not reported by the compared runs", f"known: {known}")
+    for m in metrics or []:
+        if m not in keys:
+            unknown_metric(m, keys, "the compared runs")
     return list(metrics) if metrics else keys
+
+
+def unknown_metric(key: str, keys: list[str], where: str = "any execution shown") -> None:
+    """A metric key nothing reported: an error naming the keys that exist (not an empty chart)."""
+    known = ", ".join(keys) if keys else "none: no metrics were reported"
+    raise UsageError(f"metric {key!r} is not reported by {where}", f"known metrics (FILE:KEY): {known}")
 
 
 def _baseline(d: Dashboard, baseline: str | None, run_ids: list[str],

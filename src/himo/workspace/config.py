@@ -24,7 +24,9 @@ SECTION_KEYS = {
     "meta": {"url", "deliver", "record"},
     "openlineage": {"url", "namespace"},
     "ui": {"metrics", "params"},
+    "executor": {"default", "dask.scheduler"},  # `repro`'s executor; the Dask scheduler's address
 }
+EXECUTORS = ("local", "dask")
 DELIVER_MODES = ("background", "inline")
 REMOTE_KEYS = {
     "url",
@@ -54,7 +56,7 @@ def split_key(key: str) -> list[str]:
             return parts
         valid = ", ".join(sorted(REMOTE_KEYS))
         raise ConfigError(f"unknown remote option {parts[2]!r} in {key!r}", f"valid options: {valid}")
-    if len(parts) == 2 and parts[1] in SECTION_KEYS.get(parts[0], ()):
+    if len(parts) >= 2 and ".".join(parts[1:]) in SECTION_KEYS.get(parts[0], ()):
         return parts
     valid = ", ".join(f"{s}.{k}" for s, keys in SECTION_KEYS.items() for k in sorted(keys))
     raise ConfigError(f"unknown config key {key!r}", f"valid keys: {valid}, remote.NAME.OPTION")
@@ -74,6 +76,8 @@ def validate_value(parts: list[str], value: str, local: bool) -> Any:
         raise ConfigError(f"meta.deliver must be one of {', '.join(DELIVER_MODES)}, not {value!r}")
     if parts == ["meta", "record"]:
         return boolean("meta.record", value)
+    if parts == ["executor", "default"] and value not in EXECUTORS:
+        raise ConfigError(f"executor.default must be one of {', '.join(EXECUTORS)}, not {value!r}")
     if parts[-1] in URL_KEYS and has_password(value) and not local:
         raise ConfigError(f"refusing to write a password in {'.'.join(parts)} to .himo/config "
                           "(tracked by git)", URL_HINTS[parts[0]])
@@ -122,8 +126,10 @@ def check_shape(data: dict[str, Any]) -> None:
     """A loaded file's known sections are tables and its known keys have usable values (a hand
     edit may say `url = 5`); ConfigError naming the key. Unknown keys are left alone (a newer himo's)."""
     for section, keys in SECTION_KEYS.items():
-        for key in keys & set(_table(data, [section])):
-            check_loaded([section, key], data[section][key])
+        for key in keys:
+            parts = [section, *key.split(".")]
+            if parts[-1] in _table(data, parts[:-1]):
+                check_loaded(parts, _table(data, parts[:-1])[parts[-1]])
     for name, options in _table(data, ["remote"]).items():
         for option in REMOTE_KEYS & set(_table(data, ["remote", name])):
             check_loaded(["remote", name, option], options[option])
@@ -152,6 +158,8 @@ def check_loaded(parts: list[str], value: Any) -> None:
         link_types(value)
     elif parts == ["meta", "deliver"] and value not in DELIVER_MODES:
         raise ConfigError(f"meta.deliver must be one of {', '.join(DELIVER_MODES)}, not {value!r}")
+    elif parts == ["executor", "default"] and value not in EXECUTORS:
+        raise ConfigError(f"executor.default must be one of {', '.join(EXECUTORS)}, not {value!r}")
 
 
 class ConfigFile:

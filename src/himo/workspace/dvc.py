@@ -39,8 +39,7 @@ CHUNK = 1 << 20
 REFETCH = "fetch it again with `dvc fetch`"
 
 
-class DvcFormatError(PathError):
-    """A DVC file that cannot be read: one line naming the file and the field."""
+DvcFormatError = PathError  # a DVC file that cannot be read: one line naming the file and the field
 
 
 @dataclass(frozen=True)
@@ -261,8 +260,7 @@ def find_dvc_files(root: Path) -> list[str]:
     return sorted(found)
 
 
-class DvcCorruptError(PathError):
-    """An object in a DVC cache or remote whose md5 is not its name."""
+DvcCorruptError = PathError  # an object in a DVC cache or remote whose md5 is not its name
 
 
 def has_object(store: Path, md5: str) -> bool:

@@ -110,7 +110,7 @@ var himo = (function () {
           box.dataset.ready = String(shown.nodes.length);
         });
     }
-    form.addEventListener("change", function () { remember(); load(); });
+    form.addEventListener("change", function () { url = new URLSearchParams(); remember(); load(); });
     form.addEventListener("submit", function (e) { e.preventDefault(); remember(); load(); });
     form.querySelector("[name=fit]").addEventListener("click", function () {
       if (box.cy) { box.cy.fit(undefined, 20); box.dataset.view = "fit"; }
@@ -118,7 +118,8 @@ var himo = (function () {
     form.querySelector("[name=reset]").addEventListener("click", function () {
       if (box.cy && start) { box.cy.viewport({zoom: start.zoom, pan: start.pan}); box.dataset.view = "reset"; }
     });
-    load();
+    if (message.hidden) { load(); }  // else the server said what is wrong with the URL's choice
+    else { box.dataset.ready = "error"; }
   }
 
   function pipeline(id, dataId) {

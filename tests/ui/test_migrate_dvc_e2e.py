@@ -4,6 +4,7 @@ DVC, taken over by `himo migrate dvc` with no re-run, then changed and changed b
 The project: data.xml imported (`dvc import`) from a local git data registry, a tracked folder
 (`dvc add data/stopwords`), params.yaml, prepare -> featurize -> train -> evaluate with a tiny
 scikit-learn model, dvclive logging in evaluate, top-level metrics/plots/artifacts in dvc.yaml.
+Here, under tests/ui, for the end: `himo plots show`'s page drawn in Chromium.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from tests.conftest import Himo
 from tests.dvc import dvc, git
@@ -151,7 +153,7 @@ def ran(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
 
 
-def test_a_dvc_project_taken_over_by_himo(tmp_path: Path) -> None:
+def test_a_dvc_project_taken_over_by_himo(tmp_path: Path, page: Page) -> None:
     registry, root = tmp_path / "registry", tmp_path / "project"
     registry.mkdir()
     root.mkdir()
@@ -179,7 +181,13 @@ def test_a_dvc_project_taken_over_by_himo(tmp_path: Path) -> None:
     back = himo("repro").stdout
     assert "Restored stage 'train' from the run-cache" in back and ran(back) == []
     assert json.loads((root / "eval" / "metrics.json").read_text()) == dvc_metrics
-    # TODO(plots helper): `himo plots show` writes the HTML and its charts render in Chromium.
+
+    himo("plots", "show", "-o", str(tmp_path / "plots"))
+    page.goto((tmp_path / "plots" / "index.html").as_uri())  # the page fixture fails on any console error
+    roc = page.locator('figure[data-plot-id="ROC"]')
+    expect(roc.locator(".vega-plot svg.marks")).to_have_count(1)
+    assert roc.locator("path, text").count() > 10  # axes, ticks and the two curves drawn
+    expect(page.locator(".plot-error")).to_have_count(0)
 
 
 def _flat(doc: dict[str, object], prefix: str = "") -> dict[str, object]:

@@ -1,0 +1,1 @@
+"""sitecustomize.py for the Python processes of stages (see pipeline/executor.stage_env)."""

@@ -1,0 +1,257 @@
+"""The dashboard's comparing and browsing features in Chromium, over the team project
+(tests/ui/project.py: a failure, run-cache restores, releases and a rollback, evaluate run alone,
+a foreach sweep of 12 stages on a branch): the runs table, compare, lineage controls, artifacts,
+releases; every page also fails its test on a console warning (tests/ui/conftest.py)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
+
+from himo.ui import views
+
+ACCURACY = "metrics.json:accuracy"
+
+
+def runs_of(page: Page, base: str) -> list[dict[str, Any]]:
+    """The runs, newest first: sweep, evaluate alone, restored (lr 0.1), lr 0.3, lr 5 (failed), lr 0.1,
+    add."""
+    runs = page.request.get(base + "/api/runs").json()["runs"]
+    assert [[e["stage"] for e in r["executions"]][:2] for r in runs] == [
+        ["sweep@1", "sweep@2"], ["evaluate"], ["train", "evaluate"], ["train", "evaluate"], ["train"],
+        ["prepare", "train"], ["add"]]
+    return runs
+
+
+def column(page: Page, key: str) -> list[str]:
+    return page.locator(f"#runs tbody td[data-key='{key}']").all_inner_texts()
+
+
+def test_runs_table_columns_sort_branch_filter_grid_groups_and_tick_to_compare(page: Page,
+                                                                               team_served: str) -> None:
+    runs = runs_of(page, team_served)
+    page.goto(team_served + "/runs")
+    heads = page.locator("#runs thead th.value-col")
+    # the newest run's metrics, the param that differs between the runs shown
+    expect(heads).to_have_text([ACCURACY, "metrics.json:loss", "train.lr"])
+    ids = page.locator("#runs tbody td:nth-child(2)")
+    expect(ids).to_have_text([r["id"][:8] for r in runs])  # as the CLI prints them
+    assert column(page, "param:train.lr") == ["–", "–", "0.1", "0.3", "5", "0.1", "–"]
+    assert column(page, f"metric:{ACCURACY}") == ["–", "0.6", "0.6", "0.8", "–", "0.6", "–"]
+
+    page.locator("#runs thead th", has_text=ACCURACY).click()  # ascending, empty cells last
+    expect(page.locator(f"#runs tbody td[data-key='metric:{ACCURACY}']")).to_have_text(
+        ["0.6", "0.6", "0.6", "0.8", "–", "–", "–"])
+    page.locator("#runs thead th", has_text=ACCURACY).click()
+    expect(page.locator(f"#runs tbody td[data-key='metric:{ACCURACY}']").first).to_have_text("0.8")
+
+    sweep = page.locator("#runs tbody tr").filter(has=page.locator(f"a[href='/runs/{runs[0]['id']}']"))
+    expect(sweep.locator(".chip")).to_have_text(["sweep@ ×12"])  # one chip for the foreach stage
+
+    grid = page.locator("#grid")
+    group = grid.locator("tr.group[data-group=sweep]")
+    expect(group.locator("th")).to_contain_text("sweep@")
+    members = grid.locator("tr.member[data-member-of=sweep]")
+    expect(members).to_have_count(12)
+    expect(members.first).to_be_hidden()
+    group.locator("button.toggle").click()
+    expect(members.first).to_be_visible()
+    expect(members.locator("th.stage")).to_have_text([f"sweep@{i}" for i in range(1, 13)])  # 2 before 10
+    stages = page.locator("select[name=stage] option").all_inner_texts()
+    assert stages.index("sweep@2") < stages.index("sweep@10")
+
+    page.select_option("select[name=branch]", "sweep")
+    page.locator("#run-filters button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"branch=sweep"))
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    page.goto(team_served + "/runs?branch=main&metric=metrics.json:loss&param=train.lr")
+    expect(page.locator("#runs tbody tr")).to_have_count(6)
+    expect(page.locator("#runs thead th.value-col")).to_have_text(["metrics.json:loss", "train.lr"])
+
+    button = page.locator("#compare-button")
+    expect(button).to_be_disabled()
+    for run in (runs[1], runs[3]):  # evaluate alone (lr 0.1, from upstream) and lr 0.3
+        page.locator(f"#runs input[value='{run['id'][:8]}']").check()
+    expect(button).to_be_enabled()
+    button.click()
+    expect(page).to_have_url(re.compile(rf"/compare\?run={runs[1]['id'][:8]}&run={runs[3]['id'][:8]}$"))
+    expect(page.locator("#compare-table thead th[data-run]")).to_have_count(2)  # only the ticked runs
+
+
+def test_compare_params_used_deltas_against_a_baseline_and_charts(page: Page, team_served: str) -> None:
+    runs = runs_of(page, team_served)
+    alone, restored, lr3, failed = (r["id"][:8] for r in runs[1:5])
+    page.goto(f"{team_served}/compare?run={alone}&run={restored}")
+    # evaluate alone used its model's lr (train's, upstream, in an earlier run): the same as the restore
+    expect(page.locator("#compare-params tr[data-param]")).to_have_count(0)
+    expect(page.locator("#no-param-differs")).to_be_visible()
+    expect(page.locator("#all-params tr[data-param='train.lr'] td.num")).to_have_text(["0.1", "0.1"])
+
+    page.goto(f"{team_served}/compare?run={alone}&run={lr3}&run={failed}")
+    expect(page.locator("#compare-table thead th[data-run]")).to_have_count(3)
+    expect(page.locator("#compare-params tr[data-param='train.lr'] td.num")).to_have_text(["0.1", "0.3", "5"])
+    accuracy = page.locator(f"#compare-metrics tr[data-key='{ACCURACY}'] td.num")
+    expect(accuracy.nth(0)).to_have_text("0.6")  # the baseline: the first run with metrics
+    expect(accuracy.nth(1)).to_contain_text("0.8 +0.2 (+33.33%)")
+    expect(accuracy.nth(1).locator(".delta")).to_have_class(re.compile("delta-up"))
+    expect(page.locator("body")).to_have_attribute("data-charts", "ready")
+    charts = page.locator("#metric-charts canvas")
+    expect(charts).to_have_count(2)  # every metric at once
+    low = page.evaluate("() => document.querySelector('#metric-charts canvas').chart.scales.y.min")
+    assert 0.5 < low < 0.6  # around 0.6 .. 0.8, not from 0
+    expect(page.locator("#scatter-chart")).to_have_attribute("data-points", "2")  # the failed run: no metric
+    expect(page.locator("#parallel-chart")).to_have_attribute("data-axes", "3")  # train.lr, accuracy, loss
+
+    page.select_option("#compare-controls select[name=baseline]", lr3)
+    page.locator("#compare-controls input[value='metrics.json:loss']").uncheck()
+    page.locator("#compare-controls button[type=submit]").click()
+    expect(page).to_have_url(re.compile(rf"baseline={lr3}&metric=metrics.json%3Aaccuracy$"))
+    expect(accuracy.nth(0)).to_contain_text("0.6 -0.2 (-25%)")
+    expect(accuracy.nth(0).locator(".delta")).to_have_class(re.compile("delta-down"))
+    expect(page.locator("#compare-table thead th.baseline")).to_contain_text(lr3)
+    expect(page.locator("#metric-charts canvas")).to_have_count(1)
+
+    page.goto(f"{team_served}/compare?run={alone}&run={lr3}&metric=metrics.json:f1")
+    expect(page.locator("#error-message")).to_have_text(
+        "metric 'metrics.json:f1' is not reported by the compared runs")
+    expect(page.locator(".hint")).to_contain_text("metrics.json:accuracy, metrics.json:loss")
+    page.goto(f"{team_served}/compare")
+    expect(page.locator("#compare-empty")).to_be_visible()
+
+
+def graph_view(page: Page) -> dict[str, Any]:
+    return page.evaluate("() => { const cy = document.getElementById('lineage').cy; return {zoom: cy.zoom(), "
+                         "pan: cy.pan(), labels: cy.nodes().map(n => n.data('label'))}; }")
+
+
+def test_lineage_fit_reset_latest_only_and_url_state(page: Page, team_served: str) -> None:
+    raw = next(a for a in page.request.get(team_served + "/api/artifacts?kind=dataset").json()["artifacts"]
+                    if a["path"] == "data/raw.csv")["digest"]
+    page.goto(f"{team_served}/artifacts/{raw}?direction=downstream&depth=4")
+    form = page.locator("#lineage-controls")
+    expect(form.locator("select[name=direction]")).to_have_value("downstream")
+    expect(form.locator("input[name=depth]")).to_have_value("4")
+    expect(page.locator("#lineage")).to_have_attribute("data-ready", re.compile(r"^\d+$"))
+    everything = graph_view(page)
+    assert sum(label.startswith("models/model.pkl") for label in everything["labels"]) == 2  # lr 0.1, lr 0.3
+
+    form.locator("input[name=latest]").check()
+    expect(page).to_have_url(re.compile(r"direction=downstream&depth=4&latest=1$"))
+    page.wait_for_function("(n) => document.getElementById('lineage').dataset.ready !== String(n)",
+                           arg=len(everything["labels"]))
+    latest = graph_view(page)
+    assert sum(label.startswith("models/model.pkl") for label in latest["labels"]) == 1  # not lr 0.3's
+    assert len(latest["labels"]) < len(everything["labels"])
+
+    page.evaluate("() => { const cy = document.getElementById('lineage').cy; cy.zoom(2.5); "
+                  "cy.pan({x: -400, y: 0}); }")
+    form.locator("button[name=fit]").click()  # every node in view again
+    expect(page.locator("#lineage")).to_have_attribute("data-view", "fit")
+    inside = page.evaluate("() => { const cy = document.getElementById('lineage').cy, e = cy.extent(), "
+                           "b = cy.elements().boundingBox(); return b.x1 >= e.x1 - 1 && b.x2 <= e.x2 + 1 "
+                           "&& b.y1 >= e.y1 - 1 && b.y2 <= e.y2 + 1; }")
+    assert inside
+    page.evaluate("() => { document.getElementById('lineage').cy.pan({x: 300, y: 200}); }")  # returns nothing
+    form.locator("button[name=reset]").click()  # the view the page opened with
+    expect(page.locator("#lineage")).to_have_attribute("data-view", "reset")
+    assert graph_view(page)["zoom"] == latest["zoom"] and graph_view(page)["pan"] == latest["pan"]
+
+    page.reload()  # the state lives in the URL
+    expect(form.locator("input[name=latest]")).to_be_checked()
+    expect(form.locator("select[name=direction]")).to_have_value("downstream")
+
+    page.goto(f"{team_served}/artifacts/{raw}?direction=sideways")
+    expect(page.locator("#lineage-message")).to_have_text(
+        "direction 'sideways' is not both, upstream or downstream. pick one in the Direction list "
+        "(the URL's ?direction=)")
+
+
+def test_artifacts_page_model_metrics_releases_rollback_and_at(page: Page, team_served: str) -> None:
+    page.goto(team_served + "/artifacts")
+    rows = page.locator("#artifacts > tbody > tr")
+    expect(rows).to_have_count(2)  # the model and the raw data (kinds model and dataset)
+    model = page.locator("#artifacts tr[data-path='models/model.pkl']")
+    expect(model).to_contain_text("production v3 · live")
+    expect(model.locator(".metric-list")).to_contain_text("0.6")
+    page.fill("input[name=q]", "MODEL")
+    page.locator("#artifact-search button").click()
+    expect(rows).to_have_count(1)
+    page.goto(team_served + "/artifacts?q=nothing-like-it")
+    expect(page.locator("#artifacts-empty")).to_contain_text("nothing-like-it")
+    page.goto(team_served + "/artifacts?kind=code")
+    expect(page.locator("#artifacts > tbody > tr")).to_have_count(4)  # the four scripts, newest version each
+
+    page.goto(team_served + "/artifacts")
+    model.locator("a").first.click()
+    expect(page.locator("#artifact-metrics tr[data-key='metrics.json:accuracy']")).to_contain_text("0.6")
+    expect(page.locator("#artifact-releases .rollback")).to_have_text("rollback")
+
+    page.goto(team_served + "/releases")
+    production = page.locator("section.env[data-env=production] table.releases tbody > tr")
+    expect(production.locator("td:first-child b")).to_have_text(["v3", "v2", "v1"])
+    expect(production.nth(0).locator(".rollback")).to_have_text("rollback to v1")
+    expect(production.nth(1).locator(".rollback")).to_have_count(0)
+    accuracy = f".release-metrics .metric[data-key='{ACCURACY}']"
+    expect(production.nth(1).locator(accuracy)).to_contain_text("0.8")
+    expect(production.nth(0).locator(accuracy)).to_contain_text("0.6")
+
+    first = page.request.get(team_served + "/api/releases?env=production").json()["envs"]["production"][-1]
+    at = (datetime.fromisoformat(first["released_at"]) + timedelta(seconds=1)).isoformat()  # inside v1
+    page.goto(f"{team_served}/releases?at={at}")
+    expect(page.locator("section.env[data-env=production] .live-now")).to_contain_text("live at")
+    expect(page.locator("section.env[data-env=production] .live-now")).to_contain_text("v1")
+    expect(page.locator("section.env.nothing-live[data-env=staging]")).to_contain_text(
+        "Nothing was live in staging at")
+    page.goto(team_served + "/releases?at=2000-01-01")
+    expect(page.locator("section.env.nothing-live")).to_have_count(2)
+    page.goto(team_served + "/releases?env=qa")
+    expect(page.locator("#error-message")).to_have_text("no release in environment 'qa'")
+    expect(page.locator(".hint")).to_have_text("environments released to: production, staging")
+
+
+def test_run_ids_as_the_cli_prints_them_and_clear_messages(page: Page, team_served: str) -> None:
+    run = runs_of(page, team_served)[1]
+    page.goto(f"{team_served}/runs/{run['id'][:8]}")
+    expect(page).to_have_url(f"{team_served}/runs/{run['id']}")
+    expect(page.locator("h1")).to_contain_text(run["id"][:8])
+    page.goto(f"{team_served}/runs/{run['id'][:8].upper()}")
+    expect(page).to_have_url(f"{team_served}/runs/{run['id']}")
+    page.goto(f"{team_served}/runs/00000000")
+    expect(page.locator("#error-message")).to_have_text("no run 00000000 in the store")
+    page.goto(f"{team_served}/metrics?key=metrics.json:f1")
+    expect(page.locator("#error-message")).to_have_text("metric 'metrics.json:f1' is not reported by any "
+                                                        "execution shown")
+    expect(page.locator(".hint")).to_contain_text("metrics.json:accuracy")
+
+
+@pytest.mark.parametrize("path", ["/runs", "/pipeline", "/artifacts", "/releases", "/metrics", "/compare"])
+def test_every_page_without_console_warnings(page: Page, team_served: str, path: str) -> None:
+    page.goto(team_served + path)  # the fixture fails the test on any console error or warning
+    expect(page.locator("h1")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+
+
+def test_more_rows_than_shown_say_so(team_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the grid's and the chips' limits a page says "+N more" instead of dropping rows silently."""
+    monkeypatch.setattr(views, "GRID_ROWS", 2)
+    monkeypatch.setattr(views, "CHIPS", 1)
+    page = team_client.get("/runs", headers={"accept": "text/html"}).text
+    grid = team_client.get("/api/grid").json()
+    assert len(grid["stages"]) == 2 and grid["more"] == 3  # add, prepare, train, evaluate, sweep@ (a group)
+    assert 'id="grid-more">+3 more stages' in page
+    assert '<a class="chip more"' in page and "+1 more</a>" in page  # train, evaluate: one shown
+
+
+def test_static_files_gzipped_and_cached(team_client: TestClient) -> None:
+    response = team_client.get("/static/himo.js", headers={"accept-encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    again = team_client.get("/static/himo.js", headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304
+    page = team_client.get("/runs", headers={"accept-encoding": "gzip", "accept": "text/html"})
+    assert page.headers["content-encoding"] == "gzip" and "content-security-policy" in page.headers
