@@ -250,6 +250,7 @@ def query_scenarios(bench: Bench, repo: Path) -> dict[str, Callable[[], list[flo
         "version_cmd_cpu": lambda: bench.command(["--version"], repo, lambda out: None, cpu=True),
         "sqlalchemy_import": lambda: bench.python(["-c", "import sqlalchemy.orm"], repo),
         "sqlalchemy_import_cpu": lambda: bench.python(["-c", "import sqlalchemy.orm"], repo, cpu=True),
+        "floor_cpu": lambda: bench.python(["-c", NO_SQLALCHEMY], repo, cpu=True),
     }
 
 
@@ -369,6 +370,10 @@ class Row:
                 "met": self.met() or None}
 
 
+# The modules `himo runs` imports, except SQLAlchemy and what needs it (himo.meta.store, queries, schema).
+NO_SQLALCHEMY = ("import json, sqlite3, himo.cli.main, himo.cli.history, himo.api.history, himo.meta.reads, "
+                 "himo.meta.results, himo.workspace.repo")
+
 # scenario, label, target (s). A command's CPU time is at most its wall time on an idle machine:
 # CPU over the target misses it whatever the load.
 QUERY_ROWS = [
@@ -385,6 +390,7 @@ QUERY_ROWS = [
     ("version_cmd_cpu", "start-up alone: `himo --version` command, CPU time (user + sys)", None),
     ("sqlalchemy_import", "what the commands import: `python -c 'import sqlalchemy.orm'`", None),
     ("sqlalchemy_import_cpu", "what the commands import: `python -c 'import sqlalchemy.orm'`, CPU", None),
+    ("floor_cpu", "what `himo runs` imports but SQLAlchemy (a stdlib sqlite3 read path's floor), CPU", None),
 ]
 
 
