@@ -228,3 +228,45 @@ def meta_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store' / 'meta.db'}"
     return request.getfixturevalue("pg_url")
+
+
+# Debian's Chromium driven by Playwright, for every folder's browser tests: one definition, so one
+# Playwright per worker (a second sync_playwright() in one process fails).
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium; fails loudly, naming the fix, when it is missing (tests install nothing)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run `{SETUP}` (it installs Debian's chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # an error (a 404 too: favicon) or a warning, on any page the test opened; not the status of an
+    # error page the test opened on purpose (its assertions check the message shown)
+    def console(m) -> None:  # type: ignore[no-untyped-def]
+        if m.type in ("error", "warning", "assert") and not (
+                m.text.startswith("Failed to load resource") and m.location.get("url") == page.url):
+            errors.append(f"{m.type}: {m.text} ({page.url})")
+
+    page.on("console", console)
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors or console warnings: {errors}"

@@ -10,7 +10,8 @@ from tests.api.helpers import assert_error
 from tests.conftest import Himo, write
 
 VALID_KEYS = ("Hint: valid keys: core.jobs, core.remote, cache.type, meta.deliver, meta.record, meta.url, "
-              "openlineage.namespace, openlineage.url, remote.NAME.OPTION")
+              "openlineage.namespace, openlineage.url, ui.metrics, ui.params, executor.dask.scheduler, "
+              "executor.default, remote.NAME.OPTION")
 
 
 def _toml(path: Path) -> dict[str, object]:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Himo, git, write
-from tests.ui.conftest import browser, chromium, page  # noqa: F401 (the dashboard's Chromium fixtures)
 
 TRAIN = """\
 import json, os, sys, time, yaml

@@ -25,7 +25,6 @@ from typing import Any
 
 from himo.api.leftovers import scratch_folder
 from himo.api.recording import recording
-from himo.api.repro import Reproducer, ReproOptions
 from himo.errors import HimoError, PathError
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
@@ -33,6 +32,7 @@ from himo.model import HashInfo
 from himo.model.stage import DepState, LockEntry, Stage
 from himo.objects.tree import place_path, store_path
 from himo.pipeline.changes import Snapshot, reasons_to_run
+from himo.pipeline.executors import commit_outputs
 from himo.pipeline.loader import PIPELINE_FILE, parse_stages
 from himo.pipeline.lockfile import LOCK_FILE as HIMO_LOCK
 from himo.pipeline.lockfile import read_lock, write_lock
@@ -341,7 +341,6 @@ class _Migration:
         if not self.plan.stages:
             return
         snap = Snapshot(self.repo)
-        committer = Reproducer(self.repo, ReproOptions(), lambda _: None)
         entries = read_lock(self.repo.root)
         runs = RunCache(self.repo.himo_dir / "runs")
         for stage in self.plan.stages:
@@ -355,7 +354,7 @@ class _Migration:
                 continue
             if stage.name not in self.plan.lock:
                 continue  # frozen and never ran: nothing to record
-            entries[stage.name] = entry = self._entry(stage, snap, committer)
+            entries[stage.name] = entry = self._entry(stage, snap)
             write_lock(self.repo.root, entries, [s.name for s in self.plan.stages])
             runs.put(run_key(stage, entry.deps, entry.params), stage, entry.outs)
             self._record_stage(stage, entry)
@@ -363,11 +362,11 @@ class _Migration:
         if (self.repo.root / dvc.LOCK_FILE).exists() and all(p is None for p in self.plan.problems.values()):
             self.converted.add(dvc.LOCK_FILE)
 
-    def _entry(self, stage: Stage, snap: Snapshot, committer: Reproducer) -> LockEntry:
+    def _entry(self, stage: Stage, snap: Snapshot) -> LockEntry:
         """What `himo repro` would record had it run the stage: outputs stored as repro stores
         them (uncached ones kept for the run-cache only)."""
         deps, params = snap.deps(stage), snap.params(stage)
-        outs = committer._commit_outputs(stage)
+        outs = commit_outputs(self.repo, stage)
         for out in outs:
             snap.forget(out.path)
         return LockEntry(stage.cmd, deps, params, outs)
