@@ -167,4 +167,4 @@ def test_concurrent_commands_lose_nothing(tmp_path: Path, rng: random.Random, pa
 def test_concurrent_commands_lose_nothing_many_times(tmp_path: Path, rng: random.Random, pair: str,
                                                      cache_type: str) -> None:
     campaign(tmp_path, rng, lambda base, files: race(base, rng, pair, cache_type, files),
-             cache_type, iterations=fault_iterations(2), files=(30, 2600))
+             cache_type, iterations=fault_iterations(1), files=(30, 2600))

@@ -33,7 +33,7 @@ from himo.workspace import yamlload
 from himo.workspace.pointer import parse_pointer
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DIGEST = "9f" * 32
 
 # -- strategies: hostile values that still look like what each file holds ------------------------

@@ -64,4 +64,4 @@ def test_killed_command_loses_nothing_many_times(tmp_path: Path, rng: random.Ran
                                                  cache_type: str) -> None:
     """More kill moments, and trees large enough (over 2,000 files) for the forked workers."""
     campaign(tmp_path, rng, lambda base, files: kill_and_recover(base, rng, command, cache_type, files),
-             cache_type, iterations=fault_iterations(2), files=(50, 2600))
+             cache_type, iterations=fault_iterations(1), files=(50, 2600))

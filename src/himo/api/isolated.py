@@ -50,7 +50,7 @@ from himo.pipeline import overrides as ov
 from himo.pipeline.loader import load_stages
 from himo.pipeline.lockfile import LOCK_FILE, read_lock
 from himo.pipeline.params import flatten, read_metrics
-from himo.workspace.git import Git
+from himo.workspace.git import NO_INDEX_REFRESH, Git
 from himo.workspace.repo import HIMO_DIR, Repo
 
 SHARED = ("cache", "runs", "logs", "journal")  # .himo/ folders a scratch workspace shares by symlink
@@ -294,7 +294,8 @@ def _make(source: Repo, git: Git, commit: str, dest: Path, changes: Changes | No
 
 
 def _run_git(args: list[str], cwd: Path) -> None:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False,
+                          env={**os.environ, **NO_INDEX_REFRESH})
     if proc.returncode:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         raise ScmError(f"git {args[0]} failed: {lines[-1] if lines else proc.returncode}",

@@ -18,6 +18,11 @@ def find_git_root(start: Path) -> Path | None:
     return None
 
 
+# Reading commands (status, diff) may rewrite the user's index to refresh its stat data: never from
+# himo, which reads the user's repository and must leave it as it was (and not race the user's git).
+NO_INDEX_REFRESH = {"GIT_OPTIONAL_LOCKS": "0"}
+
+
 class Git:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -27,7 +32,7 @@ class Git:
         try:
             proc = subprocess.run(
                 ["git", *args], cwd=self.root, input=input, capture_output=True, check=False,
-                env={**os.environ, **env} if env else None,
+                env={**os.environ, **NO_INDEX_REFRESH, **(env or {})},
             )
         except FileNotFoundError as exc:
             raise ScmError("git is not installed", "install git, or use `himo init --no-scm`") from exc
