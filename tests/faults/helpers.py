@@ -154,6 +154,27 @@ def describe_difference(got: Tree, want: Tree) -> str:
            f"wrong bytes {wrong[:5]} ({len(wrong)})"
 
 
+def writers_lock_holders(root: Path) -> str:
+    """Who holds the cache's writers' lock (gc keeps temp files while anyone does): the lines of
+    /proc/locks on its inode, each with its process's command line, for a failure message."""
+    lock = root / ".himo" / "cache" / "tmp.lock"
+    try:
+        inode = lock.stat().st_ino
+        lines = [line.split() for line in Path("/proc/locks").read_text().splitlines()]
+    except OSError as exc:
+        return f"writers' lock holders unknown ({exc})"
+    holders = []
+    for fields in lines:
+        if fields[-3].endswith(f":{inode}") if len(fields) >= 8 else False:
+            pid = fields[4]
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                cmd = "(gone)"
+            holders.append(f"{fields[3]} by pid {pid} ({cmd[:200]}; test pid {os.getpid()})")
+    return f"writers' lock holders: {holders or 'none'}"
+
+
 def temp_leftovers(root: Path) -> list[str]:
     """Names of interrupted writes anywhere in the repository (not .git)."""
     found = []
@@ -365,7 +386,9 @@ def assert_recovered(world: World, expected: Tree) -> None:
     world.himo("checkout")
     assert_workspace(world, expected, "after checkout into an empty workspace")
     world.himo("gc", "-w", "-f")
-    assert temp_leftovers(world.repo) == [], "temp files of the interrupted command stay"
+    left = temp_leftovers(world.repo)
+    assert left == [], (f"temp files of the interrupted command stay: {left}; "
+                        f"{writers_lock_holders(world.repo)}")
     assert_outside_untouched(world)
 
 

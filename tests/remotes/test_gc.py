@@ -13,6 +13,7 @@ import pytest
 
 from tests.api.helpers import cache_temp_files
 from tests.conftest import Himo, git, make_tree, write
+from tests.faults.helpers import writers_lock_holders
 from tests.remotes.helpers import Store, cache_objects, digest_of, errors_of, pointer_digest
 
 V1, V2 = b"version 1\n", b"version 2\n"
@@ -51,7 +52,7 @@ def test_gc_removes_what_no_pointer_uses(repo: Path, himo: Himo):
 
     assert gc_output(himo, "--workspace", "-f") == "Removed 1 object(s)\n"
     assert cache_objects(repo) == kept and new in kept
-    assert cache_temp_files(repo) == []
+    assert cache_temp_files(repo) == [], writers_lock_holders(repo)
     assert himo("status").stdout == "Everything is up to date.\n"
     assert gc_output(himo, "-w", "-f") == "Nothing to remove.\n"
 
