@@ -94,7 +94,8 @@ def workspace_changes(repo: Repo) -> Changes:
     git = _git(repo)
     files: dict[str, Path | None] = {}
     if git.has_commits():
-        changed = git.run("diff", "--name-status", "--no-renames", "-z", "HEAD").decode().split("\0")
+        # diff-index (plumbing): `git diff` may rewrite the user's index to refresh stat data
+        changed = git.run("diff-index", "--name-status", "--no-renames", "-z", "HEAD").decode().split("\0")
         for status, path in zip(changed[::2], changed[1::2], strict=False):
             files[path] = None if status == "D" else git.root / path
     untracked = git.run("ls-files", "--others", "--exclude-standard", "-z").decode().split("\0")
