@@ -126,13 +126,18 @@ def _end_killed_runs() -> None:
 
     try:
         repo = Repo.find()
+    except (HimoError, OSError):
+        return  # no repository: the command itself says what matters
+    try:
         waiting = any(n.endswith(".jsonl") for n in os.listdir(repo.himo_dir / "journal"))
         if waiting:
             from himo.api.recording import deliver_abandoned
 
             deliver_abandoned(repo)
     except (HimoError, OSError):
-        pass  # no repository, no journal, a bad config: the command itself says what matters
+        pass  # no journal, a bad config: the command itself says what matters
+    finally:
+        repo.close()  # its cache's writers' lock too, if delivery took it (in-process callers)
 
 
 def main(argv: list[str] | None = None) -> None:
