@@ -39,19 +39,27 @@ def project(tmp_path_factory: pytest.TempPathFactory, _environment: None) -> Pat
     return make_project(tmp_path_factory.mktemp("ui") / "project")
 
 
-@pytest.fixture(scope="session")
-def app(project: Path):  # type: ignore[no-untyped-def]
-    store, repo = open_source(None, project)
+def _app(root: Path):  # type: ignore[no-untyped-def]
+    store, repo = open_source(None, root)
     yield create_app(store, repo)
     store.close()
 
 
-@pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
+def _client(app):  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     with TestClient(app, base_url=LOOPBACK) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def app(project: Path):  # type: ignore[no-untyped-def]
+    yield from _app(project)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    yield from _client(app)
 
 
 def free_port() -> int:
@@ -68,17 +76,12 @@ def team_project(tmp_path_factory: pytest.TempPathFactory, _environment: None) -
 
 @pytest.fixture(scope="session")
 def team_app(team_project: Path):  # type: ignore[no-untyped-def]
-    store, repo = open_source(None, team_project)
-    yield create_app(store, repo)
-    store.close()
+    yield from _app(team_project)
 
 
 @pytest.fixture
 def team_client(team_app):  # type: ignore[no-untyped-def]
-    from fastapi.testclient import TestClient
-
-    with TestClient(team_app, base_url=LOOPBACK) as c:
-        yield c
+    yield from _client(team_app)
 
 
 @pytest.fixture(scope="session")
