@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,10 @@ def snapshot(root: Path) -> dict[str, str]:
     for rel in (".git/index", ".git/HEAD", ".git/config", ".himo/config", ".himo/lock"):
         if (root / rel).exists():
             found[rel] = hashlib.sha256((root / rel).read_bytes()).hexdigest()
-    found["git status"] = git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
+    # GIT_OPTIONAL_LOCKS=0: the snapshot's own `git status` must not refresh (rewrite) the index it
+    # compares, which it does now and then for entries as new as the index ("racily clean").
+    found["git status"] = subprocess.run(
+        ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=all"], cwd=root, check=True,
+        capture_output=True, text=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}).stdout
     found["git refs"] = git(root, "for-each-ref")
     return found
