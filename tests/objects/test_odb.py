@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -177,3 +180,41 @@ def test_fingerprint_changes_with_any_file_change(tmp_path: Path) -> None:
         change()
         before, listing = listing, fingerprint(walk_files(str(tmp_path)))
         assert listing != before
+
+
+def lock_files_open(odb: ObjectDB) -> int:
+    """How many of this process's file descriptors are open on the cache's writers' lock."""
+    lock = str(odb.root / "tmp.lock")
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == lock
+        except OSError:
+            continue  # the descriptor of the listing itself, already closed
+    return count
+
+
+def test_threads_writing_at_once_open_the_writers_lock_once(
+        odb: ObjectDB, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each thread that found no lock opened its own, and all but the last stayed open after close:
+    # gc then kept temp files as if another process were writing (a flaky gc test found it).
+    real_flock = fcntl.flock
+
+    def slow_flock(fd: int, operation: int) -> None:  # as on a network filesystem: the race shows
+        time.sleep(0.02)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", slow_flock)
+    start = threading.Barrier(8)
+
+    def write_one(n: int) -> str:
+        start.wait()
+        return odb.add_bytes(f"object {n}".encode())
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write_one, range(8)))
+    assert lock_files_open(odb) == 1
+    odb.close()
+    assert lock_files_open(odb) == 0
+    write(odb.root / "tmp" / "left-by-a-crash", b"partial")
+    assert odb.clear_tmp() == 1

@@ -29,6 +29,7 @@ import errno
 import fcntl
 import os
 import stat
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -56,6 +57,7 @@ class ObjectDB:
         self._tmp_ready = False
         self._shards: set[str] = set()  # shard folders known to exist
         self._writer_fd: int | None = None  # our shared lock on WRITERS_LOCK, once we write
+        self._writer_fd_guard = threading.Lock()  # many threads write at once: open the lock once
         self._checked: set[str] = set()  # shard folders known to be folders, not links
 
     def path(self, oid: str) -> str:
@@ -103,13 +105,18 @@ class ObjectDB:
     def _hold_writer_lock(self) -> None:
         """Tell gc that this process may have temp files in the cache (kept until `close`).
 
-        Forked workers share the lock of the parent's open file, or take their own."""
+        Forked workers share the lock of the parent's open file, or take their own. Under the
+        guard: two threads that both found no lock each opened one, and the first one's file, never
+        closed, kept gc from clearing temp files for as long as the process lived."""
         if self._writer_fd is not None:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a gc is clearing temp files
-        self._writer_fd = fd
+        with self._writer_fd_guard:
+            if self._writer_fd is not None:
+                return
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a gc is clearing temp files
+            self._writer_fd = fd
 
     def close(self) -> None:
         """Let go of the writers' lock: a process that runs many commands (a script, `himo ui`,
