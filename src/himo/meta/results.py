@@ -58,6 +58,9 @@ class RunSummary:
     seconds: float | None
     executions: list[ExecutionSummary]
     queued_at: datetime | None = None  # when it was asked for (a schedule's slot); a typed one: started_at
+    schedule: str | None = None  # a scheduled run's schedule (None: not scheduled)
+    logical_date: datetime | None = None  # ... the start of the interval it covers (naive UTC)
+    attempt: int | None = None  # ... its attempt at that interval (1, 2 ... after retries)
 
 
 @dataclass(frozen=True)
