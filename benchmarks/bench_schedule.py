@@ -1,17 +1,21 @@
 """The scheduler's own cost per tick with 1,000 schedules, and how soon a due run starts.
 
-    python benchmarks/bench_schedule.py [--schedules 1000] [--repeat 20] [--json-out PATH]
+    python benchmarks/bench_schedule.py [--schedules 1000] [--repeat 20] [--runs 5] [--every 5s]
+                                        [--json-out PATH]
 
 Rows (SQLite store, in a new repository with one stage and N schedules):
 - tick, nothing due: one loop of the scheduler when no schedule is due (the paused-set query,
   the heap check). Target 50 ms.
-- tick, 10 due: the same with 10 schedules due: each interval listed and claimed in the store
+- tick, ~16 due: the same with the schedules of one minute due: each interval listed and claimed in the store
   (a row inserted); the attempts themselves are not run (their cost is `himo repro`'s).
 - tick, all N due: the worst case, N intervals claimed at once (no target).
 - load + first tick: reading himo.yaml's N schedules, the store's state, and the first tick.
-- due run started (attempt process / stage command): with the real clock and `every: 2s`, the
-  delay from the tick's time to the attempt's process starting (target 1 s), and to the stage's
-  command starting (after the scratch workspace and `himo repro`'s start-up).
+- due run started (attempt process / stage command): with the real clock and `every: 5s` (longer
+  than a run, so that no interval waits for the one before it: max_active 1), the delay from the
+  tick's time to the attempt's process starting (target 1 s) and the scheduler's CPU time on that
+  path (claim, run record, scratch workspace), the delay to the stage's command starting (after
+  `himo repro`'s start-up), and the CPU time of all the attempt's processes. The attempts read
+  compiled modules, as an installed himo does (see bytecode_cache).
 
 No peer runs here: Airflow's scheduler needs its own database and server processes, which this
 machine does not install; the numbers stand against the issue's targets instead.
@@ -151,17 +155,33 @@ def _row(name: str, samples: list[float], target: float | None) -> dict[str, obj
     }
 
 
-def start_rows(workdir: Path, runs: int) -> list[dict[str, object]]:
-    """The real clock, `every: 2s`: delays from each tick to its attempt's process and stage."""
+def start_rows(workdir: Path, runs: int, every: str) -> list[dict[str, object]]:
+    """The real clock, `every: EVERY` (longer than an attempt here, so that no interval waits for
+    the one before: max_active 1): delays from each tick to its attempt's process and its stage,
+    the scheduler's CPU time on that path, and the CPU time of the attempt's processes."""
+    import resource
+    import threading
+
     from himo.api import scheduler as sched
     from himo.workspace.repo import Repo
 
     root = workdir / "starts"
     root.mkdir()
-    make_repo(root, 1, every="2s")
+    make_repo(root, 1, every=every)
     process: list[float] = []
+    own_cpu: list[float] = []  # the worker thread's CPU from the claimed interval to the Popen
     stage: list[float] = []
-    original = sched.run_attempt
+    children: list[float] = []  # CPU of the attempt's processes: git, sh, `himo repro`, the stage
+    original_run, original_claimed = sched.run_attempt, sched.Scheduler.run_claimed
+    entered: dict[int, float] = {}
+
+    def claimed(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        entered[threading.get_ident()] = time.thread_time()
+        before = _children_cpu()
+        try:
+            return original_claimed(self, *args, **kwargs)
+        finally:
+            children.append(_children_cpu() - before)
 
     def timed_attempt(repo, schedule, interval, *args, **kwargs):  # type: ignore[no-untyped-def]
         on_start = args[-1] if args else kwargs["on_start"]
@@ -169,33 +189,48 @@ def start_rows(workdir: Path, runs: int) -> list[dict[str, object]]:
 
         def started(pid: int) -> None:
             process.append(time.time() - tick)
+            own_cpu.append(time.thread_time() - entered[threading.get_ident()])
             on_start(pid)
 
-        result = original(repo, schedule, interval, *args[:-1], started)
+        result = original_run(repo, schedule, interval, *args[:-1], started)
         stamps = (workdir / "started.log").read_text().split()
         stage.append(float(stamps[-1]) - tick)
         return result
 
-    sched.run_attempt = timed_attempt
-    scheduler = sched.Scheduler(Repo(root))
-    import threading
+    def _children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
 
+    sched.run_attempt, sched.Scheduler.run_claimed = timed_attempt, claimed  # type: ignore[method-assign]
+    scheduler = sched.Scheduler(Repo(root))
     stop = threading.Event()
     thread = threading.Thread(target=scheduler.run, kwargs={"stop": stop})
     thread.start()
-    deadline = time.monotonic() + 60 + 5 * runs
+    deadline = time.monotonic() + 60 + 15 * runs
     while len(stage) < runs + 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     stop.set()
     thread.join()
-    sched.run_attempt = original
-    process, stage = process[1 : runs + 1], stage[1 : runs + 1]  # the first: the interval due at start-up
+    sched.run_attempt, sched.Scheduler.run_claimed = original_run, original_claimed  # type: ignore[method-assign]
+    # the first: the interval due at start-up (first imports, the store opened)
+    process, stage, own_cpu, children = (x[1 : runs + 1] for x in (process, stage, own_cpu, children))
     if not stage:
         raise SystemExit(f"no scheduled run started in time; see {root}/.himo/scheduler/logs")
     return [
-        _row("due run started: attempt process (every: 2s)", process, START_TARGET_S),
+        _row(f"due run started: attempt process (every: {every})", process, START_TARGET_S),
+        _row("due run started: attempt process: the scheduler's CPU time (claim, record, scratch workspace)",
+             own_cpu, None),
         _row("due run started: stage command (scratch workspace + `himo repro` start-up)", stage, None),
+        _row("attempt's processes' CPU time (git, sh, `himo repro`, the stage)", children, None),
     ]
+
+
+def bytecode_cache(workdir: Path) -> None:
+    """The attempts' Python reads compiled modules, as an installed himo does (pip compiles them):
+    PYTHONDONTWRITEBYTECODE, if set, would make each attempt compile every module it imports again
+    (about 0.1 s of CPU). The first attempt, not counted, writes them under `workdir`."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
 
 
 def main() -> int:
@@ -203,6 +238,7 @@ def main() -> int:
     parser.add_argument("--schedules", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--runs", type=int, default=5, help="real-clock runs timed")
+    parser.add_argument("--every", default="5s", help="the real-clock schedule's period (longer than a run)")
     parser.add_argument("--json-out", type=Path)
     opts = parser.parse_args()
     started = start_facts()
@@ -213,7 +249,8 @@ def main() -> int:
         rows = tick_rows(workdir, opts.schedules, opts.repeat)
         for row in rows:
             print(f"{row['measurement']}: median {row['median']:.4f} s")
-        rows += start_rows(workdir, opts.runs)
+        bytecode_cache(workdir)
+        rows += start_rows(workdir, opts.runs, opts.every)
         for row in rows:
             print(
                 f"{row['measurement']}: median {row['median']:.4f} s over {len(row['samples'])}"

@@ -10,6 +10,7 @@ import pytest
 
 from himo.errors import PipelineError
 from himo.pipeline.schedules import parse_schedule, read_schedules
+from tests.api.helpers import assert_error
 from tests.conftest import Himo, write
 
 STAGES = ["prepare", "predict", "train@a", "train@b"]
@@ -119,3 +120,19 @@ def test_daylight_saving_time_by_zoneinfo() -> None:
     after = s.next_tick(datetime(2026, 3, 29, 0, tzinfo=UTC))
     assert before.astimezone(UTC).hour == 5 and after.astimezone(UTC).hour == 4
     assert s.interval_ending(after).end - s.interval_ending(after).start == timedelta(hours=23)
+
+
+def test_alias_bomb_in_schedules_is_the_one_line_yaml_error(repo: Path, himo: Himo) -> None:
+    """`schedules:` is read by himo.workspace.yamlload like the rest of himo.yaml: a billion laughs
+    under it is refused before anything expands it, by every command reading schedules."""
+    from tests.pipeline.test_yaml_bounds import BOMB
+
+    bomb = "".join(f"  {line}\n" for line in BOMB.splitlines())
+    text = "stages:\n  predict:\n    cmd: echo ok > out.txt\n    outs: [out.txt]\nschedules:\n" + bomb
+    write(repo / "himo.yaml", text)
+    for command in (["scheduler", "--once"], ["schedule", "list"], ["status"]):
+        proc = himo(*command, ok=False)
+        assert_error(proc, "himo.yaml:1: invalid YAML: aliases expand the document to 490,329,075 nodes"
+                           " (more than 100,000): an alias bomb?")
+        assert len(proc.stderr.splitlines()) == 2, command  # the message, then its hint
+    assert (repo / "himo.yaml").read_text() == text

@@ -353,6 +353,12 @@ def repo_identity(repo: Repo) -> str:
 
 def _repo_identity(repo: Repo) -> str:
     """The origin URL when there is one (the same across clones), else the repository folder."""
+    found = origin_url(repo)
+    return str(repo.root) if found is None else found
+
+
+def origin_url(repo: Repo) -> str | None:
+    """remote.origin.url as written in .git/config (read here: no git process per run), or None."""
     config = (repo.git.root / ".git" / "config") if repo.git else None
     if config and config.is_file():
         section = ""
@@ -362,7 +368,7 @@ def _repo_identity(repo: Repo) -> str:
                 section = line
             elif section == '[remote "origin"]' and line.startswith("url"):
                 return line.split("=", 1)[1].strip()
-    return str(repo.root)
+    return None
 
 
 def _user() -> str:

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 from himo.api.recording import recording
-from himo.api.remove import make_private
 from himo.errors import ConfigError, PipelineError, StageFailedError
 from himo.meta.kinds import infer_kind, is_code
 from himo.meta.recorder import Context, Recorder
@@ -247,6 +246,8 @@ class Reproducer:
             if not (path.exists() or path.is_symlink()):
                 continue
             if out.persist:
+                from himo.api.remove import make_private  # here: it imports .himoignore's and DVC's readers
+
                 make_private(self.repo, path)
                 self.snap.forget(out.path)
                 continue

@@ -106,7 +106,7 @@ def run_attempt(
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{interval.start.strftime('%Y%m%dT%H%M%S')}-{attempt}.log"
     with (
-        isolated_workspace(repo, commit, overrides=overrides(schedule, interval)) as ws,
+        isolated_workspace(repo, commit, overrides=overrides(schedule, interval), resolved=True) as ws,
         open(log, "ab") as out,
     ):
         env = _environment(schedule, interval, attempt, run_id)

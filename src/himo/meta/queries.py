@@ -121,7 +121,8 @@ def _exec_summary(e: Execution, previous_id: str | None, previous_params: Any) -
 def _run_summary(r: Run, executions: list[ExecutionSummary]) -> RunSummary:
     return RunSummary(r.id, r.command, list(r.args or []), r.status, r.trigger, r.user, r.host, r.repo,
                       r.git_commit, r.branch, r.dirty, r.started_at, r.ended_at,
-                      _seconds(r.started_at, r.ended_at), executions, queued_at=r.queued_at)
+                      _seconds(r.started_at, r.ended_at), executions, queued_at=r.queued_at,
+                      schedule=r.schedule, logical_date=r.logical_date, attempt=r.attempt)
 
 
 def flatten_params(params: Any) -> dict[str, Any]:

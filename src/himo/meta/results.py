@@ -58,6 +58,9 @@ class RunSummary:
     seconds: float | None
     executions: list[ExecutionSummary]
     queued_at: datetime | None = None  # when it was asked for (a schedule's slot); a typed one: started_at
+    schedule: str | None = None  # a scheduled run's schedule (None: not scheduled)
+    logical_date: datetime | None = None  # ... the start of the interval it covers (naive UTC)
+    attempt: int | None = None  # ... its attempt at that interval (1, 2 ... after retries)
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,19 @@ class GridSegment:
 
 
 @dataclass(frozen=True)
+class GridScheduled:
+    """A scheduled run with executions in a grid cell: the cell is its logical date's day (the
+    interval it covers), whenever it ran: a backfill of Nov 1 run on Dec 3 sits in Nov 1."""
+
+    run_id: str
+    schedule: str
+    logical_date: datetime  # naive UTC: the interval's start
+    trigger: str  # schedule | backfill | manual: how its interval was asked for (the claim's)
+    status: str  # the run's
+    started_at: datetime
+
+
+@dataclass(frozen=True)
 class GridCell:
     """A day of a stage in the grid; `summary` (`1 failed, then 3 succeeded`) is its tooltip."""
 
@@ -268,6 +284,7 @@ class GridCell:
     state: str  # the colour, of the status that came last: failed | succeeded | cached | running | none
     summary: str
     segments: list[GridSegment] = field(default_factory=list)  # statuses in the order they ended
+    scheduled: list[GridScheduled] = field(default_factory=list)  # newest first; its executions are counted
 
 
 @dataclass(frozen=True)
@@ -279,7 +296,8 @@ class GridRow:
 
 @dataclass(frozen=True)
 class Grid:
-    """Airflow's grid: per stage and day, how its executions ended."""
+    """Airflow's grid: per stage and day, how its executions ended (a scheduled run's, on the
+    day of its logical date)."""
 
     days: list[str]  # YYYY-MM-DD, oldest first
     stages: list[GridRow]

@@ -14,6 +14,7 @@ scheduler takes the row over (compare-and-set on owner and heartbeat) and the in
 
 from __future__ import annotations
 
+import functools
 import os
 import zlib
 from dataclasses import dataclass
@@ -195,27 +196,38 @@ def _insert(
     state: str = "running",
     reason: str = "",
 ) -> Claim:
-    insert = (
-        _insert_stmt(session)(ScheduleRun)
-        .values(
-            repo=repo,
-            schedule=schedule,
-            logical_date=start,
-            interval_end=end,
-            state=state,
-            reason=reason,
-            attempts=0,
-            owner=owner,
-            trigger=trigger,
-            claimed_at=now,
-            heartbeat_at=now,
-            ended_at=now if state in FINAL else None,
-        )
-        .on_conflict_do_nothing(index_elements=["repo", "schedule", "logical_date"])
-        .returning(ScheduleRun.id)
-    )
-    new_id = session.execute(insert).scalar()
+    values = {
+        "repo": repo,
+        "schedule": schedule,
+        "logical_date": start,
+        "interval_end": end,
+        "state": state,
+        "reason": reason,
+        "attempts": 0,
+        "owner": owner,
+        "trigger": trigger,
+        "claimed_at": now,
+        "heartbeat_at": now,
+        "ended_at": now if state in FINAL else None,
+    }
+    new_id = session.execute(_insert_row(session.get_bind().dialect.name), values).scalar()
     return Claim("claimed", new_id) if new_id is not None else Claim("taken")
+
+
+@functools.cache
+def _insert_row(dialect: str) -> Any:
+    """INSERT of one interval's row unless it exists, its id returned: one statement per dialect,
+    built once, on the table (a tick claims its due intervals without building statements,
+    nor the ORM's bulk path: a third of a tick's CPU time with ~16 due)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = ScheduleRun.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["repo", "schedule", "logical_date"])
+        .returning(table.c.id)
+    )
 
 
 def _insert_stmt(session: Any) -> Any:

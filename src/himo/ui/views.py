@@ -222,7 +222,10 @@ def _group_cell(day: str, counts: dict[str, int], cells: list[dict[str, Any]]) -
     state = next((s for s in ("failed", "running", "succeeded", "cached") if s in states), "none")
     segments = [{"status": s, "n": n} for s, n in sorted(counts.items(), key=lambda i: i[0] == state)]
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no run"
-    return {"date": day, "counts": counts, "segments": segments, "state": state, "summary": summary}
+    runs = {r["run_id"]: r for c in cells for r in c["scheduled"]}  # a run of several members: once
+    scheduled = sorted(runs.values(), key=lambda r: r["started_at"], reverse=True)
+    return {"date": day, "counts": counts, "segments": segments, "state": state, "summary": summary,
+            "scheduled": scheduled}
 
 
 def stages(d: Dashboard) -> list[str]:
