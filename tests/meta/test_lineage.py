@@ -104,11 +104,12 @@ def test_the_producer_walk_stays_on_the_indexes() -> None:
     """SQLite's plan for the producer query: the event index and the execution's primary key, no scan."""
     import sqlalchemy as sa
 
+    from himo.meta import statements
     from himo.meta.schema import Base
 
     engine = sa.create_engine("sqlite://")
     Base.metadata.create_all(engine)
-    query = queries._producers_query().params(ids=[1, 2, 3])
+    query = statements.built("producers").params(ids=[1, 2, 3])
     sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
     with engine.connect() as conn:
         plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
