@@ -207,6 +207,7 @@ def lineage_checks(bench: Bench) -> tuple[Callable[[object], None], Callable[[st
 def query_scenarios(bench: Bench, repo: Path) -> dict[str, Callable[[], list[float]]]:
     from himo.api import history
     from himo.meta import queries
+    from himo.meta.statements import on
     from himo.meta.store import Store
     from himo.workspace.repo import Repo
 
@@ -219,7 +220,7 @@ def query_scenarios(bench: Bench, repo: Path) -> dict[str, Callable[[], list[flo
     def in_store(query: Callable[..., object], *args: object, **kwargs: object) -> Callable[[], object]:
         def call() -> object:
             with store.session() as session:
-                return query(session, *args, **kwargs)
+                return query(on(session), *args, **kwargs)
         return call
 
     def fan_out(result: object) -> None:

@@ -16,6 +16,7 @@ import yaml
 from himo.api.history import lineage
 from himo.errors import MetaError, PathError
 from himo.meta import queries
+from himo.meta.statements import on
 from himo.workspace.repo import Repo
 from tests.conftest import Himo, git, write
 from tests.meta.test_queries import T0, History, Step, ref
@@ -58,7 +59,7 @@ def walked(meta_url: str, tmp_path: Path) -> tuple[Any, dict[str, Any]]:
 def test_upstream_answers_which_data_model_and_code_made_the_predictions(walked) -> None:
     db, ids = walked
     with db.session() as s:
-        graph = queries.lineage(s, PREDICTIONS["digest"], downstream=False)
+        graph = queries.lineage(on(s), PREDICTIONS["digest"], downstream=False)
     assert graph is not None
     stages = {e.stage: e for e in graph.executions.values()}
     assert sorted(stages) == ["add", "featurize", "predict", "prepare", "train"]
@@ -87,8 +88,8 @@ def test_the_producer_is_the_execution_that_computed_it_not_a_restore(meta_url: 
                                                                      outputs=[MODEL2], status="cached")])
                      for h in range(3)]
     with history.deliver(meta_url).session() as s:
-        graph = queries.lineage(s, MODEL1["digest"], downstream=False, depth=1)
-        fallback = queries.lineage(s, MODEL2["digest"], downstream=False, depth=1)
+        graph = queries.lineage(on(s), MODEL1["digest"], downstream=False, depth=1)
+        fallback = queries.lineage(on(s), MODEL2["digest"], downstream=False, depth=1)
     (producer,) = graph.executions.values()
     assert (producer.id, producer.status) == (ids[3][1][0], "succeeded")
     restore = graph.restored[MODEL1["digest"]]
@@ -103,11 +104,12 @@ def test_the_producer_walk_stays_on_the_indexes() -> None:
     """SQLite's plan for the producer query: the event index and the execution's primary key, no scan."""
     import sqlalchemy as sa
 
+    from himo.meta import statements
     from himo.meta.schema import Base
 
     engine = sa.create_engine("sqlite://")
     Base.metadata.create_all(engine)
-    query = queries._producers_query().params(ids=[1, 2, 3])
+    query = statements.built("producers").params(ids=[1, 2, 3])
     sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
     with engine.connect() as conn:
         plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
@@ -120,8 +122,8 @@ def test_the_producer_walk_stays_on_the_indexes() -> None:
 def test_depth_counts_executions(walked) -> None:
     db, _ = walked
     with db.session() as s:
-        one = queries.lineage(s, PREDICTIONS["digest"], downstream=False, depth=1)
-        two = queries.lineage(s, PREDICTIONS["digest"], downstream=False, depth=2)
+        one = queries.lineage(on(s), PREDICTIONS["digest"], downstream=False, depth=1)
+        two = queries.lineage(on(s), PREDICTIONS["digest"], downstream=False, depth=2)
     assert [e.stage for e in one.executions.values()] == ["predict"]
     assert len(one.artifacts) == 5  # the predictions and the four inputs
     assert sorted(e.stage for e in two.executions.values()) == ["featurize", "predict", "train"]
@@ -130,7 +132,7 @@ def test_depth_counts_executions(walked) -> None:
 def test_downstream_answers_what_was_built_from_the_data(walked) -> None:
     db, ids = walked
     with db.session() as s:
-        graph = queries.lineage(s, FEATURES["digest"], upstream=False)
+        graph = queries.lineage(on(s), FEATURES["digest"], upstream=False)
     built = {graph.artifacts[e.artifact].digest for e in graph.edges if e.direction == "OUTPUT"}
     assert built == {MODEL1["digest"], MODEL2["digest"], PREDICTIONS["digest"]}
     readers = [e for e in graph.edges if e.artifact == FEATURES["digest"] and e.direction == "INPUT"]
@@ -142,7 +144,7 @@ def test_downstream_fan_out_is_capped_newest_first(meta_url: str, tmp_path: Path
     made = [history.run(T0 + timedelta(minutes=i), [Step(f"explore{i}", inputs=[RAW])])[1][0]
             for i in range(30)]
     with history.deliver(meta_url).session() as s:
-        graph = queries.lineage(s, RAW["digest"], upstream=False, fan_out=5)
+        graph = queries.lineage(on(s), RAW["digest"], upstream=False, fan_out=5)
     assert graph.omitted == {RAW["digest"]: 25}
     assert set(graph.executions) == set(made[-5:])
 
@@ -153,10 +155,10 @@ def test_a_long_chain_is_walked_hop_by_hop(meta_url: str, tmp_path: Path) -> Non
     for i in range(12):
         history.run(T0 + timedelta(minutes=i), [Step(f"s{i}", inputs=[chain[i]], outputs=[chain[i + 1]])])
     with history.deliver(meta_url).session() as s:
-        full = queries.lineage(s, chain[-1]["digest"])
-        ten = queries.lineage(s, chain[-1]["digest"], depth=10)
-        middle = queries.lineage(s, chain[6]["digest"], depth=2)
-        assert queries.lineage(s, "9" * 64) is None
+        full = queries.lineage(on(s), chain[-1]["digest"])
+        ten = queries.lineage(on(s), chain[-1]["digest"], depth=10)
+        middle = queries.lineage(on(s), chain[6]["digest"], depth=2)
+        assert queries.lineage(on(s), "9" * 64) is None
     assert len(full.executions) == 12 and len(full.artifacts) == 13
     assert len(ten.executions) == 10 and chain[2]["digest"] in ten.artifacts
     assert sorted(e.stage for e in middle.executions.values()) == ["s4", "s5", "s6", "s7"]

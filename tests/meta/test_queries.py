@@ -23,6 +23,7 @@ from himo.meta import queries
 from himo.meta.apply import Applier
 from himo.meta.deliver import deliver
 from himo.meta.recorder import Context, Recorder
+from himo.meta.statements import on
 from himo.meta.store import Store
 from himo.workspace.repo import Repo
 from tests.conftest import Himo, write
@@ -125,7 +126,7 @@ def store(meta_url: str, tmp_path: Path) -> tuple[Store, dict[str, Any]]:
 def test_runs_newest_first_with_executions_durations_and_param_changes(store) -> None:
     db, ids = store
     with db.session() as s:
-        found = queries.list_runs(s)
+        found = queries.list_runs(on(s))
     assert [r.id for r in found] == [ids[k][0] for k in ("push", "failed", "second", "first")]
     push, failed, second, first = found
     assert (push.command, push.trigger, push.status, push.executions) == ("push", "ci", "succeeded", [])
@@ -144,17 +145,18 @@ def test_runs_newest_first_with_executions_durations_and_param_changes(store) ->
 def test_runs_filters_and_pagination_happen_in_the_query(store) -> None:
     db, ids = store
     with db.session() as s:
-        trains = queries.list_runs(s, stage="prepare")
+        trains = queries.list_runs(on(s), stage="prepare")
         assert [r.id for r in trains] == [ids["second"][0], ids["first"][0]]
         assert all([e.stage for e in r.executions] == ["prepare"] for r in trains)
-        assert [r.id for r in queries.list_runs(s, status="failed")] == [ids["failed"][0]]
-        assert [r.id for r in queries.list_runs(s, stage="train", status="failed")] == [ids["failed"][0]]
-        window = queries.list_runs(s, since=T0 + timedelta(minutes=30), until=T0 + timedelta(hours=2))
+        assert [r.id for r in queries.list_runs(on(s), status="failed")] == [ids["failed"][0]]
+        assert [r.id for r in queries.list_runs(on(s), stage="train", status="failed")] == [ids["failed"][0]]
+        window = queries.list_runs(on(s), since=T0 + timedelta(minutes=30), until=T0 + timedelta(hours=2))
         assert [r.id for r in window] == [ids["second"][0]]
-        assert [r.id for r in queries.list_runs(s, limit=2, offset=1)] == [ids["failed"][0], ids["second"][0]]
-        assert queries.list_runs(s, status="cached") == []
-        assert queries.stage_known(s, "train") and not queries.stage_known(s, "evaluate")
-        assert queries.stage_names(s) == ["prepare", "train"]
+        page = queries.list_runs(on(s), limit=2, offset=1)
+        assert [r.id for r in page] == [ids["failed"][0], ids["second"][0]]
+        assert queries.list_runs(on(s), status="cached") == []
+        assert queries.stage_known(on(s), "train") and not queries.stage_known(on(s), "evaluate")
+        assert queries.stage_names(on(s)) == ["prepare", "train"]
 
 
 def test_previous_execution_is_of_the_same_stage_in_the_same_repository(meta_url: str,
@@ -164,7 +166,7 @@ def test_previous_execution_is_of_the_same_stage_in_the_same_repository(meta_url
     theirs.run(T0 + timedelta(minutes=10), [Step("train", {"params.yaml": {"train.lr": 9.0}})])
     pipeline(ours, T0 + timedelta(minutes=20), 0.1)
     with ours.deliver(meta_url).session() as s:
-        latest = queries.list_runs(s, limit=1)[0]
+        latest = queries.list_runs(on(s), limit=1)[0]
     assert latest.executions[1].changes == []  # compared with our previous train, not theirs
 
 
@@ -172,11 +174,11 @@ def test_run_detail_has_inputs_outputs_git_and_log(store) -> None:
     db, ids = store
     run_id, (_, train_id) = ids["second"]
     with db.session() as s:
-        assert queries.find_ids(s, run_id[:6]) == ([run_id], [])
-        assert queries.find_ids(s, train_id) == ([], [(train_id, run_id)])
-        detail = queries.run_detail(s, run_id)
-        only = queries.run_detail(s, run_id, train_id)
-        assert queries.run_detail(s, "0" * 36) is None
+        assert queries.find_ids(on(s), run_id[:6]) == ([run_id], [])
+        assert queries.find_ids(on(s), train_id) == ([], [(train_id, run_id)])
+        detail = queries.run_detail(on(s), run_id)
+        only = queries.run_detail(on(s), run_id, train_id)
+        assert queries.run_detail(on(s), "0" * 36) is None
     assert detail is not None and only is not None
     assert [e.summary.stage for e in detail.executions] == ["prepare", "train"]
     train = detail.executions[1]
@@ -192,14 +194,14 @@ def test_run_detail_has_inputs_outputs_git_and_log(store) -> None:
 def test_artifacts_by_digest_prefix(store) -> None:
     db, _ = store
     with db.session() as s:
-        assert queries.find_artifacts(s, "a" * 64) == [("a" * 64, "dataset", "data/raw.csv")]
-        assert queries.find_artifacts(s, "B") == [("b" * 64, "dataset", "data/prepared.csv")]
-        assert [d for d, _, _ in queries.find_artifacts(s, "f")] == ["f2".ljust(64, "0")]
-        assert queries.find_artifacts(s, "0123") == []
+        assert queries.find_artifacts(on(s), "a" * 64) == [("a" * 64, "dataset", "data/raw.csv")]
+        assert queries.find_artifacts(on(s), "B") == [("b" * 64, "dataset", "data/prepared.csv")]
+        assert [d for d, _, _ in queries.find_artifacts(on(s), "f")] == ["f2".ljust(64, "0")]
+        assert queries.find_artifacts(on(s), "0123") == []
     with db.session(write=True) as s:  # a second digest starting with "f"
         Applier(s).artifact(ref("other.pkl", "f3".ljust(64, "0"), "model"), T0)
     with db.session() as s:
-        assert {d[:2] for d, _, _ in queries.find_artifacts(s, "f")} == {"f2", "f3"}
+        assert {d[:2] for d, _, _ in queries.find_artifacts(on(s), "f")} == {"f2", "f3"}
 
 
 # -- the API and the CLI, on a real repository --------------------------------------------

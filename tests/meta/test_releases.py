@@ -21,9 +21,11 @@ import sqlalchemy as sa
 
 from himo.cli.history import when
 from himo.errors import MetaError, UsageError
+from himo.meta import release_reads
 from himo.meta import releases as store_releases
 from himo.meta.releases import NewRelease
 from himo.meta.schema import Release
+from himo.meta.statements import on
 from himo.meta.store import Store
 from tests.conftest import Himo, git, write
 
@@ -416,11 +418,11 @@ def test_threads_releasing_at_once_are_serialized(meta_url: str) -> None:
     assert failures == []
     with store.session() as session:
         for name in "ab":
-            history = store_releases.timeline(session, "production", name=name)
-            live = store_releases.live_release_at(session, "production", name=name)
+            history = release_reads.timeline(on(session), "production", name=name)
+            live = release_reads.live_release_at(on(session), "production", name=name)
             assert sorted(int(r.version[1:]) for r in history) == list(range(1, 5))
             assert [r.live for r in history] == [True] + [False] * 3 and live == history[0]
-        assert len(store_releases.timeline(session, "production", at=store_releases.utcnow())) == 2
+        assert len(release_reads.timeline(on(session), "production", at=store_releases.utcnow())) == 2
 
 
 def test_the_database_refuses_a_second_live_release(meta_url: str) -> None:
@@ -432,13 +434,13 @@ def test_the_database_refuses_a_second_live_release(meta_url: str) -> None:
                             commit="", note="", user="", released_at=first.released_at, retired_at=None,
                             tags=[]))
     with store.session() as session:
-        assert [r.version for r in store_releases.timeline(session)] == ["v1"]
+        assert [r.version for r in release_reads.timeline(on(session))] == ["v1"]
     with store.session(write=True) as session:  # another model may be live there at once
         session.add(Release(artifact_id=artifact_id, name="churn", env="production", version="v1", path="",
                             commit="", note="", user="", released_at=first.released_at, retired_at=None,
                             tags=[]))
     with store.session() as session:
-        assert [(r.name, r.live) for r in store_releases.timeline(session)] == [("churn", True),
+        assert [(r.name, r.live) for r in release_reads.timeline(on(session))] == [("churn", True),
                                                                               ("model", True)]
 
 
@@ -454,16 +456,16 @@ def test_releases_of_and_live_release_at(meta_url: str) -> None:
                                at=t0 + timedelta(hours=2))
         ids = dict(session.execute(sa.text("SELECT digest, id FROM artifact")).all())
     with store.session() as session:
-        by_artifact = store_releases.releases_of(session, [ids["a" * 64], ids["b" * 64], 12345])
+        by_artifact = release_reads.releases_of(on(session), [ids["a" * 64], ids["b" * 64], 12345])
         assert [(r.env, r.version) for r in by_artifact[ids["a" * 64]]] == [("production", "v1"),
                                                                             ("staging", "v1")]
         assert [r.version for r in by_artifact[ids["b" * 64]]] == ["v2"] and 12345 not in by_artifact
-        live = store_releases.live_release_at
-        assert live(session, "production", t0 - timedelta(seconds=1)) is None
-        assert live(session, "production", t0).id == one.id
-        assert live(session, "production", t0 + timedelta(minutes=59)).retired_at == two.released_at
-        assert live(session, "production", t0 + timedelta(hours=1)).id == two.id
-        assert live(session, "production").id == two.id and live(session, "nowhere") is None
+        live = release_reads.live_release_at
+        assert live(on(session), "production", t0 - timedelta(seconds=1)) is None
+        assert live(on(session), "production", t0).id == one.id
+        assert live(on(session), "production", t0 + timedelta(minutes=59)).retired_at == two.released_at
+        assert live(on(session), "production", t0 + timedelta(hours=1)).id == two.id
+        assert live(on(session), "production").id == two.id and live(on(session), "nowhere") is None
         assert store_releases.next_version(session, "m", "production") == "v3"
         assert store_releases.next_version(session, "other", "production") == "v1"  # per name
     with store.session(write=True) as session:
@@ -471,6 +473,6 @@ def test_releases_of_and_live_release_at(meta_url: str) -> None:
                                                    name="churn"), at=t0 + timedelta(hours=3))
     with store.session() as session:
         with pytest.raises(UsageError, match="several models were live in production then: churn, m"):
-            live(session, "production")
-        assert live(session, "production", name="m").id == two.id  # still live: another name
-        assert live(session, "production", t0 + timedelta(hours=2), name="churn") is None
+            live(on(session), "production")
+        assert live(on(session), "production", name="m").id == two.id  # still live: another name
+        assert live(on(session), "production", t0 + timedelta(hours=2), name="churn") is None

@@ -148,7 +148,15 @@ def open_reader(repo: Repo) -> MetaReader:
         tell_quarantined(repo, delivery)
         (journal_dir(repo) / MARKER).unlink(missing_ok=True)
 
-    return MetaReader(_store(repo).open(), journal_dir(repo), delivered)
+    return MetaReader(_read_store(repo), journal_dir(repo), delivered)
+
+
+def _read_store(repo: Repo):  # type: ignore[no-untyped-def]
+    """A SQLite store at the current schema is read with sqlite3 alone (himo.meta.lite: the
+    read commands then never import SQLAlchemy); any other opens the SQLAlchemy Store."""
+    from himo.meta.lite import LiteStore
+
+    return LiteStore.open(store_url(repo), store_source(repo)) or _store(repo).open()
 
 
 @contextlib.contextmanager

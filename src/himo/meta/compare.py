@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from himo.meta import queries
 from himo.meta.results import ComparedExecution, Lineage, RunColumns
 from himo.meta.schema import Execution, Run
+from himo.meta.statements import on
 
 RECENT = 2000  # executions looked at for the default metric columns
 MAX_HOPS = 30  # upstream walk: deeper pipelines are cut here (a cycle cannot happen: digests)
@@ -34,13 +35,13 @@ def _params_upstream(session: Session, exec_id: str) -> dict[str, Any]:
     seen_execs, seen_artifacts = {exec_id}, set()
     frontier = [exec_id]
     for _ in range(MAX_HOPS):
-        inputs = {row.id for row in queries._artifacts_of(session, frontier, "INPUT")} - seen_artifacts
+        inputs = {row.id for row in queries.artifacts_of(on(session), frontier, "INPUT")} - seen_artifacts
         if not inputs:
             break
         seen_artifacts |= inputs
         ids = {i: str(i) for i in inputs}
         frontier = []
-        for row in queries._producers(session, Lineage(""), ids, inputs):
+        for row in queries.producers(on(session), Lineage(""), ids, inputs):
             if row.id in seen_execs:
                 continue
             seen_execs.add(row.id)

@@ -60,7 +60,9 @@ if TYPE_CHECKING:
 
     from himo.meta.deliver import Delivery
     from himo.meta.experiments import Baseline, ExperimentRow
+    from himo.meta.lite import LiteStore
     from himo.meta.openlineage import Step
+    from himo.meta.queries import Sql
     from himo.meta.store import Store
 
 CANDIDATES = 10  # candidates listed for an ambiguous prefix
@@ -76,7 +78,7 @@ class MetaReader:
     """Reads of one store. `journal`: the folder whose pending journals are delivered before reads
     (None: none, e.g. a team store opened by URL); `on_delivery` is told of each delivery made."""
 
-    def __init__(self, store: Store, journal: Path | None = None,
+    def __init__(self, store: Store | LiteStore, journal: Path | None = None,
                  on_delivery: Callable[[Delivery], None] | None = None) -> None:
         self.store = store
         self.journal = journal
@@ -118,6 +120,13 @@ class MetaReader:
         with self.store.session() as session:
             yield session
 
+    @contextmanager
+    def _sql(self) -> Iterator[Sql]:
+        """For the reads of himo.meta.queries (on sqlite3 when the store is a LiteStore)."""
+        self.refresh()
+        with self.store.reads() as sql:
+            yield sql
+
     # -- runs -------------------------------------------------------------------------------
 
     def runs(self, *, stage: str | None = None, status: str | None = None, since: datetime | None = None,
@@ -125,21 +134,21 @@ class MetaReader:
         """Runs newest first with their executions (see queries.list_runs for the filters)."""
         from himo.meta import queries
 
-        with self._read() as s:
+        with self._sql() as s:
             return queries.list_runs(s, stage=stage, status=status, since=since, until=until, limit=limit,
                                      offset=offset)
 
     def stage_known(self, stage: str) -> bool:
         from himo.meta import queries
 
-        with self._read() as s:
+        with self._sql() as s:
             return queries.stage_known(s, stage)
 
     def stage_names(self, limit: int = 30) -> list[str]:
         """Recorded stage names, sorted (for messages); `stages` is the cheap list for a page."""
         from himo.meta import queries
 
-        with self._read() as s:
+        with self._sql() as s:
             return queries.stage_names(s, limit)
 
     def stages(self, limit: int = 500) -> list[str]:
@@ -153,14 +162,14 @@ class MetaReader:
         """Run ids, and (execution id, run id) pairs, starting with `prefix` (at most CANDIDATES + 1 each)."""
         from himo.meta import queries
 
-        with self._read() as s:
+        with self._sql() as s:
             return queries.find_ids(s, prefix)
 
     def run(self, run_id: str, exec_id: str | None = None) -> RunDetail | None:
         """The run with its executions (only `exec_id` if given), their inputs and outputs."""
         from himo.meta import queries
 
-        with self._read() as s:
+        with self._sql() as s:
             return queries.run_detail(s, run_id, exec_id)
 
     def run_of_execution(self, exec_id: str) -> str | None:
@@ -279,7 +288,7 @@ class MetaReader:
         """Artifacts whose digest starts with the hex `prefix` (an exact match alone if there is one)."""
         from himo.meta import queries
 
-        with self._read() as s:
+        with self._sql() as s:
             return [ArtifactMatch(*row) for row in queries.find_artifacts(s, prefix)]
 
     def resolve_digest(self, prefix: str) -> str:
@@ -328,14 +337,13 @@ class MetaReader:
                 depth: int | None = None, fan_out: int = 20, max_nodes: int = 5000,
                 releases: bool = True) -> Lineage | None:
         """The graph around the artifact (None if the store lacks it), with its releases marked."""
-        from himo.meta import queries
-        from himo.meta import releases as store_releases
+        from himo.meta import queries, release_reads
 
-        with self._read() as s:
+        with self._sql() as s:
             graph = queries.lineage(s, digest, upstream=upstream, downstream=downstream, depth=depth,
                                     fan_out=fan_out, max_nodes=max_nodes)
             if graph is not None and releases:
-                store_releases.mark_releases(s, graph)
+                release_reads.mark_releases(s, graph)
         return graph
 
     def steps(self, since: datetime | None = None, page: int = 1000) -> Iterator[Step]:
@@ -351,17 +359,17 @@ class MetaReader:
     def timeline(self, env: str | None = None, at: datetime | None = None,
                  name: str | None = None) -> list[ReleaseRow]:
         """Releases by env, then name, each newest first; `at`: only those live then."""
-        from himo.meta import releases
+        from himo.meta import release_reads
 
-        with self._read() as s:
-            return releases.timeline(s, env, at, name)
+        with self._sql() as s:
+            return release_reads.timeline(s, env, at, name)
 
     def live_release(self, env: str, at: datetime | None = None,
                      name: str | None = None) -> ReleaseRow | None:
-        from himo.meta import releases
+        from himo.meta import release_reads
 
-        with self._read() as s:
-            return releases.live_release_at(s, env, at, name)
+        with self._sql() as s:
+            return release_reads.live_release_at(s, env, at, name)
 
     def releases_of_digest(self, digest: str) -> list[ReleaseRow]:
         from himo.meta import releases

@@ -17,19 +17,18 @@ import contextlib
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import PurePosixPath
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from himo.errors import MetaError, UsageError
-from himo.meta.queries import producer_first
-from himo.meta.results import ArtifactInfo, Lineage, LocationRow, ModelAtRun, ReleaseMark, ReleaseRow
+from himo.errors import MetaError
+from himo.meta.release_reads import default_name, release_row, releases_of, timeline, utcnow
+from himo.meta.results import ArtifactInfo, LocationRow, ReleaseRow
 from himo.meta.schema import Artifact, Event, Execution, Location, Release
+from himo.meta.statements import on, producer_first, release_columns
 from himo.meta.store import Store
 
 PRODUCED = ("succeeded", "cached")  # statuses of an execution whose outputs are real
@@ -53,19 +52,6 @@ class NewRelease:
     note: str = ""
     user: str = ""
     name: str = ""  # '': default_name(path), refused while the name's latest release is another path's
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def default_name(path: str) -> str:
-    """The name a release of `path` gets unless one is given: the file name without its suffix,
-    lower case, other characters as '-', 'model' if nothing is left (models/My_Model.pt ->
-    my-model). Always a valid GTO artifact name. Migration 0003 back-filled with this rule."""
-    pure = PurePosixPath(path)
-    stem = pure.stem if pure.suffix else pure.name
-    return re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-") or "model"
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -109,7 +95,7 @@ def release(session: Session, new: NewRelease, at: datetime | None = None) -> Re
                   run_id=producing_run(session, artifact_id), tags=[])
     session.add(row)
     session.flush()
-    return _row(row, new.digest, new.kind)
+    return release_row(row, new.digest, new.kind)
 
 
 def _check_name_is_this_paths(session: Session, name: str, path: str) -> None:
@@ -132,9 +118,9 @@ def _refuse_live_again(session: Session, name: str, new: NewRelease) -> None:
 
 
 def _live(session: Session, name: str, env: str) -> ReleaseRow | None:
-    query = _rows_query().where(Release.name == name, Release.env == env, Release.retired_at.is_(None))
+    query = release_columns().where(Release.name == name, Release.env == env, Release.retired_at.is_(None))
     found = session.execute(query).first()
-    return _row(*found) if found else None
+    return release_row(found, found.digest, found.kind) if found else None
 
 
 def set_tags(session: Session, release_id: int, tags: list[str]) -> None:
@@ -262,7 +248,7 @@ class ReleaseWriter:
 
     def timeline(self, env: str | None = None, at: datetime | None = None,
                  name: str | None = None) -> list[ReleaseRow]:
-        return timeline(self._session, env, at, name)
+        return timeline(on(self._session), env, at, name)
 
     def artifact_info(self, digest: str) -> ArtifactInfo | None:
         return artifact_info(self._session, digest)
@@ -277,86 +263,9 @@ class ReleaseWriter:
 # -- reading --------------------------------------------------------------------------------
 
 
-def timeline(session: Session, env: str | None = None, at: datetime | None = None,
-             name: str | None = None) -> list[ReleaseRow]:
-    """Releases by env, then name, each newest first (ix_release_env); `at`: only those live
-    then (one per name and env)."""
-    query = _rows_query()
-    if env is not None:
-        query = query.where(Release.env == env)
-    if name is not None:
-        query = query.where(Release.name == name)
-    if at is not None:
-        query = query.where(Release.released_at <= at,
-                            sa.or_(Release.retired_at.is_(None), Release.retired_at > at))
-    query = query.order_by(Release.env, Release.name, Release.released_at.desc(), Release.id.desc())
-    return [_row(r, digest, kind) for r, digest, kind in session.execute(query)]
-
-
-def live_release_at(session: Session, env: str, time: datetime | None = None,
-                    name: str | None = None) -> ReleaseRow | None:
-    """The release of the model `name` live in `env` at `time` (naive UTC; None: now). Without
-    a name: the one live there, UsageError if several models were."""
-    found = timeline(session, env, time or utcnow(), name)
-    if len({r.name for r in found}) > 1:
-        raise UsageError(f"several models were live in {env} then: {', '.join(r.name for r in found)}",
-                         "say which one with --name (name= in Python)")
-    return found[0] if found else None
-
-
-def releases_of(session: Session, artifact_ids: Iterable[int]) -> dict[int, list[ReleaseRow]]:
-    """Every release of each artifact, oldest first (ix_release_artifact); absent ids: none."""
-    ids = list(artifact_ids)
-    found: dict[int, list[ReleaseRow]] = {}
-    for start in range(0, len(ids), CHUNK):
-        query = _rows_query().where(Release.artifact_id.in_(ids[start:start + CHUNK])) \
-            .order_by(Release.released_at, Release.id)
-        for r, digest, kind in session.execute(query):
-            found.setdefault(r.artifact_id, []).append(_row(r, digest, kind))
-    return found
-
-
-def mark_releases(session: Session, graph: Lineage) -> None:
-    """Add to a lineage graph the releases of its artifacts, and, for each execution that read a
-    model, whether that model was the one of its name live in each environment when the
-    execution started. Its names: those it was released as, else those its path was released
-    as, else its default name."""
-    ids = dict(session.execute(sa.select(Artifact.digest, Artifact.id)
-                               .where(Artifact.digest.in_(list(graph.artifacts)))).all())
-    for artifact_id, rows in releases_of(session, ids.values()).items():
-        digest = next(d for d, i in ids.items() if i == artifact_id)
-        graph.releases[digest] = [ReleaseMark(r.name, r.env, r.version, r.released_at, r.retired_at)
-                                  for r in rows]
-    released = sorted((n, e) for n, e in session.execute(sa.select(Release.name, Release.env).distinct()))
-    for edge in graph.edges:
-        if edge.direction != "INPUT" or graph.artifacts[edge.artifact].kind != "model":
-            continue
-        marks = graph.releases.get(edge.artifact, [])
-        for name in _model_names(session, edge.path, marks):
-            for env in [e for n, e in released if n == name]:
-                _mark_model_at_run(session, graph, edge.execution, edge.artifact, name, env)
-
-
-def _model_names(session: Session, path: str, marks: list[ReleaseMark]) -> list[str]:
-    if marks:
-        return sorted({m.name for m in marks})
-    by_path = session.scalars(sa.select(Release.name).where(Release.path == path).distinct()).all()
-    return sorted(by_path) or [default_name(path)]
-
-
-def _mark_model_at_run(session: Session, graph: Lineage, execution: str, model: str, name: str,
-                       env: str) -> None:
-    live = live_release_at(session, env, graph.executions[execution].started_at, name)
-    if live is None and not any(m.env == env and m.name == name for m in graph.releases.get(model, [])):
-        return  # an environment this model never went to, and empty then: say nothing
-    graph.models_at_run.append(ModelAtRun(execution, model, name, env, live.version if live else None,
-                                          live.digest if live else None,
-                                          live is not None and live.digest == model))
-
-
 def releases_of_digest(session: Session, digest: str) -> list[ReleaseRow]:
     artifact_id = session.scalar(sa.select(Artifact.id).where(Artifact.digest == digest))
-    return releases_of(session, [artifact_id]).get(artifact_id, []) if artifact_id else []
+    return releases_of(on(session), [artifact_id]).get(artifact_id, []) if artifact_id else []
 
 
 def released(session: Session) -> list[tuple[ReleaseRow, int | None]]:
@@ -364,7 +273,7 @@ def released(session: Session) -> list[tuple[ReleaseRow, int | None]]:
     `himo gc` keeps, so a rollback finds its bytes."""
     query = sa.select(Release, Artifact.digest, Artifact.kind, Artifact.nfiles) \
         .join(Artifact, Artifact.id == Release.artifact_id).order_by(Release.id)
-    return [(_row(r, digest, kind), nfiles) for r, digest, kind, nfiles in session.execute(query)]
+    return [(release_row(r, digest, kind), nfiles) for r, digest, kind, nfiles in session.execute(query)]
 
 
 def envs(session: Session) -> list[str]:
@@ -378,9 +287,9 @@ def names(session: Session, env: str | None = None) -> list[str]:
 
 
 def find_release(session: Session, name: str, env: str, version: str) -> ReleaseRow | None:
-    query = _rows_query().where(Release.name == name, Release.env == env, Release.version == version)
+    query = release_columns().where(Release.name == name, Release.env == env, Release.version == version)
     row = session.execute(query).first()
-    return _row(*row) if row else None
+    return release_row(row, row.digest, row.kind) if row else None
 
 
 def locations(session: Session, digest: str) -> list[LocationRow]:
@@ -396,13 +305,3 @@ def artifact_info(session: Session, digest: str) -> ArtifactInfo | None:
     row = session.execute(sa.select(Artifact.id, Artifact.kind, Artifact.size, Artifact.nfiles)
                           .where(Artifact.digest == digest)).first()
     return ArtifactInfo(*row) if row else None
-
-
-def _rows_query() -> sa.Select[Any]:
-    return sa.select(Release, Artifact.digest, Artifact.kind) \
-        .join(Artifact, Artifact.id == Release.artifact_id)
-
-
-def _row(r: Release, digest: str, kind: str) -> ReleaseRow:
-    return ReleaseRow(r.id, r.name, r.env, r.version, digest, kind, r.path, r.commit, r.released_at,
-                      r.retired_at, r.user, r.note, r.run_id, list(r.tags or []))

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -19,8 +20,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from himo.errors import MetaError, MetaUnreachableError
+from himo.meta.lite import BUSY_TIMEOUT_S, sqlite_error
 
-BUSY_TIMEOUT_S = 60
+if TYPE_CHECKING:
+    from himo.meta.statements import SessionSql
+
 PG_MIGRATION_LOCK = 0x68696D6F  # "himo": the advisory lock taken while migrating
 
 
@@ -101,6 +105,14 @@ class Store:
             yield session
 
     @contextlib.contextmanager
+    def reads(self) -> Iterator[SessionSql]:
+        """One read transaction, as a himo.meta.queries.Sql (himo.meta.lite.LiteStore's twin)."""
+        from himo.meta.statements import on
+
+        with self.session() as session:
+            yield on(session)
+
+    @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
         """Database errors as MetaError: unreachable, corrupt, or otherwise unusable."""
         try:
@@ -118,20 +130,7 @@ class Store:
             raise MetaError(f"metadata store {self.name}: {_first_line(error)}") from error
 
     def _sqlite_error(self, error: exc.DBAPIError) -> MetaError:
-        path = self.url.database or ""
-        text = _first_line(error)
-        if "not a database" in text or "malformed" in text or "corrupt" in text:
-            return MetaError(
-                f"the metadata store {path} is corrupt ({text})",
-                f"move it aside (mv {path} {path}.broken) and run `himo meta sync`: a new store is made; "
-                "history before is lost unless restored from a backup; pipeline files, cache and "
-                "himo.lock are untouched",
-            )
-        if "locked" in text:
-            return MetaError(f"the metadata store {path} stayed locked for {BUSY_TIMEOUT_S} s",
-                             "another himo process is writing it; retry")
-        return MetaError(f"cannot use the metadata store {path}: {text}",
-                         "check that its folder exists and is writable")
+        return sqlite_error(self.url.database or "", _first_line(error))
 
     def close(self) -> None:
         if "engine" in self.__dict__:
