@@ -168,6 +168,12 @@ class MetaUnreachableError(MetaError):
     pass
 
 
+class ArtifactNotFound(MetaError):
+    """No artifact in the store has the digest (prefix) asked for (the dashboard answers 404)."""
+
+    http_status = 404
+
+
 class UsageError(HimoError):
     exit_code = 2
 

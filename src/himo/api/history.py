@@ -302,7 +302,7 @@ def _history_hint(repo: Repo, rel: str) -> str:
 def digest_by_prefix(meta: MetaReader, prefix: str) -> str:
     """The one artifact digest starting with `prefix` (himo.meta.reads.MetaReader.resolve_digest),
     its errors as the commands give them: unknown and ambiguous prefixes are MetaErrors."""
-    from himo.meta.reads import ArtifactNotFound
+    from himo.errors import ArtifactNotFound
 
     try:
         return meta.resolve_digest(prefix)

@@ -33,7 +33,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from himo.errors import MetaError, UsageError
+from himo.errors import ArtifactNotFound, UsageError
 from himo.meta.results import (
     ArtifactDetail,
     ArtifactInfo,
@@ -66,12 +66,6 @@ if TYPE_CHECKING:
     from himo.meta.store import Store
 
 CANDIDATES = 10  # candidates listed for an ambiguous prefix
-
-
-class ArtifactNotFound(MetaError):
-    """No artifact in the store has the digest (prefix) asked for (the dashboard answers 404)."""
-
-    http_status = 404
 
 
 class MetaReader:

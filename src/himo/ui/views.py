@@ -13,9 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from himo.api.history import execution_log
-from himo.errors import HimoError, UsageError
+from himo.errors import ArtifactNotFound, HimoError, UsageError
 from himo.meta.artifacts import LISTED
-from himo.meta.reads import ArtifactNotFound
 from himo.meta.records import KINDS, STATUSES, TRIGGERS
 from himo.meta.results import ArtifactNode, ExecutionDetail, ReleaseMark, RunFilter
 from himo.model.urls import mask_url
