@@ -50,10 +50,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory, _environment: None) -
              "--nthreads", "1", "--no-dashboard", "--name", f"w{i}",
              "--local-directory", str(base / f"w{i}")],
             env=env | {"HIMO_SCRATCH": str(base / f"scratch{i}")}, stdout=log, stderr=log) for i in (1, 2)]
-        deadline = time.monotonic() + WAIT
-        while not spec.exists() and time.monotonic() < deadline:  # written by the scheduler once it listens
-            time.sleep(0.05)
-        cluster = Cluster(json.loads(spec.read_text())["address"], base)
+        cluster = Cluster(_address(spec), base)
         with cluster.client() as client:
             client.wait_for_workers(2, timeout=WAIT)
         yield cluster
@@ -67,3 +64,15 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory, _environment: None) -
                 except subprocess.TimeoutExpired:
                     proc.kill()
         log.close()
+
+
+def _address(spec: Path) -> str:
+    """The address the scheduler writes to `spec` once it listens (read when whole: it is written
+    in place, a reader may see it empty)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        try:
+            return str(json.loads(spec.read_text())["address"])
+        except (FileNotFoundError, ValueError, KeyError):
+            time.sleep(0.05)
+    pytest.fail(f"the Dask scheduler wrote no address to {spec} within {WAIT} s (see cluster.log)")
