@@ -15,8 +15,9 @@ loaded machine makes Python's start-up and dask's import vary by seconds, which 
 16 no-op stages, minus 1 no-op stage (which holds the fixed costs: connecting, the preflight),
 over the 15 extra stages, times 2 (each worker runs half of them): (T16 - T1) / 15 * 2.
 Wall times swell with the machine's load; the CPU time each extra stage costs does not, so it is
-measured too, the same way: (CPU16 - CPU1) / 15, of the client (this process and its children)
-and of the workers (their processes and the stages' commands).
+measured too, the same way: (CPU16 - CPU1) / 15, of the client (this process: it starts no
+process per stage, and the children it reaps, such as each run's background `meta sync`, would
+land in whichever sample reaps them) and of the workers (their processes and the stages' commands).
 
     python benchmarks/bench_dask.py [--repeat 3] [--dvc PATH] [--himo PATH]
 
@@ -123,11 +124,11 @@ class Config:
     worker_cpu: list[float] = field(default_factory=list)
 
 
-def cpu_seconds() -> float:
-    """User + system CPU of this process and of its children that ended (on a worker: the stages'
+def cpu_seconds(children: bool = True) -> float:
+    """User + system CPU of this process, and of its children that ended (on a worker: the stages'
     commands)."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return t.user + t.system + ((t.children_user + t.children_system) if children else 0.0)
 
 
 def workers_cpu(address: str) -> float:
@@ -168,10 +169,10 @@ def time_in_process(config: Config) -> None:
     opts = ReproOptions(force=True, executor="dask", scheduler=config.args[1])
     workers_before = workers_cpu(config.args[1])
     with Repo(config.repo) as repo:
-        cpu_before, started = cpu_seconds(), time.perf_counter()
+        cpu_before, started = cpu_seconds(children=False), time.perf_counter()
         repro(repo, opts=opts)
         config.samples.append(time.perf_counter() - started)
-        config.client_cpu.append(cpu_seconds() - cpu_before)
+        config.client_cpu.append(cpu_seconds(children=False) - cpu_before)
     config.worker_cpu.append(workers_cpu(config.args[1]) - workers_before)
     log(f"  {config.backend} {config.measurement}: {config.samples[-1]:.2f} s, CPU"
         f" {config.client_cpu[-1]:.2f} s client, {config.worker_cpu[-1]:.2f} s workers")
