@@ -14,6 +14,10 @@ the client), is measured apart with no-op stages, through himo's Python API in t
 loaded machine makes Python's start-up and dask's import vary by seconds, which would drown it):
 16 no-op stages, minus 1 no-op stage (which holds the fixed costs: connecting, the preflight),
 over the 15 extra stages, times 2 (each worker runs half of them): (T16 - T1) / 15 * 2.
+Wall times swell with the machine's load; the CPU time each extra stage costs does not, so it is
+measured too, the same way: (CPU16 - CPU1) / 15, of the client (this process: it starts no
+process per stage, and the children it reaps, such as each run's background `meta sync`, would
+land in whichever sample reaps them) and of the workers (their processes and the stages' commands).
 
     python benchmarks/bench_dask.py [--repeat 3] [--dvc PATH] [--himo PATH]
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -115,6 +120,22 @@ class Config:
     tool: Tool
     samples: list[float] = field(default_factory=list)
     error: str | None = None
+    client_cpu: list[float] = field(default_factory=list)  # CPU seconds per sample (Python API runs)
+    worker_cpu: list[float] = field(default_factory=list)
+
+
+def cpu_seconds(children: bool = True) -> float:
+    """User + system CPU of this process, and of its children that ended (on a worker: the stages'
+    commands)."""
+    t = os.times()
+    return t.user + t.system + ((t.children_user + t.children_system) if children else 0.0)
+
+
+def workers_cpu(address: str) -> float:
+    from distributed import Client
+
+    with Client(address, timeout=120, set_as_default=False) as client:
+        return sum(client.run(cpu_seconds).values())
 
 
 def expect_outputs(repo: Path, stages: int) -> Callable[[Path], None]:
@@ -146,11 +167,15 @@ def time_in_process(config: Config) -> None:
     from himo.workspace.repo import Repo
 
     opts = ReproOptions(force=True, executor="dask", scheduler=config.args[1])
+    workers_before = workers_cpu(config.args[1])
     with Repo(config.repo) as repo:
-        started = time.perf_counter()
+        cpu_before, started = cpu_seconds(children=False), time.perf_counter()
         repro(repo, opts=opts)
         config.samples.append(time.perf_counter() - started)
-    log(f"  {config.backend} {config.measurement}: {config.samples[-1]:.2f} s")
+        config.client_cpu.append(cpu_seconds(children=False) - cpu_before)
+    config.worker_cpu.append(workers_cpu(config.args[1]) - workers_before)
+    log(f"  {config.backend} {config.measurement}: {config.samples[-1]:.2f} s, CPU"
+        f" {config.client_cpu[-1]:.2f} s client, {config.worker_cpu[-1]:.2f} s workers")
 
 
 def row(config: Config, target: float | None = None) -> dict[str, object]:
@@ -159,15 +184,28 @@ def row(config: Config, target: float | None = None) -> dict[str, object]:
             "samples": config.samples, "error": config.error, "target_s": target, "met": None}
 
 
-def overhead_row(one: Config, many: Config) -> dict[str, object]:
-    """(T16 - T1) / 15 * WORKERS from the medians of the no-op runs."""
-    value = None
-    if one.samples and many.samples and not (one.error or many.error):
-        value = (statistics.median(many.samples) - statistics.median(one.samples)) / (STAGES - 1) * WORKERS
-    met = None if value is None else ("yes" if value < TARGET_OVERHEAD_S else "no")
-    return {"backend": "himo", "measurement": "Dask overhead per stage, (T16 - T1) / 15 x 2 workers",
-            "median": value, "samples": [] if value is None else [value], "error": None,
-            "target_s": TARGET_OVERHEAD_S, "met": met}
+def per_stage(one: list[float], many: list[float], scale: float = 1) -> float | None:
+    """(median(many) - median(one)) / 15 * scale: what each extra stage adds."""
+    if not one or not many:
+        return None
+    return (statistics.median(many) - statistics.median(one)) / (STAGES - 1) * scale
+
+
+def overhead_rows(one: Config, many: Config) -> list[dict[str, object]]:
+    """(T16 - T1) / 15 * WORKERS from the medians of the no-op runs, and the CPU per extra stage."""
+    ok = not (one.error or many.error)
+    wall = per_stage(one.samples, many.samples, WORKERS) if ok else None
+    met = None if wall is None else ("yes" if wall < TARGET_OVERHEAD_S else "no")
+    rows = [{"backend": "himo", "measurement": "Dask overhead per stage, (T16 - T1) / 15 x 2 workers",
+             "median": wall, "samples": [] if wall is None else [wall], "error": None,
+             "target_s": TARGET_OVERHEAD_S, "met": met}]
+    for side, one_cpu, many_cpu in (("client", one.client_cpu, many.client_cpu),
+                                    ("workers and commands", one.worker_cpu, many.worker_cpu)):
+        cpu = per_stage(one_cpu, many_cpu) if ok else None
+        rows.append({"backend": "himo", "measurement": f"Dask CPU per extra no-op stage, {side}",
+                     "median": cpu, "samples": [] if cpu is None else [cpu], "error": None,
+                     "target_s": None, "met": None})
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,11 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for config in (one, many):  # warm-up
             time_in_process(config)
             config.samples.clear()
+            config.client_cpu.clear()
+            config.worker_cpu.clear()
         for i in range(opts.repeat):
             log(f"[repeat {i + 1}/{opts.repeat}]")
             for config in (*configs, one, many, one, many):  # the no-op pair twice: it is short
                 time_one(config)
-    rows = [row(c) for c in configs] + [row(one), row(many), overhead_row(one, many)]
+    rows = [row(c) for c in configs] + [row(one), row(many), *overhead_rows(one, many)]
     ideal = STAGES * SECONDS / WORKERS
     body = {"workload": f"{STAGES} independent stages of `sleep {SECONDS}` (ideal on 2 workers: {ideal:g} s)",
             "rows": rows}

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.dask_cluster import dask_cluster  # noqa: F401 - a session fixture, shared by tests/pipeline and tests/exp
 from tests.inprocess import run_in_process
 
 GIT_ENV = {

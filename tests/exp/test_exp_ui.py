@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +13,9 @@ from playwright.sync_api import Page, expect
 
 from himo.ui.app import create_app
 from himo.ui.server import open_source
-from tests.conftest import Himo
-from tests.ui.conftest import LOOPBACK, free_port
+from tests.conftest import Himo, git, write
+from tests.exp.conftest import PIPELINE
+from tests.ui.conftest import LOOPBACK, serving
 
 
 def test_experiments_page_lists_and_compares(exp_repo: Path) -> None:
@@ -40,32 +39,45 @@ def test_experiments_page_lists_and_compares(exp_repo: Path) -> None:
         store.close()
 
 
+# The template's pipeline, its train stage also plotting a loss curve that depends on train.alpha.
+PLOTTED = PIPELINE.replace("train.py\n    deps: [prep.txt, train.py]",
+                           "train.py && python3 loss.py\n    deps: [prep.txt, train.py, loss.py]")
+PLOTTED += "    plots:\n      - loss.csv: {x: step, y: loss, title: Loss}\n"
+LOSS = """\
+import yaml
+a = yaml.safe_load(open("params.yaml"))["train"]["alpha"]
+open("loss.csv", "w").write("step,loss\\n" + "".join(f"{i},{1 / (1 + a * i):.4f}\\n" for i in range(4)))
+"""
+
+
 @pytest.fixture
 def served_exps(exp_repo: Path) -> Iterator[str]:
-    """The dashboard of a repository with three experiments, served on a free port."""
-    import uvicorn
-
+    """The dashboard of a repository whose train stage plots its loss (committed: the plots are read
+    at the experiments' base commit), with three experiments, served on a free port."""
+    write(exp_repo / "himo.yaml", PLOTTED)
+    write(exp_repo / "loss.py", LOSS)
+    git(exp_repo, "add", "-A")
+    git(exp_repo, "commit", "-qm", "plot the loss")
     Himo(exp_repo)("exp", "run", "-S", "train.alpha=2,3,5", "-n", "b")
     store, repo = open_source(None, exp_repo)
-    server = uvicorn.Server(uvicorn.Config(create_app(store, repo), host="127.0.0.1", port=free_port(),
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "the dashboard did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    store.close()
+    try:
+        with serving(create_app(store, repo)) as url:
+            yield url
+    finally:
+        store.close()
 
 
-def test_tick_to_compare_in_chromium(served_exps: str, page: Page) -> None:
+def test_tick_to_compare_in_chromium_with_plots(served_exps: str, page: Page) -> None:
     page.goto(f"{served_exps}/experiments")
     expect(page.locator("#compare thead th")).to_have_text(["", "b-3", "b-2", "b-1"])
+    loss = page.locator('#plots figure[data-plot-id="loss.csv"]')
+    expect(loss.locator("svg.marks")).to_have_count(1)
+    expect(loss.locator("svg .role-legend .role-legend-label text")).to_have_text(["b-1", "b-2", "b-3"])
     page.get_by_label("compare b-2").uncheck()
     page.get_by_role("button", name="Compare").click()
     expect(page.locator("#compare thead th")).to_have_text(["", "b-3", "b-1"])
     score = page.locator('#compare tr[data-key="metrics.json:score"] td')
     expect(score).to_have_text(["metrics.json:score", "10", "4 (-6)"])
     expect(page.locator("nav a.on")).to_have_text("Experiments")
+    expect(loss.locator("svg .role-legend .role-legend-label text")).to_have_text(["b-1", "b-3"])
+    assert loss.locator("svg path").count() > 2  # axes, and a line per experiment

@@ -6,7 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from himo.objects.state import DirRecord, StateDB
+from himo.objects.state import DirRecord, NoState, StateDB
 from tests.conftest import write
 
 OLD_SCHEMA = ("CREATE TABLE state (inode INTEGER PRIMARY KEY, mtime_ns INTEGER NOT NULL, "
@@ -44,3 +44,15 @@ def test_unreadable_state_db_only_costs_a_full_check(tmp_path: Path) -> None:
     state = StateDB(tmp_path / "state.db")
     state.save_dir_record("d", DirRecord("l", "m", None))
     assert state.dir_record("d") is None
+
+
+def test_the_null_state_remembers_nothing_and_writes_no_file(tmp_path: Path) -> None:
+    """What a Dask worker's scratch repository uses: every file is hashed, nothing is kept."""
+    st = os.stat(write(tmp_path / "f.txt", "x"))
+    state = NoState()
+    state.save([(st, "d" * 64)])
+    state.save_dir_record("d", DirRecord("listing", "manifest", None))
+    assert (state.get(st), state.lookup([st]), state.dir_record("d"), state.dir_files("d", "manifest")) == (
+        None, {}, None, None)
+    state.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]

@@ -1,6 +1,5 @@
-"""`repro --executor dask` on a real dask.distributed cluster on loopback: a scheduler and two worker
-processes (each under a nanny, each with its own scratch folder, $HIMO_SCRATCH), started once for
-the module. Workers share nothing with the test's repository but git and the remote."""
+"""`repro --executor dask` on a real dask.distributed cluster on loopback (tests/dask_cluster.py: a
+scheduler and two worker processes, started once per session)."""
 
 from __future__ import annotations
 
@@ -11,69 +10,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-import himo
 from tests.conftest import Himo, git, write
+from tests.dask_cluster import WAIT, Cluster
 from tests.meta.test_recording import of_run, recorded
 from tests.pipeline.test_stage_processes import wait_group_ended, wait_until
 from tests.remotes.helpers import FolderStore, S3Store, Store
 
 pytestmark = pytest.mark.xdist_group("dask")  # one xdist worker: the cluster is started once (-n 2)
-SRC = str(Path(himo.__file__).resolve().parents[1])  # the himo under test, for the workers
-WAIT = 60  # seconds a rendezvous or a start may take at most (a loaded machine), never expected
-
-
-@dataclass
-class Cluster:
-    address: str
-    base: Path  # holds the workers' scratch folders
-
-    def client(self):  # type: ignore[no-untyped-def]
-        from distributed import Client
-
-        return Client(self.address, timeout=WAIT, set_as_default=False)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, _environment: None) -> Iterator[Cluster]:
-    base = tmp_path_factory.mktemp("dask")
-    env = os.environ | {"PYTHONPATH": SRC, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3"}
-    spec = base / "scheduler.json"
-    log = open(base / "cluster.log", "wb")  # noqa: SIM115 - open while the cluster lives
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                               "--port", "0", "--no-dashboard", "--scheduler-file", str(spec)],
-                              env=env, stdout=log, stderr=log)]
-    try:
-        procs += [subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(spec),
-             "--nthreads", "1", "--no-dashboard", "--name", f"w{i}",
-             "--local-directory", str(base / f"w{i}")],
-            env=env | {"HIMO_SCRATCH": str(base / f"scratch{i}")}, stdout=log, stderr=log) for i in (1, 2)]
-        deadline = time.monotonic() + WAIT
-        while not spec.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        import json
-
-        address = json.loads(spec.read_text())["address"]
-        cluster = Cluster(address, base)
-        with cluster.client() as client:
-            client.wait_for_workers(2, timeout=WAIT)
-        yield cluster
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        log.close()
 
 
 # left and right wait for each other (a rendezvous in a folder outside the repository): they ran at once.
@@ -125,7 +73,7 @@ def outs_of(root: Path) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("kind", ["folder", "s3"])
 def test_diamond_on_two_workers_meets_in_the_middle_and_equals_a_local_run(
-        kind: str, cluster: Cluster, make_repo, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        kind: str, dask_cluster: Cluster, make_repo, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     root = make_repo()
     himo_ = Himo(root)
     store: Store = FolderStore(tmp_path / "remote") if kind == "folder" else S3Store(
@@ -133,12 +81,12 @@ def test_diamond_on_two_workers_meets_in_the_middle_and_equals_a_local_run(
     store.configure(himo_)
     if kind == "s3":  # a team sets it once; outputs checked out as links into the cache
         himo_("config", "executor.default", "dask")
-        himo_("config", "executor.dask.scheduler", cluster.address)
+        himo_("config", "executor.dask.scheduler", dask_cluster.address)
         himo_("config", "cache.type", "hardlink")
     rdv = tmp_path / "rdv"
     rdv.mkdir()
     diamond(root, himo_, rdv)
-    args = ["repro"] if kind == "s3" else ["repro", "--executor", "dask", "--scheduler", cluster.address]
+    args = ["repro"] if kind == "s3" else ["repro", "--executor", "dask", "--scheduler", dask_cluster.address]
     out = himo_(*args).stdout
     assert "[left] " in out and "[right] " in out  # each stage's log, as the worker wrote it
     assert (root / "joined.txt").read_text() == "HELLO\nn: 2\nOLLEH\n"
@@ -179,16 +127,16 @@ def with_marks(repo: Path, himo: Himo, tmp_path: Path, pipeline: str) -> Path:
 
 
 def test_a_worker_killed_mid_stage_is_retried_elsewhere_and_recorded_aborted(
-        cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
+        dask_cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
     marks = with_marks(repo, himo, tmp_path, SLOW)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "slow")
     killed: list[int] = []
     killer = threading.Thread(target=kill_worker_running,
-                              args=(cluster, marks / "again", "himo-slow", killed))
+                              args=(dask_cluster, marks / "again", "himo-slow", killed))
     killer.start()
     try:
-        himo("repro", "--executor", "dask", "--scheduler", cluster.address)
+        himo("repro", "--executor", "dask", "--scheduler", dask_cluster.address)
     finally:
         killer.join()
     assert killed and (repo / "out.txt").read_text() == "ok\n"
@@ -196,16 +144,16 @@ def test_a_worker_killed_mid_stage_is_retried_elsewhere_and_recorded_aborted(
     attempts = [e for e in rec.executions if e["run_id"] == rec.runs[-1]["id"]]
     assert [e["status"] for e in attempts] == ["aborted", "succeeded"]
     assert attempts[0]["host"] != attempts[1]["host"]
-    with cluster.client() as client:  # the killed worker's nanny started a new one
+    with dask_cluster.client() as client:  # the killed worker's nanny started a new one
         client.wait_for_workers(2, timeout=WAIT)
 
 
-def kill_worker_running(cluster: Cluster, mark: Path, prefix: str, killed: list[int]) -> None:
+def kill_worker_running(dask_cluster: Cluster, mark: Path, prefix: str, killed: list[int]) -> None:
     """SIGKILL the worker process whose task key starts with `prefix`, once `mark` exists."""
     deadline = time.monotonic() + WAIT
     while not mark.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    with cluster.client() as client:
+    with dask_cluster.client() as client:
         while time.monotonic() < deadline:
             busy = [w for w, keys in client.processing().items()
                     if any(str(k).startswith(prefix) for k in keys)]
@@ -233,10 +181,10 @@ stages:
 
 
 def test_a_failing_stage_fails_the_run_and_keep_going_runs_the_others(
-        cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
+        dask_cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
     FolderStore(tmp_path / "remote").configure(himo)
     write(repo / "himo.yaml", FAILING)
-    proc = himo("repro", "-k", "--executor", "dask", "--scheduler", cluster.address, ok=False)
+    proc = himo("repro", "-k", "--executor", "dask", "--scheduler", dask_cluster.address, ok=False)
     assert proc.returncode == 1
     assert "Error: stage 'bad' failed (exit code 3)" in proc.stderr
     assert "[bad] broken" in proc.stdout
@@ -244,9 +192,9 @@ def test_a_failing_stage_fails_the_run_and_keep_going_runs_the_others(
     assert not (repo / "after.txt").exists()
 
 
-def test_no_remote_is_one_clear_error_before_any_stage(cluster: Cluster, repo: Path, himo: Himo) -> None:
+def test_no_remote_is_one_clear_error_before_any_stage(dask_cluster: Cluster, repo: Path, himo: Himo) -> None:
     write(repo / "himo.yaml", FAILING)
-    proc = himo("repro", "--executor", "dask", "--scheduler", cluster.address, ok=False)
+    proc = himo("repro", "--executor", "dask", "--scheduler", dask_cluster.address, ok=False)
     assert (proc.returncode, proc.stderr.splitlines()[0]) == (
         1, "Error: --executor dask needs a default remote: no remote given and no default remote set")
     assert "broken" not in proc.stdout and not (repo / "himo.lock").exists()
@@ -272,10 +220,10 @@ stages:
 
 
 def test_ctrl_c_cancels_the_stage_on_its_worker_and_commits_nothing(
-        cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
+        dask_cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
     marks = with_marks(repo, himo, tmp_path, STOPPED)
     proc = subprocess.Popen([sys.executable, "-m", "himo", "repro", "--executor", "dask", "--scheduler",
-                             cluster.address], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             dask_cluster.address], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pid = marks / "pid"
     wait_until(lambda: pid.exists() and pid.read_text().strip() != "", "stage started", WAIT)
     proc.send_signal(signal.SIGINT)
@@ -287,11 +235,11 @@ def test_ctrl_c_cancels_the_stage_on_its_worker_and_commits_nothing(
 
 @pytest.mark.slow  # botocore's retries against a closed port: seconds on each worker
 def test_a_remote_the_workers_cannot_reach_is_one_error_before_any_stage(
-        cluster: Cluster, repo: Path, himo: Himo) -> None:
+        dask_cluster: Cluster, repo: Path, himo: Himo) -> None:
     himo("remote", "add", "-d", "dead", "s3://bucket/prefix")
     himo("remote", "modify", "dead", "endpointurl", "http://127.0.0.1:9")
     write(repo / "himo.yaml", FAILING)
-    proc = himo("repro", "--executor", "dask", "--scheduler", cluster.address, ok=False)
+    proc = himo("repro", "--executor", "dask", "--scheduler", dask_cluster.address, ok=False)
     first = proc.stderr.splitlines()[0]
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert first.startswith("Error: Dask worker tcp://127.0.0.1:")

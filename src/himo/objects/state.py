@@ -197,3 +197,31 @@ class StateDB:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class NoState(StateDB):
+    """The null stat cache (dvc-data's StateNoop): remembers nothing, so every file is hashed.
+    For folders whose files live for one use only, a Dask worker's scratch folder: a database
+    there would cost its creation, a transaction per save and a close (~60 ms a stage) and never
+    be read again."""
+
+    def __init__(self) -> None:
+        super().__init__(Path(os.devnull))
+
+    def lookup(self, stats: Iterable[os.stat_result], bulk: bool = True) -> dict[int, str]:
+        return {}
+
+    def save(self, items: Iterable[tuple[os.stat_result, str]]) -> None:
+        pass
+
+    def dir_record(self, path: str) -> DirRecord | None:
+        return None
+
+    def save_dir_record(self, path: str, record: DirRecord) -> None:
+        pass
+
+    def dir_files(self, path: str, manifest: str) -> DirFiles | None:
+        return None
+
+    def save_dir_files(self, path: str, manifest: str, files: DirFiles) -> None:
+        pass

@@ -1,6 +1,6 @@
 """The Experiments page (`/experiments`) and its JSON (`/api/experiments`): every experiment in
 the store, ticked ones compared side by side (params, metrics, and each number's change from
-the first ticked one)."""
+the first ticked one, and the plots of himo.yaml drawn from each one's outputs)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from himo.api.exp_show import columns
+from himo.meta.experiments import ExperimentRow
 from himo.ui.app import Dashboard
 from himo.ui.views import jsonable
 
@@ -20,7 +21,7 @@ COMPARED = 8  # ticked by default: the newest ones
 
 def experiments(d: Dashboard, chosen: list[str] | None = None) -> dict[str, Any]:
     """{"rows": newest first, "chosen": names compared, "params"/"metrics": [{key, values, changes,
-    differ}]}; `chosen` None: the COMPARED newest."""
+    differ}], "plots": [Plot.as_json()]}; `chosen` None: the COMPARED newest."""
     from himo.api.recording import _repo_identity
 
     rows = d.meta.experiments(_repo_identity(d.repo) if d.repo else None, limit=NEWEST)
@@ -30,7 +31,19 @@ def experiments(d: Dashboard, chosen: list[str] | None = None) -> dict[str, Any]
     compared = [by_name[n] for n in picked]
     return {"rows": [jsonable(r) | {"chosen": r.name in picked} for r in rows], "chosen": picked,
             "params": _table([columns(r.params) for r in compared]),
-            "metrics": _table([columns(r.metrics) for r in compared])}
+            "metrics": _table([columns(r.metrics) for r in compared]), "plots": _plots(d, compared)}
+
+
+def _plots(d: Dashboard, compared: list[ExperimentRow]) -> list[dict[str, Any]]:
+    """The plots himo.yaml defines at the first compared experiment's base commit, drawn from each
+    experiment's outputs (by digest, from the cache: stages an experiment reused count too), one
+    colour per experiment; none without the repository (its himo.yaml and cache)."""
+    from himo.api.plots import run_plots
+
+    if d.repo is None or not compared:
+        return []
+    outputs = {r.name: dict(r.outputs) for r in compared}
+    return [p.as_json() for p in run_plots(d.repo, outputs, compared[0].base_commit or None)]
 
 
 def _table(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
