@@ -227,7 +227,12 @@ def test_ctrl_c_cancels_the_stage_on_its_worker_and_commits_nothing(
     pid = marks / "pid"
     wait_until(lambda: pid.exists() and pid.read_text().strip() != "", "stage started", WAIT)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=WAIT) == 130
+    try:
+        code = proc.wait(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"himo ignored Ctrl-C for {WAIT} s:\n{proc.communicate()[1].decode()}") from None
+    assert code == 130, proc.stderr.read().decode() if proc.stderr else ""
     wait_group_ended(int(pid.read_text()))  # the command on the worker was stopped
     assert not (repo / "himo.lock").exists() and not (repo / "long.txt").exists()
     assert [e["status"] for e in recorded(repo).executions] == ["aborted"]
