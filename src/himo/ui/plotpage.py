@@ -11,6 +11,7 @@ as the dashboard's run and compare pages. No web framework is loaded: the CLI im
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from himo.api.plots import Plot
 from himo.errors import workspace_io_error
+from himo.objects.leftovers import stale_beside
 from himo.workspace.atomic import write_text_atomic
 
 HERE = Path(__file__).parent
@@ -34,10 +36,14 @@ def render_page(plots: Sequence[Plot], title: str = "himo plots", subtitle: str 
 
 
 def write_page(plots: Sequence[Plot], folder: Path, title: str = "himo plots", subtitle: str = "") -> Path:
-    """Write folder/index.html (atomically: a reader never sees half of it); its path."""
+    """Write folder/index.html (atomically: a reader never sees half of it); its path. The temp
+    file of a write killed before its rename (its process gone) is deleted first: no command
+    cleans this folder otherwise, as it is neither tracked nor at the repository's root."""
     path = folder / PAGE
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        for stale in stale_beside(str(folder), {PAGE}):
+            os.unlink(stale)
         write_text_atomic(path, render_page(plots, title, subtitle))
     except OSError as exc:
         raise workspace_io_error(f"{path}: cannot write: {exc.strerror}", exc, full="free some disk space",
