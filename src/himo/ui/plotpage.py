@@ -11,7 +11,6 @@ as the dashboard's run and compare pages. No web framework is loaded: the CLI im
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,8 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from himo.api.plots import Plot
 from himo.errors import workspace_io_error
-from himo.objects.leftovers import stale_beside
-from himo.workspace.atomic import write_text_atomic
+from himo.workspace.atomic import drop_stale_temps, write_text_atomic
 
 HERE = Path(__file__).parent
 # In the order they load: vega-lite needs vega, vega-embed both; himo-plots.js draws.
@@ -42,8 +40,7 @@ def write_page(plots: Sequence[Plot], folder: Path, title: str = "himo plots", s
     path = folder / PAGE
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in stale_beside(str(folder), {PAGE}):
-            os.unlink(stale)
+        drop_stale_temps(path)
         write_text_atomic(path, render_page(plots, title, subtitle))
     except OSError as exc:
         raise workspace_io_error(f"{path}: cannot write: {exc.strerror}", exc, full="free some disk space",
