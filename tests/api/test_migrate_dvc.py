@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -15,8 +16,9 @@ import pytest
 
 from tests.api.conftest import PIPELINE
 from tests.api.helpers import assert_error
-from tests.conftest import Himo
+from tests.conftest import Himo, write
 from tests.dvc import snapshot
+from tests.pipeline.test_yaml_bounds import HOSTILE, indented
 
 pytestmark = pytest.mark.xdist_group("dvc")  # one worker builds the DVC repositories, once
 
@@ -208,3 +210,21 @@ def test_killed_midway_then_run_again_ends_as_a_clean_migration(project: Path, t
         assert "up to date" in Himo(root)("status").stdout
         assert (root / "data" / "raw" / "a.csv").read_text() == "x,y\n1,2\n"
         assert not list((root / ".himo" / "tmp").glob("migrate-*"))
+
+
+@HOSTILE
+@pytest.mark.parametrize(("file", "where"), [
+    ("single.bin.dvc", r"single.bin.dvc: invalid YAML \(line [0-9]+\)"),
+    ("dvc.lock", r"dvc.lock: invalid YAML \(line [0-9]+\)"),
+    ("dvc.yaml", r"dvc.yaml:[0-9]+: invalid YAML"),
+])
+def test_hostile_yaml_in_dvc_files_stops_migrate_before_anything_is_written(
+        project: Path, file: str, where: str, hostile: str, problem: re.Pattern[str]) -> None:
+    """`himo migrate dvc` reads .dvc files, dvc.yaml and dvc.lock through the bounded loader: its
+    one-line error, nothing written (not even .himo/)."""
+    write(project / file, (project / file).read_text() + "extra:\n" + indented(hostile, 2))
+    before = snapshot(project)
+    proc = Himo(project)("migrate", "dvc", ok=False)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 2, proc.stderr
+    assert re.match(f"Error: {where}: {problem.pattern}", proc.stderr), proc.stderr
+    assert snapshot(project) == before and not (project / ".himo").exists()

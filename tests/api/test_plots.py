@@ -6,6 +6,7 @@ error naming the file (and the field)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -244,3 +245,20 @@ def test_with_symlinked_cache_files_and_after_gc(project: Path) -> None:
     assert "logs/loss.csv at HEAD~1" in json.loads(result.stdout)[1]["missing"]
     result = himo("plots", "diff", "HEAD~1", "-o", "out")
     assert "Warning: logs/loss.csv at HEAD~1: not found (neither in that commit nor" in result.stderr
+
+
+def test_a_killed_write_of_the_page_is_cleaned_by_the_next(repo: Path) -> None:
+    """kill -9 between writing the page's temp file and renaming it: the next `plots show`
+    deletes that temp file (its writer is gone) and writes the page whole; a live writer's stays."""
+    import subprocess
+    import sys
+
+    write(repo / "loss.csv", "step,loss\n0,1\n1,0.5\n")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    out = repo / "plots"
+    write(out / f".index.html.himo-tmp-{gone}-0123456789ab", "<html><body>half of a pa")
+    live = write(out / f".index.html.himo-tmp-{os.getppid()}-0123456789ab", "another writer's")
+    Himo(repo)("plots", "show", "loss.csv", "-o", "plots")
+    assert sorted(p.name for p in out.iterdir()) == [live.name, "index.html"]
+    assert (out / "index.html").read_text().rstrip().endswith("</html>")

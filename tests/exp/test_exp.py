@@ -128,6 +128,33 @@ def test_apply_branch_remove(exp_repo: Path) -> None:
     assert bad.returncode == 2 and "no experiment named 'five'" in bad.stderr
 
 
+def test_branch_and_apply_keep_executable_scripts_executable(exp_repo: Path) -> None:
+    """A script the experiment carries (new, or changed from a committed executable) is committed
+    100755 by `exp branch` and stays executable after `exp apply`; a plain file stays 100644."""
+    tool = write(exp_repo / "tool.sh", "#!/bin/sh\necho v1\n")
+    tool.chmod(0o755)
+    git(exp_repo, "add", "tool.sh")
+    git(exp_repo, "commit", "-qm", "a tool")
+    tool.write_text("#!/bin/sh\necho v2\n")
+    new = write(exp_repo / "scripts" / "new.sh", "#!/bin/sh\necho new\n")
+    new.chmod(0o755)
+    write(exp_repo / "notes.txt", "plain\n")
+    himo = Himo(exp_repo)
+    himo("exp", "run", "-S", "train.alpha=3", "-n", "modes")
+    himo("exp", "branch", "modes", "try-modes")
+    listed = git(exp_repo, "ls-tree", "-r", "try-modes", "--", "tool.sh", "scripts/new.sh", "notes.txt",
+                 "params.yaml")
+    modes = {line.split("\t")[1]: line.split()[0] for line in listed.splitlines()}
+    assert modes == {"tool.sh": "100755", "scripts/new.sh": "100755", "notes.txt": "100644",
+                     "params.yaml": "100644"}, listed
+    git(exp_repo, "checkout", "-q", "--", "tool.sh")
+    new.unlink()
+    himo("exp", "apply", "modes")
+    assert new.read_text() == "#!/bin/sh\necho new\n" and tool.read_text() == "#!/bin/sh\necho v2\n"
+    assert os.access(new, os.X_OK) and os.access(tool, os.X_OK)
+    assert not os.access(exp_repo / "notes.txt", os.X_OK)
+
+
 def test_show_sort_only_changed_and_diff(exp_repo: Path) -> None:
     himo = Himo(exp_repo)
     himo("exp", "run", "-S", "train.alpha=1,3,2", "-n", "s")

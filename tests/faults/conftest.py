@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.api.conftest import dvc_project  # noqa: F401 (a DVC project made once, for migrate's kill)
+
 SESSION_SEED = int(os.environ.get("HIMO_FAULT_SEED") or secrets.randbelow(2**32))
 
 

@@ -4,11 +4,13 @@ a user recovers after it was interrupted, and what must then hold."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.conftest import Himo, git
 from tests.faults.helpers import (
@@ -156,6 +158,62 @@ def prepare_run(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
     return ("run", *STAGE_ARGS), expected
 
 
+def _registry(world: World, files: int) -> tuple[Path, Tree]:
+    """A data registry beside the repository: its data pushed to the folder remote and
+    committed (imports read the bytes from there); the repository under test is initialised.
+    The registry's whole tree: `data/` is what the tests import."""
+    registry = world.base / "registry"
+    world.clones.add("registry")
+    world.init_repo(registry)
+    v1 = first_version(world.rng, files)
+    write_tree(registry, v1)
+    world.run("add", *TARGETS, cwd=registry)
+    world.run("remote", "add", "-d", "store", str(world.remote), cwd=registry)
+    world.run("push", cwd=registry)
+    git(registry, "add", "-A")
+    git(registry, "commit", "-q", "-m", "v1")
+    world.init_repo()
+    world.remember(_data_only(v1))
+    return registry, v1
+
+
+def _data_only(tree: Tree) -> Tree:
+    return {p: d for p, d in tree.items() if p.startswith("data/")}
+
+
+def prepare_import(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    registry, v1 = _registry(world, files)
+    return ("import", str(registry), "data"), _data_only(v1)
+
+
+def prepare_update(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    """`data` imported at v1 and committed; the registry then moves to v2."""
+    registry, v1 = _registry(world, files)
+    world.run("import", str(registry), "data")
+    world.commit("import v1", _data_only(v1))
+    v2 = next_version(world.rng, v1)
+    write_tree(registry, v2, v1)
+    world.run("add", *TARGETS, cwd=registry)
+    world.run("push", cwd=registry)
+    git(registry, "commit", "-q", "-am", "v2")
+    world.remember(_data_only(v2))
+    return ("update",), _data_only(v2)
+
+
+PLOTS = "plots"  # the folder `himo plots show -o` writes index.html into
+
+
+def prepare_plots(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
+    """Tracked data (so recovery is checked as for the others) and a plot of many points."""
+    v1 = _tracked_v1(world, files)
+    rows = "".join(f"{i},{world.rng.random():.6f}\n" for i in range(files * 20))
+    (world.repo / "loss.csv").write_text("step,loss\n" + rows)
+    world.commit("v1", v1)
+    world.run("plots", "show", "loss.csv", "-o", "calibrate")  # how long it takes: the kill window
+    shutil.rmtree(world.repo / "calibrate")
+    return ("plots", "show", "loss.csv", "-o", PLOTS), v1
+
+
 # -- recoveries and checks that differ -------------------------------------------------------
 def fetch_again_and_checkout(world: World, args: tuple[str, ...]) -> None:
     world.himo(*args)
@@ -206,6 +264,26 @@ def assert_removed(world: World, expected: Tree) -> None:
     assert_outside_untouched(world)
 
 
+def assert_imported_and_recovered(world: World, expected: Tree) -> None:
+    """The import's scratch folders (the source's clone, DVC bytes) went with the rerun."""
+    scratch = world.repo / ".himo" / "tmp"
+    left = sorted(p.name for p in scratch.iterdir()) if scratch.is_dir() else []
+    assert left == [], f"scratch folders of the killed import stay: {left}"
+    assert_recovered(world, expected)
+
+
+def page_whole_or_absent(world: World, args: tuple[str, ...]) -> None:
+    """After the kill: index.html is absent or the whole page (the rerun writes the same bytes);
+    the rerun leaves no temp file of the killed write."""
+    page = world.repo / PLOTS / "index.html"
+    killed = page.read_bytes() if page.exists() else None
+    world.himo(*args)
+    assert killed in (None, page.read_bytes()), \
+        f"a half-written page under its final name ({len(killed or b'')} of {page.stat().st_size} bytes)"
+    left = sorted(p.name for p in page.parent.iterdir() if p.name != "index.html")
+    assert left == [], f"temp files of the killed write stay beside the page: {left}"
+
+
 SCENARIOS = {
     "add": Scenario(prepare_add, run_again),
     "commit": Scenario(prepare_commit, run_again),
@@ -217,4 +295,7 @@ SCENARIOS = {
     "pull": Scenario(prepare_pull, run_again),
     "repro": Scenario(prepare_repro, run_again, window=2.5),
     "run": Scenario(prepare_run, run_forced, window=2.5),
+    "import": Scenario(prepare_import, run_again, assert_imported_and_recovered),
+    "update": Scenario(prepare_update, run_again, assert_imported_and_recovered),
+    "plots show": Scenario(prepare_plots, page_whole_or_absent),
 }

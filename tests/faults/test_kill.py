@@ -15,6 +15,7 @@ repository touched). Failures name the seed, the iteration and the kill moment.
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,13 @@ import pytest
 from tests.faults.helpers import (
     CACHE_TYPES,
     World,
+    assert_outside_untouched,
     assert_status_truthful,
     campaign,
     fault_iterations,
     run_and_kill,
+    temp_leftovers,
+    writers_lock_holders,
 )
 from tests.faults.scenarios import SCENARIOS
 
@@ -65,3 +69,35 @@ def test_killed_command_loses_nothing_many_times(tmp_path: Path, rng: random.Ran
     """More kill moments, and trees large enough (over 2,000 files) for the forked workers."""
     campaign(tmp_path, rng, lambda base, files: kill_and_recover(base, rng, command, cache_type, files),
              cache_type, iterations=fault_iterations(1), files=(50, 2600))
+
+
+@pytest.mark.xdist_group("dvc")  # shares the DVC project built once
+def test_killed_migrate_dvc_loses_nothing(tmp_path: Path, rng: random.Random, dvc_project: Path) -> None:
+    """`himo migrate dvc` killed at a random moment, its tracked folder restored from DVC's cache
+    (the scratch folder and the folder placed whole are used): every file at its final name is
+    whole or absent, and running it again ends as a clean migration."""
+    world = World(tmp_path, rng.choice(CACHE_TYPES), rng)
+    for name in ("calibrate", "repo"):
+        shutil.copytree(dvc_project, tmp_path / name, symlinks=True)
+        shutil.rmtree(tmp_path / name / "data" / "raw")
+    world.clones.add("calibrate")
+    world.run("migrate", "dvc", cwd=tmp_path / "calibrate")
+    raw = {p.name: p.read_bytes() for p in (dvc_project / "data" / "raw").iterdir()}
+    killed = run_and_kill(world, ("migrate", "dvc"), window=3)
+    try:
+        if (world.repo / "himo.yaml").exists():
+            assert (world.repo / "himo.yaml").read_text() == (world.repo / "dvc.yaml").read_text()
+        if (world.repo / "data" / "raw").exists():
+            got = {p.name: p.read_bytes() for p in (world.repo / "data" / "raw").iterdir()}
+            assert got == raw, f"a half-placed data/raw: {sorted(got)}"
+        world.himo("migrate", "dvc")
+        assert world.himo("status").stdout == "Everything is up to date.\n"
+        assert "0 stage(s) run" in world.himo("repro").stdout
+        world.himo("fsck")
+        assert {p.name: p.read_bytes() for p in (world.repo / "data" / "raw").iterdir()} == raw
+        world.himo("gc", "-w", "-f")
+        assert temp_leftovers(world.repo) == [], writers_lock_holders(world.repo)
+        assert not list((world.repo / ".himo" / "tmp").glob("*")), "a scratch folder of the kill stays"
+        assert_outside_untouched(world)
+    except AssertionError as exc:
+        raise AssertionError(f"{killed}: {exc}") from exc

@@ -7,6 +7,7 @@ Ordinary anchors and merge keys (`<<: *defaults`, as DVC users write) keep worki
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import yaml
 from himo.workspace import yamlload
 from tests.api.helpers import assert_error
 from tests.conftest import Himo, write
+from tests.dvc import snapshot
 
 # The classic "billion laughs": 9 levels of 9 aliases, 10^9 strings once expanded.
 BOMB = "".join(
@@ -23,6 +25,7 @@ BOMB = "".join(
     for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
 )
 BOMB_PROBLEM = "aliases expand the document to 490,329,064 nodes (more than 100,000): an alias bomb?"
+ANY_BOMB = re.compile(r"aliases expand the document to [0-9,]+ nodes \(more than 100,000\): an alias bomb\?")
 DEFAULTS = """\
 defaults: &defaults
   cmd: cp in.txt ${item}.txt
@@ -152,3 +155,40 @@ def test_dashboard_pipeline_answers_the_bomb_with_one_error(pipeline: Path, himo
         assert "an alias bomb?" in page.text
     finally:
         store.close()
+
+
+
+DEEP = "x: " + "[" * 101 + "]" * 101 + "\n"
+DEEP_PROBLEM = re.compile(re.escape("nested deeper than 100 levels"))
+# A section of himo.yaml, up to where the hostile mapping goes (6 spaces in), and a command reading it.
+SECTIONS = {
+    "plots": ("plots:\n  - loss.csv:\n", ["plots", "show", "loss.csv"]),
+    "artifacts": ("artifacts:\n  model:\n    path: model.bin\n    meta:\n", ["dag"]),
+    "datasets": ("datasets:\n  - name: d\n    type: url\n    meta:\n", ["status"]),
+}
+
+
+def indented(text: str, spaces: int) -> str:
+    return "".join(" " * spaces + line + "\n" for line in text.splitlines())
+
+
+HOSTILE = pytest.mark.parametrize(("hostile", "problem"), [(BOMB, ANY_BOMB), (DEEP, DEEP_PROBLEM)],
+                                  ids=["alias bomb", "deep"])
+
+
+@HOSTILE
+@pytest.mark.parametrize("section", SECTIONS)
+def test_hostile_yaml_in_the_new_sections_is_one_line_error(pipeline: Path, himo: Himo, section: str,
+                                                           hostile: str, problem: re.Pattern[str]) -> None:
+    """plots:, artifacts:, datasets: are read with the rest of himo.yaml, through the bounded loader."""
+    head, command = SECTIONS[section]
+    write(pipeline / "loss.csv", "step,loss\n0,1\n")
+    write(pipeline / "himo.yaml", (pipeline / "himo.yaml").read_text() + head + indented(hostile, 6))
+    before = snapshot(pipeline)
+    proc = himo(*command, ok=False)
+    first = proc.stderr.splitlines()[0]
+    assert re.fullmatch(rf"Error: himo.yaml:[0-9]+: invalid YAML: {problem.pattern}", first), first
+    assert proc.returncode == 1
+    assert len(proc.stderr.splitlines()) == 2
+    assert snapshot(pipeline) == before  # no himo_plots/, nothing written
+

@@ -80,7 +80,7 @@ def test_dry_run_lists_and_deletes_nothing(repo: Path, himo: Himo):
     before = cache_objects(repo)
     assert gc_output(himo, "-w", "--dry") == f"cache: {old}\nWould remove 1 object(s)\n"
     assert json.loads(gc_output(himo, "--dry", "--json")) == {
-        "cache": [old], "remote": [], "remote_name": None,
+        "cache": [old], "remote": [], "remote_name": None, "routed": {},
     }
     assert cache_objects(repo) == before
 

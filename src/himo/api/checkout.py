@@ -56,13 +56,20 @@ def checkout(
 ) -> list[CheckoutResult]:
     """Restore tracked paths; refuse (changing nothing) if that would lose unsaved changes."""
     with repo.lock():
-        pointers = tracked(repo, paths)
-        # Before planning: a file left only under a temp name is back in place, and is then
-        # compared like any other.
-        cleaned = [_clean(repo, p.target) for p in pointers]
-        plans = [_plan(repo, p, jobs) for p in pointers]
-        _refuse_if_unsafe(repo, plans, force)
-        return [_apply(repo, plan, jobs, reporter, done) for plan, done in zip(plans, cleaned, strict=True)]
+        return restore(repo, tracked(repo, paths), force, jobs, reporter)
+
+
+def restore(repo: Repo, pointers: list[Pointer], force: bool = False, jobs: int | None = None,
+            reporter: Reporter = SILENT) -> list[CheckoutResult]:
+    """`checkout` of `pointers`, which need not be written yet (an import places its data before
+    or after writing its pointer, see api.imports); the caller holds the repository lock. Each
+    file lands whole (temp name + rename), an absent folder is built beside its place and renamed."""
+    # Before planning: a file left only under a temp name is back in place, and is then
+    # compared like any other.
+    cleaned = [_clean(repo, p.target) for p in pointers]
+    plans = [_plan(repo, p, jobs) for p in pointers]
+    _refuse_if_unsafe(repo, plans, force)
+    return [_apply(repo, plan, jobs, reporter, done) for plan, done in zip(plans, cleaned, strict=True)]
 
 
 def _clean(repo: Repo, target: Path) -> tuple[Leftover, ...]:

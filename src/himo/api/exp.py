@@ -61,6 +61,9 @@ class ExpRecord:
     files: dict[str, str | None]  # git path -> text (None: deleted), vs the base commit
     created_at: str
     stages: list[dict[str, Any]] = field(default_factory=list)  # [{name, status}] of this run
+    # Those of `files` that are executable (git mode 100755); None when not known (a record
+    # from the store, or an older one): `exp branch` then keeps the base commit's modes.
+    executables: list[str] | None = None
 
 
 def exps_dir(repo: Repo) -> Path:
@@ -144,8 +147,10 @@ def run_one(repo: Repo, spec: ExpSpec, changes: Changes | None, echo: Callable[[
         record.update(name=spec.name, run_id=recorder.run_id, base_commit=spec.commit, status=status,
                       overrides=spec.overrides, targets=spec.targets, params=outcome.params,
                       metrics=outcome.metrics, outputs=outcome.outputs, files=outcome.files,
-                      created_at=now(), stages=[{"name": r.name, "status": r.status} for r in results])
-        fields = {k: v for k, v in record.items() if k not in ("name", "run_id", "created_at", "stages")}
+                      created_at=now(), stages=[{"name": r.name, "status": r.status} for r in results],
+                      executables=outcome.executables)
+        local = ("name", "run_id", "created_at", "stages", "executables")  # not in the store
+        fields = {k: v for k, v in record.items() if k not in local}
         recorder.experiment(spec.name, **fields)
 
     with isolated_workspace(repo, spec.commit, changes, overrides) as ws:
@@ -219,11 +224,22 @@ def apply(repo: Repo, name: str) -> ExpRecord:
             if text is None:
                 path.unlink(missing_ok=True)
             else:
+                executable = _executable(record, rel, path)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_text_atomic(path, text)
+                if executable:
+                    mode = path.stat().st_mode
+                    path.chmod(mode | (mode & 0o444) >> 2)  # execute wherever read, as git checks out 100755
     if record.outputs:
         checkout(repo, [str(repo.root / p) for p in record.outputs], force=True)
     return record
+
+
+def _executable(record: ExpRecord, rel: str, path: Path) -> bool:
+    """Whether the experiment's file `rel` is executable (unknown: as the file it replaces)."""
+    if record.executables is not None:
+        return rel in record.executables
+    return os.access(path, os.X_OK)
 
 
 def branch(repo: Repo, name: str, branch_name: str) -> str:
@@ -234,7 +250,7 @@ def branch(repo: Repo, name: str, branch_name: str) -> str:
     record = _checked(load(repo, name))
     git = _git(repo)
     message = f"himo experiment {name}\n\n" + "\n".join(f"-S {o}" for o in record.overrides)
-    return git.commit_files(record.base_commit, record.files, message, branch_name)
+    return git.commit_files(record.base_commit, record.files, message, branch_name, record.executables)
 
 
 def remove(repo: Repo, names: list[str]) -> list[str]:

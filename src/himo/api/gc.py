@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from himo.api.contents import read_manifest, tracked
-from himo.api.transfer import get_remote, remote_errors
+from himo.api.transfer import get_remote, output_remotes, remote_errors
 from himo.errors import (
     HimoError,
     ManifestError,
@@ -64,6 +64,9 @@ class GcPlan:
     cache: list[str] = field(default_factory=list)  # cache objects to delete
     remote: list[str] = field(default_factory=list)  # remote objects to delete (with --cloud)
     remote_name: str | None = None  # the remote of `remote`
+    # With --cloud, the other remotes himo.yaml's outputs name (`remote:`), each with its
+    # objects to delete: any object no scope references, as on `remote_name`
+    routed: dict[str, list[str]] = field(default_factory=dict)
     scopes: Scopes = Scopes()  # what the plan keeps
     unreadable: list[str] = field(default_factory=list)  # old files gc kept every digest of
 
@@ -71,11 +74,13 @@ class GcPlan:
 def plan_gc(repo: Repo, scopes: Scopes, cloud: bool = False, remote: str | None = None,
             reporter: Reporter = SILENT) -> GcPlan:
     """What gc would delete; nothing is changed."""
-    on_remote: set[str] = set()
+    on_remote: dict[str, set[str]] = {}
     if cloud:  # first: an unreachable remote fails before the metadata store is opened
         store = get_remote(repo, remote)
-        with remote_errors(store):
-            on_remote = store.all_oids()
+        for name in [store.name, *output_remotes(repo)]:
+            other = store if name == store.name else get_remote(repo, name)
+            with remote_errors(other):
+                on_remote.setdefault(name, other.all_oids())
     refs = references(repo, scopes)
     plan = GcPlan(refs.oids, scopes=scopes, unreadable=refs.unreadable)
     if refs.unreadable:
@@ -83,8 +88,10 @@ def plan_gc(repo: Repo, scopes: Scopes, cloud: bool = False, remote: str | None 
                       f"read (first {refs.unreadable[0]}); gc keeps every digest written in them")
     plan.cache = sorted(set(repo.odb.all_oids()) - plan.referenced)
     if cloud:
-        plan.remote = sorted(on_remote - plan.referenced)
+        unused = {name: sorted(oids - plan.referenced) for name, oids in on_remote.items()}
         plan.remote_name = store.name
+        plan.remote = unused.pop(store.name)
+        plan.routed = unused
     return plan
 
 
@@ -129,12 +136,15 @@ def run_gc(repo: Repo, plan: GcPlan, reporter: Reporter = SILENT) -> int:
         if repo.odb.clear_tmp() is None:
             reporter.warn("temporary files in .himo/cache were kept: another himo process is writing "
                           "to the cache (a later gc clears what it leaves)")
-        remote = [oid for oid in plan.remote if oid not in used]
-        if remote:
-            store = get_remote(repo, plan.remote_name)
-            with remote_errors(store):
-                store.delete(remote)
-    return len(cache) + len(remote)
+        deleted = 0
+        for name, planned in {plan.remote_name: plan.remote, **plan.routed}.items():
+            remote = [oid for oid in planned if oid not in used]
+            if remote:
+                store = get_remote(repo, name)
+                with remote_errors(store):
+                    store.delete(remote)
+            deleted += len(remote)
+    return len(cache) + deleted
 
 
 # -- the workspace --------------------------------------------------------------------------

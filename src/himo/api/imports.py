@@ -26,14 +26,14 @@ from pathlib import Path
 
 from himo.api.leftovers import scratch_folder
 from himo.api.recording import recording
-from himo.errors import PathError, ScmError
+from himo.errors import CorruptObjectError, MissingObjectError, PathError, ScmError
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
 from himo.model.paths import path_problem
+from himo.objects.files import temp_name
 from himo.objects.tree import place_path, store_path
 from himo.pipeline.lockfile import read_lock
-from himo.progress import SILENT
 from himo.workspace import dvc
 from himo.workspace.git import Git
 from himo.workspace.gitignore import ignore_target
@@ -103,19 +103,31 @@ class _Source:
 
 
 @contextlib.contextmanager
-def _cloned(url: str, base: Path | None = None) -> Iterator[_Source]:
+def _cloned(url: str, base: Path | None = None, repo: Repo | None = None) -> Iterator[_Source]:
     """`url` cloned; a relative folder is relative to `base` (an import's repository root, where
-    DVC also resolves it), else to the current folder. The URL is recorded as given."""
+    DVC also resolves it), else to the current folder. The URL is recorded as given. The clone
+    goes into `repo`'s scratch folder when there is one: a killed import's clone is deleted by
+    the next one (a system temp folder would keep it until reboot)."""
     where = Path(base or ".") / url
     local = str(where.absolute()) if "://" not in url and where.is_dir() else None
-    with tempfile.TemporaryDirectory(prefix="himo-import-") as tmp:
-        folder = Path(tmp) / "src"
+    with _clone_folder(repo) as tmp:
+        folder = tmp / "src"
         try:
-            Git(Path(tmp)).run("clone", "--quiet", "--no-checkout", "--", local or url, str(folder))
+            Git(tmp).run("clone", "--quiet", "--no-checkout", "--", local or url, str(folder))
         except ScmError as error:
             raise ScmError(f"{url}: cannot clone it as a git repository ({error.message})",
                            "give the URL or folder of a git repository") from error
         yield _Source(url if base else (local or url), folder, Path(local) if local else None)
+
+
+@contextlib.contextmanager
+def _clone_folder(repo: Repo | None) -> Iterator[Path]:
+    if repo is not None:
+        with scratch_folder(repo, "source") as folder:
+            yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="himo-import-") as tmp:
+        yield Path(tmp)
 
 
 def _himo_lock_out(folder: Path, path: str) -> HashInfo | None:
@@ -142,24 +154,24 @@ def _dvc_md5(folder: Path, path: str) -> str | None:
 
 # -- bringing the bytes in --------------------------------------------------------------------------
 def _fetch_himo(repo: Repo, src: _Source, found: _Found, target: Path) -> HashInfo:
-    """The source's objects for `found` into repo's cache (digest-verified), then placed at target."""
-    from himo.api.transfer import _fetch, raise_for
+    """The source's objects for `found` (named `target` in messages) into repo's cache, each
+    verified by digest: from its default remote, else from its cache; nothing is placed."""
+    from himo.api.transfer import fetch_objects
     from himo.remotes.registry import open_remote
 
     info = found.info
     assert info is not None
-    pointer = Pointer(pointer_file_for(target), target, info)
-    result = None
-    for name, options in _himo_stores(src):
-        store = open_remote(name, options, repo.jobs, str(src.base()))
-        result = _fetch(repo, store, [pointer], SILENT, {})
-        if result.complete:
-            break
-    if result is None:
+    stores = _himo_stores(src)
+    if not stores:
         raise PathError(f"{src.url}: has no himo remote to fetch from",
                         "set a default remote there (`himo remote add -d`) and `himo push` the data")
-    raise_for(result, "fetch")
-    place_path(repo.ingester(), target, info)
+    wanted = {repo.rel(target): info}
+    for name, options in stores[:-1]:
+        with contextlib.suppress(MissingObjectError, CorruptObjectError):  # the next store may have them
+            fetch_objects(repo, open_remote(name, options, repo.jobs, str(src.base())), wanted)
+            return info
+    name, options = stores[-1]
+    fetch_objects(repo, open_remote(name, options, repo.jobs, str(src.base())), wanted)
     return info
 
 
@@ -247,14 +259,30 @@ def get(url: str, path: str, out: str | None = None, rev: str | None = None) -> 
             (scratch.himo_dir / "config").write_text('[cache]\ntype = "copy"\n', encoding="utf-8")
             place = Path(tmp) / "data"
             info = _fetch_himo(scratch, src, found, place)
+            place_path(scratch.ingester(), place, info)
             scratch.close()
-            shutil.move(str(place), dest)
+            _move_into_place(place, dest)
     return ImportResult(str(dest), source, info, "downloaded")
+
+
+def _move_into_place(source: Path, dest: Path) -> None:
+    """`source` moved to `dest` whole: copied beside it under a temp name (the system temp folder
+    is often another filesystem), then renamed; an interruption leaves no half-copy at `dest`."""
+    staging = dest.parent / temp_name(dest.name)
+    try:
+        shutil.move(str(source), staging)
+        os.rename(staging, dest)
+    except BaseException:
+        if staging.is_dir() and not staging.is_symlink():
+            shutil.rmtree(staging, ignore_errors=True)
+        elif os.path.lexists(staging):
+            staging.unlink()
+        raise
 
 
 def _import_into(repo: Repo, recorder, url: str, path: str, rev: str | None, target: Path,  # type: ignore[no-untyped-def]
                  frozen: bool, known: Pointer | None = None) -> ImportResult:
-    with _cloned(url, repo.root if known is not None else None) as src:
+    with _cloned(url, repo.root if known is not None else None, repo) as src:
         commit = src.checkout(rev)
         source = ImportSource(src.url, path, rev, commit, frozen)
         if known is not None and known.source is not None and known.source.commit == commit:
@@ -264,11 +292,10 @@ def _import_into(repo: Repo, recorder, url: str, path: str, rev: str | None, tar
                                            {"source": {"url": src.url, "path": path, "commit": commit}})
         try:
             info = _bring(repo, src, found, target)
+            _place(repo, Pointer(pointer_file_for(target), target, info, source), first=known is None)
         except BaseException:
             recorder.end_execution(exec_id, "failed")
             raise
-        write_pointer(target, info, source)
-        ignore_target(target)
         rel = repo.rel(target)
         ref = ArtifactRef(path=rel, digest=info.digest, size=info.size, nfiles=info.nfiles,
                           kind=infer_kind(rel, data=True))
@@ -277,13 +304,33 @@ def _import_into(repo: Repo, recorder, url: str, path: str, rev: str | None, tar
 
 
 def _bring(repo: Repo, src: _Source, found: _Found, target: Path) -> HashInfo:
+    """`found`'s bytes into the cache, verified; the workspace is not touched yet."""
     if found.kind == "himo":
         return _fetch_himo(repo, src, found, target)
     with scratch_folder(repo, "import") as scratch:
         _fetch_dvc(src, found.md5 or "", scratch / target.name)
-        info = store_path(repo.ingester(), scratch / target.name)
-    place_path(repo.ingester(), target, info)
-    return info
+        return store_path(repo.ingester(), scratch / target.name)
+
+
+def _place(repo: Repo, pointer: Pointer, first: bool) -> None:
+    """The data at its target (each file whole, see checkout.restore) and its pointer, in the
+    order that lets the same command repair a kill -9 between the two: a `first` import writes
+    its pointer first (the data is then missing, and the import run again finds its own
+    pointer); an update places the data first (the old pointer then calls it modified, and the
+    update run again, seeing the old commit, places it again)."""
+    from himo.api.checkout import restore
+
+    pointer.target.parent.mkdir(parents=True, exist_ok=True)
+    if not first:
+        restore(repo, [pointer], force=True)
+    write_pointer(pointer.target, pointer.hash_info, pointer.source)
+    if first:
+        try:
+            restore(repo, [pointer], force=True)
+        except BaseException:
+            pointer.file.unlink(missing_ok=True)  # a failed import leaves nothing
+            raise
+    ignore_target(pointer.target)
 
 
 def _check_source_path(path: str) -> None:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from himo.errors import AlreadyInitError, ScmError
+from himo.objects.files import temp_name
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.git import find_git_root
 from himo.workspace.ignore import FILE as IGNORE_FILE
@@ -29,15 +30,33 @@ def init(path: str | os.PathLike[str] = ".", no_scm: bool = False, force: bool =
             f"{root} is not inside a git repository",
             "run `git init` first, or `himo init --no-scm` to use himo without git",
         )
+    if not (root / IGNORE_FILE).exists():
+        write_text_atomic(root / IGNORE_FILE, IGNORE_TEMPLATE)
     if force and himo_dir.exists():
         _reset(himo_dir)
-    himo_dir.mkdir(exist_ok=True)
+        _fill(himo_dir)
+    else:
+        _made_whole(himo_dir)
+    return Repo(root)
+
+
+def _fill(himo_dir: Path) -> None:
     write_text_atomic(himo_dir / ".gitignore", INNER_GITIGNORE)
     if not (himo_dir / "config").exists():
         write_text_atomic(himo_dir / "config", "")
-    if not (root / IGNORE_FILE).exists():
-        write_text_atomic(root / IGNORE_FILE, IGNORE_TEMPLATE)
-    return Repo(root)
+
+
+def _made_whole(himo_dir: Path) -> None:
+    """.himo/ built under a temp name and renamed: a kill -9 never leaves a .himo/ without its
+    .gitignore (git would then see the cache) that a command run again takes as initialised."""
+    staging = himo_dir.parent / temp_name(himo_dir.name)
+    try:
+        staging.mkdir()
+        _fill(staging)
+        os.rename(staging, himo_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _reset(himo_dir: Path) -> None:

@@ -35,6 +35,7 @@ import fcntl
 import functools
 import os
 import shutil
+import stat
 import subprocess
 import threading
 import uuid
@@ -81,6 +82,7 @@ class Outcome:
     metrics: dict[str, dict[str, Any]]  # metrics file -> {dotted key: value}
     outputs: dict[str, str]  # cached output path -> digest (himo.lock's outs)
     files: dict[str, str | None]  # git-root-relative text files that differ from the base commit
+    executables: list[str] = field(default_factory=list)  # those of `files` that are executable
 
 
 def _git(repo: Repo) -> Git:
@@ -158,8 +160,14 @@ class IsolatedWorkspace:
             for file, values in entry.params.items():
                 params.setdefault(file, {}).update(flatten(values) if isinstance(values, dict) else {})
         outputs = {o.path: o.digest for e in lock.values() for o in e.outs if o.digest}
+        files = self.changed_files()
         return Outcome(lock_file.read_text(encoding="utf-8") if lock_file.exists() else "", params,
-                       self._metrics(), outputs, self.changed_files())
+                       self._metrics(), outputs, files, self._executables(files))
+
+    def _executables(self, files: dict[str, str | None]) -> list[str]:
+        """The changed files with the owner's execute bit: git commits them 100755 (scripts)."""
+        return sorted(p for p, text in files.items()
+                      if text is not None and os.stat(self.git_root / p).st_mode & stat.S_IXUSR)
 
     def _metrics(self) -> dict[str, dict[str, Any]]:
         found = {}

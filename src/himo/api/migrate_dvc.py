@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from himo.api.checkout import restore
 from himo.api.leftovers import scratch_folder
 from himo.api.recording import recording
 from himo.errors import HimoError, PathError
@@ -30,7 +31,7 @@ from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
 from himo.model.stage import DepState, LockEntry, Stage
-from himo.objects.tree import place_path, store_path
+from himo.objects.tree import store_path
 from himo.pipeline.changes import Snapshot, reasons_to_run
 from himo.pipeline.executors import commit_outputs
 from himo.pipeline.loader import PIPELINE_FILE, parse_stages
@@ -40,7 +41,7 @@ from himo.pipeline.runcache import RunCache, run_key
 from himo.workspace import dvc
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.gitignore import ignore_target
-from himo.workspace.pointer import ImportSource, load_pointer, pointer_file_for, write_pointer
+from himo.workspace.pointer import ImportSource, Pointer, load_pointer, pointer_file_for, write_pointer
 from himo.workspace.repo import HIMO_DIR, Repo
 
 REMOTE_PREFIX = "himo"  # himo's objects go below this folder of each DVC remote's URL
@@ -310,8 +311,8 @@ class _Migration:
             copy = scratch / target.name
             dvc.materialise(self.plan.root / dvc.DVC_DIR / "cache", item.file.out.md5 or "", copy)
             info = store_path(self.ingester, copy)
-        if not target.exists():
-            place_path(self.ingester, target, info)
+        if not target.exists():  # one that exists is the user's: kept, as DVC would (status: modified)
+            restore(self.repo, [Pointer(pointer_file_for(target), target, info)])  # whole, or not at all
         return info
 
     def _record_pointer(self, file: dvc.DvcFile, info: HashInfo, source: ImportSource | None) -> None:

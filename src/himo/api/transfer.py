@@ -41,6 +41,7 @@ from himo.objects.hashing import MMAP_THRESHOLD, hash_bytes, hash_file
 from himo.objects.parallel import run_forked, run_parallel
 from himo.objects.tree import tree_objects
 from himo.objects.verify import Verifier
+from himo.pipeline.loader import load_stages
 from himo.progress import SILENT, Reporter
 from himo.remotes.base import Remote
 from himo.remotes.local import LocalRemote
@@ -106,38 +107,80 @@ def remote_errors(remote: Remote) -> Iterator[None]:
         ) from exc
 
 
+Route = tuple[Remote, list[Pointer]]  # a remote, and the tracked paths that go to it
+
+
+def routes(repo: Repo, pointers: list[Pointer], remote: str | None = None,
+           jobs: int | None = None) -> list[Route]:
+    """The remotes `pointers` go to: a stage output's own (its `remote:` in himo.yaml, which wins
+    over `remote` and the default, as in DVC), else `remote` (None: core.remote). Each remote is
+    opened before anything moves, so a misnamed one fails first; with no pointers, `remote`."""
+    own = {o.path: o.remote for s in load_stages(repo.root) for o in s.outs if o.remote}
+    groups: dict[str | None, list[Pointer]] = {}
+    for pointer in pointers:
+        groups.setdefault(own.get(repo.rel(pointer.target)) or remote, []).append(pointer)
+    return [(get_remote(repo, name, jobs), group) for name, group in (groups or {remote: []}).items()]
+
+
+def output_remotes(repo: Repo) -> list[str]:
+    """The remotes himo.yaml's outputs name (`remote:`), each once."""
+    return sorted({o.remote for s in load_stages(repo.root) for o in s.outs if o.remote})
+
+
 def push(
     repo: Repo, paths: list[str] | None = None, remote: str | None = None,
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
-    store = get_remote(repo, remote, jobs)
+    kept_back = _not_pushed(repo)
+    pointers = [p for p in tracked(repo, paths) if repo.rel(p.target) not in kept_back]
+    stores = routes(repo, pointers, remote, jobs)
     with recording(repo, "push", _args(paths, remote)) as recorder:
-        kept_back = _not_pushed(repo)
-        pointers = [p for p in tracked(repo, paths) if repo.rel(p.target) not in kept_back]
-        sizes: dict[str, int | None] = {}
-        targets: dict[str, str] = {}
-        manifests: Manifests = {}
-        wanted = _needed(repo, pointers, manifests, sizes, targets)
-        local = repo.odb.existing(wanted)
-        result = TransferResult(store.name, missing=sorted(set(wanted) - local), paths=wanted)
-        with remote_errors(store):
-            todo = sorted(local - store.existing(local))
-            result.present = len(local) - len(todo)
-            sent = _upload(repo, store, todo, sizes, reporter)
-        bad = _moved_aside(repo, todo, sent)
-        result.bad_cache = [(wanted[error.oid], error) for error in bad]
-        result.bad_targets = sorted({targets[error.oid] for error in bad})
-        result.transferred = len(todo) - len(bad)
-        result.confirmed = set(local) - {error.oid for error in bad}
-        result.moved = set(todo) - {error.oid for error in bad}
-        _record_locations(repo, recorder, store, pointers, result, manifests)
+        results = [_push_to(repo, store, group, recorder, reporter) for store, group in stores]
+    return _merged(results)
+
+
+def _push_to(repo: Repo, store: Remote, pointers: list[Pointer], recorder: RunRecorder,
+             reporter: Reporter) -> TransferResult:
+    sizes: dict[str, int | None] = {}
+    targets: dict[str, str] = {}
+    manifests: Manifests = {}
+    wanted = _needed(repo, pointers, manifests, sizes, targets)
+    local = repo.odb.existing(wanted)
+    result = TransferResult(store.name, missing=sorted(set(wanted) - local), paths=wanted)
+    with remote_errors(store):
+        todo = sorted(local - store.existing(local))
+        result.present = len(local) - len(todo)
+        sent = _upload(repo, store, todo, sizes, reporter)
+    bad = _moved_aside(repo, todo, sent)
+    result.bad_cache = [(wanted[error.oid], error) for error in bad]
+    result.bad_targets = sorted({targets[error.oid] for error in bad})
+    result.transferred = len(todo) - len(bad)
+    result.confirmed = set(local) - {error.oid for error in bad}
+    result.moved = set(todo) - {error.oid for error in bad}
+    _record_locations(repo, recorder, store, pointers, result, manifests)
     return result
+
+
+def _merged(results: list[TransferResult]) -> TransferResult:
+    """One result for a transfer that used several remotes (their names joined)."""
+    if len(results) == 1:
+        return results[0]
+    merged = TransferResult(", ".join(r.remote for r in results))
+    for r in results:
+        merged.transferred += r.transferred
+        merged.present += r.present
+        merged.missing += r.missing
+        merged.corrupted += r.corrupted
+        merged.bad_cache += r.bad_cache
+        merged.bad_targets += r.bad_targets
+        merged.paths.update(r.paths)
+        merged.confirmed |= r.confirmed
+        merged.moved |= r.moved
+    return merged
 
 
 def _not_pushed(repo: Repo) -> set[str]:
     """Stage outputs whose flag `push: false` keeps them out of `himo push` (as in DVC)."""
-    from himo.pipeline.loader import load_stages
-
     return {o.path for s in load_stages(repo.root) for o in s.outs if not o.push}
 
 
@@ -178,28 +221,31 @@ def fetch(
     repo: Repo, paths: list[str] | None = None, remote: str | None = None,
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
-    store = get_remote(repo, remote, jobs)
+    stores = routes(repo, tracked(repo, paths), remote, jobs)
     with recording(repo, "fetch", _args(paths, remote)) as recorder:
-        pointers = tracked(repo, paths)
-        manifests: Manifests = {}
-        result = _fetch(repo, store, pointers, reporter, manifests)
-        _record_locations(repo, recorder, store, pointers, result, manifests)
-    return result
+        return _merged([_fetch_from(repo, store, group, recorder, reporter, {}) for store, group in stores])
 
 
 def pull(
     repo: Repo, paths: list[str] | None = None, remote: str | None = None, force: bool = False,
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> tuple[TransferResult, list[CheckoutResult]]:
-    store = get_remote(repo, remote, jobs)
+    pointers = tracked(repo, paths)
+    stores = routes(repo, pointers, remote, jobs)
     with recording(repo, "pull", _args(paths, remote)) as recorder:
-        pointers = tracked(repo, paths)
         manifests: Manifests = {}
-        result = _fetch(repo, store, pointers, reporter, manifests)
-        _record_locations(repo, recorder, store, pointers, result, manifests)
+        result = _merged([_fetch_from(repo, store, group, recorder, reporter, manifests)
+                          for store, group in stores])
         complete = [repo.rel(p.target) for p in pointers if _all_cached(repo, p, manifests)]
         restored = checkout(repo, complete, force, jobs, reporter) if complete else []
     return result, restored
+
+
+def _fetch_from(repo: Repo, store: Remote, pointers: list[Pointer], recorder: RunRecorder,
+                reporter: Reporter, manifests: Manifests) -> TransferResult:
+    result = _fetch(repo, store, pointers, reporter, manifests)
+    _record_locations(repo, recorder, store, pointers, result, manifests)
+    return result
 
 
 def _fetch(repo: Repo, store: Remote, pointers: list[Pointer], reporter: Reporter,

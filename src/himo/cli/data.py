@@ -222,14 +222,17 @@ def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: boo
     plan = plan_gc(repo, scopes, cloud, remote, OUT.reporter())
     say = OUT.echo if not as_json else (lambda message: None)  # with --json, only the JSON
     if as_json:
-        OUT.json({"cache": plan.cache, "remote": plan.remote, "remote_name": plan.remote_name})
+        OUT.json({"cache": plan.cache, "remote": plan.remote, "remote_name": plan.remote_name,
+                  "routed": plan.routed})
     elif dry or OUT.verbose:
         for oid in plan.cache:
             OUT.echo(f"cache: {oid}")
-        for oid in plan.remote:
-            OUT.echo(f"{plan.remote_name}: {oid}")
+        for name, oids in {plan.remote_name: plan.remote, **plan.routed}.items():
+            for oid in oids:
+                OUT.echo(f"{name}: {oid}")
     _gc_leftovers(repo, dry, as_json)
-    total = len(plan.cache) + len(plan.remote)
+    on_remotes = len(plan.remote) + sum(map(len, plan.routed.values()))
+    total = len(plan.cache) + on_remotes
     if dry or total == 0:
         say(f"Would remove {total} object(s)" if total else "Nothing to remove.")
         return
@@ -237,7 +240,7 @@ def gc_cmd(workspace: bool, all_branches: bool, all_tags: bool, all_commits: boo
         if not sys.stdin.isatty():
             raise UsageError(f"gc would remove {total} object(s); refusing without confirmation",
                              "run with -f to confirm, or --dry to see the list")
-        if not click.confirm(f"Remove {len(plan.cache)} cache and {len(plan.remote)} remote object(s)?"):
+        if not click.confirm(f"Remove {len(plan.cache)} cache and {on_remotes} remote object(s)?"):
             say("Nothing removed.")
             return
     say(f"Removed {run_gc(repo, plan, OUT.reporter())} object(s)")

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from himo.api.plots import Plot
 from himo.errors import workspace_io_error
-from himo.workspace.atomic import write_text_atomic
+from himo.workspace.atomic import drop_stale_temps, write_text_atomic
 
 HERE = Path(__file__).parent
 # In the order they load: vega-lite needs vega, vega-embed both; himo-plots.js draws.
@@ -34,10 +34,13 @@ def render_page(plots: Sequence[Plot], title: str = "himo plots", subtitle: str 
 
 
 def write_page(plots: Sequence[Plot], folder: Path, title: str = "himo plots", subtitle: str = "") -> Path:
-    """Write folder/index.html (atomically: a reader never sees half of it); its path."""
+    """Write folder/index.html (atomically: a reader never sees half of it); its path. The temp
+    file of a write killed before its rename (its process gone) is deleted first: no command
+    cleans this folder otherwise, as it is neither tracked nor at the repository's root."""
     path = folder / PAGE
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        drop_stale_temps(path)
         write_text_atomic(path, render_page(plots, title, subtitle))
     except OSError as exc:
         raise workspace_io_error(f"{path}: cannot write: {exc.strerror}", exc, full="free some disk space",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from himo.objects.leftovers import stale_beside
 from himo.objects.links import tmp_name
 
 
@@ -23,3 +24,10 @@ def write_text_atomic(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def drop_stale_temps(path: Path) -> None:
+    """Delete the temp files that killed writes of `path` left beside it (their process gone),
+    for a file whose folder no other command cleans (a live writer's stay)."""
+    for stale in stale_beside(str(path.parent), {path.name}):
+        os.unlink(stale)

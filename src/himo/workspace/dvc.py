@@ -81,10 +81,9 @@ class DvcLockStage:
 def _load(text: str, rel: str) -> Any:
     try:
         return yamlload.load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise DvcFormatError(f"{rel}: invalid YAML{where}", f"fix {rel} (or restore it from git)") from exc
+    except yaml.YAMLError as exc:  # with the problem: "an alias bomb?" says more than a line number
+        raise DvcFormatError(f"{rel}: {yamlload.invalid(exc)}", f"fix {rel} (or restore it from git)") \
+            from exc
 
 
 def _rel_path(raw: Any, folder: str, rel: str, field: str) -> str:

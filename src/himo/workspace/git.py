@@ -129,6 +129,12 @@ class Git:
             return False
         return True
 
+    def _mode(self, path: str, executables: list[str] | None, env: dict[str, str]) -> str:
+        if executables is not None:
+            return "100755" if path in executables else "100644"
+        staged = self.run("ls-files", "--stage", "--", path, env=env).decode().split()
+        return "100755" if staged[:1] == ["100755"] else "100644"
+
     def file_at(self, commit: str, path: str) -> bytes | None:
         """The bytes of file `path` (POSIX, relative to the git root) in `commit`; None if it has none."""
         try:
@@ -136,9 +142,12 @@ class Git:
         except ScmError:  # no such path in that commit, or a folder there
             return None
 
-    def commit_files(self, base: str, files: dict[str, str | None], message: str, branch: str) -> str:
+    def commit_files(self, base: str, files: dict[str, str | None], message: str, branch: str,
+                     executables: list[str] | None = None) -> str:
         """Commit `files` (path -> text, None: delete) on top of `base` as the new branch `branch`,
-        through a temporary index: the work tree, the index and HEAD stay as they are."""
+        through a temporary index: the work tree, the index and HEAD stay as they are. Files in
+        `executables` get mode 100755, the others 100644; with None, each keeps its mode in `base`
+        (a new one: 100644)."""
         try:
             ref = self.run("check-ref-format", "--branch", branch).decode().strip()
         except ScmError:
@@ -155,7 +164,8 @@ class Git:
                     self.run("update-index", "--force-remove", "--", path, env=env)
                     continue
                 blob = self.run("hash-object", "-w", "--stdin", input=text.encode()).decode().strip()
-                self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+                mode = self._mode(path, executables, env)
+                self.run("update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}", env=env)
             tree = self.run("write-tree", env=env).decode().strip()
         commit = self.run("commit-tree", tree, "-p", base, input=message.encode()).decode().strip()
         self.run("update-ref", f"refs/heads/{ref}", commit, "")  # "": only if the branch does not exist

@@ -126,10 +126,7 @@ def _load_yaml(text: str, rel: str) -> Any:
     try:
         return yamlload.load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or "bad syntax"
-        raise PointerError(f"{rel}: invalid YAML{where}: {problem}", FIX.format(file=rel)) from exc
+        raise PointerError(f"{rel}: {yamlload.invalid(exc)}", FIX.format(file=rel)) from exc
 
 
 def _refuse_conflict(text: str, rel: str) -> None:

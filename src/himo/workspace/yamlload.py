@@ -114,6 +114,14 @@ def load(text: str, loaders: tuple[type, type] = _SAFE) -> Any:
         loader.dispose()
 
 
+def invalid(exc: yaml.YAMLError) -> str:
+    """`invalid YAML (line N): PROBLEM`, for a reader's one-line error naming its file: the
+    problem says why (bad syntax, or a bound above refused the document)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1})" if mark else ""
+    return f"invalid YAML{where}: {getattr(exc, 'problem', None) or 'bad syntax'}"
+
+
 def _depth_bound(text: str) -> int:
     """A level of nesting the text surely does not exceed, from a few string scans (~5 ms for the
     400 KB of 2,000 stages). Each flow level needs a '[' or '{', each block level a '-', '?' or
