@@ -192,3 +192,15 @@ def test_hostile_yaml_in_the_new_sections_is_one_line_error(pipeline: Path, himo
     assert len(proc.stderr.splitlines()) == 2
     assert snapshot(pipeline) == before  # no himo_plots/, nothing written
 
+
+
+@pytest.mark.parametrize("command", [["lineage", "model"], ["where", "model"]])
+def test_an_artifact_name_with_an_unreadable_himo_yaml_names_the_yaml_problem(
+        pipeline: Path, himo: Himo, command: list[str]) -> None:
+    """Not `model: not tracked`: the name could not be looked up, and the YAML is what to fix."""
+    head, _ = SECTIONS["artifacts"]
+    write(pipeline / "himo.yaml", (pipeline / "himo.yaml").read_text() + head + indented(BOMB, 6))
+    proc = himo(*command, ok=False)
+    first = proc.stderr.splitlines()[0]
+    assert re.fullmatch(rf"Error: himo.yaml:[0-9]+: invalid YAML: {ANY_BOMB.pattern}", first), first
+    assert proc.returncode == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,6 +99,9 @@ def _read_workspace(repo: Repo, path: str) -> bytes | None:
                             f"check the permissions of {path}") from exc
 
 
+DIGEST_PREFIX = re.compile(r"[0-9a-fA-F]{4,64}")
+
+
 def artifact_path(repo: Repo, target: str) -> tuple[str, str | None]:
     """(TARGET, None), or for the name of an artifact of himo.yaml (`artifacts:`), NAME or
     NAME@REV, (its PATH or PATH@REV, NAME): a path that exists, or a pointer, wins over a name.
@@ -109,8 +113,10 @@ def artifact_path(repo: Repo, target: str) -> tuple[str, str | None]:
         return target, None
     try:
         found = revision(repo, rev or None).pipeline().artifact(name)
-    except HimoError:  # an unreadable himo.yaml: TARGET is then taken as a path, and fails as one
-        return target, None
+    except HimoError:
+        if DIGEST_PREFIX.fullmatch(name):  # a digest (prefix) needs no himo.yaml
+            return target, None
+        raise  # the name of an artifact, most likely: the unreadable himo.yaml is what to fix
     if found is None:
         return target, None
     return (f"{found.path}@{rev}" if rev else found.path), name
