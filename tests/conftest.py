@@ -57,10 +57,14 @@ MARKED_BY_FIXTURE = {"postgres_server": "postgres", "pg_url": "postgres", "brows
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`-m "not slow and not browser and not postgres"` is the quick subset needing no server."""
+    """`-m "not slow and not browser and not postgres"` is the quick subset needing no server.
+
+    The slow tests go first (each keeps its place among them): with `-n 2` a test of half a
+    minute handed out last (tests/ui comes last in file order) leaves one worker idle meanwhile."""
     for item in items:
         for fixture in set(getattr(item, "fixturenames", ())) & MARKED_BY_FIXTURE.keys():
             item.add_marker(MARKED_BY_FIXTURE[fixture])
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def git(cwd: Path, *args: str) -> str:

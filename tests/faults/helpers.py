@@ -17,11 +17,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
+from typing import Any
 
+import pytest
 from blake3 import blake3
 
 from tests.conftest import Himo, git
@@ -55,6 +57,24 @@ for folder, dirs, names in os.walk(src):
 def fault_iterations(default: int) -> int:
     """How many kill moments a slow test tries (`HIMO_FAULT_ITERATIONS`, else `default`)."""
     return int(os.environ.get("HIMO_FAULT_ITERATIONS") or default)
+
+
+QUICK_FILES = (30, 300)  # tree sizes of the quick cells
+SLOW_FILES = (50, 2600)  # ... and of the slow ones: over 2,000 files, himo hashes on forked workers
+
+
+def cache_type_matrix(names: Iterable[str]) -> list[Any]:
+    """`(name, cache type)` parameters, each pair once: per name, one cache type (the names take
+    turns) is in the quick subset, the other two are marked slow, so the whole suite runs every
+    pair once and `-m "not slow"` still runs every name and every cache type."""
+    return [pytest.param(name, cache_type, marks=() if i % len(CACHE_TYPES) == j else pytest.mark.slow,
+                         id=f"{name}-{cache_type}")
+            for i, name in enumerate(names) for j, cache_type in enumerate(CACHE_TYPES)]
+
+
+def tree_sizes(request: pytest.FixtureRequest) -> tuple[int, int]:
+    """The range of tree sizes for the running cell: larger for the slow cells."""
+    return SLOW_FILES if request.node.get_closest_marker("slow") else QUICK_FILES
 
 
 def campaign(tmp_path: Path, rng: random.Random, trial: Callable[[Path, int], None], cache_type: str,

@@ -25,10 +25,12 @@ from tests.faults.helpers import (
     World,
     assert_outside_untouched,
     assert_status_truthful,
+    cache_type_matrix,
     campaign,
     fault_iterations,
     run_and_kill,
     temp_leftovers,
+    tree_sizes,
     writers_lock_holders,
 )
 from tests.faults.scenarios import SCENARIOS
@@ -52,23 +54,14 @@ def kill_and_recover(base: Path, rng: random.Random, command: str, cache_type: s
         raise AssertionError(f"{killed}{', state.db then deleted' if forget else ''}: {exc}") from exc
 
 
-@pytest.mark.parametrize("command", SCENARIOS)
-def test_killed_command_loses_nothing(tmp_path: Path, rng: random.Random, command: str) -> None:
-    """One kill per command, in a cache type drawn from the seed (the slow test below runs
-    every pair): a small budget for the default run that still covers all of them over time."""
-    cache_type = rng.choice(CACHE_TYPES)
+@pytest.mark.parametrize(("command", "cache_type"), cache_type_matrix(SCENARIOS))
+def test_killed_command_loses_nothing(tmp_path: Path, rng: random.Random, request: pytest.FixtureRequest,
+                                      command: str, cache_type: str) -> None:
+    """Every command in every cache type: one cache type per command in the quick subset, the
+    slow cells with trees large enough (over 2,000 files) for the forked workers; each cell tries
+    `HIMO_FAULT_ITERATIONS` kill moments (default 1)."""
     campaign(tmp_path, rng, lambda base, files: kill_and_recover(base, rng, command, cache_type, files),
-             cache_type, iterations=1, files=(30, 300))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("cache_type", CACHE_TYPES)
-@pytest.mark.parametrize("command", SCENARIOS)
-def test_killed_command_loses_nothing_many_times(tmp_path: Path, rng: random.Random, command: str,
-                                                 cache_type: str) -> None:
-    """More kill moments, and trees large enough (over 2,000 files) for the forked workers."""
-    campaign(tmp_path, rng, lambda base, files: kill_and_recover(base, rng, command, cache_type, files),
-             cache_type, iterations=fault_iterations(1), files=(50, 2600))
+             cache_type, iterations=fault_iterations(1), files=tree_sizes(request))
 
 
 @pytest.mark.xdist_group("dvc")  # shares the DVC project built once
