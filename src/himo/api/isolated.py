@@ -48,6 +48,7 @@ from himo.api.recording import RunRecorder, origin_url, recording, store_url
 from himo.api.repro import Reproducer, ReproOptions, StageResult, select
 from himo.errors import HimoError, ScmError
 from himo.model import HashInfo
+from himo.objects.leftovers import running
 from himo.objects.tree import place_path, tree_objects
 from himo.pipeline import overrides as ov
 from himo.pipeline.loader import load_stages
@@ -272,7 +273,9 @@ def clean_scratch(repo: Repo, base: Path | None = None) -> list[Path]:
                 continue
             try:
                 fd = os.open(os.path.join(entry.path, OWNER), os.O_RDWR)
-            except FileNotFoundError:  # killed between mkdir and the lock
+            except FileNotFoundError:  # its maker was killed between mkdir and the lock, or is
+                if _maker_alive(entry.name):  # there now (a second scheduler, a parallel exp)
+                    continue
                 fd = None
             try:
                 if fd is not None:
@@ -285,6 +288,12 @@ def clean_scratch(repo: Repo, base: Path | None = None) -> list[Path]:
                 os.close(fd)
             removed.append(Path(entry.path))
     return removed
+
+
+def _maker_alive(name: str) -> bool:
+    """Whether the process named in scratch folder `name` (iso-PID-RANDOM) still runs."""
+    pid = name[len(PREFIX):].partition("-")[0]
+    return pid.isdigit() and (int(pid) == os.getpid() or running(int(pid)))
 
 
 def _make(source: Repo, git: Git, commit: str, dest: Path, changes: Changes | None,
