@@ -230,6 +230,8 @@ def test_ctrl_c_cancels_the_stage_on_its_worker_and_commits_nothing(
     try:
         code = proc.wait(timeout=WAIT)
     except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # its threads' stacks, to stderr
+        time.sleep(1)
         proc.kill()
         raise AssertionError(f"himo ignored Ctrl-C for {WAIT} s:\n{proc.communicate()[1].decode()}") from None
     assert code == 130, proc.stderr.read().decode() if proc.stderr else ""

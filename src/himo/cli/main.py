@@ -141,6 +141,12 @@ def _end_killed_runs() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import faulthandler
+    import signal
+
+    # `kill -USR1 PID` prints where every thread of a himo that seems stuck is (to stderr), and
+    # it goes on: what a bug report about a hang needs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     sys.exit(run(argv))
 
 
