@@ -40,6 +40,7 @@ from himo.meta.results import (
     RunSummary,
     TransferEntry,
 )
+from himo.model.objects import is_digest
 from himo.workspace.repo import Repo
 
 if TYPE_CHECKING:
@@ -222,6 +223,8 @@ def _target_digest(repo: Repo, target: str) -> tuple[str | None, str | None, str
     """(path, rev, digest, hashed) of a path target (or an artifact name of himo.yaml): digest None
     when TARGET is no path; hashed when it is an untracked file, known by its content as a stage's
     deps are."""
+    if is_digest(target) and not Path(target).exists() and not Path(f"{target}.himo").exists():
+        return None, None, None, False  # a whole digest: no himo.yaml or pointer module to load
     from himo.api.revisions import artifact_path
     from himo.pipeline.lockfile import LOCK_FILE
     from himo.workspace.pointer import SUFFIX
