@@ -168,12 +168,16 @@ class DaskExecutor:
             try:
                 message = events.get(timeout=0.5)
             except queue.Empty:
-                if future.done():
+                if future.done() or self.stopping:  # stopping: even if the cancel got lost
                     break
                 continue
             if message is DONE:
                 break
             job.started(message["attempt"], message["host"])
+        if self.stopping or future.cancelled():
+            # Ctrl-C: nothing of this stage is committed, so its result is not needed; and
+            # result() is a sync() call racing stop()'s cancel and run (one such hang in CI).
+            return None
         try:
             return future.result()
         except CancelledError:
