@@ -48,7 +48,9 @@ from himo.workspace.repo import Repo
 
 TOPIC = "himo-attempt"  # workers announce each attempt of a stage on this event topic
 LOCAL_WORKERS = 2  # processes of the LocalCluster started when no scheduler is given
+log = logging.getLogger(__name__)
 CONNECT_SECONDS = 5.0
+CLOSE_SECONDS = 10.0  # closing the client or the local cluster, at most
 DONE: dict[str, Any] = {}  # put in a task's event queue when its future is done
 UNBOUNDED = 256  # stages handed over at once without -j: the cluster decides what runs
 INSTALL = "install it with `pip install 'himo[dask]'` (on the workers too)"
@@ -250,9 +252,14 @@ class DaskExecutor:
             pass
 
     def close(self) -> None:
+        """Best effort, bounded: after a Ctrl-C, distributed's Client.close() once waited forever
+        (in CI); the scheduler forgets a client whose connection drops when himo exits anyway."""
         for opened in (self.client, self.cluster):
             if opened is not None:
-                opened.close()
+                try:
+                    opened.close(timeout=CLOSE_SECONDS)
+                except Exception:  # a timeout, a connection already gone: nothing left to undo
+                    log.debug("closing %r failed", opened, exc_info=True)
         self.client = self.cluster = None
 
 
