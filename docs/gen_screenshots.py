@@ -23,7 +23,8 @@ sys.path.insert(0, str(HERE.parent))  # tests.ui.project
 
 from himo.ui.app import create_app  # noqa: E402
 from himo.ui.server import open_source  # noqa: E402
-from tests.ui.conftest import CHROMIUM, free_port  # noqa: E402
+from tests.conftest import CHROMIUM  # noqa: E402
+from tests.ui.conftest import free_port  # noqa: E402
 from tests.ui.project import make_team_project  # noqa: E402
 
 WIDTH, MAX_HEIGHT = 1280, 1300  # a page taller than this is cut: the top tells the story

@@ -282,3 +282,12 @@ def test_benchmarks_and_their_docs_name_no_path_of_one_machine() -> None:
              for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
              if re.search(r"/work/|/root/|/home/", line)]
     assert not found, f"machine-specific paths: {found}"
+
+
+def test_the_screenshot_script_still_imports() -> None:
+    """docs/gen_screenshots.py reuses test helpers; a move of one broke it unnoticed once."""
+    spec = importlib.util.spec_from_file_location("gen_screenshots", ROOT / "docs" / "gen_screenshots.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert callable(module.main)
