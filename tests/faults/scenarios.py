@@ -112,18 +112,25 @@ def prepare_push(world: World, files: int) -> tuple[tuple[str, ...], Tree]:
     return ("push",), v1
 
 
+def _pushed_source(world: World, name: str, files: int) -> tuple[Path, Tree]:
+    """A repository `name` beside the one under test, its first version added, pushed to the
+    folder remote and committed; that version."""
+    source = world.base / name
+    world.clones.add(name)
+    world.init_repo(source)
+    v1 = first_version(world.rng, files)
+    write_tree(source, v1)
+    world.run("add", *TARGETS, cwd=source)
+    world.run("remote", "add", "-d", "store", str(world.remote), cwd=source)
+    world.run("push", cwd=source)
+    git(source, "add", "-A")
+    git(source, "commit", "-q", "-m", "v1")
+    return source, v1
+
+
 def _clone_of_pushed(world: World, files: int) -> Tree:
     """The repository under test is a fresh git clone of one whose data was pushed."""
-    origin = world.base / "origin"
-    world.clones.add("origin")
-    world.init_repo(origin)
-    v1 = first_version(world.rng, files)
-    write_tree(origin, v1)
-    world.run("add", *TARGETS, cwd=origin)
-    world.run("remote", "add", "-d", "store", str(world.remote), cwd=origin)
-    world.run("push", cwd=origin)
-    git(origin, "add", "-A")
-    git(origin, "commit", "-q", "-m", "v1")
+    origin, v1 = _pushed_source(world, "origin", files)
     git(world.base, "clone", "-q", str(origin), str(world.repo))
     world.remember(v1)
     return v1
@@ -162,16 +169,7 @@ def _registry(world: World, files: int) -> tuple[Path, Tree]:
     """A data registry beside the repository: its data pushed to the folder remote and
     committed (imports read the bytes from there); the repository under test is initialised.
     The registry's whole tree: `data/` is what the tests import."""
-    registry = world.base / "registry"
-    world.clones.add("registry")
-    world.init_repo(registry)
-    v1 = first_version(world.rng, files)
-    write_tree(registry, v1)
-    world.run("add", *TARGETS, cwd=registry)
-    world.run("remote", "add", "-d", "store", str(world.remote), cwd=registry)
-    world.run("push", cwd=registry)
-    git(registry, "add", "-A")
-    git(registry, "commit", "-q", "-m", "v1")
+    registry, v1 = _pushed_source(world, "registry", files)
     world.init_repo()
     world.remember(_data_only(v1))
     return registry, v1
