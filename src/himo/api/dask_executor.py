@@ -244,12 +244,20 @@ class DaskExecutor:
         self.stopping = True
         if self.client is None:
             return
-        tokens = list(self._futures)
-        try:
-            self.client.cancel(list(self._futures.values()))
-            self.client.run(stop_on_worker, tokens)
-        except Exception:  # best effort: cancelled futures never reach himo.lock anyway
-            pass
+        tokens, futures, client = list(self._futures), list(self._futures.values()), self.client
+
+        def cancel_and_stop() -> None:
+            try:
+                client.cancel(futures)
+                client.run(stop_on_worker, tokens, on_error="ignore")
+            except Exception:  # best effort: cancelled futures never reach himo.lock anyway
+                log.debug("stopping the Dask tasks failed", exc_info=True)
+
+        # Bounded: client.run waits for every worker the scheduler knows, a dead one included
+        # until the scheduler notices (a Ctrl-C in CI waited ~50 s here, then in close()).
+        stopping = threading.Thread(target=cancel_and_stop, daemon=True)
+        stopping.start()
+        stopping.join(CLOSE_SECONDS)
 
     def close(self) -> None:
         """Best effort, bounded: after a Ctrl-C, distributed's Client.close() once waited forever
