@@ -230,10 +230,13 @@ def test_ctrl_c_cancels_the_stage_on_its_worker_and_commits_nothing(
     try:
         code = proc.wait(timeout=WAIT)
     except subprocess.TimeoutExpired:
+        masks = [line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                 if line.startswith(("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"))]
         proc.send_signal(signal.SIGUSR1)  # its threads' stacks, to stderr
         time.sleep(1)
         proc.kill()
-        raise AssertionError(f"himo ignored Ctrl-C for {WAIT} s:\n{proc.communicate()[1].decode()}") from None
+        raise AssertionError(f"himo ignored Ctrl-C for {WAIT} s ({'; '.join(masks)}):\n"
+                             f"{proc.communicate()[1].decode()}") from None
     assert code == 130, proc.stderr.read().decode() if proc.stderr else ""
     wait_group_ended(int(pid.read_text()))  # the command on the worker was stopped
     assert not (repo / "himo.lock").exists() and not (repo / "long.txt").exists()

@@ -182,3 +182,20 @@ def test_an_output_that_a_stray_process_still_writes_into_is_a_one_line_error(re
         "Hint: is a process still writing into it? Stop it, then run `himo repro` again\n")
     assert himo("repro").returncode == 0  # once it is stopped, the stage runs
     assert (repo / "out" / "result").read_text() == "done\n"
+
+
+def test_ctrl_c_stops_himo_even_if_its_parent_blocked_sigint(repo: Path, tmp_path: Path) -> None:
+    """The signal mask is inherited through exec: started from a thread that blocks SIGINT, himo
+    used to sit out Ctrl-C (its stage running on). It unblocks SIGINT and SIGTERM as it starts."""
+    started = tmp_path / "started"
+    write(repo / "himo.yaml", f"stages:\n  slow:\n    cmd: touch {started} && sleep 60\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "himo", "repro"], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}))
+    try:
+        wait_until(started.exists, "the stage started")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130, proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        proc.kill()  # on a failure: its stage dies with it (the watchdog)
+        proc.wait()

@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     # `kill -USR1 PID` prints where every thread of a himo that seems stuck is (to stderr), and
     # it goes on: what a bug report about a hang needs.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # A blocked signal mask is inherited through exec: a parent that spawned himo from a thread
+    # blocking SIGINT/SIGTERM would make Ctrl-C and kill wait forever, and nothing be stopped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     sys.exit(run(argv))
 
 
