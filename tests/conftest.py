@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -69,6 +70,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def ctrl_c_reaches_it() -> None:
+    """preexec_fn of a himo that a test stops with SIGINT, as Ctrl-C in a terminal would: a suite
+    started in the background by a non-interactive shell (CI) inherits SIGINT ignored, and so
+    would himo (it keeps an ignored SIGINT ignored, as nohup and `&` mean it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Himo:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import Himo, git, write
+from tests.conftest import Himo, ctrl_c_reaches_it, git, write
 from tests.dask_cluster import WAIT, Cluster
 from tests.meta.test_recording import of_run, recorded
 from tests.pipeline.test_stage_processes import wait_group_ended, wait_until
@@ -223,7 +223,8 @@ def test_ctrl_c_cancels_the_stage_on_its_worker_and_commits_nothing(
         dask_cluster: Cluster, repo: Path, himo: Himo, tmp_path: Path) -> None:
     marks = with_marks(repo, himo, tmp_path, STOPPED)
     proc = subprocess.Popen([sys.executable, "-m", "himo", "repro", "--executor", "dask", "--scheduler",
-                             dask_cluster.address], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             dask_cluster.address], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=ctrl_c_reaches_it)
     pid = marks / "pid"
     wait_until(lambda: pid.exists() and pid.read_text().strip() != "", "stage started", WAIT)
     proc.send_signal(signal.SIGINT)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Himo, write
+from tests.conftest import Himo, ctrl_c_reaches_it, write
 
 # Each writer records its pid, forks a child that does the same, and both keep adding files to
 # the stage's output folder until killed: a stage with children and grandchildren, mid-write.
@@ -191,7 +191,8 @@ def test_ctrl_c_stops_himo_even_if_its_parent_blocked_sigint(repo: Path, tmp_pat
     write(repo / "himo.yaml", f"stages:\n  slow:\n    cmd: touch {started} && sleep 60\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "himo", "repro"], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}))
+        preexec_fn=lambda: (ctrl_c_reaches_it(),
+                            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})))
     try:
         wait_until(started.exists, "the stage started")
         proc.send_signal(signal.SIGINT)
