@@ -35,6 +35,7 @@ from himo.errors import (
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo, TreeEntry
+from himo.model.stage import Output
 from himo.model.urls import mask_url
 from himo.objects.files import unlink_quietly
 from himo.objects.hashing import MMAP_THRESHOLD, hash_bytes, hash_file
@@ -111,11 +112,12 @@ Route = tuple[Remote, list[Pointer]]  # a remote, and the tracked paths that go 
 
 
 def routes(repo: Repo, pointers: list[Pointer], remote: str | None = None,
-           jobs: int | None = None) -> list[Route]:
+           jobs: int | None = None, outs: list[Output] | None = None) -> list[Route]:
     """The remotes `pointers` go to: a stage output's own (its `remote:` in himo.yaml, which wins
     over `remote` and the default, as in DVC), else `remote` (None: core.remote). Each remote is
-    opened before anything moves, so a misnamed one fails first; with no pointers, `remote`."""
-    own = {o.path: o.remote for s in load_stages(repo.root) for o in s.outs if o.remote}
+    opened before anything moves, so a misnamed one fails first; with no pointers, `remote`.
+    `outs`: himo.yaml's outputs when the caller read them already."""
+    own = {o.path: o.remote for o in (_outs(repo) if outs is None else outs) if o.remote}
     groups: dict[str | None, list[Pointer]] = {}
     for pointer in pointers:
         groups.setdefault(own.get(repo.rel(pointer.target)) or remote, []).append(pointer)
@@ -124,16 +126,21 @@ def routes(repo: Repo, pointers: list[Pointer], remote: str | None = None,
 
 def output_remotes(repo: Repo) -> list[str]:
     """The remotes himo.yaml's outputs name (`remote:`), each once."""
-    return sorted({o.remote for s in load_stages(repo.root) for o in s.outs if o.remote})
+    return sorted({o.remote for o in _outs(repo) if o.remote})
+
+
+def _outs(repo: Repo) -> list[Output]:
+    return [o for s in load_stages(repo.root) for o in s.outs]
 
 
 def push(
     repo: Repo, paths: list[str] | None = None, remote: str | None = None,
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
-    kept_back = _not_pushed(repo)
+    outs = _outs(repo)
+    kept_back = {o.path for o in outs if not o.push}  # `push: false` keeps them out, as in DVC
     pointers = [p for p in tracked(repo, paths) if repo.rel(p.target) not in kept_back]
-    stores = routes(repo, pointers, remote, jobs)
+    stores = routes(repo, pointers, remote, jobs, outs)
     with recording(repo, "push", _args(paths, remote)) as recorder:
         results = [_push_to(repo, store, group, recorder, reporter) for store, group in stores]
     return _merged(results)
@@ -177,11 +184,6 @@ def _merged(results: list[TransferResult]) -> TransferResult:
         merged.confirmed |= r.confirmed
         merged.moved |= r.moved
     return merged
-
-
-def _not_pushed(repo: Repo) -> set[str]:
-    """Stage outputs whose flag `push: false` keeps them out of `himo push` (as in DVC)."""
-    return {o.path for s in load_stages(repo.root) for o in s.outs if not o.push}
 
 
 def _upload(repo: Repo, store: Remote, oids: list[str], sizes: dict[str, int | None],
