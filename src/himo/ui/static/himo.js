@@ -164,56 +164,89 @@ var himo = (function () {
     document.body.dataset.charts = "ready";
   }
 
-  function sortable(table) {  // click a header with data-sort: sort the rows shown by that column
+  function sortRows(table, th, col, asc) {  // the rows shown, by that column; empty numbers last
+    var heads = Array.prototype.slice.call(table.tHead.rows[0].cells), body = table.tBodies[0];
+    heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+    var rows = Array.prototype.slice.call(body.rows);
+    var value = function (row) {
+      var v = row.cells[col].dataset.value;
+      return th.dataset.sort === "number" ? (v === "" || v === undefined ? NaN : Number(v)) : (v || "");
+    };
+    rows.sort(function (a, b) {
+      var x = value(a), y = value(b);
+      if (th.dataset.sort === "number") {  // empty cells last, whichever the direction
+        if (isNaN(x) || isNaN(y)) { return isNaN(x) - isNaN(y); }
+        return asc ? x - y : y - x;
+      }
+      return asc ? x.localeCompare(y, undefined, {numeric: true}) : y.localeCompare(x, undefined, {numeric: true});
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  }
+
+  function headKey(th) { return th.dataset.key || th.textContent.trim(); }
+
+  // click a header with data-sort: sort the rows shown by that column. `state` (optional) keeps the
+  // sort, so a table swapped in by live.js is sorted as it was (sortable(newTable, state)).
+  function sortable(table, state) {
     var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+    state = state || {};
     heads.forEach(function (th, col) {
       if (!th.dataset.sort) { return; }
       th.addEventListener("click", function () {
-        var asc = th.getAttribute("aria-sort") !== "ascending", body = table.tBodies[0];
-        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-        var rows = Array.prototype.slice.call(body.rows);
-        var value = function (row) {
-          var v = row.cells[col].dataset.value;
-          return th.dataset.sort === "number" ? (v === "" || v === undefined ? NaN : Number(v)) : (v || "");
-        };
-        rows.sort(function (a, b) {
-          var x = value(a), y = value(b);
-          if (th.dataset.sort === "number") {  // empty cells last, whichever the direction
-            if (isNaN(x) || isNaN(y)) { return isNaN(x) - isNaN(y); }
-            return asc ? x - y : y - x;
-          }
-          return asc ? x.localeCompare(y, undefined, {numeric: true}) : y.localeCompare(x, undefined, {numeric: true});
-        });
-        rows.forEach(function (r) { body.appendChild(r); });
+        var asc = th.getAttribute("aria-sort") !== "ascending";
+        state.sort = {key: headKey(th), asc: asc};
+        sortRows(table, th, col, asc);
       });
+      if (state.sort && state.sort.key === headKey(th)) { sortRows(table, th, col, state.sort.asc); }
     });
   }
 
+  // The runs page. live.js swaps its content in while runs are in progress: what the user did (open
+  // foreach groups, the sort, ticked runs) is kept in `state` and applied to the new elements.
   function runs(gridId, tableId, formId) {
+    var state = {open: {}, ticked: {}, sort: null};
+    bindRuns(gridId, tableId, formId, state);
+    document.addEventListener("himo:refreshed", function () { bindRuns(gridId, tableId, formId, state); });
+  }
+
+  function openGroup(grid, button, open) {
+    var name = button.closest("tr").dataset.group;
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "▾" : "▸";
+    grid.querySelectorAll("tr.member").forEach(function (row) {
+      if (row.dataset.memberOf === name) { row.hidden = !open; }
+    });
+  }
+
+  function bindRuns(gridId, tableId, formId, state) {
     var grid = document.getElementById(gridId), table = document.getElementById(tableId);
     if (grid) {
       grid.querySelectorAll("tr.group button.toggle").forEach(function (button) {
+        var name = button.closest("tr").dataset.group;
+        if (state.open[name]) { openGroup(grid, button, true); }
         button.addEventListener("click", function () {
-          var name = button.closest("tr").dataset.group, open = button.getAttribute("aria-expanded") !== "true";
-          button.setAttribute("aria-expanded", String(open));
-          button.textContent = open ? "▾" : "▸";
-          grid.querySelectorAll("tr.member").forEach(function (row) {
-            if (row.dataset.memberOf === name) { row.hidden = !open; }
-          });
+          state.open[name] = button.getAttribute("aria-expanded") !== "true";
+          openGroup(grid, button, state.open[name]);
         });
       });
     }
     if (!table) { return; }
-    sortable(table);
+    sortable(table, state);
     var form = document.getElementById(formId), button = form.querySelector("#compare-button"),
         note = form.querySelector("#ticked");
+    form.querySelectorAll("input[name=run]").forEach(function (box) {
+      if (state.ticked[box.value]) { box.checked = true; }
+    });
     function update() {
       var n = form.querySelectorAll("input[name=run]:checked").length;
       button.disabled = n < 2;
       note.textContent = n < 2 ? "tick two or more runs" : n + " runs ticked";
     }
-    form.addEventListener("change", update);
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "run") { state.ticked[event.target.value] = event.target.checked; }
+      update();
+    });
     update();
   }
 
