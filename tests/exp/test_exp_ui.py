@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,8 +32,10 @@ def test_experiments_page_lists_and_compares(exp_repo: Path) -> None:
             doc = client.get("/api/experiments", params={"exp": ["ui-2"]}).json()
             assert doc["chosen"] == ["ui-2"] and [r["name"] for r in doc["rows"]] == ["ui-2", "ui-1"]
             assert {p["key"]: p["values"] for p in doc["params"]}["train.alpha"] == [3]
-            empty = json.loads(client.get("/api/experiments", params={"exp": ["nope"]}).text)
-            assert empty["chosen"] == [] and empty["params"] == []
+            unknown = client.get("/api/experiments", params={"exp": ["nope"]})
+            assert unknown.status_code == 404
+            assert unknown.json() == {"error": "no experiment 'nope' among the newest 500",
+                                      "hint": "experiments: ui-2, ui-1"}
     finally:
         store.close()
 

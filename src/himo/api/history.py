@@ -97,16 +97,18 @@ def runs(repo: Repo, *, stage: str | None = None, status: str | None = None,
                          "give the earlier time to --since")
     with reading(repo) as meta:
         if stage is not None:
-            _check_stage(meta, stage)
+            check_stage(meta, stage)
         return meta.runs(stage=stage, status=status, since=start, until=end, limit=limit, offset=offset)
 
 
-def _check_stage(meta: MetaReader, stage: str) -> None:
+def check_stage(meta: MetaReader, stage: str, option: str = "--stage") -> None:
+    """UsageError naming the recorded stages if no execution of `stage` is recorded (`himo runs
+    --stage`, the dashboard's `?stage=`)."""
     if meta.stage_known(stage):
         return
     known = meta.stage_names()
     hint = f"recorded stages: {', '.join(known)}" if known else "nothing is recorded yet: run `himo repro`"
-    raise UsageError(f"--stage: no execution of stage {stage!r} is recorded", hint)
+    raise UsageError(f"{option}: no execution of stage {stage!r} is recorded", hint)
 
 
 def parse_when(value: str | datetime | None, option: str = "--since") -> datetime | None:

@@ -20,11 +20,16 @@ def _d(request: Request) -> Dashboard:
 @router.get("/runs", summary="Runs, newest first, with their executions")
 def runs(request: Request, stage: str | None = None, status: str | None = None,
          trigger: str | None = None, since: str | None = None, until: str | None = None,
+         repo: str | None = None, branch: str | None = None,
          page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-         per_page: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+         per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+         metric: Annotated[list[str] | None, Query()] = None,
+         param: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
     """Filters: `stage` (runs with an execution of it), `status`, `trigger` (manual|schedule|ci),
-    `since` / `until` (YYYY-MM-DD or ISO time, UTC; a date as `until` includes the day)."""
-    return views.runs(_d(request), views.run_filter(stage, status, trigger, since, until), page, per_page)
+    `repo`, `branch`, `since` / `until` (YYYY-MM-DD or ISO time, UTC; a date as `until` includes the
+    day). `metric` (FILE:KEY) and `param` (repeated): the value `columns`, as on the Runs page."""
+    return views.runs(_d(request), views.run_filter(stage, status, trigger, since, until, repo, branch), page,
+                      per_page, metrics=metric, params=param)
 
 
 @router.get("/live", summary="A key that changes whenever runs in progress do (pages poll it)")

@@ -174,6 +174,9 @@ def _guards(app: FastAPI, token: str | None, hosts: Collection[str]) -> None:
         if _escapes(raw) or _escapes(request.url.path):
             return error_response(request, 400, f"path {request.url.path!r} refused: '..' segment",
                                   "name runs by id and artifacts by digest")
+        if (nul := _nul_in(request)) is not None:
+            return error_response(request, 400, f"{nul}: contains a NUL character (%00)",
+                                  "remove it from the URL")
         if token is None:
             return await call_next(request)
         given = _token_of(request)
@@ -208,6 +211,17 @@ def _escapes(path: str) -> bool:
     """A '..' segment, even percent-encoded (twice) or with backslashes."""
     decoded = unquote(unquote(path)).replace("\\", "/")
     return ".." in decoded.split("/")
+
+
+def _nul_in(request: Request) -> str | None:
+    """What in the request holds a NUL: the path or a query parameter's name. No store keeps one in
+    a name (PostgreSQL's text cannot hold it: its driver's error was a 500), so it is refused first."""
+    if "\x00" in request.url.path:
+        return "path"
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            return f"query parameter {name.replace(chr(0), '%00')!r}"
+    return None
 
 
 def _token_of(request: Request) -> str | None:

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from himo.api.exp_show import columns
 from himo.meta.experiments import ExperimentRow
-from himo.ui.app import Dashboard
+from himo.ui.app import Dashboard, not_found
 from himo.ui.views import jsonable
 
 router = APIRouter()
@@ -21,12 +21,18 @@ COMPARED = 8  # ticked by default: the newest ones
 
 def experiments(d: Dashboard, chosen: list[str] | None = None) -> dict[str, Any]:
     """{"rows": newest first, "chosen": names compared, "params"/"metrics": [{key, values, changes,
-    differ}], "plots": [Plot.as_json()]}; `chosen` None: the COMPARED newest."""
+    differ}], "plots": [Plot.as_json()]}; `chosen` None: the COMPARED newest; a name not listed is
+    a 404 naming some that are."""
     from himo.api.recording import _repo_identity
 
     rows = d.meta.experiments(_repo_identity(d.repo) if d.repo else None, limit=NEWEST)
     names = [r.name for r in rows]
-    picked = [n for n in (chosen if chosen is not None else names[:COMPARED]) if n in names]
+    for name in chosen or []:
+        if name not in names:
+            listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+            raise not_found(f"no experiment {name!r} among the newest {NEWEST}",
+                            f"experiments: {listed}" if names else "run one with `himo exp run`")
+    picked = chosen if chosen is not None else names[:COMPARED]
     by_name = {r.name: r for r in rows}
     compared = [by_name[n] for n in picked]
     return {"rows": [jsonable(r) | {"chosen": r.name in picked} for r in rows], "chosen": picked,

@@ -103,8 +103,6 @@ def metrics(request: Request, exec: Annotated[list[str] | None, Query()] = None,
     found = views.metrics(d, exec) if exec else recent
     key = key or (found["keys"][0] if found["keys"] else "")
     history = views.metric_history(d, key) if key else []
-    if key and not history and key not in found["keys"]:
-        views.unknown_metric(key, found["keys"])
     return d.render("metrics.html", request, recent=recent, metrics=found, key=key, history=history,
                     chosen=exec or [])
 

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from himo.api.history import execution_log
+from himo.api.history import check_stage, execution_log
 from himo.errors import ArtifactNotFound, HimoError, UsageError
 from himo.meta.artifacts import LISTED
 from himo.meta.records import KINDS, STATUSES, TRIGGERS
@@ -115,7 +115,12 @@ def resolve_digest(d: Dashboard, prefix: str) -> str:
 def runs(d: Dashboard, f: RunFilter, page: int, per_page: int = 50,
          metrics: list[str] | None = None, params: list[str] | None = None) -> dict[str, Any]:
     """A page of runs, each with its `chips` (stages, foreach groups folded) and `values` (its params
-    and reported metrics); `columns`: the metric and param keys shown (see `chosen_columns`)."""
+    and reported metrics); `columns`: the metric and param keys shown (see `chosen_columns`). A stage
+    nothing ran, or a metric not written FILE:KEY, is a UsageError (as `himo runs --stage`)."""
+    if f.stage:
+        check_stage(d.meta, f.stage, "stage")
+    for key in metrics or []:
+        metric_key(key)
     found = jsonable(d.meta.runs_page(f, page, per_page))
     values = d.meta.run_columns([r["id"] for r in found["runs"]])
     newest = d.meta.newest_metric_keys(COLUMNS) if metrics is None else []
@@ -141,7 +146,7 @@ def with_elapsed(item: dict[str, Any], now: datetime | None = None) -> dict[str,
 def live(d: Dashboard, run_id: str | None = None) -> dict[str, Any]:
     """What a page of runs in progress polls: a key that changes whenever the page would, and the
     ids of the runs in progress (`run_id`: that run's state alone)."""
-    state = d.meta.live_state(check_id(run_id, "run") if run_id else None)
+    state = d.meta.live_state(resolve_run(d, run_id) if run_id else None)
     return {"key": state.key, "running": state.running}
 
 
@@ -253,9 +258,7 @@ def resolve_run(d: Dashboard, value: str) -> str:
     """A run id, or its prefix as the CLI prints it (8 characters): the full id, 404 if none, 400 if
     several runs start so."""
     value = check_id(value, "run")
-    if len(value) == 36:
-        return value
-    found, _ = d.meta.find_ids(value)
+    found, _ = d.meta.find_ids(value)  # a whole id too: one seek, and an unknown one is a 404
     if not found:
         raise not_found(f"no run {value} in the store", "pick a run on /runs")
     if len(found) > 1:
@@ -493,6 +496,10 @@ def metrics(d: Dashboard, exec_ids: list[str] | None = None) -> dict[str, Any]:
     oldest first (left to right, as the history chart); `params`: the params that differ between them."""
     chosen = [check_id(e, "execution") for e in exec_ids] if exec_ids else None
     outputs = jsonable(d.meta.metrics_outputs(chosen, limit=20 if chosen is None else 200))
+    missing = sorted(set(chosen or []) - {out["id"] for out in outputs})
+    if missing:
+        raise not_found(f"execution {missing[0]} wrote no metrics file, or is not in the store",
+                        "pick executions in the list on /metrics (those that wrote metrics)")
     params = d.meta.run_params([out["run_id"] for out in outputs])
     columns = []
     for out in reversed(outputs):
@@ -511,10 +518,9 @@ def _differing(columns: list[dict[str, Any]]) -> list[str]:
 
 
 def metric_history(d: Dashboard, key: str, limit: int = 200) -> list[dict[str, Any]]:
-    """One metric (`FILE:KEY`) over time, oldest first, from the newest `limit` metrics outputs."""
-    path, _, name = key.partition(":")
-    if not name:
-        raise UsageError(f"metric {key!r} is not FILE:KEY", "e.g. metrics.json:accuracy")
+    """One metric (`FILE:KEY`) over time, oldest first, from the newest `limit` metrics outputs; a key
+    none of them reported is a UsageError naming the known ones (not an empty chart)."""
+    path, name = metric_key(key)
     outputs = jsonable(d.meta.metrics_outputs(None, path, limit))
     points = []
     for out in reversed(outputs):
@@ -523,7 +529,17 @@ def metric_history(d: Dashboard, key: str, limit: int = 200) -> list[dict[str, A
         if isinstance(value, int | float) and not isinstance(value, bool):
             points.append({"exec_id": out["id"], "run_id": out["run_id"], "stage": out["stage"],
                            "started_at": out["started_at"], "value": value})
+    if not points and key not in (known := metrics(d)["keys"]):
+        unknown_metric(key, known)
     return points
+
+
+def metric_key(key: str) -> tuple[str, str]:
+    """A metric named as the pages name them, `FILE:KEY`: (file, key); else a UsageError."""
+    path, _, name = key.partition(":")
+    if not path or not name:
+        raise UsageError(f"metric {key!r} is not FILE:KEY", "e.g. metrics.json:accuracy")
+    return path, name
 
 
 # -- compare ------------------------------------------------------------------------------
