@@ -6,14 +6,22 @@ releases; every page also fails its test on a console warning (tests/ui/conftest
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
+from himo import api
+from himo.api.recording import recording
+from himo.meta.store import Store
 from himo.ui import views
+from himo.ui.app import create_app
+from himo.workspace.repo import Repo
+from tests.ui.conftest import serving
 
 ACCURACY = "metrics.json:accuracy"
 
@@ -229,11 +237,20 @@ def test_run_ids_as_the_cli_prints_them_and_clear_messages(page: Page, team_serv
     expect(page.locator(".hint")).to_contain_text("metrics.json:accuracy")
 
 
-@pytest.mark.parametrize("path", ["/runs", "/pipeline", "/artifacts", "/releases", "/metrics", "/compare"])
-def test_every_page_without_console_warnings(page: Page, team_served: str, path: str) -> None:
-    page.goto(team_served + path)  # the fixture fails the test on any console error or warning
-    expect(page.locator("h1")).to_be_visible()
-    page.wait_for_load_state("networkidle")
+def test_every_page_without_console_warnings_and_static_files_gzipped(page: Page, team_served: str) -> None:
+    """Each page once (the fixture fails the test on any console error or warning); the browser gets
+    the dashboard's script gzipped, with its cache header."""
+    run = runs_of(page, team_served)[2]["id"]
+    model = page.request.get(team_served + "/api/artifacts?kind=model").json()["artifacts"][0]["digest"]
+    with page.expect_response(re.compile(r"/static/himo\.js$")) as script:
+        page.goto(team_served + "/runs")
+    assert script.value.headers["content-encoding"] == "gzip"
+    assert script.value.headers["cache-control"] == "public, max-age=3600"
+    for path in ["/runs", f"/runs/{run}", "/pipeline", "/artifacts", f"/artifacts/{model}", "/releases",
+                 "/metrics", "/compare", "/experiments", "/schedules", "/api/docs"]:
+        page.goto(team_served + path)
+        expect(page.locator("h1, h2.title").first).to_be_visible()
+        page.wait_for_load_state("networkidle")
 
 
 def test_more_rows_than_shown_say_so(team_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,3 +272,32 @@ def test_static_files_gzipped_and_cached(team_client: TestClient) -> None:
     assert again.status_code == 304
     page = team_client.get("/runs", headers={"accept-encoding": "gzip", "accept": "text/html"})
     assert page.headers["content-encoding"] == "gzip" and "content-security-policy" in page.headers
+
+
+def test_a_team_store_filters_by_repository(page: Page, make_repo: Callable[..., Path], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two repositories recording into one store (meta.url): the Runs page offers each, and shows
+    only the chosen one's runs; /api/runs takes the same filter."""
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    monkeypatch.setenv("HIMO_META_URL", url)
+    repos = [Repo(make_repo(name)) for name in ("alpha", "beta")]
+    for repo, stages in zip(repos, (["train"], ["prepare", "train"]), strict=True):
+        with recording(repo, "repro", []) as recorder:
+            for stage in stages:
+                recorder.end_execution(recorder.start_execution(stage, ["true"]), "succeeded", [], [], 0)
+        api.runs(repo)  # delivered to the team store
+    store = Store(url, "--meta-url").open()
+    try:
+        with serving(create_app(store, None)) as base:
+            page.goto(base + "/runs")
+            expect(page.locator("#runs tbody tr")).to_have_count(2)
+            choices = page.locator("select[name=repo] option")
+            expect(choices).to_have_text(["any", str(repos[0].root), str(repos[1].root)])
+            page.select_option("select[name=repo]", str(repos[1].root))
+            page.locator("#run-filters button[type=submit]").click()
+            expect(page.locator("#runs tbody tr")).to_have_count(1)
+            expect(page.locator("#runs tbody tr .chip")).to_have_text(["prepare", "train"])
+            beta = page.request.get(base + "/api/runs", params={"repo": str(repos[1].root)}).json()["runs"]
+            assert [r["repo"] for r in beta] == [str(repos[1].root)]
+    finally:
+        store.close()
