@@ -253,15 +253,19 @@ def test_every_page_without_console_warnings_and_static_files_gzipped(page: Page
         page.wait_for_load_state("networkidle")
 
 
-def test_more_rows_than_shown_say_so(team_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past the grid's and the chips' limits a page says "+N more" instead of dropping rows silently."""
-    monkeypatch.setattr(views, "GRID_ROWS", 2)
+def test_more_rows_than_shown_say_so(page: Page, team_served: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the grid's and the chips' limits the page says "+N more" instead of dropping rows silently."""
+    monkeypatch.setattr(views, "GRID_ROWS", 2)  # the served app runs in this process
     monkeypatch.setattr(views, "CHIPS", 1)
-    page = team_client.get("/runs", headers={"accept": "text/html"}).text
-    grid = team_client.get("/api/grid").json()
+    grid = page.request.get(team_served + "/api/grid").json()
     assert len(grid["stages"]) == 2 and grid["more"] == 3  # add, prepare, train, evaluate, sweep@ (a group)
-    assert 'id="grid-more">+3 more stages' in page
-    assert '<a class="chip more"' in page and "+1 more</a>" in page  # train, evaluate: one shown
+    page.goto(team_served + "/runs")
+    expect(page.locator("#grid tbody > tr:not(.member)")).to_have_count(2)
+    expect(page.locator("#grid-more")).to_have_text(re.compile(r"^\+3 more stages"))
+    more = page.locator("#runs tbody tr").nth(2).locator(".chip")  # the restore: train, evaluate
+    expect(more).to_have_text(["train", "+1 more"])
+    more.last.click()
+    expect(page.locator("section.execution")).to_have_count(2)  # the run page shows them all
 
 
 def test_static_files_gzipped_and_cached(team_client: TestClient) -> None:
