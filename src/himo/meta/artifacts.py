@@ -29,10 +29,12 @@ def listing(session: Session, query: str = "", kinds: Iterable[str] = LISTED,
     rows = sa.select(ArtifactPath.repo, ArtifactPath.path, ArtifactPath.first_seen, Artifact.digest,
                      Artifact.kind, Artifact.size, Artifact.nfiles) \
         .join(Artifact, Artifact.id == ArtifactPath.artifact_id).where(Artifact.kind.in_(list(kinds)))
-    if query:
-        pattern = f"%{query.lower()}%"
-        names = sa.select(Release.artifact_id).where(sa.func.lower(Release.name).like(pattern))
-        rows = rows.where(sa.or_(sa.func.lower(ArtifactPath.path).like(pattern), Artifact.id.in_(names)))
+    if query:  # taken literally: autoescape makes `%` and `_` plain characters of the pattern
+        def has(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+            return sa.func.lower(column).contains(query.lower(), autoescape=True)
+
+        names = sa.select(Release.artifact_id).where(has(Release.name))
+        rows = rows.where(sa.or_(has(ArtifactPath.path), Artifact.id.in_(names)))
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for row in session.execute(rows.order_by(ArtifactPath.first_seen.desc()).limit(SCAN)):
         entry = found.setdefault((row.repo, row.path), {"row": row, "digests": set()})
