@@ -16,11 +16,12 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
 from himo import api
-from himo.api.recording import recording
+from himo.api.recording import open_store, recording
 from himo.meta.store import Store
 from himo.ui import views
 from himo.ui.app import create_app
 from himo.workspace.repo import Repo
+from tests.conftest import Himo
 from tests.ui.conftest import serving
 
 ACCURACY = "metrics.json:accuracy"
@@ -303,5 +304,33 @@ def test_a_team_store_filters_by_repository(page: Page, make_repo: Callable[...,
             expect(page.locator("#runs tbody tr .chip")).to_have_text(["prepare", "train"])
             beta = page.request.get(base + "/api/runs", params={"repo": str(repos[1].root)}).json()["runs"]
             assert [r["repo"] for r in beta] == [str(repos[1].root)]
+    finally:
+        store.close()
+
+
+def test_value_columns_chosen_per_project_in_its_config(page: Page, make_repo: Callable[..., Path]) -> None:
+    """`ui.metrics` / `ui.params` in .himo/config choose the columns (read at each page: no restart),
+    the URL's `metric=` / `param=` go first, and without either the newest metrics and the params
+    that differ are shown."""
+    root = make_repo()
+    repo = Repo(root)
+    for lr, acc in ((0.1, 0.6), (0.3, 0.8)):
+        with recording(repo, "repro", []) as recorder:
+            exec_id = recorder.start_execution("train", ["true"], {"params.yaml": {"lr": lr, "depth": 3}})
+            recorder.end_execution(exec_id, "succeeded", [], [], 0,
+                                   metrics={"m.json": {"acc": acc, "loss": 1 - acc}})
+    store = open_store(repo)
+    try:
+        with serving(create_app(store, repo)) as base:
+            heads = page.locator("#runs thead th.value-col")
+            page.goto(base + "/runs")
+            expect(heads).to_have_text(["m.json:acc", "m.json:loss", "lr"])
+            Himo(root)("config", "ui.metrics", "m.json:loss")
+            Himo(root)("config", "ui.params", "depth, lr")
+            page.reload()
+            expect(heads).to_have_text(["m.json:loss", "depth", "lr"])
+            expect(page.locator("#runs tbody td[data-key='param:depth']")).to_have_text(["3", "3"])
+            page.goto(base + "/runs?metric=m.json:acc")
+            expect(heads).to_have_text(["m.json:acc", "depth", "lr"])
     finally:
         store.close()

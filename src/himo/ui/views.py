@@ -21,6 +21,7 @@ from himo.meta.results import ArtifactNode, ExecutionDetail, ReleaseMark, RunFil
 from himo.model.urls import mask_url
 from himo.ui import files
 from himo.ui.app import Dashboard, not_found
+from himo.workspace.config import Config
 
 ID = re.compile(r"[0-9a-fA-F-]{1,36}")
 HEX = re.compile(r"[0-9a-fA-F]{4,80}")
@@ -123,7 +124,6 @@ def runs(d: Dashboard, f: RunFilter, page: int, per_page: int = 50,
         metric_key(key)
     found = jsonable(d.meta.runs_page(f, page, per_page))
     values = d.meta.run_columns([r["id"] for r in found["runs"]])
-    newest = d.meta.newest_metric_keys(COLUMNS) if metrics is None else []
     for r in found["runs"]:
         with_elapsed(r)
         for e in r["executions"]:
@@ -131,7 +131,7 @@ def runs(d: Dashboard, f: RunFilter, page: int, per_page: int = 50,
         r["chips"], r["more"] = chips(r["id"], r["executions"])
         r["values"] = {f"param:{k}": v for k, v in values[r["id"]].params.items()} | \
             {f"metric:{k}": v for k, v in values[r["id"]].metrics.items()}
-    found["columns"] = chosen_columns(d, found["runs"], newest if metrics is None else metrics, params)
+    found["columns"] = chosen_columns(d, found["runs"], metrics, params)
     return found
 
 
@@ -150,24 +150,25 @@ def live(d: Dashboard, run_id: str | None = None) -> dict[str, Any]:
     return {"key": state.key, "running": state.running}
 
 
-def chosen_columns(d: Dashboard, runs: list[dict[str, Any]], metrics: list[str],
+def chosen_columns(d: Dashboard, runs: list[dict[str, Any]], metrics: list[str] | None,
                    params: list[str] | None) -> list[dict[str, str]]:
     """The run list's value columns: the metrics and params asked for (query `metric=`, `param=`),
     else the project's (`ui.metrics`, `ui.params` in .himo/config), else the newest run's first
     metrics and the params whose value differs between the runs shown."""
-    configured = _config_list(d, "ui.metrics"), _config_list(d, "ui.params")
-    metrics = metrics or configured[0]
+    if metrics is None:
+        metrics = _config_list(d, "ui.metrics") or d.meta.newest_metric_keys(COLUMNS)
     if params is None:
         shown = [{"params": {k[6:]: v for k, v in r["values"].items() if k.startswith("param:")}}
                  for r in runs]
-        params = configured[1] or _differing(shown)[:COLUMNS]
+        params = _config_list(d, "ui.params") or _differing(shown)[:COLUMNS]
     return [{"key": f"metric:{m}", "label": m, "kind": "metric"} for m in metrics] + \
         [{"key": f"param:{p}", "label": p, "kind": "param"} for p in params]
 
 
 def _config_list(d: Dashboard, key: str) -> list[str]:
-    """A comma-separated list from the repository's config ([] without a repository)."""
-    value = d.repo.config.get(key) if d.repo is not None else None
+    """A comma-separated list from the repository's config ([] without a repository), read anew
+    each time: `himo config ui.metrics ...` shows at the next page, not at the next `himo ui`."""
+    value = Config(d.repo.himo_dir).get(key) if d.repo is not None else None
     return [v.strip() for v in str(value).split(",") if v.strip()] if value else []
 
 
