@@ -144,8 +144,10 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 
 def find_ids(sql: Sql, prefix: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """Run ids, and (execution id, run id) pairs, starting with `prefix` (at most CANDIDATES + 1 each)."""
-    like = {"pattern": prefix.lower() + "%", "limit": CANDIDATES + 1}
+    """Run ids, and (execution id, run id) pairs, starting with `prefix` (at most CANDIDATES + 1 each).
+    A range on each primary key: ids are hex and '-', all before 'g' in every collation."""
+    prefix = prefix.lower()
+    like = {"low": prefix, "high": prefix + "g", "pattern": prefix + "%", "limit": CANDIDATES + 1}
     runs = sql.rows("run_ids_like", like)
     return [r[0] for r in runs], [(e, r) for e, r in sql.rows("execution_ids_like", like)]
 

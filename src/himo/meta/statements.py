@@ -147,14 +147,19 @@ def stage_names() -> sa.Select[Any]:
 
 @statement()
 def run_ids_like() -> sa.Select[Any]:
-    return sa.select(Run.id).where(Run.id.like(sa.bindparam("pattern"))).order_by(Run.id) \
+    """A range on the primary key, then LIKE: a LIKE alone read the whole index (50-700 ms at
+    320,000 runs on SQLite, 190 ms on PostgreSQL, whose default collations keep LIKE off it)."""
+    return sa.select(Run.id).where(Run.id >= sa.bindparam("low"), Run.id < sa.bindparam("high"),
+                                   Run.id.like(sa.bindparam("pattern"))).order_by(Run.id) \
         .limit(sa.bindparam("limit"))
 
 
 @statement()
 def execution_ids_like() -> sa.Select[Any]:
-    return sa.select(Execution.id, Execution.run_id).where(Execution.id.like(sa.bindparam("pattern"))) \
-        .order_by(Execution.id).limit(sa.bindparam("limit"))
+    """As run_ids_like (a LIKE alone: 0.3-3 s at 1M executions on SQLite)."""
+    return sa.select(Execution.id, Execution.run_id) \
+        .where(Execution.id >= sa.bindparam("low"), Execution.id < sa.bindparam("high"),
+               Execution.id.like(sa.bindparam("pattern"))).order_by(Execution.id).limit(sa.bindparam("limit"))
 
 
 @statement()
