@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from fastapi.testclient import TestClient
 
 from himo import api
 from himo.api.history import log_tail
-from himo.api.recording import journal_dir, open_store, recording
+from himo.api.recording import journal_dir, open_store, recording, store_url
+from himo.meta.store import Store
 from himo.ui.app import create_app
 from himo.workspace.repo import Repo
 from tests.ui.conftest import LOOPBACK
@@ -42,11 +44,29 @@ def repo(make_repo: Callable[..., Path]) -> Repo:
 
 
 @pytest.fixture
+def team_repo(make_repo: Callable[..., Path], meta_url: str, monkeypatch: pytest.MonkeyPatch) -> Repo:
+    """A repository recording into a store of its `meta.url`: SQLite, then PostgreSQL."""
+    monkeypatch.setenv("HIMO_META_URL", meta_url)
+    return Repo(make_repo())
+
+
+@pytest.fixture
 def client(repo: Repo) -> Iterator[TestClient]:
     store = open_store(repo)
     with TestClient(create_app(store, repo), base_url=LOOPBACK) as c:
         yield c
     store.close()
+
+
+@contextmanager
+def dashboard(repo: Repo, by_url: bool = False) -> Iterator[TestClient]:
+    """The dashboard over the repository's store, started in it (or by the store's URL alone)."""
+    store = open_store(repo) if not by_url else Store(store_url(repo), "--meta-url").open()
+    try:
+        with TestClient(create_app(store, None if by_url else repo), base_url=LOOPBACK) as client:
+            yield client
+    finally:
+        store.close()
 
 
 def runs_of(client: TestClient, **query: Any) -> list[dict[str, Any]]:
@@ -55,24 +75,31 @@ def runs_of(client: TestClient, **query: Any) -> list[dict[str, Any]]:
     return response.json()["runs"]
 
 
-def test_the_cached_filter_finds_runs_with_a_restored_stage_as_the_cli_does(repo: Repo,
-                                                                             client: TestClient) -> None:
+@pytest.mark.parametrize("where", ["repository", "store"])
+def test_the_cached_filter_finds_runs_with_a_restored_stage_as_the_cli_does(team_repo: Repo,
+                                                                             where: str) -> None:
+    """The CLI reads SQLite with sqlite3 (himo.meta.lite), the dashboard with SQLAlchemy; PostgreSQL
+    both with SQLAlchemy; the dashboard with or without the repository."""
+    repo = team_repo
     record(repo, ("train", "succeeded", {}))
     restored, _ = record(repo, ("prepare", "succeeded", {}), ("train", "cached", {}))
     assert [r.id for r in api.runs(repo, status="cached")] == [restored]
-    assert [r["id"] for r in runs_of(client, status="cached")] == [restored]
-    page = client.get("/runs", params={"status": "cached"}).text
-    assert f'href="/runs/{restored}"' in page
+    with dashboard(repo, by_url=where == "store") as client:
+        assert [r["id"] for r in runs_of(client, status="cached")] == [restored]
+        page = client.get("/runs", params={"status": "cached"}).text
+        assert f'href="/runs/{restored}"' in page
 
 
 def test_previous_run_is_the_previous_successful_one_in_the_cli_and_the_dashboard(
-        repo: Repo, client: TestClient) -> None:
+        team_repo: Repo) -> None:
+    repo = team_repo
     _, (first,) = record(repo, ("train", "succeeded", {"lr": 0.1}))
     record(repo, ("train", "failed", {"lr": 5}))
     last_run, (last,) = record(repo, ("train", "succeeded", {"lr": 0.3}))
     cli = api.runs(repo, limit=1)[0].executions[0]
     shown = api.run_show(repo, last[:12]).executions[0].summary
-    ui = client.get(f"/api/runs/{last_run}").json()["executions"][0]
+    with dashboard(repo) as client:
+        ui = client.get(f"/api/runs/{last_run}").json()["executions"][0]
     assert cli.previous_id == shown.previous_id == ui["previous_id"] == first
     assert [(c.key, c.before, c.after) for c in cli.changes] == [("lr", 0.1, 0.3)]
     assert [(c["key"], c["before"], c["after"]) for c in ui["changes"]] == [("lr", 0.1, 0.3)]
