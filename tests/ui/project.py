@@ -10,8 +10,10 @@ foreach stage of 12 items (sweep@1 .. sweep@12)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import Himo, git, write
 
@@ -113,3 +115,68 @@ def make_team_project(root: Path) -> Path:
     git(root, "commit", "-q", "-m", "sweep")
     write(root / "params.yaml", "train:\n  lr: 0.5\n")
     return root
+
+
+# A sweep written the DVC way: one foreach stage over a mapping of params.yaml, each member reading
+# its own entry (`sweep.${key}`), writing its own model and metrics file; prepare upstream.
+SWEEP_PIPELINE = """\
+stages:
+  prepare:
+    cmd: python3 prepare.py
+    deps: [prepare.py]
+    params: [prepare.rows]
+    outs: [data.csv]
+  train:
+    foreach: ${sweep}
+    do:
+      cmd: python3 train.py ${key} ${item.lr} ${item.depth}
+      deps: [train.py, data.csv]
+      params:
+        - sweep.${key}
+        - train.epochs
+      outs:
+        - models/${key}.txt
+      metrics:
+        - metrics/${key}.json
+"""
+SWEEP_SCRIPTS = {
+    "prepare.py": "open('data.csv', 'w').write('x\\n1\\n2\\n')\n",
+    "train.py": "import json, os, sys\nkey, lr, depth = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])\n"
+                "os.makedirs('models', exist_ok=True)\nos.makedirs('metrics', exist_ok=True)\n"
+                "open(f'models/{key}.txt', 'w').write(f'{lr} {depth}\\n')\n"
+                "scores = {'accuracy': round(0.9 - abs(lr - 0.03) - 0.01 * depth, 4),"
+                " 'loss': round(lr * 2 + depth / 10, 4)}\n"
+                "json.dump(scores, open(f'metrics/{key}.json', 'w'))\n",
+}
+SWEEP_MEMBERS = {"lr1e-3": (0.001, 2), "lr1e-2": (0.01, 2), "lr3e-2": (0.03, 3), "lr1e-1": (0.1, 4)}
+
+
+def _sweep_params(members: dict[str, tuple[float, int]]) -> str:
+    entries = "".join(f"  {key}: {{lr: {lr}, depth: {depth}}}\n" for key, (lr, depth) in members.items())
+    return f"prepare:\n  rows: 2\ntrain:\n  epochs: 3\nsweep:\n{entries}"
+
+
+def make_sweep_project(root: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """A project whose `himo repro` runs prepare and the 4 members of the foreach stage `train`
+    (train@lr1e-3 .. train@lr1e-1, each its lr and depth); then a second repro after lr1e-1's lr
+    went 0.1 -> 0.2 (that member alone runs). Also what each run's members used and wrote, read
+    from params.yaml and the metrics files as they were (not through himo): [{member: {"lr",
+    "depth", "epochs", "rows", "accuracy", "loss"}}] per run, in order."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    himo = Himo(root)
+    himo("init")
+    write(root / "himo.yaml", SWEEP_PIPELINE)
+    for name, text in SWEEP_SCRIPTS.items():
+        write(root / name, text)
+    runs = []
+    for members in (SWEEP_MEMBERS, SWEEP_MEMBERS | {"lr1e-1": (0.2, 4)}):
+        write(root / "params.yaml", _sweep_params(members))
+        himo("repro")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "sweep")
+        ran = members if not runs else {"lr1e-1": members["lr1e-1"]}
+        runs.append({key: {"lr": lr, "depth": depth, "epochs": 3, "rows": 2}
+                     | json.loads((root / "metrics" / f"{key}.json").read_text())
+                     for key, (lr, depth) in ran.items()})
+    return root, runs

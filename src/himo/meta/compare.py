@@ -1,14 +1,22 @@
-"""Reads for comparing runs: the params each execution actually used, the metrics it reported,
-and the columns of the run list (each run's params and metrics, one query per page).
+"""Reads for comparing runs, the members of a foreach sweep, or chosen executions: the params
+each execution actually used, the metrics it reported; and the columns of the run list (each
+run's params and metrics, one query per page).
 
 "Params used" by an execution are its own recorded params and those of the executions that
 produced its inputs, upstream to any depth (the nearest wins on a key both have): an evaluate
 stage with no params of its own used the learning rate its model was trained with, even when
-train did not run in the same run. Results are the frozen dataclasses of meta/results.py.
+train did not run in the same run. A value that is a mapping (`params: [sweep.${key}]` records
+sweep.a: {lr: 0.01}) is flattened to its leaves (sweep.a.lr). In a member of a foreach or matrix
+stage (`train@a`), its member name is written `*` in a param key's parts (sweep.a.lr -> sweep.*.lr)
+and in the path of a metrics file (metrics/a.json:acc -> metrics/*.json:acc): the members of one
+sweep then share the keys of the param they each read and the metric they each wrote, so these
+can be compared, charted and measured against a baseline member.
+Results are the frozen dataclasses of meta/results.py.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,9 +37,46 @@ def params_used(session: Session, exec_ids: Iterable[str]) -> dict[str, dict[str
     return {exec_id: _params_upstream(session, exec_id) for exec_id in dict.fromkeys(exec_ids)}
 
 
+def member_name(stage: str) -> str | None:
+    """The member part of a foreach/matrix stage's name (`train@a` -> `a`); None for other stages."""
+    return stage.split("@", 1)[1] if "@" in stage else None
+
+
+def _leaves(params: Any) -> dict[str, Any]:
+    """Flattened params (queries.flatten_params) with mapping values flattened to their leaves."""
+    flat: dict[str, Any] = {}
+
+    def add(key: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for sub, inner in value.items():
+                add(f"{key}.{sub}", inner)
+        else:
+            flat[key] = value
+
+    for key, value in queries.flatten_params(params).items():
+        add(key, value)
+    return flat
+
+
+def _as_member(params: dict[str, Any], member: str | None) -> dict[str, Any]:
+    """A member's own params with each key part naming the member written `*` (sweep.a.lr -> sweep.*.lr)."""
+    if member is None:
+        return params
+    return {".".join("*" if part == member else part for part in key.split(".")): value
+            for key, value in params.items()}
+
+
+def _member_path(path: str, member: str | None) -> str:
+    """A member's metrics file with its name written `*` (metrics/a.json -> metrics/*.json) where it
+    stands alone: not inside a longer word (train@1 keeps metrics/run1.json)."""
+    if member is None:
+        return path
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(member)}(?![A-Za-z0-9])", "*", path)
+
+
 def _params_upstream(session: Session, exec_id: str) -> dict[str, Any]:
-    own = session.scalar(sa.select(Execution.params).where(Execution.id == exec_id))
-    used = queries.flatten_params(own)
+    own = session.execute(sa.select(Execution.params, Execution.stage).where(Execution.id == exec_id)).first()
+    used = _as_member(_leaves(own.params), member_name(own.stage)) if own is not None else {}
     seen_execs, seen_artifacts = {exec_id}, set()
     frontier = [exec_id]
     for _ in range(MAX_HOPS):
@@ -46,32 +91,67 @@ def _params_upstream(session: Session, exec_id: str) -> dict[str, Any]:
                 continue
             seen_execs.add(row.id)
             frontier.append(row.id)
-            for key, value in queries.flatten_params(row.params).items():
+            for key, value in _leaves(row.params).items():
                 used.setdefault(key, value)
     return used
+
+
+COMPARED = (Execution.id, Execution.run_id, Execution.stage, Execution.status, Execution.started_at,
+            Execution.metrics)  # the columns an entry is made of
 
 
 def compared(session: Session, run_ids: list[str]) -> list[ComparedExecution]:
     """For each run (in the order given), its executions that reported metrics, with the params they
     used; a run with none (a failed train) is one entry with no metrics, so it is still shown."""
-    rows = session.execute(
-        sa.select(Execution.id, Execution.run_id, Execution.stage, Execution.status, Execution.started_at,
-                  Execution.metrics).where(Execution.run_id.in_(run_ids)).order_by(Execution.started_at)).all()
-    found: list[ComparedExecution] = []
+    rows = session.execute(sa.select(*COMPARED).where(Execution.run_id.in_(run_ids))
+                           .order_by(Execution.started_at)).all()
+    chosen = []
     for run_id in run_ids:
         mine = [r for r in rows if r.run_id == run_id]
-        with_metrics = [r for r in mine if r.metrics] or mine[-1:]
-        used = params_used(session, [r.id for r in with_metrics])
-        found += [ComparedExecution(r.id, r.run_id, r.stage, r.status, r.started_at,
-                                    _flat_metrics(r.metrics), used[r.id]) for r in with_metrics]
-    return found
+        chosen += [r for r in mine if r.metrics] or mine[-1:]
+    return _entries(session, chosen)
 
 
-def _flat_metrics(metrics: Any) -> dict[str, Any]:
-    """{`FILE:key`: number} from an execution's recorded {file: {dotted key: value}}."""
+def group_members(session: Session, run_ids: list[str], group: str) -> list[ComparedExecution]:
+    """The executions of the foreach/matrix stage `group` (stages `group@...`) in these runs: run by
+    run (in the order given), each run's in the order they ran (a retried member: each attempt)."""
+    rows = session.execute(sa.select(*COMPARED).where(
+        Execution.run_id.in_(run_ids), Execution.stage.startswith(f"{group}@", autoescape=True))
+        .order_by(Execution.started_at)).all()
+    return _entries(session, [r for run_id in run_ids for r in rows if r.run_id == run_id])
+
+
+def executions(session: Session, exec_ids: list[str]) -> list[ComparedExecution]:
+    """These executions (whole ids), in the order given; ids the store does not have are left out."""
+    rows = {r.id: r for r in session.execute(sa.select(*COMPARED).where(Execution.id.in_(exec_ids)))}
+    return _entries(session, [rows[i] for i in dict.fromkeys(exec_ids) if i in rows])
+
+
+def foreach_groups(session: Session, run_ids: list[str]) -> dict[str, list[str]]:
+    """{run id: the foreach/matrix stages it ran (`train` of train@a, train@b), in the order they began}."""
+    found: dict[str, dict[str, None]] = {r: {} for r in run_ids}
+    rows = session.execute(sa.select(Execution.run_id, Execution.stage).where(
+        Execution.run_id.in_(run_ids), Execution.stage.contains("@"))
+        .order_by(Execution.started_at))
+    for run_id, stage in rows:
+        found[run_id][stage.split("@", 1)[0]] = None
+    return {r: list(groups) for r, groups in found.items()}
+
+
+def _entries(session: Session, rows: list[Any]) -> list[ComparedExecution]:
+    used = params_used(session, [r.id for r in rows])
+    return [ComparedExecution(r.id, r.run_id, r.stage, r.status, r.started_at,
+                              _flat_metrics(r.metrics, member_name(r.stage)), used[r.id],
+                              member_name(r.stage)) for r in rows]
+
+
+def _flat_metrics(metrics: Any, member: str | None = None) -> dict[str, Any]:
+    """{`FILE:key`: number} from an execution's recorded {file: {dotted key: value}}; a member's
+    name in FILE written `*` (see _member_path)."""
     flat: dict[str, Any] = {}
     for path, values in (metrics or {}).items():
         if isinstance(values, dict):
+            path = _member_path(path, member)
             flat.update({f"{path}:{k}": v for k, v in values.items()})
     return flat
 

@@ -451,6 +451,7 @@ class ComparedExecution:
     started_at: datetime  # naive UTC
     metrics: dict[str, Any]  # {`FILE:key`: value}
     params: dict[str, Any]  # flattened: its own, then its upstream producers' (see meta/compare.py)
+    member: str | None = None  # a foreach/matrix member's part of the stage name (train@a: a), else None
 
 
 @dataclass(frozen=True)

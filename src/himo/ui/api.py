@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from himo.ui import views
 from himo.ui.app import Dashboard
+from himo.ui.compare import compare as compare_view
 
 router = APIRouter(tags=["himo"])
 
@@ -111,9 +112,14 @@ def metric_history(request: Request, key: str,
     return views.metric_history(_d(request), key, limit)
 
 
-@router.get("/compare", summary="Ticked runs side by side: metrics, deltas against a baseline, params used")
+@router.get("/compare", summary="Runs, a sweep's members or chosen executions side by side: metrics, "
+                                 "deltas against a baseline, params used")
 def compare(request: Request, run: Annotated[list[str] | None, Query()] = None, baseline: str | None = None,
-            metric: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
-    """`run` (repeated): run ids or their first 8 characters; `baseline`: the run deltas are
-    measured against (default: the first); `metric` (repeated, FILE:KEY): the metrics charted."""
-    return views.compare(_d(request), run or [], baseline, metric)
+            metric: Annotated[list[str] | None, Query()] = None, group: str | None = None,
+            member: Annotated[list[str] | None, Query()] = None,
+            exec: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    """`run` (repeated): run ids or their first 8 characters; `group`: a foreach stage (`train` of
+    train@a ...) whose members in those runs are compared, `member` (repeated): only those
+    (`a`); or `exec` (repeated): chosen executions; `baseline`: the execution (or run) deltas
+    are measured against (default: the first with metrics); `metric` (repeated, FILE:KEY): those charted."""
+    return compare_view(_d(request), run or [], baseline, metric, group, exec, member)

@@ -13,6 +13,7 @@ from himo.errors import UsageError
 from himo.meta.records import STATUSES, TRIGGERS
 from himo.ui import views
 from himo.ui.app import Dashboard
+from himo.ui.compare import compare as compare_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -109,8 +110,11 @@ def metrics(request: Request, exec: Annotated[list[str] | None, Query()] = None,
 
 @router.get("/compare")
 def compare(request: Request, run: Annotated[list[str] | None, Query()] = None, baseline: str = "",
-            metric: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
+            metric: Annotated[list[str] | None, Query()] = None, group: str = "",
+            member: Annotated[list[str] | None, Query()] = None,
+            exec: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
+    """Ticked runs; the members of a foreach stage (`group`, `member`) of a run; or chosen
+    executions (`exec`): see himo.ui.compare."""
     d = _d(request)
-    found = views.compare(d, run or [], baseline or None, metric)
-    plots = views.plots(d, run or [])
-    return d.render("compare.html", request, compare=found, runs=run or [], plots=plots)
+    found = compare_view(d, run or [], baseline or None, metric, group or None, exec, member)
+    return d.render("compare.html", request, compare=found, plots=views.plots(d, found["runs"]))

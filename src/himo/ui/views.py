@@ -160,7 +160,7 @@ def chosen_columns(d: Dashboard, runs: list[dict[str, Any]], metrics: list[str] 
     if params is None:
         shown = [{"params": {k[6:]: v for k, v in r["values"].items() if k.startswith("param:")}}
                  for r in runs]
-        params = _config_list(d, "ui.params") or _differing(shown)[:COLUMNS]
+        params = _config_list(d, "ui.params") or differing(shown)[:COLUMNS]
     return [{"key": f"metric:{m}", "label": m, "kind": "metric"} for m in metrics] + \
         [{"key": f"param:{p}", "label": p, "kind": "param"} for p in params]
 
@@ -278,7 +278,19 @@ def run(d: Dashboard, run_id: str) -> dict[str, Any]:
         raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
     result = with_elapsed(jsonable(detail.run))
     result["executions"] = [with_elapsed(_execution(d, e)) for e in detail.executions]
+    result["groups"] = foreach_groups([e["stage"] for e in result["executions"]])
     return result
+
+
+def foreach_groups(stages: list[str]) -> list[dict[str, Any]]:
+    """The foreach/matrix stages among `stages` (`train` of train@a, train@b), each with its
+    members' names (`a`, `b`) in the order given: what a run page offers to compare."""
+    groups: dict[str, dict[str, None]] = {}
+    for stage in stages:
+        if "@" in stage:
+            name, member = stage.split("@", 1)
+            groups.setdefault(name, {})[member] = None
+    return [{"name": name, "members": list(members)} for name, members in groups.items()]
 
 
 def _execution(d: Dashboard, e: ExecutionDetail) -> dict[str, Any]:
@@ -509,10 +521,10 @@ def metrics(d: Dashboard, exec_ids: list[str] | None = None) -> dict[str, Any]:
         values = _metrics_values(d, stored if isinstance(stored, dict) else {}, out["digest"], out["path"])
         columns.append(out | {"values": {f"{out['path']}:{k}": v for k, v in (values or {}).items()}})
     keys = sorted({k for c in columns for k in c["values"]})
-    return {"columns": columns, "keys": keys, "repo": d.repo is not None, "params": _differing(columns)}
+    return {"columns": columns, "keys": keys, "repo": d.repo is not None, "params": differing(columns)}
 
 
-def _differing(columns: list[dict[str, Any]]) -> list[str]:
+def differing(columns: list[dict[str, Any]]) -> list[str]:
     """The param keys whose value is not the same in every column (missing counts as a value)."""
     keys = sorted({k for c in columns for k in c["params"]})
     return [k for k in keys if len({repr(c["params"].get(k)) for c in columns}) > 1]
@@ -543,65 +555,13 @@ def metric_key(key: str) -> tuple[str, str]:
     return path, name
 
 
-# -- compare ------------------------------------------------------------------------------
-
-
-def compare(d: Dashboard, run_values: list[str], baseline: str | None = None,
-            metrics: list[str] | None = None) -> dict[str, Any]:
-    """The ticked runs side by side: for each, its executions that reported metrics with the params
-    they actually used (meta/compare.py: own and upstream producers'), each metric's delta against
-    the `baseline` run (default: the first with metrics), the params that differ. `metrics`: the keys charted
-    (default: every key reported); a key no compared run reported is an error naming the known ones."""
-    if not run_values:
-        return {"columns": [], "keys": [], "chosen": [], "params": [], "all_params": [], "baseline": None}
-    if len(run_values) > 50:
-        raise UsageError(f"{len(run_values)} runs to compare: at most 50", "tick fewer runs")
-    run_ids = list(dict.fromkeys(resolve_run(d, r) for r in run_values))
-    entries = d.meta.compared(run_ids)
-    columns = [jsonable(e) | {"label": f"{e.run_id[:8]} {e.stage}"} for e in entries]
-    keys = sorted({k for c in columns for k in c["metrics"]}, key=natural)
-    chosen = _chosen_metrics(metrics, keys)
-    base = _baseline(d, baseline, run_ids, columns)
-    for c in columns:
-        c["deltas"] = {k: _delta(c["metrics"].get(k), base["metrics"].get(k) if base else None) for k in keys}
-        c["baseline"] = base is not None and c["id"] == base["id"]
-    return {"columns": columns, "keys": keys, "chosen": chosen, "baseline": base["id"] if base else None,
-            "params": _differing(columns), "all_params": sorted({k for c in columns for k in c["params"]},
-                                                                 key=natural)}
-
-
-def _chosen_metrics(metrics: list[str] | None, keys: list[str]) -> list[str]:
-    for m in metrics or []:
-        if m not in keys:
-            unknown_metric(m, keys, "the compared runs")
-    return list(metrics) if metrics else keys
-
-
 def unknown_metric(key: str, keys: list[str], where: str = "any execution shown") -> None:
     """A metric key nothing reported: an error naming the keys that exist (not an empty chart)."""
     known = ", ".join(keys) if keys else "none: no metrics were reported"
     raise UsageError(f"metric {key!r} is not reported by {where}", f"known metrics (FILE:KEY): {known}")
 
 
-def _baseline(d: Dashboard, baseline: str | None, run_ids: list[str],
-              columns: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The column deltas are measured against: the baseline run's first entry with metrics (default:
-    the first compared run that reported any)."""
-    reported = [c["run_id"] for c in columns if c["metrics"]]
-    run_id = resolve_run(d, baseline) if baseline else (reported or run_ids)[0]
-    if run_id not in run_ids:
-        raise UsageError(f"baseline {baseline} is not one of the compared runs",
-                         "pick the baseline among the ticked runs")
-    return next((c for c in columns if c["run_id"] == run_id and c["metrics"]),
-                next((c for c in columns if c["run_id"] == run_id), None))
-
-
-def _delta(value: Any, base: Any) -> dict[str, float] | None:
-    """value - base, and relative to base (None when either is not a number)."""
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (value, base)):
-        return None
-    diff = value - base
-    return {"abs": round(diff, 10), "rel": round(diff / abs(base) * 100, 2) if base else None}
+# -- plots (the compare page's values: himo.ui.compare) ----------------------------------
 
 
 def plots(d: Dashboard, run_ids: list[str]) -> list[dict[str, Any]]:

@@ -281,38 +281,62 @@ var himo = (function () {
     document.body.dataset.charts = "ready";
   }
 
+  function paramOf(key) {  // a column's value of a param; "@": its member's name (a number if it reads as one)
+    return function (col) {
+      if (key !== "@") { return col.params[key]; }
+      var n = Number(col.member);
+      return col.member === null || col.member === "" || isNaN(n) ? col.member : n;
+    };
+  }
+
+  function isValue(v) { return isNumber(v) || (typeof v === "string" && v !== ""); }
+
+  function categories(values) {  // the distinct non-numeric values of an axis, in order of appearance
+    return values.filter(function (v, i) { return isValue(v) && values.indexOf(v) === i; }).map(String);
+  }
+
   function scatter(c) {
     var canvas = document.getElementById("scatter-chart"), form = document.getElementById("scatter-controls");
     if (!canvas || !form) { return; }
-    var metric = form.metric.value, param = form.param.value;
-    var points = c.columns.filter(function (col) {
-      return isNumber(col.metrics[metric]) && isNumber(col.params[param]); })
-      .map(function (col) { return {x: col.params[param], y: col.metrics[metric], label: col.label}; });
+    var metric = form.metric.value, param = form.param.value, get = paramOf(param);
+    var cols = c.columns.filter(function (col) { return isNumber(col.metrics[metric]) && isValue(get(col)); });
+    var xs = cols.map(get), numeric = xs.every(isNumber), labels = numeric ? [] : categories(xs);
+    var points = cols.map(function (col, i) {
+      return {x: numeric ? xs[i] : String(xs[i]), y: col.metrics[metric], label: col.label}; });
     if (canvas.chart) { canvas.chart.destroy(); }
-    var xr = around(points.map(function (p) { return p.x; })), yr = around(points.map(function (p) { return p.y; }));
+    var name = param === "@" ? "member" : param;
+    var xr = numeric ? around(xs) : {}, yr = around(points.map(function (p) { return p.y; }));
+    var x = numeric ? {type: "linear", min: xr.min, max: xr.max} : {type: "category", labels: labels, offset: true};
+    x.title = {display: true, text: name};
     canvas.chart = new Chart(canvas, {type: "scatter",
-      data: {datasets: [{label: metric + " vs " + param, data: points, pointRadius: 6, backgroundColor: "#4a7fd4"}]},
+      data: {datasets: [{label: metric + " vs " + name, data: points, pointRadius: 6, backgroundColor: "#4a7fd4"}]},
       options: {animation: false, plugins: {legend: {display: false}, tooltip: {callbacks: {
-                  label: function (item) { return item.raw.label + ": " + param + " " + item.raw.x + ", " + item.raw.y; }}}},
-                scales: {x: {type: "linear", min: xr.min, max: xr.max, title: {display: true, text: param}},
-                         y: {min: yr.min, max: yr.max, title: {display: true, text: metric}}}}});
+                  label: function (item) { return item.raw.label + ": " + name + " " + item.raw.x + ", " + item.raw.y; }}}},
+                scales: {x: x, y: {min: yr.min, max: yr.max, title: {display: true, text: metric}}}}});
     canvas.dataset.points = String(points.length);
   }
 
-  function parallel(c) {  // one line per compared execution across numeric params and the charted metrics
+  function axis(key, get, cols) {  // numbers scaled to their range; text values spread evenly, in order seen
+    var values = cols.map(get), numeric = values.filter(isValue).every(isNumber);
+    if (numeric) {
+      var r = around(values);
+      return {key: key, get: get, scale: function (v) { return isNumber(v) ? (v - r.min) / (r.max - r.min) : null; }};
+    }
+    var seen = categories(values), step = 1 / (seen.length + 1);
+    return {key: key, get: get, scale: function (v) { return isValue(v) ? (seen.indexOf(String(v)) + 1) * step : null; }};
+  }
+
+  function parallel(c) {  // one line per compared execution across the differing params and the charted metrics
     var canvas = document.getElementById("parallel-chart");
     if (!canvas) { return; }
     var axes = c.params.filter(function (k) {
-      return c.columns.some(function (col) { return isNumber(col.params[k]); }); })
-      .map(function (k) { return {key: k, get: function (col) { return col.params[k]; }}; })
-      .concat(c.chosen.map(function (k) { return {key: k, get: function (col) { return col.metrics[k]; }}; }));
-    var ranges = axes.map(function (a) { return around(c.columns.map(a.get)); });
+      return c.columns.some(function (col) { return isValue(col.params[k]); }); })
+      .map(function (k) { return axis(k, paramOf(k), c.columns); })
+      .concat(c.chosen.map(function (k) { return axis(k, function (col) { return col.metrics[k]; }, c.columns); }));
     var datasets = c.columns.map(function (col, i) {
       return {label: col.label, borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length],
         raw: axes.map(function (a) { return a.get(col); }),
-        data: axes.map(function (a, j) {
-          var v = a.get(col), r = ranges[j];
-          return isNumber(v) ? (v - r.min) / (r.max - r.min) : null; })};
+        data: axes.map(function (a) { return a.scale(a.get(col)); })};
     });
     canvas.chart = new Chart(canvas, {type: "line",
       data: {labels: axes.map(function (a) { return a.key; }), datasets: datasets},
@@ -321,6 +345,7 @@ var himo = (function () {
                   return item.dataset.label + ": " + item.dataset.raw[item.dataIndex]; }}}},
                 scales: {y: {min: 0, max: 1, ticks: {display: false}}}}});
     canvas.dataset.axes = String(axes.length);
+    canvas.dataset.lines = String(datasets.length);
   }
 
   return {lineage: lineage, pipeline: pipeline, metrics: metrics, runs: runs, sortable: sortable, compare: compare};
