@@ -132,7 +132,7 @@ def test_compare_the_members_of_a_sweep_from_its_run_page(page: Page, sweep_serv
     expect(page.locator("#parallel-chart")).to_have_attribute("data-axes", "4")  # depth, lr, accuracy, loss
     scatter = page.locator("#scatter-chart")
     page.select_option("#scatter-controls select[name=metric]", ACCURACY)
-    page.select_option("#scatter-controls select[name=param]", LR)
+    expect(page.locator("#scatter-controls select[name=param]")).to_have_value(LR)  # 4 values; depth: 3
     expect(scatter).to_have_attribute("data-points", "4")
     points = page.evaluate("() => document.getElementById('scatter-chart').chart.data.datasets[0].data"
                            ".map(p => [p.x, p.y, p.label])")

@@ -35,7 +35,8 @@ def compare(d: Dashboard, run_values: list[str], baseline: str | None = None,
     metric reported, `chosen` those charted (`metrics`; default: all), `params` the params used that
     differ, `all_params`; `mode` (runs, members or executions), `groups` the foreach stages of the
     compared runs (to compare their members), `group` and `members` those compared; `member_axis`:
-    the members' names can be charted (they differ); `starred`: a key has a member's name as `*`."""
+    the members' names can be charted (they differ); `starred`: a key has a member's name as `*`;
+    `scatter_param`: the differing param with the most values, the scatter's first choice."""
     exec_values, members = exec_values or [], members or []
     group = _check_query(group, run_values, exec_values, members)
     if not run_values and not exec_values:
@@ -141,9 +142,11 @@ def _side_by_side(d: Dashboard, entries: list[ComparedExecution], run_ids: list[
     for c in columns:
         c["deltas"] = {k: _delta(c["metrics"].get(k), base["metrics"].get(k) if base else None) for k in keys}
         c["baseline"] = base is not None and c["id"] == base["id"]
+    params = differing(columns)
     return {"columns": columns, "keys": keys, "chosen": chosen, "baseline": base["id"] if base else None,
-            "params": differing(columns), "all_params": sorted({k for c in columns for k in c["params"]},
-                                                                key=natural)}
+            "params": params, "all_params": sorted({k for c in columns for k in c["params"]}, key=natural),
+            "scatter_param": max(params, key=lambda k: len({repr(c["params"].get(k)) for c in columns}),
+                                 default=None)}
 
 
 def _chosen_metrics(metrics: list[str] | None, keys: list[str], where: str) -> list[str]:
