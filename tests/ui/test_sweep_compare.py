@@ -80,7 +80,9 @@ def test_compare_the_members_of_a_sweep_from_its_run_page(page: Page, sweep_serv
     wrote = sweep[1][0]
     runs = page.request.get(sweep_served + "/api/runs").json()["runs"]
     second, first = runs[0]["id"], runs[1]["id"]
-    page.goto(f"{sweep_served}/runs/{first[:8]}")
+    page.goto(f"{sweep_served}/runs")  # the run's chip of its foreach stage opens its "Compare members"
+    page.locator(f"#runs tr[data-run='{first}'] .chip", has_text="train@").click()
+    expect(page).to_have_url(re.compile(rf"/runs/{first}#foreach-train$"))
     group = page.locator("#foreach-groups form[data-group=train]")
     expect(group).to_contain_text("×4")
     group.get_by_role("button", name="Compare members").click()
@@ -92,8 +94,9 @@ def test_compare_the_members_of_a_sweep_from_its_run_page(page: Page, sweep_serv
     assert [heads.nth(i).get_attribute("data-member") for i in range(4)] == MEMBERS
     # the params each member used, as params.yaml had them when it ran; those equal in all: under All
     expect(page.locator("#compare-params tr[data-param]")).to_have_count(2)
-    assert cells(page, f"#compare-params tr[data-param='{LR}']") == [str(wrote[k]["lr"]) for k in MEMBERS]
-    assert cells(page, f"#compare-params tr[data-param='{DEPTH}']") == [str(wrote[k]["depth"]) for k in MEMBERS]
+    for row, name in ((LR, "lr"), (DEPTH, "depth")):
+        shown = cells(page, f"#compare-params tr[data-param='{row}']")
+        assert shown == [str(wrote[m][name]) for m in MEMBERS]
     all_params = page.locator("#all-params tr[data-param]")
     expect(all_params).to_have_count(4)
     assert cells(page, "#all-params tr[data-param='train.epochs']") == ["3"] * 4

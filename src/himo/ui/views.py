@@ -183,8 +183,9 @@ def group_of(stage: str) -> str:
 
 
 def chips(run_id: str, executions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """A run's stages as chips: a foreach stage's executions as one (`sweep@ ×12`, its worst status),
-    in the order they ran; at most CHIPS, and how many more."""
+    """A run's stages as chips: a foreach stage's executions as one (`sweep@ ×12`, its worst status,
+    opening the run page at its "Compare members"), in the order they ran; at most CHIPS, and how
+    many more."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for e in executions:
         groups.setdefault(group_of(e["stage"]), []).append(e)
@@ -199,7 +200,7 @@ def chips(run_id: str, executions: list[dict[str, Any]]) -> tuple[list[dict[str,
                        if any(m["status"] == s for m in members)), first["status"])
         shown.append({"label": f"{name}@", "status": status, "count": len(members),
                       "seconds": sum(m["seconds"] or 0 for m in members),
-                      "href": f"/runs/{run_id}#exec-{first['id']}"})
+                      "href": f"/runs/{run_id}#foreach-{name}"})  # its "Compare members", above them
     return shown[:CHIPS], max(len(shown) - CHIPS, 0)
 
 
