@@ -33,7 +33,8 @@ def test_the_members_of_a_foreach_stage_with_the_params_they_used_and_their_metr
     reader = open_reader(Repo(root))
     try:
         second, first = (r.id for r in reader.runs(limit=2))
-        assert reader.foreach_groups([first, second]) == {first: ["train"], second: ["train"]}
+        assert reader.foreach_members([first, second]) == {first: {"train": MEMBERS},
+                                                            second: {"train": ["lr1e-1"]}}
         members = reader.group_members([first, second], "train")
         assert [(m.run_id, m.stage, m.member) for m in members] == [
             *((first, f"train@{k}", k) for k in MEMBERS), (second, "train@lr1e-1", "lr1e-1")]
@@ -47,7 +48,9 @@ def test_the_members_of_a_foreach_stage_with_the_params_they_used_and_their_metr
         chosen = reader.compared_executions([members[4].id, members[0].id, "0" * 36])
         assert [c.id for c in chosen] == [members[4].id, members[0].id]  # as asked; an unknown id left out
         assert reader.group_members([first], "trai") == []  # a prefix of the name is not the stage
-        assert reader.foreach_groups([]) == {}
+        assert [m.stage for m in reader.group_members([second, first], "train", ["lr1e-1", "lr1e-2"])] == [
+            "train@lr1e-1", "train@lr1e-2", "train@lr1e-1"]  # run by run, as given; only those members
+        assert reader.foreach_members([]) == {}
     finally:
         reader.close()
 

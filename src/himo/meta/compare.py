@@ -112,12 +112,15 @@ def compared(session: Session, run_ids: list[str]) -> list[ComparedExecution]:
     return _entries(session, chosen)
 
 
-def group_members(session: Session, run_ids: list[str], group: str) -> list[ComparedExecution]:
-    """The executions of the foreach/matrix stage `group` (stages `group@...`) in these runs: run by
-    run (in the order given), each run's in the order they ran (a retried member: each attempt)."""
-    rows = session.execute(sa.select(*COMPARED).where(
-        Execution.run_id.in_(run_ids), Execution.stage.startswith(f"{group}@", autoescape=True))
-        .order_by(Execution.started_at)).all()
+def group_members(session: Session, run_ids: list[str], group: str,
+                  members: Iterable[str] | None = None) -> list[ComparedExecution]:
+    """The executions of the foreach/matrix stage `group` (stages `group@...`; only `group@m` for
+    each of `members` if given) in these runs: run by run (in the order given), each run's in the
+    order they ran (a retried member: each attempt)."""
+    stage = Execution.stage.in_([f"{group}@{m}" for m in members]) if members is not None \
+        else Execution.stage.startswith(f"{group}@", autoescape=True)
+    rows = session.execute(sa.select(*COMPARED).where(Execution.run_id.in_(run_ids), stage)
+                           .order_by(Execution.started_at)).all()
     return _entries(session, [r for run_id in run_ids for r in rows if r.run_id == run_id])
 
 
@@ -127,15 +130,16 @@ def executions(session: Session, exec_ids: list[str]) -> list[ComparedExecution]
     return _entries(session, [rows[i] for i in dict.fromkeys(exec_ids) if i in rows])
 
 
-def foreach_groups(session: Session, run_ids: list[str]) -> dict[str, list[str]]:
-    """{run id: the foreach/matrix stages it ran (`train` of train@a, train@b), in the order they began}."""
-    found: dict[str, dict[str, None]] = {r: {} for r in run_ids}
+def foreach_members(session: Session, run_ids: list[str]) -> dict[str, dict[str, list[str]]]:
+    """{run id: {foreach/matrix stage: its members' names}} (train@a, train@b: {"train": ["a", "b"]}),
+    in the order they started: what can be compared, read before the params walk of each."""
+    found: dict[str, dict[str, dict[str, None]]] = {r: {} for r in run_ids}
     rows = session.execute(sa.select(Execution.run_id, Execution.stage).where(
-        Execution.run_id.in_(run_ids), Execution.stage.contains("@"))
-        .order_by(Execution.started_at))
+        Execution.run_id.in_(run_ids), Execution.stage.contains("@")).order_by(Execution.started_at))
     for run_id, stage in rows:
-        found[run_id][stage.split("@", 1)[0]] = None
-    return {r: list(groups) for r, groups in found.items()}
+        group, member = stage.split("@", 1)
+        found[run_id].setdefault(group, {})[member] = None
+    return {r: {g: list(m) for g, m in groups.items()} for r, groups in found.items()}
 
 
 def _entries(session: Session, rows: list[Any]) -> list[ComparedExecution]:

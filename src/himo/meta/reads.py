@@ -239,13 +239,15 @@ class MetaReader:
         with self._read() as s:
             return compare.compared(s, run_ids)
 
-    def group_members(self, run_ids: list[str], group: str) -> list[ComparedExecution]:
-        """The executions of the foreach/matrix stage `group` (`group@...`) in these runs, with their
-        metrics and the params they actually used (a member's own name in a key written `*`)."""
+    def group_members(self, run_ids: list[str], group: str,
+                      members: Iterable[str] | None = None) -> list[ComparedExecution]:
+        """The executions of the foreach/matrix stage `group` (`group@...`; only those `members` if
+        given) in these runs, with their metrics and the params they actually used (a member's own
+        name in a key written `*`)."""
         from himo.meta import compare
 
         with self._read() as s:
-            return compare.group_members(s, run_ids, group)
+            return compare.group_members(s, run_ids, group, members)
 
     def compared_executions(self, exec_ids: list[str]) -> list[ComparedExecution]:
         """These executions (whole ids, in the order given; unknown ones left out), as `compared`'s."""
@@ -254,12 +256,12 @@ class MetaReader:
         with self._read() as s:
             return compare.executions(s, exec_ids)
 
-    def foreach_groups(self, run_ids: list[str]) -> dict[str, list[str]]:
-        """{run id: the foreach/matrix stages (`train` of train@a) it ran}."""
+    def foreach_members(self, run_ids: list[str]) -> dict[str, dict[str, list[str]]]:
+        """{run id: {foreach/matrix stage it ran: its members' names}} (train@a: {"train": ["a"]})."""
         from himo.meta import compare
 
         with self._read() as s:
-            return compare.foreach_groups(s, run_ids)
+            return compare.foreach_members(s, run_ids)
 
     def experiments(self, repo: str | None = None, names: list[str] | None = None,
                     limit: int = 10_000) -> list[ExperimentRow]:

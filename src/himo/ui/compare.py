@@ -47,7 +47,7 @@ def compare(d: Dashboard, run_values: list[str], baseline: str | None = None,
         run_ids = list(dict.fromkeys(e.run_id for e in entries))
     else:
         run_ids = _runs(d, run_values)
-    groups = d.meta.foreach_groups(run_ids)
+    groups = d.meta.foreach_members(run_ids)
     if not exec_values:
         entries = _members(d, run_ids, group, members, groups) if group else d.meta.compared(run_ids)
     mode = "executions" if exec_values else "members" if group else "runs"
@@ -91,7 +91,7 @@ def _runs(d: Dashboard, values: list[str]) -> list[str]:
 
 
 def _members(d: Dashboard, run_ids: list[str], group: str, members: list[str],
-             groups: dict[str, list[str]]) -> list[ComparedExecution]:
+             groups: dict[str, dict[str, list[str]]]) -> list[ComparedExecution]:
     """The members of `group` in each run (only `members` if any): a run that did not run the
     group, or a member named that no run ran, is a 404 naming what there is."""
     for run_id in run_ids:
@@ -99,18 +99,17 @@ def _members(d: Dashboard, run_ids: list[str], group: str, members: list[str],
             ran = ", ".join(f"{g}@" for g in groups[run_id])
             raise not_found(f"run {run_id[:8]} ran no foreach stage {group!r}",
                             f"its foreach stages: {ran}" if ran else "it ran no foreach or matrix stage")
-    entries = d.meta.group_members(run_ids, group)
-    if members:
-        ran = list(dict.fromkeys(e.member for e in entries))
-        for member in members:
-            if member not in ran:
-                raise not_found(f"no member {member!r} of {group}@ in the compared runs",
-                                f"its members: {', '.join(str(m) for m in ran[:30])}")
-        entries = [e for e in entries if e.member in members]
-    if len(entries) > MAX_EXECUTIONS:
-        raise UsageError(f"{len(entries)} members of {group}@ to compare: at most {MAX_EXECUTIONS}",
+    ran = list(dict.fromkeys(m for r in run_ids for m in groups[r][group]))
+    for member in members:
+        if member not in ran:
+            more = f" and {len(ran) - 30} more" if len(ran) > 30 else ""
+            raise not_found(f"no member {member!r} of {group}@ in the compared runs",
+                            f"its members: {', '.join(ran[:30])}{more}")
+    count = sum(len([m for m in groups[r][group] if not members or m in members]) for r in run_ids)
+    if count > MAX_EXECUTIONS:
+        raise UsageError(f"{count} members of {group}@ to compare: at most {MAX_EXECUTIONS}",
                          "tick the members to compare on the run page (member=NAME)")
-    return entries
+    return d.meta.group_members(run_ids, group, members or None)
 
 
 def _chosen_executions(d: Dashboard, values: list[str]) -> list[ComparedExecution]:
