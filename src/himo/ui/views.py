@@ -279,19 +279,9 @@ def run(d: Dashboard, run_id: str) -> dict[str, Any]:
         raise not_found(f"no run {run_id} in the store", "pick a run on /runs")
     result = with_elapsed(jsonable(detail.run))
     result["executions"] = [with_elapsed(_execution(d, e)) for e in detail.executions]
-    result["groups"] = foreach_groups([e["stage"] for e in result["executions"]])
+    result["groups"] = [{"name": group, "members": members}  # what its page offers to compare
+                        for group, members in d.meta.foreach_members([run_id])[run_id].items()]
     return result
-
-
-def foreach_groups(stages: list[str]) -> list[dict[str, Any]]:
-    """The foreach/matrix stages among `stages` (`train` of train@a, train@b), each with its
-    members' names (`a`, `b`) in the order given: what a run page offers to compare."""
-    groups: dict[str, dict[str, None]] = {}
-    for stage in stages:
-        if "@" in stage:
-            name, member = stage.split("@", 1)
-            groups.setdefault(name, {})[member] = None
-    return [{"name": name, "members": list(members)} for name, members in groups.items()]
 
 
 def _execution(d: Dashboard, e: ExecutionDetail) -> dict[str, Any]:
