@@ -20,7 +20,6 @@ from himo.workspace.repo import Repo
 from tests.ui.conftest import serving
 from tests.ui.project import SWEEP_MEMBERS, make_sweep_project
 
-pytestmark = pytest.mark.xdist_group("ui-sweep")  # the project is built once per worker that runs these
 LR, DEPTH = "sweep.*.lr", "sweep.*.depth"  # a member's own sweep.<its name>.lr, shared by the members
 ACCURACY, LOSS = "metrics/*.json:accuracy", "metrics/*.json:loss"  # each member's metrics/<its name>.json
 MEMBERS = list(SWEEP_MEMBERS)
@@ -78,6 +77,7 @@ def delta(value: float, base: float) -> str:
     return f"{diff:+g} ({round(diff / abs(base) * 100, 2):+g}%)"
 
 
+@pytest.mark.xdist_group("ui-sweep")  # the worker that builds the project runs the tests on it
 def test_compare_the_members_of_a_sweep_from_its_run_page(page: Page, sweep_served: str,
                                                           sweep: tuple[Path, list[dict[str, Any]]]) -> None:
     wrote = sweep[1][0]
@@ -174,3 +174,16 @@ def test_compare_the_members_of_a_sweep_from_its_run_page(page: Page, sweep_serv
     page.goto(f"{sweep_served}/compare?run={first[:8]}&group=train&member=lr5e-1")
     expect(page.locator("#error-message")).to_have_text("no member 'lr5e-1' of train@ in the compared runs")
     expect(page.locator(".hint")).to_have_text(f"its members: {', '.join(MEMBERS)}")
+
+
+def test_a_sweep_whose_members_reported_nothing_compares_without_charts(page: Page, team_served: str) -> None:
+    """The team project's sweep@1..12 read no params and wrote no metrics: the page says so."""
+    sweep = page.request.get(team_served + "/api/runs").json()["runs"][0]
+    page.goto(f"{team_served}/runs/{sweep['id']}")
+    page.locator("#foreach-sweep").get_by_role("button", name="Compare members").click()
+    heads = page.locator("#compare-table thead th[data-exec]")
+    expect(heads).to_have_count(12)
+    assert [heads.nth(i).get_attribute("data-member") for i in range(12)] == [str(i) for i in range(1, 13)]
+    expect(page.locator("#compare-metrics .empty")).to_have_text("These members reported no metrics.")
+    expect(page.locator("#no-param-differs")).to_be_visible()
+    expect(page.locator("#metric-charts, #parallel-chart, #scatter-chart")).to_have_count(0)
