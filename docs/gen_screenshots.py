@@ -6,7 +6,9 @@ Builds the dashboard tests' team project (tests/ui/project.py: prepare -> train 
 whose train fails, models released and one rolled back, a restore from the run-cache, a foreach
 sweep of 12 stages on a branch) at ROOT/churn, so the header shows a short store path
 and not a pytest folder; serves it on a free loopback port and photographs each page with
-Debian's Chromium (/usr/bin/chromium) through Playwright. Run from the repository's root.
+Debian's Chromium (/usr/bin/chromium) through Playwright; then the sweep project
+(make_sweep_project: a foreach stage over params.yaml's sweep, each member its metrics) at
+ROOT/sweep, for the comparison of a sweep's members. Run from the repository's root.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -25,7 +28,7 @@ from himo.ui.app import create_app  # noqa: E402
 from himo.ui.server import open_source  # noqa: E402
 from tests.conftest import CHROMIUM  # noqa: E402
 from tests.ui.conftest import free_port  # noqa: E402
-from tests.ui.project import make_team_project  # noqa: E402
+from tests.ui.project import make_sweep_project, make_team_project  # noqa: E402
 
 WIDTH, MAX_HEIGHT = 1280, 1300  # a page taller than this is cut: the top tells the story
 
@@ -83,18 +86,37 @@ def pictures(base: str, out: Path) -> None:
         browser.close()
 
 
+def sweep_pictures(base: str, out: Path) -> None:
+    """The members of the sweep project's first run compared, opened from its run page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+        page.goto(base + "/runs")
+        page.locator("#runs a.run-link").nth(1).click()
+        page.locator("#foreach-train button[type=submit]").click()
+        page.wait_for_selector("body[data-charts=ready]")
+        shoot(page, "compare-sweep", out)
+        browser.close()
+
+
+def photograph(root: Path, take: Callable[[str, Path], None], out: Path) -> None:
+    base, server = serve(root)
+    try:
+        take(base, out)
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/tmp/himo-demo-ui"))
     parser.add_argument("--out", type=Path, default=HERE / "img")
     args = parser.parse_args()
     shutil.rmtree(args.root, ignore_errors=True)
-    root = make_team_project(args.root / "churn")
-    base, server = serve(root)
-    try:
-        pictures(base, args.out)
-    finally:
-        server.should_exit = True  # type: ignore[attr-defined]
+    photograph(make_team_project(args.root / "churn"), pictures, args.out)
+    photograph(make_sweep_project(args.root / "sweep")[0], sweep_pictures, args.out)
 
 
 if __name__ == "__main__":
