@@ -24,6 +24,7 @@ from himo.ui.views import check_id, differing, jsonable, natural, resolve_run, u
 
 MAX_RUNS = 50
 MAX_EXECUTIONS = 200  # columns of a compared sweep, or of chosen executions
+Members = dict[str, dict[str, list[str]]]  # {run id: {foreach stage: its members' names}}
 GROUP = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")  # a stage name (pipeline/loader.py NAME_RE)
 
 
@@ -42,14 +43,7 @@ def compare(d: Dashboard, run_values: list[str], baseline: str | None = None,
     if not run_values and not exec_values:
         return {"columns": [], "keys": [], "chosen": [], "params": [], "all_params": [], "baseline": None,
                 "mode": "runs", "groups": [], "group": None, "members": [], "runs": []}
-    if exec_values:
-        entries = _chosen_executions(d, exec_values)
-        run_ids = list(dict.fromkeys(e.run_id for e in entries))
-    else:
-        run_ids = _runs(d, run_values)
-    groups = d.meta.foreach_members(run_ids)
-    if not exec_values:
-        entries = _members(d, run_ids, group, members, groups) if group else d.meta.compared(run_ids)
+    entries, run_ids, groups = _compared(d, run_values, group, members, exec_values)
     mode = "executions" if exec_values else "members" if group else "runs"
     found = _side_by_side(d, entries, run_ids, baseline, metrics, mode)
     return found | {"mode": mode, "group": group, "members": members, "runs": run_ids,
@@ -84,6 +78,19 @@ def _check_query(group: str | None, run_values: list[str], exec_values: list[str
     return name
 
 
+def _compared(d: Dashboard, run_values: list[str], group: str | None, members: list[str],
+              exec_values: list[str]) -> tuple[list[ComparedExecution], list[str], Members]:
+    """The compared executions, their runs, and each run's foreach stages with their members."""
+    if exec_values:
+        entries = _chosen_executions(d, exec_values)
+        run_ids = list(dict.fromkeys(e.run_id for e in entries))
+        return entries, run_ids, d.meta.foreach_members(run_ids)
+    run_ids = _runs(d, run_values)
+    groups = d.meta.foreach_members(run_ids)
+    entries = _members(d, run_ids, group, members, groups) if group else d.meta.compared(run_ids)
+    return entries, run_ids, groups
+
+
 def _runs(d: Dashboard, values: list[str]) -> list[str]:
     if len(values) > MAX_RUNS:
         raise UsageError(f"{len(values)} runs to compare: at most {MAX_RUNS}", "tick fewer runs")
@@ -91,7 +98,7 @@ def _runs(d: Dashboard, values: list[str]) -> list[str]:
 
 
 def _members(d: Dashboard, run_ids: list[str], group: str, members: list[str],
-             groups: dict[str, dict[str, list[str]]]) -> list[ComparedExecution]:
+             groups: Members) -> list[ComparedExecution]:
     """The members of `group` in each run (only `members` if any): a run that did not run the
     group, or a member named that no run ran, is a 404 naming what there is."""
     for run_id in run_ids:
