@@ -228,3 +228,30 @@ def test_hostile_yaml_in_dvc_files_stops_migrate_before_anything_is_written(
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 2, proc.stderr
     assert re.match(f"Error: {where}: {problem.pattern}", proc.stderr), proc.stderr
     assert snapshot(project) == before and not (project / ".himo").exists()
+
+
+HINT = ("This is a DVC repository (dvc.yaml, 2 .dvc files): `himo migrate dvc` takes it over,"
+        " re-running nothing.")
+NOT_DATA = "data/raw.dvc: a DVC pointer file (for data/raw), not data"
+
+
+def test_commands_finding_nothing_of_himos_point_a_dvc_user_to_migrate(project: Path) -> None:
+    himo = Himo(project)
+    assert himo("init").stdout.splitlines()[-1] == HINT
+    for command in (["repro"], ["repro", "--dry"], ["status"], ["stage", "list"], ["dag"],
+                    ["metrics", "show"], ["plots", "show"]):
+        assert himo(*command).stdout == HINT + "\n", command
+    migrate(project)
+    assert "DVC" not in himo("status").stdout + himo("repro").stdout
+
+
+def test_add_refuses_dvc_pointer_files_and_data_dvc_tracks_until_migrated(project: Path) -> None:
+    himo = Himo(project)
+    himo("init")
+    assert_error(himo("add", "data/raw.dvc", ok=False), NOT_DATA)
+    assert_error(himo("add", "single.bin", ok=False), "single.bin: tracked by DVC (single.bin.dvc)")
+    assert_error(himo("add", "data/raw/a.csv", ok=False), "data/raw/a.csv: tracked by DVC (data/raw.dvc)")
+    migrate(project)
+    (project / "single.bin").write_bytes(b"new")
+    assert himo("add", "single.bin").stdout.startswith("Recorded single.bin")
+    assert_error(himo("add", "data/raw.dvc", ok=False), NOT_DATA)

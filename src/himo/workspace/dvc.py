@@ -259,6 +259,29 @@ def find_dvc_files(root: Path) -> list[str]:
     return sorted(found)
 
 
+def not_taken_over(root: Path) -> str | None:
+    """What DVC keeps at `root` that himo has not taken over ("dvc.yaml, 2 .dvc files"), for the
+    hint of a command that found nothing of himo's there; None when there is nothing."""
+    found = []
+    if (root / PIPELINE_FILE).is_file() and not (root / "himo.yaml").exists():
+        found.append(PIPELINE_FILE)
+    if (root / DVC_DIR).is_dir():
+        files = [f for f in find_dvc_files(root)
+                 if not (root / f"{f.removesuffix(DVC_SUFFIX)}.himo").exists()]
+        if files:
+            found.append(f"{len(files)} .dvc file{'s' if len(files) > 1 else ''}")
+    return ", ".join(found) or None
+
+
+def take_over_hint(root: Path) -> str | None:
+    """The line telling a DVC user that `himo migrate dvc` takes their repository over, when
+    DVC keeps something here that himo has not taken over; else None."""
+    found = not_taken_over(root)
+    if found is None:
+        return None
+    return f"This is a DVC repository ({found}): `himo migrate dvc` takes it over, re-running nothing."
+
+
 DvcCorruptError = PathError  # an object in a DVC cache or remote whose md5 is not its name
 
 
