@@ -17,7 +17,7 @@ import pytest
 from tests.api.conftest import PIPELINE
 from tests.api.helpers import assert_error
 from tests.conftest import Himo, write
-from tests.dvc import snapshot
+from tests.dvc import dvc, snapshot
 from tests.pipeline.test_yaml_bounds import HOSTILE, indented
 
 pytestmark = pytest.mark.xdist_group("dvc")  # one worker builds the DVC repositories, once
@@ -255,3 +255,24 @@ def test_add_refuses_dvc_pointer_files_and_data_dvc_tracks_until_migrated(projec
     (project / "single.bin").write_bytes(b"new")
     assert himo("add", "single.bin").stdout.startswith("Recorded single.bin")
     assert_error(himo("add", "data/raw.dvc", ok=False), NOT_DATA)
+
+
+def test_dvcignore_becomes_himoignore_and_folders_hash_as_dvc_hashed_them(project: Path) -> None:
+    """Files .dvcignore names (the root's and a folder's) are not in DVC's records: migrate
+    converts the patterns first, so the folder still matches dvc.lock and its .dvc file (DVC
+    itself says so) and nothing is stale."""
+    write(project / ".dvcignore", "*.tmp\n")
+    write(project / "data" / ".dvcignore", "/raw/*.bak\n")
+    write(project / "data" / "raw" / "junk.tmp", "x\n")
+    write(project / "data" / "raw" / "old.bak", "y\n")
+    assert "changed" not in dvc(project, "status")  # DVC: nothing changed
+    found = steps(project)
+    assert found["ignore .dvcignore -> .himoignore"] == "converted"
+    assert found["pointer data/raw.dvc -> data/raw.himo"] == found["lock prepare"] == "converted"
+    header = "# From .dvcignore (himo migrate dvc): files DVC left out of tracked folders\n"
+    assert (project / ".himoignore").read_text().endswith(header + "*.tmp\ndata/raw/*.bak\n")
+    himo = Himo(project)
+    assert "up to date" in himo("status").stdout and "0 stage(s) run" in himo("repro").stdout
+    assert steps(project)["ignore .dvcignore -> .himoignore"] == "unchanged"
+    migrate(project, "--remove-dvc")
+    assert not (project / ".dvcignore").exists() and not (project / "data" / ".dvcignore").exists()

@@ -18,6 +18,7 @@ import json
 import os
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,14 @@ import yaml
 
 from himo.errors import PathError, ScmError
 from himo.model.paths import path_problem
-from himo.objects.walk import walk_files
+from himo.objects.walk import IgnoreFn, walk_files
 from himo.workspace import yamlload
 from himo.workspace.git import Git, find_git_root
 
 DVC_DIR = ".dvc"
 DVC_SUFFIX = ".dvc"
 LOCK_FILE = "dvc.lock"
+IGNORE_FILE = ".dvcignore"  # gitignore syntax: files DVC leaves out of tracked folders
 PIPELINE_FILE = "dvc.yaml"
 MD5_RE = re.compile(r"[0-9a-f]{32}(\.dir)?")
 CHUNK = 1 << 20
@@ -209,13 +211,14 @@ def dir_listing(files: dict[str, str]) -> bytes:
     return json.dumps([{"md5": files[r], "relpath": r} for r in sorted(files)], sort_keys=True).encode()
 
 
-def md5_path(path: Path) -> str | None:
-    """DVC 3's md5 of what is at `path` (a directory: of its listing, with `.dir`); None if nothing is."""
+def md5_path(path: Path, ignored: IgnoreFn | None = None) -> str | None:
+    """DVC 3's md5 of what is at `path` (a directory: of its listing, with `.dir`, without the
+    files `ignored` names, as DVC leaves out what .dvcignore names); None if nothing is."""
     if path.is_file():
         return md5_file(path)
     if not path.is_dir():
         return None
-    files = {f.rel: md5_file(f.path) for f in walk_files(str(path))}
+    files = {f.rel: md5_file(f.path) for f in walk_files(str(path), ignored)}
     return hashlib.md5(dir_listing(files), usedforsecurity=False).hexdigest() + ".dir"
 
 
@@ -238,25 +241,57 @@ def parse_dir_listing(data: bytes, md5: str) -> dict[str, str]:
 
 
 def find_dvc_files(root: Path) -> list[str]:
-    """Repository-relative paths of the `.dvc` files below `root` (not in .git, .dvc, .himo).
+    """Repository-relative paths of the `.dvc` files below `root` (not in .git, .dvc, .himo)."""
+    return _find_files(root, f"*{DVC_SUFFIX}", lambda name: name.endswith(DVC_SUFFIX) and name != DVC_SUFFIX)
 
-    In a git repository, git lists them (committed or not, never inside git-ignored folders,
-    where DVC's tracked data lies: a walk would visit every file of it)."""
+
+def _find_files(root: Path, glob: str, wanted: Callable[[str], bool]) -> list[str]:
+    """Repository-relative paths of the files below `root` whose name is `wanted` (`glob` says
+    the same to git). In a git repository, git lists them (committed or not, never inside
+    git-ignored folders, where DVC's tracked data lies: a walk would visit every file of it)."""
     git_root = find_git_root(root)
     if git_root is not None:
         with contextlib.suppress(ScmError):
             listed = Git(root).run("ls-files", "-z", "--cached", "--others", "--exclude-standard",
-                                   "--", f"*{DVC_SUFFIX}").decode().split("\0")
-            return sorted({p for p in listed if p and Path(p).name != DVC_SUFFIX
-                           and (root / p).is_file()})
+                                   "--", glob).decode().split("\0")
+            return sorted({p for p in listed if p and wanted(Path(p).name) and (root / p).is_file()})
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in (".git", DVC_DIR, ".himo")]
         rel = Path(folder).relative_to(root).as_posix()
         for name in files:
-            if name.endswith(DVC_SUFFIX) and name != DVC_SUFFIX:
+            if wanted(name):
                 found.append(name if rel == "." else f"{rel}/{name}")
     return sorted(found)
+
+
+def dvcignore_patterns(root: Path) -> tuple[list[str], list[str]]:
+    """(the .dvcignore files below `root`, their patterns made relative to `root`), in the
+    order DVC applies them (a folder's file after its parents'), comments and blanks left out."""
+    files = sorted(_find_files(root, f"*{IGNORE_FILE}", lambda name: name == IGNORE_FILE),
+                   key=lambda rel: (rel.count("/"), rel))
+    patterns: list[str] = []
+    for rel in files:
+        folder = posixpath.dirname(rel)
+        try:
+            lines = (root / rel).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DvcFormatError(f"{rel}: cannot read: {exc}", f"fix {rel}") from exc
+        patterns += [p for p in (_rebased(line, folder) for line in lines) if p is not None]
+    return files, patterns
+
+
+def _rebased(line: str, folder: str) -> str | None:
+    """A gitignore pattern of the file in `folder`, as a pattern of the root's file."""
+    if not line.strip() or line.lstrip().startswith("#"):
+        return None
+    if not folder:
+        return line
+    negated = line.startswith("!")
+    body = line[1:] if negated else line
+    anchored = "/" in body.rstrip("/")  # a slash before the end ties it to its folder, as in git
+    rebased = f"{folder}/{body.lstrip('/')}" if anchored else f"{folder}/**/{body}"
+    return ("!" if negated else "") + rebased
 
 
 def not_taken_over(root: Path) -> str | None:
