@@ -320,19 +320,34 @@ def take_over_hint(root: Path) -> str | None:
 DvcCorruptError = PathError  # an object in a DVC cache or remote whose md5 is not its name
 
 
-def has_object(store: Path, md5: str) -> bool:
-    """Whether the DVC object store at `store` (a cache or a local remote) holds `md5` whole;
-    every object is read and its md5 checked (DvcCorruptError if one is not its name)."""
-    if not cache_file(store, md5).is_file():
+def has_object(store: Path, md5: str, inner: str = "") -> bool:
+    """Whether the DVC object store at `store` (a cache or a local remote) holds `md5` whole (or,
+    with `inner`, the part of folder `md5` at that path); every object is read and its md5
+    checked (DvcCorruptError if one is not its name)."""
+    files = files_of(store, md5, inner)
+    if files is None or (inner and not files):
         return False
-    if not md5.endswith(".dir"):
-        _check_file(cache_file(store, md5), md5)
-        return True
-    listing = parse_dir_listing(_verified(store, md5), md5)
-    present = [m for m in listing.values() if cache_file(store, m).is_file()]
-    for m in present:
+    if not all(cache_file(store, m).is_file() for m in files.values()):
+        return False
+    for m in files.values():
         _check_file(cache_file(store, m), m)
-    return len(present) == len(listing)
+    return True
+
+
+def files_of(store: Path, md5: str, inner: str = "") -> dict[str, str] | None:
+    """The files of object `md5` (relpath -> md5; a file is {"": md5}), or with `inner` of the
+    part of folder `md5` at that path (a file inside it: {"": its md5}); a folder's listing is
+    read from `store`, verified. None when `store` lacks the listing, {} when nothing is at `inner`."""
+    if not md5.endswith(".dir"):
+        return {} if inner else {"": md5}
+    if not cache_file(store, md5).is_file():
+        return None
+    listing = parse_dir_listing(_verified(store, md5), md5)
+    if not inner:
+        return listing
+    if inner in listing:
+        return {"": listing[inner]}
+    return {rel[len(inner) + 1:]: m for rel, m in listing.items() if rel.startswith(inner + "/")}
 
 
 def _check_file(path: Path, md5: str) -> None:
@@ -352,15 +367,13 @@ def _verified(store: Path, md5: str) -> bytes:
     return data
 
 
-def materialise(store: Path, md5: str, dest: Path) -> None:
-    """Copy DVC object `md5` (a file, or a `.dir` listing's files) from `store` to `dest`,
-    checking every md5 as it is copied; DvcCorruptError for a bad object (`dest` is then partial:
-    the caller writes into a scratch folder)."""
-    if not md5.endswith(".dir"):
-        _copy_checked(cache_file(store, md5), md5, dest)
-        return
-    for rel, file_md5 in parse_dir_listing(_verified(store, md5), md5).items():
-        _copy_checked(cache_file(store, file_md5), file_md5, dest / rel)
+def materialise(store: Path, md5: str, dest: Path, inner: str = "") -> None:
+    """Copy DVC object `md5` (a file, or a `.dir` listing's files; with `inner`, the part of the
+    folder at that path) from `store` to `dest`, checking every md5 as it is copied;
+    DvcCorruptError for a bad object (`dest` is then partial: the caller writes into a scratch
+    folder)."""
+    for rel, file_md5 in (files_of(store, md5, inner) or {}).items():
+        _copy_checked(cache_file(store, file_md5), file_md5, dest / rel if rel else dest)
 
 
 def _copy_checked(src: Path, md5: str, dest: Path) -> None:
