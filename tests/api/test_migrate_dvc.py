@@ -16,7 +16,7 @@ import pytest
 
 from tests.api.conftest import PIPELINE
 from tests.api.helpers import assert_error
-from tests.conftest import Himo, write
+from tests.conftest import Himo, git, write
 from tests.dvc import dvc, snapshot
 from tests.pipeline.test_yaml_bounds import HOSTILE, indented
 
@@ -276,3 +276,24 @@ def test_dvcignore_becomes_himoignore_and_folders_hash_as_dvc_hashed_them(projec
     assert steps(project)["ignore .dvcignore -> .himoignore"] == "unchanged"
     migrate(project, "--remove-dvc")
     assert not (project / ".dvcignore").exists() and not (project / "data" / ".dvcignore").exists()
+
+
+def test_metrics_and_params_compare_with_the_commits_dvc_made(project: Path) -> None:
+    """A commit from before the migration has dvc.yaml and dvc.lock, not himo's files: they are
+    read the same way, a cached metrics file from DVC's cache (md5-checked), as `dvc metrics
+    diff` would; so `himo metrics diff HEAD~1` compares across the migration."""
+    migrate(project)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "migrated")
+    (project / "params.yaml").write_text("train:\n  lr: 0.3\n")
+    himo = Himo(project)
+    himo("repro")
+    shown = json.loads(himo("metrics", "show", "-r", "HEAD~1", "--json").stdout)
+    assert shown == {"stats/rows.json": {"rows": 3}, "metrics.json": {"score": 0.9}}
+    diff = json.loads(himo("metrics", "diff", "HEAD~1", "--all", "--json").stdout)
+    assert diff["stats/rows.json"]["rows"] == {"old": 3, "new": 3, "diff": 0}
+    assert json.loads(himo("params", "diff", "HEAD~1", "--json").stdout) == {
+        "params.yaml": {"train.lr": {"old": 0.1, "new": 0.3}}}
+    shutil.rmtree(project / ".dvc" / "cache")  # DVC's copies gone: said, not guessed
+    proc = himo("metrics", "show", "-r", "HEAD~1")
+    assert "Warning: stats/rows.json: not found" in proc.stderr
