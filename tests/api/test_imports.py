@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.api.helpers import assert_error
-from tests.conftest import Himo, git
+from tests.conftest import Himo, git, write
 from tests.dvc import snapshot
 
 pytestmark = pytest.mark.xdist_group("dvc")  # shares the DVC registry built once
@@ -217,3 +217,54 @@ def test_what_dvc_imports_too_a_path_inside_a_tracked_folder_and_files_in_git(
     assert_error(himo("import", str(dvc_project), "data", ok=False),
                  f"data: a folder of git's holding tracked data (data/raw.dvc) in {dvc_project} at "
                  f"{git(dvc_project, 'rev-parse', 'HEAD')[:12]}")
+
+
+@pytest.mark.parametrize("link", ["copy", "hardlink", "symlink"])
+def test_imports_meet_gc_checkout_status_remove_push_and_pull(
+        repo: Path, registry: Path, dvc_registry: Path, tmp_path: Path, link: str) -> None:
+    """Imported data is tracked data like any other, whatever cache.type: gc keeps it, checkout
+    restores it, push and pull move it (a clone gets it from the remote, not the source)."""
+    himo = Himo(repo)
+    himo("config", "cache.type", link)
+    himo("import", str(registry), "models")
+    himo("import", str(dvc_registry), "data/images/1.txt", "-o", "one.txt")
+    himo("gc", "-f")
+    shutil.rmtree(repo / "models")
+    (repo / "one.txt").unlink()
+    assert "models" in himo("status").stdout
+    himo("checkout")
+    assert (repo / "models" / "a.bin").read_bytes() == b"A" * 300
+    assert (repo / "one.txt").read_text() == "one\n"
+    assert himo("status").stdout == "Everything is up to date.\n"
+    himo("remote", "add", "-d", "mine", str(tmp_path / "mine"))
+    himo("push")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "imports")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    Himo(clone)("pull")
+    assert (clone / "models" / "b.bin").read_bytes() == b"B" * 200
+    assert (clone / "one.txt").read_text() == "one\n"
+    himo("remove", "one.txt.himo")
+    assert (repo / "one.txt").read_text() == "one\n" and not (repo / "one.txt").is_symlink()  # the data stays
+    assert "/one.txt" not in (repo / ".gitignore").read_text()
+
+
+def test_a_hostile_dvc_folder_listing_is_refused(repo: Path, dvc_registry: Path, tmp_path: Path) -> None:
+    """A `.dir` listing (named by its md5, so consistent) whose entry leaves the folder: one line,
+    nothing written."""
+    import hashlib
+
+    copy = shutil.copytree(dvc_registry, tmp_path / "copied" / "registry")
+    store = shutil.copytree(dvc_registry.parent / "registry-store", tmp_path / "copied" / "registry-store")
+    listing = json.dumps([{"md5": "0" * 32, "relpath": "../../evil"}]).encode()
+    md5 = hashlib.md5(listing).hexdigest()
+    write(store / "files" / "md5" / md5[:2] / f"{md5[2:]}.dir", listing)
+    dvc_file = copy / "data" / "images.dvc"
+    old = yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
+    dvc_file.write_text(dvc_file.read_text().replace(old, f"{md5}.dir"))
+    git(copy, "commit", "-qam", "hostile")
+    before = snapshot(repo)
+    proc = Himo(repo)("import", str(copy), "data/images", ok=False)
+    assert_error(proc, f"DVC directory listing {md5}.dir: bad entry '../../evil'")
+    assert snapshot(repo) == before and not (tmp_path / "copied" / "evil").exists()
