@@ -297,3 +297,15 @@ def test_metrics_and_params_compare_with_the_commits_dvc_made(project: Path) -> 
     shutil.rmtree(project / ".dvc" / "cache")  # DVC's copies gone: said, not guessed
     proc = himo("metrics", "show", "-r", "HEAD~1")
     assert "Warning: stats/rows.json: not found" in proc.stderr
+
+
+def test_running_it_again_takes_what_dvc_ran_since(project: Path) -> None:
+    """While a team moves over, DVC may run the pipeline after the migration: running it again
+    converts DVC's new record (checked by md5 as the first time), and nothing re-runs."""
+    migrate(project)
+    (project / "params.yaml").write_text("train:\n  lr: 0.4\n")
+    dvc(project, "repro", "-q")
+    found = steps(project)
+    assert found["lock train"] == "converted" and found["lock prepare"] == "unchanged"
+    assert "0 stage(s) run" in Himo(project)("repro").stdout
+    assert (project / "model.txt").read_text().endswith("lr=0.4\n")
