@@ -136,13 +136,20 @@ def test_hostile_dvc_files_are_refused_in_one_line(project: Path, file: str, tex
     assert snapshot(project) == before
 
 
-def test_remotes_are_converted_under_a_prefix_and_push_fills_them(project: Path) -> None:
+def test_remotes_are_converted_under_a_prefix_push_fills_them_and_a_clone_pulls(project: Path) -> None:
     migrate(project)
     himo = Himo(project)
     remotes = json.loads(himo("remote", "list", "--json").stdout)
     assert remotes == [{"name": "store", "url": "../dvc-store/himo", "default": True}]
     himo("push")
     assert any((project.parent / "dvc-store" / "himo").iterdir())
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "migrated")
+    clone = project.parent / "clone"  # beside the project: the remote's relative URL holds
+    git(project.parent, "clone", "-q", str(project), str(clone))
+    Himo(clone)("pull")
+    assert (clone / "data" / "raw" / "b.csv").read_text() == "3,4\n" and (clone / "model.txt").exists()
+    assert "up to date" in Himo(clone)("status").stdout and "0 stage(s) run" in Himo(clone)("repro").stdout
 
 
 def test_remove_dvc_deletes_what_was_converted(project: Path) -> None:
