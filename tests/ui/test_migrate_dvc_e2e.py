@@ -193,6 +193,7 @@ def test_a_dvc_project_taken_over_by_himo(tmp_path: Path, page: Page) -> None:
     for stage in ("prepare", "featurize", "train", "evaluate"):
         assert f"lock {stage}: converted" in out
     assert ran(himo("repro").stdout) == []  # DVC ran it: himo runs nothing
+    assert "data/data.xml is frozen: not updated" in himo("update").stdout  # DVC's `frozen: true` kept
     git(root, "add", "-A")
     git(root, "commit", "-qm", "himo migrate dvc")
 
