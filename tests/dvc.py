@@ -23,13 +23,35 @@ def dvc_binary() -> Path:
 
 def dvc(cwd: Path, *args: str) -> str:
     """Run the real DVC in `cwd` (analytics off, its site cache inside the test's folder)."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", DVC_SITE_CACHE_DIR=str(cwd.parent / ".dvc-site"),
-               DVC_GLOBAL_CONFIG_DIR=str(cwd.parent / ".dvc-global"),
-               DVC_SYSTEM_CONFIG_DIR=str(cwd.parent / ".dvc-system"))
-    proc = subprocess.run([str(dvc_binary()), *args], cwd=cwd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
+    return DvcRun(cwd, *args).output()
+
+
+class DvcRun:
+    """The real DVC started in `cwd`, running while the test goes on; `output()` waits for it."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        env = dict(os.environ, DVC_NO_ANALYTICS="1", DVC_SITE_CACHE_DIR=str(cwd.parent / ".dvc-site"),
+                   DVC_GLOBAL_CONFIG_DIR=str(cwd.parent / ".dvc-global"),
+                   DVC_SYSTEM_CONFIG_DIR=str(cwd.parent / ".dvc-system"))
+        self.args = args
+        self.proc = subprocess.Popen([str(dvc_binary()), *args], cwd=cwd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+
+    def output(self) -> str:
+        """Its stdout, once it ended; AssertionError with its output if it failed."""
+        stdout, stderr = self.proc.communicate()
+        if self.proc.returncode != 0:
+            command = " ".join(self.args)
+            raise AssertionError(f"dvc {command} exited {self.proc.returncode}:\n{stdout}\n{stderr}")
+        return stdout
+
+    def __enter__(self) -> DvcRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:  # the test failed before waiting for it: stop it, by its pid
+            self.proc.kill()
+            self.proc.communicate()
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -291,3 +291,57 @@ def test_the_screenshot_script_still_imports() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert callable(module.main)
+
+
+# What `dvc --help` and each group's --help list, read from the real DVC's own parser.
+DVC_COMMANDS = """
+import argparse
+from dvc.cli.parser import get_main_parser
+
+def walk(parser, prefix):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for shown in action._choices_actions:  # what --help lists: hidden commands are not
+                name = shown.dest.split(" ")[0]
+                sub = action.choices[name]
+                if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+                    print(" ".join([*prefix, name]))
+                walk(sub, [*prefix, name])
+
+walk(get_main_parser(), ["dvc"])
+"""
+
+
+def migration_table() -> list[tuple[str, str]]:
+    """(DVC cell, himo cell) of each row of the command table of migrating-from-dvc.md."""
+    rows = [line.split("|")[1:3] for line in read("docs/migrating-from-dvc.md").splitlines()
+            if line.startswith("| `dvc ")]
+    return [(dvc.strip(), himo.strip()) for dvc, himo in rows]
+
+
+def test_the_migration_guide_has_a_row_for_every_dvc_command() -> None:
+    import subprocess
+
+    from tests.dvc import VENV, dvc_binary
+
+    dvc_binary()  # fails, naming the set-up script, without DVC
+    listed = subprocess.run([str(VENV / "bin" / "python"), "-c", DVC_COMMANDS], capture_output=True,
+                            text=True, check=True).stdout.split("\n")
+    rows = [dvc.strip("`") for dvc, _ in migration_table()]
+    assert len(rows) == len(set(rows)), "a DVC command has two rows"
+    assert set(rows) == {c for c in listed if c}, "rows differ from what DVC lists"
+
+
+@pytest.mark.parametrize("cell", sorted({cell for _, cell in migration_table()}))
+def test_every_himo_command_the_migration_guide_names_exists(cell: str) -> None:
+    for snippet in re.findall(r"`(himo [^`]*)`", cell):
+        words, path = snippet.split()[1:], "himo"
+        for word in words:
+            if f"{path} {word}" not in COMMAND_PATHS:
+                break
+            path = f"{path} {word}"
+        if words[0] in ("--version", "-V"):
+            continue
+        assert path != "himo", f"{snippet!r}: no such himo command"
+        group = any(p.startswith(path + " ") for p in COMMAND_PATHS)
+        assert not group, f"{snippet!r}: a group, not a command"

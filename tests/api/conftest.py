@@ -12,9 +12,9 @@ PIPELINE = """\
 # prepare, then train: the comments stay in himo.yaml
 stages:
   prepare:
-    cmd: cat data/raw/a.csv data/raw/b.csv > prepared.txt
+    cmd: cat data/raw/*.csv > prepared.txt && mkdir -p stats && echo '{"rows":3}' > stats/rows.json
     deps: [data/raw]
-    outs: [prepared.txt]
+    outs: [prepared.txt, stats]
   train:
     cmd: python3 train.py
     deps: [prepared.txt, train.py]
@@ -23,6 +23,7 @@ stages:
     metrics:
     - metrics.json:
         cache: false
+metrics: [stats/rows.json]  # inside the cached output stats
 """
 TRAIN = """\
 import yaml
@@ -35,7 +36,8 @@ REMOTE = "[core]\n    remote = store\n['remote \"store\"']\n    url = ../../{sto
 
 @pytest.fixture(scope="session")
 def dvc_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A DVC project DVC ran up to date: a tracked folder and file, two stages, a folder remote."""
+    """A DVC project DVC ran up to date: a tracked folder and file, two stages (a metrics file in
+    a cached output folder, one uncached), a folder remote."""
     root = tmp_path_factory.mktemp("dvc") / "project"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")

@@ -16,8 +16,8 @@ import pytest
 
 from tests.api.conftest import PIPELINE
 from tests.api.helpers import assert_error
-from tests.conftest import Himo, write
-from tests.dvc import snapshot
+from tests.conftest import Himo, git, write
+from tests.dvc import dvc, snapshot
 from tests.pipeline.test_yaml_bounds import HOSTILE, indented
 
 pytestmark = pytest.mark.xdist_group("dvc")  # one worker builds the DVC repositories, once
@@ -136,13 +136,20 @@ def test_hostile_dvc_files_are_refused_in_one_line(project: Path, file: str, tex
     assert snapshot(project) == before
 
 
-def test_remotes_are_converted_under_a_prefix_and_push_fills_them(project: Path) -> None:
+def test_remotes_are_converted_under_a_prefix_push_fills_them_and_a_clone_pulls(project: Path) -> None:
     migrate(project)
     himo = Himo(project)
     remotes = json.loads(himo("remote", "list", "--json").stdout)
     assert remotes == [{"name": "store", "url": "../dvc-store/himo", "default": True}]
     himo("push")
     assert any((project.parent / "dvc-store" / "himo").iterdir())
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "migrated")
+    clone = project.parent / "clone"  # beside the project: the remote's relative URL holds
+    git(project.parent, "clone", "-q", str(project), str(clone))
+    Himo(clone)("pull")
+    assert (clone / "data" / "raw" / "b.csv").read_text() == "3,4\n" and (clone / "model.txt").exists()
+    assert "up to date" in Himo(clone)("status").stdout and "0 stage(s) run" in Himo(clone)("repro").stdout
 
 
 def test_remove_dvc_deletes_what_was_converted(project: Path) -> None:
@@ -228,3 +235,84 @@ def test_hostile_yaml_in_dvc_files_stops_migrate_before_anything_is_written(
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 2, proc.stderr
     assert re.match(f"Error: {where}: {problem.pattern}", proc.stderr), proc.stderr
     assert snapshot(project) == before and not (project / ".himo").exists()
+
+
+HINT = ("This is a DVC repository (dvc.yaml, 2 .dvc files): `himo migrate dvc` takes it over,"
+        " re-running nothing.")
+NOT_DATA = "data/raw.dvc: a DVC pointer file (for data/raw), not data"
+
+
+def test_commands_finding_nothing_of_himos_point_a_dvc_user_to_migrate(project: Path) -> None:
+    himo = Himo(project)
+    assert himo("init").stdout.splitlines()[-1] == HINT
+    for command in (["repro"], ["repro", "--dry"], ["status"], ["stage", "list"], ["dag"],
+                    ["metrics", "show"], ["plots", "show"]):
+        assert himo(*command).stdout == HINT + "\n", command
+    migrate(project)
+    assert "DVC" not in himo("status").stdout + himo("repro").stdout
+
+
+def test_add_refuses_dvc_pointer_files_and_data_dvc_tracks_until_migrated(project: Path) -> None:
+    himo = Himo(project)
+    himo("init")
+    assert_error(himo("add", "data/raw.dvc", ok=False), NOT_DATA)
+    assert_error(himo("add", "single.bin", ok=False), "single.bin: tracked by DVC (single.bin.dvc)")
+    assert_error(himo("add", "data/raw/a.csv", ok=False), "data/raw/a.csv: tracked by DVC (data/raw.dvc)")
+    migrate(project)
+    (project / "single.bin").write_bytes(b"new")
+    assert himo("add", "single.bin").stdout.startswith("Recorded single.bin")
+    assert_error(himo("add", "data/raw.dvc", ok=False), NOT_DATA)
+
+
+def test_dvcignore_becomes_himoignore_and_folders_hash_as_dvc_hashed_them(project: Path) -> None:
+    """Files .dvcignore names (the root's and a folder's) are not in DVC's records: migrate
+    converts the patterns first, so the folder still matches dvc.lock and its .dvc file (DVC
+    itself says so) and nothing is stale."""
+    write(project / ".dvcignore", "*.tmp\n")
+    write(project / "data" / ".dvcignore", "/raw/*.bak\n")
+    write(project / "data" / "raw" / "junk.tmp", "x\n")
+    write(project / "data" / "raw" / "old.bak", "y\n")
+    assert "changed" not in dvc(project, "status")  # DVC: nothing changed
+    found = steps(project)
+    assert found["ignore .dvcignore -> .himoignore"] == "converted"
+    assert found["pointer data/raw.dvc -> data/raw.himo"] == found["lock prepare"] == "converted"
+    header = "# From .dvcignore (himo migrate dvc): files DVC left out of tracked folders\n"
+    assert (project / ".himoignore").read_text().endswith(header + "*.tmp\ndata/raw/*.bak\n")
+    himo = Himo(project)
+    assert "up to date" in himo("status").stdout and "0 stage(s) run" in himo("repro").stdout
+    assert steps(project)["ignore .dvcignore -> .himoignore"] == "unchanged"
+    migrate(project, "--remove-dvc")
+    assert not (project / ".dvcignore").exists() and not (project / "data" / ".dvcignore").exists()
+
+
+def test_metrics_and_params_compare_with_the_commits_dvc_made(project: Path) -> None:
+    """A commit from before the migration has dvc.yaml and dvc.lock, not himo's files: they are
+    read the same way, a cached metrics file from DVC's cache (md5-checked), as `dvc metrics
+    diff` would; so `himo metrics diff HEAD~1` compares across the migration."""
+    migrate(project)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "migrated")
+    (project / "params.yaml").write_text("train:\n  lr: 0.3\n")
+    himo = Himo(project)
+    himo("repro")
+    shown = json.loads(himo("metrics", "show", "-r", "HEAD~1", "--json").stdout)
+    assert shown == {"stats/rows.json": {"rows": 3}, "metrics.json": {"score": 0.9}}
+    diff = json.loads(himo("metrics", "diff", "HEAD~1", "--all", "--json").stdout)
+    assert diff["stats/rows.json"]["rows"] == {"old": 3, "new": 3, "diff": 0}
+    assert json.loads(himo("params", "diff", "HEAD~1", "--json").stdout) == {
+        "params.yaml": {"train.lr": {"old": 0.1, "new": 0.3}}}
+    shutil.rmtree(project / ".dvc" / "cache")  # DVC's copies gone: said, not guessed
+    proc = himo("metrics", "show", "-r", "HEAD~1")
+    assert "Warning: stats/rows.json: not found" in proc.stderr
+
+
+def test_running_it_again_takes_what_dvc_ran_since(project: Path) -> None:
+    """While a team moves over, DVC may run the pipeline after the migration: running it again
+    converts DVC's new record (checked by md5 as the first time), and nothing re-runs."""
+    migrate(project)
+    (project / "params.yaml").write_text("train:\n  lr: 0.4\n")
+    dvc(project, "repro", "-q")
+    found = steps(project)
+    assert found["lock train"] == "converted" and found["lock prepare"] == "unchanged"
+    assert "0 stage(s) run" in Himo(project)("repro").stdout
+    assert (project / "model.txt").read_text().endswith("lr=0.4\n")

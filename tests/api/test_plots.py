@@ -262,3 +262,15 @@ def test_a_killed_write_of_the_page_is_cleaned_by_the_next(repo: Path) -> None:
     Himo(repo)("plots", "show", "loss.csv", "-o", "plots")
     assert sorted(p.name for p in out.iterdir()) == [live.name, "index.html"]
     assert (out / "index.html").read_text().rstrip().endswith("</html>")
+
+
+def test_open_hands_the_written_page_to_the_web_browser(built: Path, tmp_path: Path) -> None:
+    """--open opens the page in the user's browser (Python's webbrowser, which honours $BROWSER:
+    here a script noting what it was asked to open)."""
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    env = {**os.environ, "BROWSER": str(browser)}
+    Himo(built, process=True)("plots", "show", "-o", str(tmp_path / "page"), "--open", env=env)
+    assert opened.read_text().strip() == (tmp_path / "page" / "index.html").as_uri()

@@ -261,3 +261,26 @@ def test_gc_keeps_outputs_in_himo_lock_of_old_commits(pipeline: Path, himo: Himo
     assert obj.exists()
     himo("gc", "--workspace", "-f")
     assert not obj.exists()
+
+
+def test_himoignore_applies_to_stage_deps_and_outputs_as_to_added_data(repo: Path, himo: Himo):
+    """Files .himoignore names are left out of a stage's outputs and deps, as out of `himo add`
+    (and as DVC leaves .dvcignore's out everywhere): status agrees with repro, the added folder
+    and the stage's dep have one digest; a run-cache entry made before the pattern holds such a
+    file and is run again, never restored over and over."""
+    write(repo / "data" / "a.csv", "1\n")
+    himo("add", "data")
+    write(repo / "himo.yaml", "stages:\n  s:\n    cmd: mkdir -p out && cp data/a.csv out/ && date +%N >"
+          " out/t.tmp\n    deps: [data]\n    outs: [out]\n")
+    himo("repro")
+    assert yaml.safe_load((repo / "himo.lock").read_text())["stages"]["s"]["outs"][0]["nfiles"] == 2
+    with open(repo / ".himoignore", "a") as f:
+        f.write("*.tmp\n")
+    assert "Running stage 's'" in himo("repro").stdout  # its run-cache entry holds out/t.tmp
+    assert yaml.safe_load((repo / "himo.lock").read_text())["stages"]["s"]["outs"][0]["nfiles"] == 1
+    assert himo("status").stdout == "Everything is up to date.\n"
+    write(repo / "data" / "scratch.tmp", "noise\n")
+    assert "Unchanged data" in himo("add", "data").stdout
+    lock = yaml.safe_load((repo / "himo.lock").read_text())["stages"]["s"]
+    assert [d["digest"] for d in lock["deps"]] == [yaml.safe_load((repo / "data.himo").read_text())["digest"]]
+    assert "0 stage(s) run" in himo("repro").stdout

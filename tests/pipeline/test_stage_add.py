@@ -143,3 +143,50 @@ def test_stage_add_writes_in_the_file_own_indentation(repo: Path, himo: Himo):
         "    b:\n        cmd: cp a.txt b.txt\n"
         "        deps:\n        - a.txt\n"
         "        outs:\n        - b.txt\n")
+
+
+# dvc.yaml as iterative/example-get-started has it: items of `outs:` indented, those of the
+# top-level `metrics:` and `plots:` not (one file, two styles).
+DVC_STYLE = """\
+stages:
+  prepare:
+    cmd: echo a > a.txt
+    outs:
+      - a.txt
+  # the model
+  train:
+    cmd: cp a.txt model.txt   # copies
+    deps:
+      - a.txt
+    outs:
+      - model.txt
+metrics:
+- eval/metrics.json
+plots:
+- ROC:
+    x: fpr
+    y:
+      eval/roc.json: tpr
+"""
+
+
+def test_stage_add_and_remove_change_only_their_stages_lines(repo: Path, himo: Himo):
+    """The rest of the file stays byte for byte, in a file of mixed styles too (ruamel.yaml would
+    rewrite the whole of it in one)."""
+    write(repo / "himo.yaml", DVC_STYLE)
+    himo("stage", "add", "-n", "report", "-d", "model.txt", "-o", "r.txt", "wc -c model.txt > r.txt")
+    added = ("  report:\n    cmd: wc -c model.txt > r.txt\n    deps:\n      - model.txt\n"
+             "    outs:\n      - r.txt\n")
+    end_of_stages = DVC_STYLE.index("metrics:")
+    assert (repo / "himo.yaml").read_text() == DVC_STYLE[:end_of_stages] + added + DVC_STYLE[end_of_stages:]
+    himo("stage", "add", "-f", "-n", "prepare", "-o", "a.txt", "echo b > a.txt")
+    replaced = "  prepare:\n    cmd: echo b > a.txt\n    outs:\n      - a.txt\n"
+    assert (repo / "himo.yaml").read_text() == (
+        "stages:\n" + replaced + DVC_STYLE[DVC_STYLE.index("  # the model"):end_of_stages] + added
+        + DVC_STYLE[end_of_stages:])
+    himo("stage", "remove", "train")
+    assert (repo / "himo.yaml").read_text() == (
+        "stages:\n" + replaced + "  # the model\n" + added + DVC_STYLE[end_of_stages:])
+    himo("stage", "remove", "prepare", "report")
+    assert (repo / "himo.yaml").read_text() == "stages: {}\n  # the model\n" + DVC_STYLE[end_of_stages:]
+    assert yaml.safe_load((repo / "himo.yaml").read_text())["stages"] == {}

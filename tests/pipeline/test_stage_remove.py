@@ -63,6 +63,7 @@ def test_git_hint_names_the_nested_gitignore_and_uncached_metrics(repo: Path, hi
 def test_remove_keeps_the_ignore_line_dvc_wrote(repo: Path, himo: Himo):
     """A migrated DVC project: data/.gitignore's `/data.xml` is DVC's (data/data.xml.dvc tracks it)."""
     write(repo / "data" / "data.xml", "<xml/>")
+    himo("add", "data/data.xml")  # as migrate would: data.xml.himo beside DVC's data.xml.dvc
     write(repo / "data" / "data.xml.dvc", "outs:\n- md5: 0\n  path: data.xml\n")
     write(repo / "dvc.yaml", "stages:\n  prep:\n    cmd: x\n    wdir: data\n    outs: [prepared]\n")
     write(repo / "data" / "prepared", "p")

@@ -195,5 +195,8 @@ def test_checkout_says_himo_yaml_is_broken_instead_of_skipping_the_outputs(repo:
         f.write("stages: [\n")
     proc = himo("checkout", ok=False)
     assert proc.returncode == 1
-    assert errors_of(proc.stderr) == ["Error: himo.yaml:7: invalid YAML: did not find expected node content",
-                                      "Hint: fix the syntax of himo.yaml"]
+    assert errors_of(proc.stderr) == [
+        "Error: himo.yaml:7: invalid YAML: did not find expected node content; stage outputs were not checked"
+        " out (tracked files were)",
+        "Hint: fix the syntax of himo.yaml, then run `himo checkout` again for the stage outputs"]
+    assert not (repo / "model.bin").exists()

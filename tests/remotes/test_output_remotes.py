@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.helpers import assert_error
 from tests.conftest import Himo, write
 from tests.remotes.helpers import FolderStore, S3Store, digest_of
 
@@ -94,3 +95,39 @@ def test_gc_cloud_cleans_every_outputs_remote(repo: Path, himo: Himo, stores: di
     assert side.objects() == {digest_of(b"B2")}  # the old b.txt went
     assert digest_of(stray) not in cloud.objects() and digest_of(b"C\n") in cloud.objects()
     assert main.objects() == before
+
+
+def test_a_broken_himo_yaml_stops_only_the_stage_outputs(repo: Path, himo: Himo, stores: dict) -> None:
+    """himo.yaml says where stage outputs go (and whether they are data at all), never where a
+    PATH.himo file goes: with it broken, push, fetch, pull and checkout move the tracked files,
+    then fail naming its line and the way to finish; naming only tracked files, they succeed."""
+    main, side = stores["main"], stores["side"]
+    write(repo / "himo.yaml", PIPELINE + "  broken: [\n")
+    broken = "himo.yaml:12: invalid YAML: did not find expected node content"
+    push = himo("push", ok=False)
+    assert_error(push, f"{broken}; stage outputs were not pushed (tracked files were)")
+    assert "Hint: fix the syntax of himo.yaml, then run `himo push` again for the stage outputs" \
+        in push.stderr
+    assert main.objects() == {digest_of(b"D\n")} and not side.objects()
+    assert himo("push", "data.txt").returncode == 0
+
+    write(repo / "himo.yaml", PIPELINE)
+    himo("push")
+    write(repo / "himo.yaml", PIPELINE + "  broken: [\n")
+    shutil.rmtree(repo / ".himo" / "cache")
+    for path in ("a.txt", "b.txt", "data.txt"):
+        (repo / path).unlink()
+    assert_error(himo("fetch", ok=False), f"{broken}; stage outputs were not fetched (tracked files were)")
+    assert_error(himo("pull", ok=False), f"{broken}; stage outputs were not pulled (tracked files were)")
+    assert (repo / "data.txt").read_text() == "D\n" and not (repo / "a.txt").exists()
+    (repo / "data.txt").unlink()
+    assert_error(himo("checkout", ok=False),
+                 f"{broken}; stage outputs were not checked out (tracked files were)")
+    assert (repo / "data.txt").read_text() == "D\n"
+    assert_error(himo("pull", "a.txt", ok=False), broken)  # an output, maybe: himo.yaml must say
+    assert himo("pull", "data.txt.himo").returncode == 0
+
+    write(repo / "himo.yaml", PIPELINE)
+    himo("pull")
+    assert (repo / "b.txt").read_text() == "B\n" and (repo / "c" / "x.txt").read_text() == "C\n"
+    assert himo("status").stdout == "Everything is up to date.\n"

@@ -100,8 +100,32 @@ def _check_addable(repo: Repo, user_path: str) -> Path:
             f"{user_path}: inside tracked directory {repo.rel(owner)}",
             f"run `himo add {repo.rel(owner)}` (or `himo commit`) to record the whole directory",
         )
+    _refuse_dvc_tracked(repo, user_path, target)
     _refuse_stage_output(repo, user_path, repo.rel(target))
     return target
+
+
+def _refuse_dvc_tracked(repo: Repo, user_path: str, target: Path) -> None:
+    """A DVC pointer file is no data, and data a `.dvc` file tracks (not taken over yet) is
+    taken over by `himo migrate dvc`, which keeps DVC's record where its md5 still holds."""
+    from himo.workspace import dvc
+
+    if target.is_file() and target.name.endswith(dvc.DVC_SUFFIX):
+        try:
+            tracks = dvc.parse_dvc_file(target.read_text(encoding="utf-8"), repo.rel(target)).out.path
+        except (HimoError, OSError, UnicodeDecodeError):
+            return  # not DVC's: a file that happens to end in .dvc
+        raise PathError(f"{user_path}: a DVC pointer file (for {tracks}), not data",
+                        f"`himo add {tracks}` tracks its data; `himo migrate dvc` turns every .dvc file"
+                        " into a .himo pointer")
+    for path in (target, *target.parents):
+        if path == repo.root or not path.is_relative_to(repo.root):
+            return
+        dvc_file = path.parent / (path.name + dvc.DVC_SUFFIX)
+        if dvc_file.is_file() and not pointer_file_for(path).exists():
+            raise PathError(f"{user_path}: tracked by DVC ({repo.rel(dvc_file)})",
+                            "run `himo migrate dvc` to take over what DVC tracks (its record is kept), "
+                            "then `himo add` changes")
 
 
 def _refuse_stage_output(repo: Repo, user_path: str, rel: str) -> None:

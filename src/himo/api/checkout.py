@@ -8,7 +8,13 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from himo.api.contents import corrupt_error, read_manifest, tracked, workspace_files
+from himo.api.contents import (
+    corrupt_error,
+    outputs_left_out,
+    read_manifest,
+    tracked_despite_pipeline,
+    workspace_files,
+)
 from himo.api.leftovers import clean_targets
 from himo.errors import (
     CorruptCacheObjectError,
@@ -54,9 +60,15 @@ def checkout(
     jobs: int | None = None,
     reporter: Reporter = SILENT,
 ) -> list[CheckoutResult]:
-    """Restore tracked paths; refuse (changing nothing) if that would lose unsaved changes."""
+    """Restore tracked paths; refuse (changing nothing) if that would lose unsaved changes.
+    An unreadable himo.yaml or himo.lock stops only the stage outputs: the PATH.himo files are
+    restored, then its error is raised."""
+    found = tracked_despite_pipeline(repo, paths)
     with repo.lock():
-        return restore(repo, tracked(repo, paths), force, jobs, reporter)
+        restored = restore(repo, found.pointers, force, jobs, reporter)
+    if found.outputs_unknown is not None:
+        raise outputs_left_out(found.outputs_unknown, "checked out", "checkout") from found.outputs_unknown
+    return restored
 
 
 def restore(repo: Repo, pointers: list[Pointer], force: bool = False, jobs: int | None = None,

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from himo.errors import CorruptCacheObjectError, HimoError, ManifestError, MissingObjectError, PointerError
+from himo.errors import (
+    CorruptCacheObjectError,
+    HimoError,
+    ManifestError,
+    MissingObjectError,
+    PathError,
+    PipelineError,
+    PointerError,
+)
 from himo.model import HashInfo, TreeEntry
 from himo.objects.manifest import load_manifest, manifest_digests
 from himo.objects.odb import CORRUPT_DIR
 from himo.objects.walk import FileRef, walk_files
 from himo.workspace.ignore import load_ignore
-from himo.workspace.pointer import Pointer
+from himo.workspace.pointer import SUFFIX, Pointer, pointer_file_for
 from himo.workspace.repo import HIMO_DIR, Repo
 from himo.workspace.tracked import pointers_for
 
@@ -94,7 +103,57 @@ def _cached_out_paths(repo: Repo) -> set[str]:
 
 def tracked(repo: Repo, paths: list[str] | tuple[str, ...] | None = None) -> list[Pointer]:
     """Pointers of `paths` (all if none): PATH.himo files and cached outputs in himo.lock."""
-    outputs = {repo.rel(p.target): p for p in stage_outputs(repo)}
+    return _tracked(repo, paths, stage_outputs(repo))
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What `tracked_despite_pipeline` found."""
+
+    pointers: list[Pointer]
+    # Why himo.lock's stage outputs are not in `pointers`: himo.yaml (or himo.lock) cannot be
+    # read, and it says which outputs are data and where they go. None: they are in.
+    outputs_unknown: HimoError | None = None
+
+
+def tracked_despite_pipeline(repo: Repo, paths: list[str] | tuple[str, ...] | None = None) -> Tracked:
+    """`tracked`, except that an unreadable himo.yaml or himo.lock leaves out only the stage
+    outputs (and says why): PATH.himo files never depend on them, so moving their bytes
+    (push, fetch, pull, checkout) goes on. A path that is no pointer may be an output the
+    broken file names: then its error is raised, not "not tracked"."""
+    try:
+        outputs = stage_outputs(repo)
+    except HimoError as error:
+        try:
+            pointers = pointers_for(repo, paths or [])
+        except PathError:
+            raise error from None
+        named = bool(paths) and all(_names_a_pointer(repo, path) for path in paths or [])
+        return Tracked(pointers, None if named else error)  # a folder may hold outputs too
+    return Tracked(_tracked(repo, paths, outputs))
+
+
+def _names_a_pointer(repo: Repo, path: str) -> bool:
+    """Whether `path` is a PATH.himo file or the target of one (not a folder holding some)."""
+    target = repo.resolve(path)
+    return target.name.endswith(SUFFIX) or pointer_file_for(target).exists()
+
+
+def outputs_left_out(error: HimoError, done: str, command: str) -> HimoError:
+    """`error` (from himo.yaml or himo.lock), saying that the stage outputs were not `done`
+    while the tracked files were, and how to finish."""
+    return PipelineError(f"{error.message}; stage outputs were not {done} (tracked files were)",
+                         f"{error.hint.rstrip('.')}, then run `himo {command}` again for the stage outputs")
+
+
+def is_stage_output(pointer: Pointer) -> bool:
+    """Whether `pointer` is a cached stage output recorded in himo.lock (not a PATH.himo)."""
+    return pointer.file.name == "himo.lock"
+
+
+def _tracked(repo: Repo, paths: list[str] | tuple[str, ...] | None,
+             stage_outs: list[Pointer]) -> list[Pointer]:
+    outputs = {repo.rel(p.target): p for p in stage_outs}
     if not paths:
         return pointers_for(repo, []) + list(outputs.values())
     found: list[Pointer] = []

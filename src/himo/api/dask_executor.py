@@ -44,6 +44,7 @@ from himo.pipeline.loader import PIPELINE_FILE
 from himo.remotes.local import LocalRemote
 from himo.workspace.config import CREDENTIAL_KEYS
 from himo.workspace.gitignore import ignore_target
+from himo.workspace.ignore import ignored_in
 from himo.workspace.repo import Repo
 
 TOPIC = "himo-attempt"  # workers announce each attempt of a stage on this event topic
@@ -204,7 +205,7 @@ class DaskExecutor:
         full = self.repo.root / path
         if not full.exists():
             return DepState(path, None)
-        info = store_path(copier(self.repo), full)
+        info = store_path(copier(self.repo), full, ignored_in(self.repo.root, full))
         return DepState(path, info.digest, info.size, info.nfiles)
 
     def _send(self, inputs: tuple[DepState, ...]) -> None:
@@ -216,7 +217,8 @@ class DaskExecutor:
         copies = copier(self.repo)
         for path, info in todo.items():
             if not all(self.repo.odb.exists(o) for o in tree_objects(copies, info)):
-                stored = store_path(copies, self.repo.root / path)
+                full = self.repo.root / path
+                stored = store_path(copies, full, ignored_in(self.repo.root, full))
                 if stored.digest != info.digest:
                     raise ExecutorError(f"{path} changed while `himo repro` ran",
                                         "let it be while repro runs, then run it again")

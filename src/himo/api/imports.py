@@ -3,10 +3,13 @@
 The source repository (a URL or a local folder: the "data registry") is cloned into a temporary
 folder and checked out at the asked revision. What it tracks is found there:
 
-    with himo   PATH.himo, or an output in himo.lock; bytes from its default remote
-                (or, for a local folder, from its own cache), verified by blake3
-    with DVC    PATH.dvc, or an output in dvc.lock; bytes from its default DVC remote if that is
-                a folder (`files/md5/ab/cdef...`), or from its .dvc/cache, verified by md5
+    with git    a file committed there (code, a metrics file a stage does not cache, a folder
+                holding no tracked data): its bytes in that commit
+    with himo   PATH.himo, or an output in himo.lock, or a path inside either folder; bytes from
+                its default remote (or, for a local folder, from its own cache), verified by blake3
+    with DVC    PATH.dvc, or an output in dvc.lock, or a path inside either folder; bytes from its
+                default DVC remote if that is a folder (`files/md5/ab/cdef...`), or from its
+                .dvc/cache, verified by md5
 
 `import` writes PATH.himo with the source (URL, path, revision asked, commit resolved), so the
 data is tracked like any other (status, checkout, push, gc) and `update` can move it to a newer
@@ -29,11 +32,13 @@ from himo.api.recording import recording
 from himo.errors import CorruptObjectError, MissingObjectError, PathError, ScmError
 from himo.meta.kinds import infer_kind
 from himo.meta.records import ArtifactRef
-from himo.model import HashInfo
+from himo.model import HashInfo, TreeEntry
 from himo.model.paths import path_problem
 from himo.objects.files import temp_name
+from himo.objects.manifest import dump_manifest, load_manifest
 from himo.objects.tree import place_path, store_path
 from himo.pipeline.lockfile import read_lock
+from himo.remotes.base import Remote
 from himo.workspace import dvc
 from himo.workspace.git import Git
 from himo.workspace.gitignore import ignore_target
@@ -60,9 +65,11 @@ class ImportResult:
 class _Found:
     """A path the source tracks, at one commit."""
 
-    kind: str  # "himo" or "dvc"
-    info: HashInfo | None  # himo's record
-    md5: str | None  # DVC's record
+    kind: str  # "himo", "dvc" or "git"
+    info: HashInfo | None  # himo's record (of the tracked folder, when `inner`)
+    md5: str | None  # DVC's record (of the tracked folder, when `inner`)
+    inner: str = ""  # the path inside the tracked folder (""): the whole of it)
+    path: str = ""  # the path in the source's checkout (the tracked folder, when `inner`)
 
 
 class _Source:
@@ -84,18 +91,43 @@ class _Source:
         return commit
 
     def find(self, path: str, commit: str) -> _Found:
+        """Where `path`'s bytes are: git (committed: the checkout holds only what git has), or
+        what himo or DVC records for it or for a tracked folder holding it."""
+        path = path.rstrip("/")
+        if (self.folder / path).is_file():
+            return _Found("git", None, None, path=path)
+        parts = path.split("/")
+        for cut in range(len(parts), 0, -1):  # the path itself, then each folder holding it
+            found = self._tracked("/".join(parts[:cut]), "/".join(parts[cut:]))
+            if found is not None:
+                return found
+        if (self.folder / path).is_dir():
+            return self._git_folder(path, commit)
+        raise PathError(f"{path}: not tracked by himo, DVC or git in {self.url} at {commit[:12]}",
+                        "name a file or folder committed there, a path with a .himo or .dvc file, a"
+                        " pipeline output, or a path inside one of those")
+
+    def _tracked(self, path: str, inner: str) -> _Found | None:
         pointer = self.folder / (path + SUFFIX)
         if pointer.is_file():
-            loaded = load_pointer(pointer, self.folder)
-            return _Found("himo", loaded.hash_info, None)
+            return _Found("himo", load_pointer(pointer, self.folder).hash_info, None, inner, path)
         locked = _himo_lock_out(self.folder, path)
         if locked is not None:
-            return _Found("himo", locked, None)
+            return _Found("himo", locked, None, inner, path)
         md5 = _dvc_md5(self.folder, path)
         if md5 is not None:
-            return _Found("dvc", None, md5)
-        raise PathError(f"{path}: not tracked by himo or DVC in {self.url} at {commit[:12]}",
-                        "name a path that has a .himo or .dvc file there, or a pipeline output")
+            return _Found("dvc", None, md5, inner, path)
+        return None
+
+    def _git_folder(self, path: str, commit: str) -> _Found:
+        """A folder of git's, taken as git has it unless it holds tracked data (its pointers
+        would be imported, not the data)."""
+        inside = [f.relative_to(self.folder).as_posix() for f in (self.folder / path).rglob("*")
+                  if f.name.endswith((SUFFIX, dvc.DVC_SUFFIX)) and f.is_file()]
+        if inside:
+            raise PathError(f"{path}: a folder of git's holding tracked data ({inside[0]}) in {self.url}"
+                            f" at {commit[:12]}", "import the tracked paths in it one by one")
+        return _Found("git", None, None, path=path)
 
     def base(self) -> Path:
         """What the source's relative remote URLs are relative to."""
@@ -109,7 +141,7 @@ def _cloned(url: str, base: Path | None = None, repo: Repo | None = None) -> Ite
     goes into `repo`'s scratch folder when there is one: a killed import's clone is deleted by
     the next one (a system temp folder would keep it until reboot)."""
     where = Path(base or ".") / url
-    local = str(where.absolute()) if "://" not in url and where.is_dir() else None
+    local = os.path.abspath(where) if "://" not in url and where.is_dir() else None  # no ".."
     with _clone_folder(repo) as tmp:
         folder = tmp / "src"
         try:
@@ -159,20 +191,50 @@ def _fetch_himo(repo: Repo, src: _Source, found: _Found, target: Path) -> HashIn
     from himo.api.transfer import fetch_objects
     from himo.remotes.registry import open_remote
 
-    info = found.info
-    assert info is not None
+    assert found.info is not None
     stores = _himo_stores(src)
     if not stores:
         raise PathError(f"{src.url}: has no himo remote to fetch from",
                         "set a default remote there (`himo remote add -d`) and `himo push` the data")
-    wanted = {repo.rel(target): info}
-    for name, options in stores[:-1]:
-        with contextlib.suppress(MissingObjectError, CorruptObjectError):  # the next store may have them
-            fetch_objects(repo, open_remote(name, options, repo.jobs, str(src.base())), wanted)
+    for number, (name, options) in enumerate(stores):
+        store = open_remote(name, options, repo.jobs, str(src.base()))
+        try:
+            info = _part(repo, store, found, target) if found.inner else found.info
+            fetch_objects(repo, store, {repo.rel(target): info})
             return info
-    name, options = stores[-1]
-    fetch_objects(repo, open_remote(name, options, repo.jobs, str(src.base())), wanted)
-    return info
+        except (MissingObjectError, CorruptObjectError):
+            if number == len(stores) - 1:
+                raise
+            # the next store may have them
+    raise AssertionError("unreachable")
+
+
+def _part(repo: Repo, store: Remote, found: _Found, target: Path) -> HashInfo:
+    """What is at `found.inner` inside the tracked folder `found.info`: its manifest fetched
+    (verified), the entry (a file) or the entries below it (a folder, whose manifest is made
+    here: the source never stored one) looked up; PathError if nothing is there."""
+    from himo.api.transfer import fetch_objects
+
+    folder = found.info
+    assert folder is not None
+    if not folder.isdir:
+        raise _nothing_inside(found)
+    fetch_objects(repo, store, {repo.rel(target): HashInfo(folder.digest, 0)})  # the manifest only
+    entries = load_manifest(repo.odb.read_bytes(folder.digest), folder.digest)
+    for entry in entries:
+        if entry.path == found.inner:
+            return HashInfo(entry.digest, entry.size)
+    prefix = found.inner + "/"
+    below = [TreeEntry(e.path[len(prefix):], e.digest, e.size) for e in entries if e.path.startswith(prefix)]
+    if not below:
+        raise _nothing_inside(found)
+    digest = repo.odb.add_bytes(dump_manifest(below, repo.rel(target)))
+    return HashInfo(digest, sum(e.size for e in below), len(below))
+
+
+def _nothing_inside(found: _Found) -> PathError:
+    return PathError(f"{found.path}/{found.inner}: nothing there in {found.path}, which the source tracks",
+                     f"name a file or folder that {found.path} holds")
 
 
 def _himo_stores(src: _Source) -> list[tuple[str, dict[str, object]]]:
@@ -188,8 +250,9 @@ def _himo_stores(src: _Source) -> list[tuple[str, dict[str, object]]]:
     return stores
 
 
-def _dvc_store(src: _Source, md5: str) -> Path:
-    """A DVC object store (its remote folder, or its cache) holding `md5` whole."""
+def _dvc_store(src: _Source, found: _Found) -> Path:
+    """A DVC object store (its remote folder, or its cache) holding `found` whole."""
+    md5, inner = found.md5 or "", found.inner
     remotes, default = dvc.read_dvc_config(src.folder)
     candidates = []
     if default in remotes and "://" not in remotes[default]:
@@ -197,15 +260,28 @@ def _dvc_store(src: _Source, md5: str) -> Path:
     if src.local is not None:
         candidates.append(src.local / dvc.DVC_DIR / "cache")
     for store in candidates:
-        if dvc.has_object(store, md5):
+        if dvc.has_object(store, md5, inner):
             return store
-    raise PathError(f"{src.url}: the DVC object {md5} is in no DVC remote folder or cache himo can read",
+        if inner and dvc.files_of(store, md5, inner) == {}:
+            raise _nothing_inside(found)
+    what = f"{inner} inside the DVC object {md5}" if inner else f"the DVC object {md5}"
+    raise PathError(f"{src.url}: {what} is in no DVC remote folder or cache himo can read",
                     "`dvc push` it to the source's default remote (a folder), or use `dvc get`")
 
 
-def _fetch_dvc(src: _Source, md5: str, dest: Path) -> None:
-    store = _dvc_store(src, md5)
-    dvc.materialise(store, md5, dest)
+def _fetch_dvc(src: _Source, found: _Found, dest: Path) -> None:
+    store = _dvc_store(src, found)
+    dvc.materialise(store, found.md5 or "", dest, found.inner)
+
+
+def _copy_from_git(src: _Source, path: str, dest: Path) -> None:
+    """The file or folder as git has it in the source's checkout (git verified it)."""
+    source = src.folder / path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, dest, symlinks=True)
+    else:
+        shutil.copy2(source, dest, follow_symlinks=False)
 
 
 # -- the commands -------------------------------------------------------------------------------------
@@ -249,8 +325,14 @@ def get(url: str, path: str, out: str | None = None, rev: str | None = None) -> 
         commit = src.checkout(rev)
         found = src.find(path, commit)
         source = ImportSource(src.url, path, rev, commit)
-        if found.kind == "dvc":
-            _fetch_dvc(src, found.md5 or "", dest)
+        if found.kind != "himo":
+            with tempfile.TemporaryDirectory(prefix="himo-get-") as tmp:
+                place = Path(tmp) / "data"
+                if found.kind == "git":
+                    _copy_from_git(src, path, place)
+                else:
+                    _fetch_dvc(src, found, place)
+                _move_into_place(place, dest)
             return ImportResult(str(dest), source, None, "downloaded")
         with tempfile.TemporaryDirectory(prefix="himo-get-") as tmp:
             from himo.api.init import init
@@ -308,7 +390,10 @@ def _bring(repo: Repo, src: _Source, found: _Found, target: Path) -> HashInfo:
     if found.kind == "himo":
         return _fetch_himo(repo, src, found, target)
     with scratch_folder(repo, "import") as scratch:
-        _fetch_dvc(src, found.md5 or "", scratch / target.name)
+        if found.kind == "git":
+            _copy_from_git(src, found.path, scratch / target.name)
+        else:
+            _fetch_dvc(src, found, scratch / target.name)
         return store_path(repo.ingester(), scratch / target.name)
 
 

@@ -8,6 +8,8 @@
                        of them; any other stage is left stale, and said so
     .dvc/config     -> himo remotes of the same names, under the prefix `himo/` of each URL
                        (himo stores objects by blake3, beside DVC's); `himo push` fills them
+    .dvcignore      -> .himoignore (each folder's patterns made relative to the root), first:
+                       the folders are then hashed without what DVC left out, as DVC did
 
 Everything is read and checked before anything is written: a malformed DVC file, a path that
 leaves the repository or a corrupted DVC cache object stops it with one line, nothing changed.
@@ -41,6 +43,8 @@ from himo.pipeline.runcache import RunCache, run_key
 from himo.workspace import dvc
 from himo.workspace.atomic import write_text_atomic
 from himo.workspace.gitignore import ignore_target
+from himo.workspace.ignore import FILE as IGNORE_FILE
+from himo.workspace.ignore import ignore_matcher, ignored_in
 from himo.workspace.pointer import ImportSource, Pointer, load_pointer, pointer_file_for, write_pointer
 from himo.workspace.repo import HIMO_DIR, Repo
 
@@ -83,13 +87,16 @@ class _Plan:
     problems: dict[str, str | None]  # stage -> why dvc.lock cannot be trusted for it (None: it can)
     remotes: dict[str, str]
     default_remote: str | None
+    ignore_files: list[str]  # the .dvcignore files
+    ignore: list[str]  # their patterns, relative to the root
 
 
 class _Md5:
     """DVC's md5 of workspace paths, each computed once."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ignore: list[str]) -> None:
         self.root = root
+        self.ignore = ignore  # .dvcignore's patterns: DVC hashed folders without those files
         self._known: dict[str, str | None] = {}
 
     def restored(self, path: str, md5: str | None) -> None:
@@ -97,7 +104,8 @@ class _Md5:
 
     def __call__(self, path: str) -> str | None:
         if path not in self._known:
-            self._known[path] = dvc.md5_path(self.root / path)
+            where = self.root / path
+            self._known[path] = dvc.md5_path(where, ignore_matcher(self.ignore, self.root, where))
         return self._known[path]
 
 
@@ -146,7 +154,8 @@ def _plan(root: Path) -> _Plan:
     pipeline = himo_text if himo_text is not None else text
     stages = _stages(root, pipeline, PIPELINE_FILE if himo_text is not None else dvc.PIPELINE_FILE) \
         if pipeline else []
-    md5 = _Md5(root)
+    ignore_files, ignore = dvc.dvcignore_patterns(root)
+    md5 = _Md5(root, ignore)
     cache = root / dvc.DVC_DIR / "cache"
     tracked = [_locate(_parse_dvc(root, rel), md5, cache) for rel in dvc.find_dvc_files(root)]
     for item in tracked:  # what the migration restores from DVC's cache is there for the stages
@@ -156,7 +165,7 @@ def _plan(root: Path) -> _Plan:
     lock = dvc.parse_dvc_lock(lock_text, {s.name: s.wdir for s in stages}) if lock_text else {}
     problems = {s.name: _lock_problem(root, s, lock.get(s.name), md5) for s in stages}
     remotes, default = dvc.read_dvc_config(root)
-    return _Plan(root, text, stages, tracked, lock, problems, remotes, default)
+    return _Plan(root, text, stages, tracked, lock, problems, remotes, default, ignore_files, ignore)
 
 
 def _read(path: Path) -> str | None:
@@ -230,6 +239,8 @@ def _lock_problem(root: Path, stage: Stage, locked: dvc.DvcLockStage | None, md5
 def _show_plan(plan: _Plan, steps: _Steps, remove_dvc: bool) -> None:
     if plan.pipeline_text is not None:
         steps("pipeline", f"{dvc.PIPELINE_FILE} -> {PIPELINE_FILE}", "converted")
+    if _new_patterns(plan):
+        steps("ignore", IGNORE_STEP, "converted", f"{len(_new_patterns(plan))} pattern(s)")
     for item in plan.tracked:
         _tracked_step(steps, item, "converted")
     for name, problem in plan.problems.items():
@@ -256,6 +267,16 @@ def _remote_url(url: str) -> str:
     return url.rstrip("/") + "/" + REMOTE_PREFIX
 
 
+IGNORE_STEP = f"{dvc.IGNORE_FILE} -> {IGNORE_FILE}"
+IGNORE_HEADER = f"# From {dvc.IGNORE_FILE} (himo migrate dvc): files DVC left out of tracked folders\n"
+
+
+def _new_patterns(plan: _Plan) -> list[str]:
+    """.dvcignore's patterns that .himoignore lacks, each once."""
+    have = set((_read(plan.root / IGNORE_FILE) or "").splitlines())
+    return [p for p in dict.fromkeys(plan.ignore) if p not in have]
+
+
 # -- writing ----------------------------------------------------------------------------------------
 class _Migration:
     def __init__(self, repo: Repo, plan: _Plan, steps: _Steps, recorder: Any) -> None:
@@ -265,6 +286,7 @@ class _Migration:
 
     def run(self, remove_dvc: bool) -> None:
         self._pipeline()
+        self._ignores()  # before any folder is hashed
         for item in self.plan.tracked:
             self._pointer(item)
         self._remotes()
@@ -288,6 +310,20 @@ class _Migration:
             return
         self.converted.add(dvc.PIPELINE_FILE)
 
+    def _ignores(self) -> None:
+        """.dvcignore's patterns appended to .himoignore (those it lacks), under a comment."""
+        new = _new_patterns(self.plan)
+        if new:
+            target = self.repo.root / IGNORE_FILE
+            text = _read(target) or ""
+            text += "\n" if text and not text.endswith("\n") else ""
+            text += IGNORE_HEADER + "".join(f"{p}\n" for p in new)
+            write_text_atomic(target, text)
+            self.steps("ignore", IGNORE_STEP, "converted", f"{len(new)} pattern(s): DVC left those files out")
+        elif self.plan.ignore:
+            self.steps("ignore", IGNORE_STEP, "unchanged")
+        self.converted.update(self.plan.ignore_files)
+
     def _pointer(self, item: _Tracked) -> None:
         if item.origin is None:
             _tracked_step(self.steps, item, "converted")
@@ -306,7 +342,7 @@ class _Migration:
 
     def _store(self, item: _Tracked, target: Path) -> HashInfo:
         if item.origin == "workspace":
-            return store_path(self.ingester, target)
+            return store_path(self.ingester, target, ignored_in(self.repo.root, target))
         with scratch_folder(self.repo, "migrate") as scratch:
             copy = scratch / target.name
             dvc.materialise(self.plan.root / dvc.DVC_DIR / "cache", item.file.out.md5 or "", copy)
@@ -387,8 +423,10 @@ class _Migration:
         left = [t.file.file for t in self.plan.tracked if t.file.file not in self.converted]
         if dvc.LOCK_FILE not in self.converted and (root / dvc.LOCK_FILE).exists():
             left.append(dvc.LOCK_FILE)
-        if not left and (root / ".dvcignore").exists():
-            self.converted.add(".dvcignore")
+        if left:  # DVC still reads them for what it keeps
+            self.converted.difference_update(self.plan.ignore_files)
+        elif (root / dvc.IGNORE_FILE).exists():
+            self.converted.add(dvc.IGNORE_FILE)
         for rel in sorted(self.converted):
             (root / rel).unlink(missing_ok=True)
             self.steps("remove", rel, "removed")

@@ -26,6 +26,7 @@ from himo.meta.recorder import Context, Recorder
 from himo.meta.records import ArtifactRef
 from himo.model import HashInfo
 from himo.model.stage import DepState, LockEntry, Output, Stage
+from himo.objects.manifest import load_manifest
 from himo.objects.tree import place_path, tree_objects
 from himo.pipeline.changes import Snapshot, reasons_to_run
 from himo.pipeline.dag import Dag, build_dag
@@ -36,6 +37,7 @@ from himo.pipeline.lockfile import read_lock, write_lock
 from himo.pipeline.params import read_metrics
 from himo.pipeline.runcache import RunCache, run_key
 from himo.pipeline.scheduler import run_in_order
+from himo.workspace.ignore import load_ignore
 from himo.workspace.repo import Repo
 
 
@@ -148,7 +150,7 @@ class Reproducer:
         deps, params = self.snap.deps(stage), self.snap.params(stage)
         outs = self.runs.get(run_key(stage, deps, params))
         ingester = self.repo.ingester()
-        if outs is None or not all(_cached(ingester, o) for o in outs):
+        if outs is None or not all(_cached(ingester, o) for o in outs) or _holds_ignored(self.repo, outs):
             return None
         exec_id = self._start_execution(stage, deps, params, reasons)
         try:
@@ -314,6 +316,20 @@ def _cached(ingester, out: DepState) -> bool:  # type: ignore[no-untyped-def]
     info = HashInfo(out.digest or "", out.size, out.nfiles)
     return all(ingester.odb.exists(o) for o in tree_objects(ingester, info)) and (
         not info.isdir or ingester.odb.exists(info.digest))
+
+
+def _holds_ignored(repo: Repo, outs: Sequence[DepState]) -> bool:
+    """Whether an output folder of a run-cache entry holds a file .himoignore names: the entry
+    was made before .himoignore named it (outputs are stored without such files), and placing
+    it would leave the stage stale again, so it is run instead."""
+    for out in outs:
+        if out.nfiles is None or not out.digest:
+            continue
+        ignored = load_ignore(repo.root, repo.root / out.path)
+        if ignored is not None and any(ignored(e.path, False) for e in
+                                       load_manifest(repo.odb.read_bytes(out.digest), out.digest)):
+            return True
+    return False
 
 
 def repro(repo: Repo, targets: list[str] | None = None, opts: ReproOptions | None = None,

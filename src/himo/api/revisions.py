@@ -14,6 +14,7 @@ from himo.model.stage import DepState, Stage
 from himo.objects.manifest import load_manifest
 from himo.pipeline.loader import PIPELINE_FILE, parse_pipeline
 from himo.pipeline.lockfile import LOCK_FILE, parse_lock
+from himo.workspace import dvc
 from himo.workspace.repo import Repo
 
 WORKSPACE = "workspace"  # the label of the workspace, where a revision name would be
@@ -54,7 +55,8 @@ class Revision:
             return data
         lock = self.read(LOCK_FILE)
         if not lock:
-            return None
+            dvc_lock = self.read(dvc.LOCK_FILE)  # a commit before `himo migrate dvc`
+            return _dvc_cached_bytes(self, dvc_lock, path) if dvc_lock else None
         with self.naming():
             entries = parse_lock(lock)
         for entry in entries.values():
@@ -68,8 +70,13 @@ class Revision:
         return list(self.pipeline().stages)
 
     def pipeline(self) -> PipelineDef:
-        """Everything himo.yaml defines at this revision (nothing without a himo.yaml)."""
+        """Everything himo.yaml defines at this revision (nothing without a himo.yaml). A commit
+        made before `himo migrate dvc` has DVC's dvc.yaml instead: read the same way (himo.yaml's
+        schema is dvc.yaml's), so metrics, params and plots compare across the migration."""
         text = self.read(PIPELINE_FILE)
+        if not text and self.commit is not None and (text := self.read(dvc.PIPELINE_FILE)):
+            with self.naming(), _named_dvc_yaml():
+                return parse_pipeline(self.repo.root, text)
         if not text:
             return PipelineDef()
         with self.naming():
@@ -86,6 +93,45 @@ class Revision:
                 raise
             raise PipelineError(f"{exc.message} (at revision {self.label})",
                                 "compare other revisions, or fix the file in a new commit") from exc
+
+
+@contextmanager
+def _named_dvc_yaml() -> Iterator[None]:
+    """A PipelineError about dvc.yaml read as himo.yaml names dvc.yaml."""
+    try:
+        yield
+    except PipelineError as exc:
+        raise PipelineError(exc.message.replace(PIPELINE_FILE, dvc.PIPELINE_FILE, 1), exc.hint) from exc
+
+
+def _dvc_cached_bytes(rev: Revision, lock_text: str, path: str) -> bytes | None:
+    """The bytes of `path` at a commit DVC ran (no himo.lock): the output of its dvc.lock that
+    is or holds `path`, from DVC's cache or its default remote folder, md5-checked. None if
+    neither has it, or dvc.lock cannot be read."""
+    try:
+        wdirs = {s.name: s.wdir for s in rev.stages()}
+        stages = dvc.parse_dvc_lock(lock_text, wdirs)
+    except HimoError:
+        return None
+    for out in (o for s in stages.values() for o in s.outs if o.md5):
+        if path == out.path or path.startswith(out.path + "/"):
+            return _from_dvc_stores(rev.repo, out.md5 or "", path[len(out.path) + 1:])
+    return None
+
+
+def _from_dvc_stores(repo: Repo, md5: str, inner: str) -> bytes | None:
+    remotes, default = dvc.read_dvc_config(repo.root) if (repo.root / dvc.DVC_DIR).is_dir() else ({}, None)
+    stores = [repo.root / dvc.DVC_DIR / "cache"]
+    if default in remotes and "://" not in remotes[default]:
+        stores.append(repo.root / remotes[default])
+    for store in stores:
+        try:
+            if dvc.has_object(store, md5, inner):
+                (file_md5,) = (dvc.files_of(store, md5, inner) or {}).values()
+                return dvc.cache_file(store, file_md5).read_bytes()
+        except (HimoError, OSError, ValueError):
+            continue  # a corrupted object, a folder named: not this store's answer
+    return None
 
 
 def _read_workspace(repo: Repo, path: str) -> bytes | None:

@@ -49,6 +49,7 @@ from himo.pipeline.executor import Executor
 from himo.remotes.base import Remote
 from himo.remotes.local import LocalRemote
 from himo.remotes.registry import open_remote
+from himo.workspace.ignore import ignored_in
 from himo.workspace.repo import HIMO_DIR, Repo
 
 REMOTE_JOBS = 4  # transfers at once between a worker and the remote
@@ -141,7 +142,8 @@ def _run(task: StageTask, repo: Repo, ingester: Ingester, store: Remote,
     if missing:
         return TaskResult("", "", 0, missing=missing, log=text)
     with repo, _timed(timings, "push"):
-        infos = {o.path: store_path(ingester, repo.root / o.path) for o in task.stage.outs}
+        infos = {o.path: store_path(ingester, repo.root / o.path, ignored_in(repo.root, repo.root / o.path))
+                 for o in task.stage.outs}
         push_objects(repo, store, infos)
     outs = tuple(DepState(path, i.digest, i.size, i.nfiles) for path, i in infos.items())
     return TaskResult("", "", 0, outs, log=text)

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from himo.api.checkout import CheckoutResult, checkout, corrupt_error
-from himo.api.contents import read_manifest, tracked
+from himo.api.checkout import CheckoutResult, corrupt_error, restore
+from himo.api.contents import is_stage_output, outputs_left_out, read_manifest, tracked_despite_pipeline
 from himo.api.recording import RunRecorder, recording
 from himo.errors import (
     ConfigError,
@@ -66,10 +66,12 @@ class TransferResult:
     paths: dict[str, str] = field(default_factory=dict)  # object -> a tracked path needing it
     confirmed: set[str] = field(default_factory=set)  # objects seen on the remote (sent, there, fetched)
     moved: set[str] = field(default_factory=set)  # objects this transfer sent or fetched
+    # why stage outputs were left out (himo.yaml or himo.lock unreadable); tracked files were not
+    outputs_unknown: HimoError | None = None
 
     @property
     def complete(self) -> bool:
-        return not self.missing and not self.corrupted and not self.bad_cache
+        return not self.missing and not self.corrupted and not self.bad_cache and not self.outputs_unknown
 
 
 def get_remote(repo: Repo, name: str | None = None, jobs: int | None = None) -> Remote:
@@ -133,17 +135,31 @@ def _outs(repo: Repo) -> list[Output]:
     return [o for s in load_stages(repo.root) for o in s.outs]
 
 
+def _outs_of(repo: Repo, pointers: list[Pointer]) -> list[Output]:
+    """himo.yaml's outputs when `pointers` hold any stage output (their `remote:` and `push:`);
+    PATH.himo files alone need no himo.yaml, so a broken one does not stop their transfer."""
+    return _outs(repo) if any(is_stage_output(p) for p in pointers) else []
+
+
+def _left_out(result: TransferResult, error: HimoError | None, recorder: RunRecorder) -> TransferResult:
+    result.outputs_unknown = error
+    if error is not None:
+        recorder.outcome = "failed"
+    return result
+
+
 def push(
     repo: Repo, paths: list[str] | None = None, remote: str | None = None,
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
-    outs = _outs(repo)
+    found = tracked_despite_pipeline(repo, paths)
+    outs = _outs_of(repo, found.pointers)
     kept_back = {o.path for o in outs if not o.push}  # `push: false` keeps them out, as in DVC
-    pointers = [p for p in tracked(repo, paths) if repo.rel(p.target) not in kept_back]
+    pointers = [p for p in found.pointers if repo.rel(p.target) not in kept_back]
     stores = routes(repo, pointers, remote, jobs, outs)
     with recording(repo, "push", _args(paths, remote)) as recorder:
         results = [_push_to(repo, store, group, recorder, reporter) for store, group in stores]
-    return _merged(results)
+        return _left_out(_merged(results), found.outputs_unknown, recorder)
 
 
 def _push_to(repo: Repo, store: Remote, pointers: list[Pointer], recorder: RunRecorder,
@@ -183,6 +199,7 @@ def _merged(results: list[TransferResult]) -> TransferResult:
         merged.paths.update(r.paths)
         merged.confirmed |= r.confirmed
         merged.moved |= r.moved
+        merged.outputs_unknown = merged.outputs_unknown or r.outputs_unknown
     return merged
 
 
@@ -223,23 +240,28 @@ def fetch(
     repo: Repo, paths: list[str] | None = None, remote: str | None = None,
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> TransferResult:
-    stores = routes(repo, tracked(repo, paths), remote, jobs)
+    found = tracked_despite_pipeline(repo, paths)
+    stores = routes(repo, found.pointers, remote, jobs, _outs_of(repo, found.pointers))
     with recording(repo, "fetch", _args(paths, remote)) as recorder:
-        return _merged([_fetch_from(repo, store, group, recorder, reporter, {}) for store, group in stores])
+        result = _merged([_fetch_from(repo, store, group, recorder, reporter, {}) for store, group in stores])
+        return _left_out(result, found.outputs_unknown, recorder)
 
 
 def pull(
     repo: Repo, paths: list[str] | None = None, remote: str | None = None, force: bool = False,
     jobs: int | None = None, reporter: Reporter = SILENT,
 ) -> tuple[TransferResult, list[CheckoutResult]]:
-    pointers = tracked(repo, paths)
-    stores = routes(repo, pointers, remote, jobs)
+    found = tracked_despite_pipeline(repo, paths)
+    pointers = found.pointers
+    stores = routes(repo, pointers, remote, jobs, _outs_of(repo, pointers))
     with recording(repo, "pull", _args(paths, remote)) as recorder:
         manifests: Manifests = {}
         result = _merged([_fetch_from(repo, store, group, recorder, reporter, manifests)
                           for store, group in stores])
-        complete = [repo.rel(p.target) for p in pointers if _all_cached(repo, p, manifests)]
-        restored = checkout(repo, complete, force, jobs, reporter) if complete else []
+        complete = [p for p in pointers if _all_cached(repo, p, manifests)]
+        with repo.lock():
+            restored = restore(repo, complete, force, jobs, reporter) if complete else []
+        _left_out(result, found.outputs_unknown, recorder)
     return result, restored
 
 
@@ -312,6 +334,9 @@ def raise_for(result: TransferResult, verb: str) -> None:
             f"{len(result.missing)} object(s) not found {where},"
             f" first {first[:12]} ({result.paths.get(first, '?')})", hint
         )
+    if result.outputs_unknown is not None:
+        done = {"push": "pushed", "fetch": "fetched", "pull": "pulled"}[verb]
+        raise outputs_left_out(result.outputs_unknown, done, verb) from result.outputs_unknown
 
 
 Manifests = dict[str, list[TreeEntry]]  # manifests read so far in one command, by digest

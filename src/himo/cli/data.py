@@ -11,7 +11,7 @@ import click
 
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.cli.repo import find_repo
+from himo.cli.repo import echo_dvc_hint, find_repo
 
 if TYPE_CHECKING:
     from himo.workspace.repo import Repo
@@ -31,6 +31,7 @@ def init_cmd(no_scm: bool, force: bool) -> None:
     OUT.echo(f"Initialised himo repository in {repo.himo_dir}")
     if not no_scm:
         OUT.echo("Next: git add .himo .himoignore && git commit -m 'Initialise himo'")
+    echo_dvc_hint(repo.root)
 
 
 @click.command("add")
@@ -112,8 +113,10 @@ def status_cmd(paths: tuple[str, ...], as_json: bool, jobs: int | None) -> None:
         return
     dirty = [r for r in results if not r.clean]
     if not dirty and not stages:
-        OUT.echo("Everything is up to date." if results or (repo.root / "himo.yaml").exists()
-                 else "Nothing is tracked yet: try `himo add PATH`.")
+        nothing = not results and not (repo.root / "himo.yaml").exists()
+        if not (nothing and echo_dvc_hint(repo.root)):
+            OUT.echo("Nothing is tracked yet: try `himo add PATH`." if nothing
+                     else "Everything is up to date.")
     for r in dirty:
         _print_status(r)
     for s in stages:

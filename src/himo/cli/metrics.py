@@ -9,7 +9,7 @@ import click
 
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.cli.repo import find_repo
+from himo.cli.repo import echo_dvc_hint, find_repo
 
 
 def _fmt(value: Any) -> str:
@@ -103,7 +103,7 @@ def metrics_show_cmd(rev: str | None, as_json: bool) -> None:
             for path, values in files.items() for key, value in (values or {}).items()]
     if rows:
         click.echo(_table(["Path", "Metric", "Value"], rows))
-    elif not files:
+    elif not files and not echo_dvc_hint(find_repo().root):
         OUT.echo("No metrics: declare metrics files under `metrics:` in himo.yaml (himo stage add -m FILE).")
 
 

@@ -8,7 +8,7 @@ import click
 
 from himo.cli.main import ARGV, common
 from himo.cli.output import OUT
-from himo.cli.repo import find_repo
+from himo.cli.repo import echo_dvc_hint, find_repo
 
 
 def stage_options(fn: Any) -> Any:
@@ -96,12 +96,15 @@ def stage_list(as_json: bool) -> None:
     """List the stages of himo.yaml."""
     from himo.api.repro import load_dag
 
-    dag = load_dag(find_repo())
+    repo = find_repo()
+    dag = load_dag(repo)
     rows = [{"name": s.name, "cmd": list(s.cmd), "deps": list(s.deps), "outs": [o.path for o in s.outs],
              "desc": s.desc} for s in dag.stages.values()]
     if as_json:
         OUT.json(rows)
         return
+    if not rows:
+        echo_dvc_hint(repo.root)
     for row in rows:
         click.echo(f"{row['name']}\t{row['desc'] or ' && '.join(row['cmd'])}")
 
@@ -141,9 +144,10 @@ def _reproduce(targets: list[str], force: bool, single_item: bool, downstream: b
     opts = ReproOptions(force, single_item, downstream, dry, jobs, keep_going, executor, scheduler)
     results = repro(repo, targets, opts, echo=OUT.echo, command=command, args=args)
     ran = [r for r in results if r.status in ("ran", "restored")]
-    if not dry:
-        OUT.echo(f"Pipeline is up to date ({len(ran)} stage(s) run or restored)." if results
-                 else "No stages: define them in himo.yaml or with `himo stage add`.")
+    if not results and not echo_dvc_hint(repo.root):
+        OUT.echo("No stages: define them in himo.yaml or with `himo stage add`.")
+    elif results and not dry:
+        OUT.echo(f"Pipeline is up to date ({len(ran)} stage(s) run or restored).")
         if ran:
             OUT.echo(f"To track the changes with git, run:\n  git add {git_files}")
 
@@ -194,4 +198,7 @@ def dag_cmd(target: str | None, fmt: str | None) -> None:
     """Show the pipeline graph (stages and the paths that link them)."""
     from himo.api.dag import render_dag
 
-    click.echo(render_dag(find_repo(), target, fmt or "text"))
+    repo = find_repo()
+    text = render_dag(repo, target, fmt or "text")
+    if (fmt or "text") != "text" or text != "No stages in himo.yaml." or not echo_dvc_hint(repo.root):
+        click.echo(text)

@@ -10,7 +10,7 @@ import click
 from himo.api.plots.templates import TEMPLATES
 from himo.cli.main import common
 from himo.cli.output import OUT
-from himo.cli.repo import find_repo
+from himo.cli.repo import echo_dvc_hint, find_repo
 
 
 def plot_options(fn: Any) -> Any:
@@ -76,7 +76,8 @@ def _output(plots: list[Any], out: Path, open_page: bool, as_json: bool, subtitl
             "neither in that commit nor in the cache (`himo gc` may have removed it)"
         click.echo(f"Warning: {missing}: not found ({why})", err=True)
     if not plots:
-        OUT.echo("No plots: declare them under `plots:` in himo.yaml, or name data files.")
+        if not echo_dvc_hint(find_repo().root):
+            OUT.echo("No plots: declare them under `plots:` in himo.yaml, or name data files.")
         return
     from himo.ui.plotpage import write_page
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from himo.workspace.repo import Repo
@@ -16,3 +18,15 @@ def find_repo() -> Repo:
     if ctx is not None:
         ctx.call_on_close(repo.close)
     return repo
+
+
+def echo_dvc_hint(root: Path) -> bool:
+    """Print the take-over hint when DVC keeps something at `root` himo has not taken over yet
+    (for commands that found nothing of himo's); whether it did."""
+    from himo.cli.output import OUT
+    from himo.workspace.dvc import take_over_hint
+
+    hint = take_over_hint(root)
+    if hint is not None:
+        OUT.echo(hint)
+    return hint is not None

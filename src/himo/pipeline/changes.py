@@ -10,6 +10,7 @@ from himo.model.stage import DepState, LockEntry, Stage
 from himo.objects.tree import hash_path
 from himo.pipeline.loader import PIPELINE_FILE
 from himo.pipeline.params import load_params_file, lookup
+from himo.workspace.ignore import ignored_in
 from himo.workspace.repo import Repo
 
 
@@ -25,7 +26,8 @@ class Snapshot:
 
     def path(self, path: str) -> DepState:
         if path not in self._paths:
-            self._know(path, hash_path(self.ingester, self.repo.root / path))
+            full = self.repo.root / path
+            self._know(path, hash_path(self.ingester, full, ignored_in(self.repo.root, full)))
         info = self._paths[path]
         return DepState(path, None) if info is None else DepState(path, info.digest, info.size, info.nfiles)
 

@@ -24,6 +24,7 @@ from himo.objects.links import Linker
 from himo.objects.tree import store_path
 from himo.pipeline.executor import Executor
 from himo.workspace.gitignore import ignore_target
+from himo.workspace.ignore import ignored_in
 from himo.workspace.repo import Repo
 
 Params = dict[str, dict[str, Any]]  # params file -> key -> value
@@ -118,7 +119,7 @@ def commit_outputs(repo: Repo, stage: Stage) -> tuple[DepState, ...]:
     states = []
     for out in stage.outs:
         path = repo.root / out.path
-        info = store_path(ingester if out.cache else copier(repo), path)
+        info = store_path(ingester if out.cache else copier(repo), path, ignored_in(repo.root, path))
         if out.cache:
             ignore_target(path)
         states.append(DepState(out.path, info.digest, info.size, info.nfiles))

@@ -18,6 +18,7 @@ import json
 import os
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,14 @@ import yaml
 
 from himo.errors import PathError, ScmError
 from himo.model.paths import path_problem
-from himo.objects.walk import walk_files
+from himo.objects.walk import IgnoreFn, walk_files
 from himo.workspace import yamlload
 from himo.workspace.git import Git, find_git_root
 
 DVC_DIR = ".dvc"
 DVC_SUFFIX = ".dvc"
 LOCK_FILE = "dvc.lock"
+IGNORE_FILE = ".dvcignore"  # gitignore syntax: files DVC leaves out of tracked folders
 PIPELINE_FILE = "dvc.yaml"
 MD5_RE = re.compile(r"[0-9a-f]{32}(\.dir)?")
 CHUNK = 1 << 20
@@ -209,13 +211,14 @@ def dir_listing(files: dict[str, str]) -> bytes:
     return json.dumps([{"md5": files[r], "relpath": r} for r in sorted(files)], sort_keys=True).encode()
 
 
-def md5_path(path: Path) -> str | None:
-    """DVC 3's md5 of what is at `path` (a directory: of its listing, with `.dir`); None if nothing is."""
+def md5_path(path: Path, ignored: IgnoreFn | None = None) -> str | None:
+    """DVC 3's md5 of what is at `path` (a directory: of its listing, with `.dir`, without the
+    files `ignored` names, as DVC leaves out what .dvcignore names); None if nothing is."""
     if path.is_file():
         return md5_file(path)
     if not path.is_dir():
         return None
-    files = {f.rel: md5_file(f.path) for f in walk_files(str(path))}
+    files = {f.rel: md5_file(f.path) for f in walk_files(str(path), ignored)}
     return hashlib.md5(dir_listing(files), usedforsecurity=False).hexdigest() + ".dir"
 
 
@@ -238,43 +241,113 @@ def parse_dir_listing(data: bytes, md5: str) -> dict[str, str]:
 
 
 def find_dvc_files(root: Path) -> list[str]:
-    """Repository-relative paths of the `.dvc` files below `root` (not in .git, .dvc, .himo).
+    """Repository-relative paths of the `.dvc` files below `root` (not in .git, .dvc, .himo)."""
+    return _find_files(root, f"*{DVC_SUFFIX}", lambda name: name.endswith(DVC_SUFFIX) and name != DVC_SUFFIX)
 
-    In a git repository, git lists them (committed or not, never inside git-ignored folders,
-    where DVC's tracked data lies: a walk would visit every file of it)."""
+
+def _find_files(root: Path, glob: str, wanted: Callable[[str], bool]) -> list[str]:
+    """Repository-relative paths of the files below `root` whose name is `wanted` (`glob` says
+    the same to git). In a git repository, git lists them (committed or not, never inside
+    git-ignored folders, where DVC's tracked data lies: a walk would visit every file of it)."""
     git_root = find_git_root(root)
     if git_root is not None:
         with contextlib.suppress(ScmError):
             listed = Git(root).run("ls-files", "-z", "--cached", "--others", "--exclude-standard",
-                                   "--", f"*{DVC_SUFFIX}").decode().split("\0")
-            return sorted({p for p in listed if p and Path(p).name != DVC_SUFFIX
-                           and (root / p).is_file()})
+                                   "--", glob).decode().split("\0")
+            return sorted({p for p in listed if p and wanted(Path(p).name) and (root / p).is_file()})
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in (".git", DVC_DIR, ".himo")]
         rel = Path(folder).relative_to(root).as_posix()
         for name in files:
-            if name.endswith(DVC_SUFFIX) and name != DVC_SUFFIX:
+            if wanted(name):
                 found.append(name if rel == "." else f"{rel}/{name}")
     return sorted(found)
+
+
+def dvcignore_patterns(root: Path) -> tuple[list[str], list[str]]:
+    """(the .dvcignore files below `root`, their patterns made relative to `root`), in the
+    order DVC applies them (a folder's file after its parents'), comments and blanks left out."""
+    files = sorted(_find_files(root, f"*{IGNORE_FILE}", lambda name: name == IGNORE_FILE),
+                   key=lambda rel: (rel.count("/"), rel))
+    patterns: list[str] = []
+    for rel in files:
+        folder = posixpath.dirname(rel)
+        try:
+            lines = (root / rel).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DvcFormatError(f"{rel}: cannot read: {exc}", f"fix {rel}") from exc
+        patterns += [p for p in (_rebased(line, folder) for line in lines) if p is not None]
+    return files, patterns
+
+
+def _rebased(line: str, folder: str) -> str | None:
+    """A gitignore pattern of the file in `folder`, as a pattern of the root's file."""
+    if not line.strip() or line.lstrip().startswith("#"):
+        return None
+    if not folder:
+        return line
+    negated = line.startswith("!")
+    body = line[1:] if negated else line
+    anchored = "/" in body.rstrip("/")  # a slash before the end ties it to its folder, as in git
+    rebased = f"{folder}/{body.lstrip('/')}" if anchored else f"{folder}/**/{body}"
+    return ("!" if negated else "") + rebased
+
+
+def not_taken_over(root: Path) -> str | None:
+    """What DVC keeps at `root` that himo has not taken over ("dvc.yaml, 2 .dvc files"), for the
+    hint of a command that found nothing of himo's there; None when there is nothing."""
+    found = []
+    if (root / PIPELINE_FILE).is_file() and not (root / "himo.yaml").exists():
+        found.append(PIPELINE_FILE)
+    if (root / DVC_DIR).is_dir():
+        files = [f for f in find_dvc_files(root)
+                 if not (root / f"{f.removesuffix(DVC_SUFFIX)}.himo").exists()]
+        if files:
+            found.append(f"{len(files)} .dvc file{'s' if len(files) > 1 else ''}")
+    return ", ".join(found) or None
+
+
+def take_over_hint(root: Path) -> str | None:
+    """The line telling a DVC user that `himo migrate dvc` takes their repository over, when
+    DVC keeps something here that himo has not taken over; else None."""
+    found = not_taken_over(root)
+    if found is None:
+        return None
+    return f"This is a DVC repository ({found}): `himo migrate dvc` takes it over, re-running nothing."
 
 
 DvcCorruptError = PathError  # an object in a DVC cache or remote whose md5 is not its name
 
 
-def has_object(store: Path, md5: str) -> bool:
-    """Whether the DVC object store at `store` (a cache or a local remote) holds `md5` whole;
-    every object is read and its md5 checked (DvcCorruptError if one is not its name)."""
-    if not cache_file(store, md5).is_file():
+def has_object(store: Path, md5: str, inner: str = "") -> bool:
+    """Whether the DVC object store at `store` (a cache or a local remote) holds `md5` whole (or,
+    with `inner`, the part of folder `md5` at that path); every object is read and its md5
+    checked (DvcCorruptError if one is not its name)."""
+    files = files_of(store, md5, inner)
+    if files is None or (inner and not files):
         return False
-    if not md5.endswith(".dir"):
-        _check_file(cache_file(store, md5), md5)
-        return True
-    listing = parse_dir_listing(_verified(store, md5), md5)
-    present = [m for m in listing.values() if cache_file(store, m).is_file()]
-    for m in present:
+    if not all(cache_file(store, m).is_file() for m in files.values()):
+        return False
+    for m in files.values():
         _check_file(cache_file(store, m), m)
-    return len(present) == len(listing)
+    return True
+
+
+def files_of(store: Path, md5: str, inner: str = "") -> dict[str, str] | None:
+    """The files of object `md5` (relpath -> md5; a file is {"": md5}), or with `inner` of the
+    part of folder `md5` at that path (a file inside it: {"": its md5}); a folder's listing is
+    read from `store`, verified. None when `store` lacks the listing, {} when nothing is at `inner`."""
+    if not md5.endswith(".dir"):
+        return {} if inner else {"": md5}
+    if not cache_file(store, md5).is_file():
+        return None
+    listing = parse_dir_listing(_verified(store, md5), md5)
+    if not inner:
+        return listing
+    if inner in listing:
+        return {"": listing[inner]}
+    return {rel[len(inner) + 1:]: m for rel, m in listing.items() if rel.startswith(inner + "/")}
 
 
 def _check_file(path: Path, md5: str) -> None:
@@ -294,15 +367,13 @@ def _verified(store: Path, md5: str) -> bytes:
     return data
 
 
-def materialise(store: Path, md5: str, dest: Path) -> None:
-    """Copy DVC object `md5` (a file, or a `.dir` listing's files) from `store` to `dest`,
-    checking every md5 as it is copied; DvcCorruptError for a bad object (`dest` is then partial:
-    the caller writes into a scratch folder)."""
-    if not md5.endswith(".dir"):
-        _copy_checked(cache_file(store, md5), md5, dest)
-        return
-    for rel, file_md5 in parse_dir_listing(_verified(store, md5), md5).items():
-        _copy_checked(cache_file(store, file_md5), file_md5, dest / rel)
+def materialise(store: Path, md5: str, dest: Path, inner: str = "") -> None:
+    """Copy DVC object `md5` (a file, or a `.dir` listing's files; with `inner`, the part of the
+    folder at that path) from `store` to `dest`, checking every md5 as it is copied;
+    DvcCorruptError for a bad object (`dest` is then partial: the caller writes into a scratch
+    folder)."""
+    for rel, file_md5 in (files_of(store, md5, inner) or {}).items():
+        _copy_checked(cache_file(store, file_md5), file_md5, dest / rel if rel else dest)
 
 
 def _copy_checked(src: Path, md5: str, dest: Path) -> None:
