@@ -92,7 +92,8 @@ def row_table(doc: dict[str, Any]) -> list[str]:
         name = f"{row['measurement']} ({row['via']})" if row.get("via") else row["measurement"]
         target = "" if row.get("target_s") is None else f"{row['target_s']:.3f}"
         used = "" if row.get("cpu_median") is None else f"{row['cpu_median']:.3f}"
-        lines.append(f"| {row['backend']} | {name} | {seconds(row)} |{f' {used} |' if cpu else ''} {target} | "
+        used = f" {used} |" if cpu else ""
+        lines.append(f"| {row['backend']} | {name} | {seconds(row)} |{used} {target} | "
                      f"{row.get('met') or ''} | {samples([row])} |")
     return lines
 
