@@ -190,18 +190,36 @@ var himo = (function () {
     });
   }
 
+  // A foreach group's member rows are not in the page (most of a busy month's grid): the first
+  // opening loads them, rendered by the server for the page's days (/grid/members), under its row.
+  function toggleGroup(grid, button) {
+    var row = button.closest("tr"), name = row.dataset.group, open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "▾" : "▸";
+    function show() {
+      var shown = button.getAttribute("aria-expanded") === "true";
+      grid.querySelectorAll("tr.member").forEach(function (member) {
+        if (member.dataset.memberOf === name) { member.hidden = !shown; }
+      });
+    }
+    if (row.dataset.members || !open) { show(); return; }
+    row.dataset.members = "loading";
+    fetch("/grid/members?" + new URLSearchParams({group: name, today: grid.dataset.today}), {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
+      .then(function (html) { row.insertAdjacentHTML("afterend", html); row.dataset.members = "loaded"; show(); })
+      .catch(function () {  // closed again: the next opening tries again
+        delete row.dataset.members;
+        button.setAttribute("aria-expanded", "false");
+        button.textContent = "▸";
+      });
+  }
+
   function runs(gridId, tableId, formId) {
     var grid = document.getElementById(gridId), table = document.getElementById(tableId);
-    if (grid) {
-      grid.querySelectorAll("tr.group button.toggle").forEach(function (button) {
-        button.addEventListener("click", function () {
-          var name = button.closest("tr").dataset.group, open = button.getAttribute("aria-expanded") !== "true";
-          button.setAttribute("aria-expanded", String(open));
-          button.textContent = open ? "▾" : "▸";
-          grid.querySelectorAll("tr.member").forEach(function (row) {
-            if (row.dataset.memberOf === name) { row.hidden = !open; }
-          });
-        });
+    if (grid) {  // on document: the live refresh swaps the grid for a new one
+      document.addEventListener("click", function (e) {
+        var button = e.target.closest ? e.target.closest("#" + gridId + " tr.group button.toggle") : null;
+        if (button) { toggleGroup(document.getElementById(gridId), button); }
       });
     }
     if (!table) { return; }
