@@ -109,9 +109,10 @@ def _executions_of(session: Session, run_ids: list[str]) -> dict[str, list[Execu
         return found
     query = sa.select(Execution.id, Execution.run_id, Execution.stage, Execution.status,
                       Execution.started_at, Execution.ended_at).where(Execution.run_id.in_(run_ids))
-    for row in session.execute(query.order_by(Execution.started_at)):
-        found.setdefault(row.run_id, []).append(ExecutionRow(
-            row.id, row.stage, row.status, seconds(row.started_at, row.ended_at), row.started_at))
+    rows = session.execute(query.order_by(Execution.started_at))
+    for exec_id, run_id, stage, status, started, ended in rows:  # unpacked: a sweep page has ~3,000
+        found.setdefault(run_id, []).append(
+            ExecutionRow(exec_id, stage, status, seconds(started, ended), started))
     return found
 
 
@@ -133,19 +134,13 @@ def grid(session: Session, days: int = 30, today: date | None = None, summary: b
     first = today - timedelta(days=days - 1)
     since = datetime.combine(first, datetime.min.time())
     cells: Cells = {}
-    for row in session.execute(summarized(first) if summary else from_executions(session, first)):
-        cells.setdefault(row.stage, {}).setdefault(str(row.day)[:10], {})[row.status] = (row.n, row.last)
+    for day, stage, status, n, last in session.execute(summarized(first) if summary
+                                                       else from_executions(session, first)):
+        cells.setdefault(stage, {}).setdefault(str(day)[:10], {})[status] = (n, last)
     runs = _scheduled_cells(session, since, cells)
     dates = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     return Grid(dates, [GridRow(s, [_cell(d, cells[s].get(d, {}), runs.get((s, d), [])) for d in dates],
                                 max(cells[s])) for s in cells])
-
-
-def _scheduled_runs(since: datetime) -> sa.Select[Any]:
-    """The scheduled runs whose logical date can be in the grid: those started since `since`
-    (ix_run_started; a run starts at or after its interval). Theirs count by logical date, never
-    in the per-day summary of executions."""
-    return sa.select(Run.id).where(Run.started_at >= since, Run.logical_date.is_not(None))
 
 
 def _scheduled_cells(session: Session, since: datetime, cells: Cells) -> CellRuns:
@@ -165,16 +160,17 @@ def _scheduled_cells(session: Session, since: datetime, cells: Cells) -> CellRun
 
 
 def _scheduled_query(since: datetime) -> sa.Select[Any]:
-    """Per scheduled run (logical date since `since`), stage and status: its executions; the
-    trigger its interval was asked for with (a backfill, a manual trigger), from the scheduler's
-    claim. A row per run, stage and status: few beside the month's executions."""
+    """Per scheduled run (logical date since `since`), stage and status: its executions (never in
+    the per-day summary, which counts only unscheduled runs'); the trigger its interval was asked
+    for with (a backfill, a manual trigger), from the scheduler's claim. A row per run, stage and
+    status: few beside the month's executions."""
     claim = sa.and_(ScheduleRun.repo == Run.repo, ScheduleRun.schedule == Run.schedule,
                     ScheduleRun.logical_date == Run.logical_date)
     run = (Run.id, Run.schedule, Run.logical_date, Run.started_at, ScheduleRun.trigger)
     return (sa.select(Execution.stage, Execution.status, sa.func.count().label("n"),
                       sa.func.max(Execution.started_at).label("last"), Run.status.label("run_status"), *run)
             .join(Run, Run.id == Execution.run_id).outerjoin(ScheduleRun, claim)
-            .where(Run.id.in_(_scheduled_runs(since)), Run.logical_date >= since)
+            .where(Run.logical_date >= since)  # ix_run_logical
             .group_by(Execution.stage, Execution.status, Run.status, *run))
 
 

@@ -85,14 +85,14 @@ def run_columns(session: Session, run_ids: list[str]) -> dict[str, RunColumns]:
     found = {r: RunColumns({}, {}) for r in run_ids}
     if not run_ids:
         return found
-    params, metrics = (sa.cast(c, sa.Text).label(c.key) for c in (Execution.params, Execution.metrics))
-    query = sa.select(Execution.run_id, params, metrics) \
+    text = (sa.cast(Execution.params, sa.Text), sa.cast(Execution.metrics, sa.Text))
+    query = sa.select(Execution.run_id, *text) \
         .where(Execution.run_id.in_(run_ids)).order_by(Execution.started_at)
-    for row in session.execute(query):
-        if row.params and row.params != "{}":
-            found[row.run_id].params.update(queries.flatten_params(json.loads(row.params)))
-        if row.metrics and row.metrics != "{}":
-            found[row.run_id].metrics.update(_flat_metrics(json.loads(row.metrics)))
+    for run_id, params_text, metrics_text in session.execute(query):
+        if params_text and params_text != "{}":
+            found[run_id].params.update(queries.flatten_params(json.loads(params_text)))
+        if metrics_text and metrics_text != "{}":
+            found[run_id].metrics.update(_flat_metrics(json.loads(metrics_text)))
     return found
 
 

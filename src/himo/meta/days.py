@@ -63,7 +63,8 @@ def from_executions(session: Session, since: date | None = None) -> sa.Select[An
 
 
 def summarized(first: date) -> sa.Select[Any]:
-    """The summary's rows from `first` on (those with executions)."""
+    """The summary's rows from `first` on (those with executions): (day, stage, status, n, last),
+    the columns of `from_executions`."""
     return sa.select(ExecutionDay.day, ExecutionDay.stage, ExecutionDay.status, ExecutionDay.n,
                      ExecutionDay.last).where(ExecutionDay.day >= first, ExecutionDay.n > 0)
 

@@ -61,7 +61,8 @@ class Run(Base):
 
     __tablename__ = "run"
     __table_args__ = (Index("ix_run_started", "started_at"), Index("ix_run_status", "status", "started_at"),
-                      Index("ix_run_schedule", "schedule", "logical_date"))
+                      Index("ix_run_schedule", "schedule", "logical_date"),
+                      Index("ix_run_logical", "logical_date"))  # the runs grid's scheduled runs
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     command: Mapped[str] = mapped_column(String(32))
     args: Mapped[list[Any]] = mapped_column(default=list)

@@ -32,22 +32,26 @@ NUMBER = re.compile(r"(\d+)")
 LOG_LINES = 200  # of a stage's log, on its run page
 
 
+PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON values as they are
+
+
 def jsonable(value: Any) -> Any:
     """Dataclasses, datetimes and containers as JSON values (times: ISO 8601, naive UTC).
 
-    Plain values return first and each dataclass's field names are looked up once: the month's
-    grid is ~27,000 values, and `dataclasses.fields` per value was a third of the runs page."""
-    if value is None or isinstance(value, str | int | float):
+    Plain values return first, also without a call for each field or item, and each dataclass's
+    field names are looked up once: a page of sweep runs has ~3,000 executions, and
+    `dataclasses.fields` per value was a third of the runs page."""
+    if type(value) in PLAIN or isinstance(value, str | int | float):
         return value
     names = _field_names(type(value))
     if names is not None:
-        return {name: jsonable(getattr(value, name)) for name in names}
+        return {name: v if type(v := getattr(value, name)) in PLAIN else jsonable(v) for name in names}
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): v if type(v) in PLAIN else jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
+        return [v if type(v) in PLAIN else jsonable(v) for v in value]
     return value
 
 

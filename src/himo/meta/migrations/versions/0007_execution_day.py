@@ -5,7 +5,10 @@ Revises: 0006
 
 - execution_day: for the executions of unscheduled runs (no logical date), per (day, stage,
   status), how many and the latest start; kept exact by every write since (himo.meta.days).
-  Filled here from the execution table: one grouping pass (~10 s at 1M executions).
+  Filled here from the execution table: one grouping pass (4 s on SQLite at 1M executions), then
+  analyzed (PostgreSQL would scan the table until its autovacuum did).
+- ix_run_logical: the scheduled runs of the grid's month by their logical date (they were found
+  by scanning the month's runs, ~13,000 at 1M executions, for the few with one).
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ def upgrade() -> None:
         f"SELECT {day}, e.stage, e.status, count(*), max(e.started_at) FROM execution e "
         f"WHERE NOT EXISTS (SELECT 1 FROM run r WHERE r.id = e.run_id AND r.logical_date IS NOT NULL) "
         f"GROUP BY {day}, e.stage, e.status")
+    op.execute("ANALYZE execution_day")
+    with op.batch_alter_table('run', schema=None) as batch_op:
+        batch_op.create_index('ix_run_logical', ['logical_date'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('run', schema=None) as batch_op:
+        batch_op.drop_index('ix_run_logical')
     op.drop_table('execution_day')
