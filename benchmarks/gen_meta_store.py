@@ -38,7 +38,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from himo.meta import days
 from himo.meta.schema import Base
 from himo.meta.store import Store
 
@@ -540,6 +539,8 @@ class PostgresLoader(Loader):
 def summarize(url: str) -> None:
     """Count the loaded executions into the per-day summary the runs page's grid reads (himo keeps
     it on each write; a bulk load fills it once, as the migration that made it does)."""
+    from himo.meta import days  # here: bench_ui.py imports this module to time older himos too
+
     store = Store(url).open()
     try:
         with store.session(write=True) as session:
