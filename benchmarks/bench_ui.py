@@ -14,7 +14,10 @@ Requests (target < 300 ms each for the runs page and the lineage API, issue 6):
   (`/api/runs`, `/api/grid`);
 - the lineage API of a 10-hop chain (the newest daily snapshot upstream, 10 executions deep),
   both directions as the artifact page asks, and the artifact page itself.
-Medians of --repeat warm requests (one untimed request first, whose answer is checked).
+Medians of --repeat warm requests (one untimed request first, whose answer is checked), each
+with the CPU time the serving process spent on it (in-process: this process, client included;
+uvicorn: the server's threads, from /proc/PID/task/*/schedstat): on a shared machine the wall
+time mostly measures the wait for a core, the CPU time what the request costs.
 Run it with the dev venv's Python (it imports himo).
 """
 
@@ -120,7 +123,7 @@ def requests(targets: Targets, rare: tuple[str, int]) -> list[Request]:
         Request("runs_page_daily", f"runs page, stage={DAILY_STAGE}", f"/runs?stage={DAILY_STAGE}",
                 page_check(50, f">{DAILY_STAGE}</a>"), TARGET_S),
         Request("runs_page_rare", "runs page, the rarest stage", f"/runs?stage={rare_stage}",
-                page_check(min(50, rare_runs), f">{rare_stage}</a>"), TARGET_S),
+                page_check(min(50, rare_runs), f"<option selected>{rare_stage}</option>"), TARGET_S),
         Request("runs_page_none", "runs page, a stage no run has", "/runs?stage=no-such-stage",
                 page_check(0, "No run matches."), TARGET_S),
         Request("runs_api", "/api/runs (first page, JSON)", "/api/runs",
@@ -140,22 +143,42 @@ def requests(targets: Targets, rare: tuple[str, int]) -> list[Request]:
 
 
 Get = Callable[[str], tuple[int, bytes]]  # path -> (HTTP status, body)
+Cpu = Callable[[], float]  # CPU seconds the serving process has used so far
 
 
-def timed(repeat: int, call: Callable[[], tuple[int, bytes]],
-          check: Callable[[int, bytes], None]) -> list[float]:
-    """Samples of call(), after one untimed (warming) call whose answer check() accepts."""
+@dataclass
+class Client:
+    get: Get
+    cpu: Cpu
+
+
+def timed(repeat: int, call: Callable[[], tuple[int, bytes]], check: Callable[[int, bytes], None],
+          cpu: Cpu) -> tuple[list[float], list[float]]:
+    """Wall and CPU samples of call(), after one untimed (warming) call whose answer check() accepts."""
     check(*call())
-    samples = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, used = time.perf_counter(), cpu()
         call()
-        samples.append(time.perf_counter() - start)
-    return samples
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu() - used)
+    return walls, cpus
+
+
+def threads_cpu(pid: int) -> float:
+    """CPU seconds of the process's live threads (uvicorn answers in a pool of worker threads),
+    in nanoseconds as Linux counts them (/proc/PID/stat has 10 ms ticks: too coarse per request)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            continue
+    return total / 1e9
 
 
 @contextmanager
-def in_process(url: str, himo: str, workdir: Path) -> Iterator[Get]:
+def in_process(url: str, himo: str, workdir: Path) -> Iterator[Client]:
     """GET through the ASGI app in this process (FastAPI's TestClient: httpx, no network);
     `himo` and `workdir` are the served client's."""
     from fastapi.testclient import TestClient
@@ -170,7 +193,7 @@ def in_process(url: str, himo: str, workdir: Path) -> Iterator[Get]:
             def get(path: str) -> tuple[int, bytes]:
                 response = client.get(path)
                 return response.status_code, response.content
-            yield get
+            yield Client(get, time.process_time)
     finally:
         store.close()
 
@@ -182,7 +205,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(url: str, himo: str, workdir: Path) -> Iterator[Get]:
+def served(url: str, himo: str, workdir: Path) -> Iterator[Client]:
     """GET from a real `himo ui` (uvicorn) subprocess over one keep-alive loopback connection."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "HIMO_UI_TOKEN"}
@@ -197,7 +220,7 @@ def served(url: str, himo: str, workdir: Path) -> Iterator[Get]:
 
     try:
         wait_serving(server, port)
-        yield get
+        yield Client(get, lambda: threads_cpu(server.pid))
     finally:
         conn.close()
         server.terminate()
@@ -234,6 +257,7 @@ class Row:
     via: str
     measure: Measure
     target_s: float | None = None
+    cpu: Measure | None = None  # CPU seconds per request of the serving process
 
     def met(self) -> str:
         if self.target_s is None or self.measure.median is None:
@@ -242,12 +266,14 @@ class Row:
 
     def cells(self) -> list[str]:
         median = "n/a" if self.measure.median is None else f"{self.measure.median * 1000:.1f} ms"
+        cpu = "" if self.cpu is None or self.cpu.median is None else f"{self.cpu.median * 1000:.1f} ms"
         target = f"< {self.target_s * 1000:.0f} ms" if self.target_s else ""
-        return [self.backend, self.name, self.via, median, target, self.met()]
+        return [self.backend, self.name, self.via, median, cpu, target, self.met()]
 
     def as_json(self) -> dict[str, object]:
+        cpu = {} if self.cpu is None else {"cpu_median": self.cpu.median, "cpu_samples": self.cpu.samples}
         return {"backend": self.backend, "measurement": self.name, "via": self.via, **self.measure.as_json(),
-                "target_s": self.target_s, "met": self.met() or None}
+                **cpu, "target_s": self.target_s, "met": self.met() or None}
 
 
 def bench_backend(backend: str, opts: argparse.Namespace, workdir: Path) -> list[Row]:
@@ -260,22 +286,24 @@ def bench_backend(backend: str, opts: argparse.Namespace, workdir: Path) -> list
         checks = requests(find_targets(url), rarest_stage(url))
         for via in opts.via_list:
             try:
-                with CLIENTS[via](url, opts.himo, workdir) as get:
-                    rows += [measure_request(backend, via, get, r, opts.repeat) for r in checks]
+                with CLIENTS[via](url, opts.himo, workdir) as client:
+                    rows += [measure_request(backend, via, client, r, opts.repeat) for r in checks]
             except CommandError as exc:
                 rows += [Row(backend, r.label, via, Measure(error=str(exc)), r.target_s) for r in checks]
     return rows
 
 
-def measure_request(backend: str, via: str, get: Get, request: Request,
+def measure_request(backend: str, via: str, client: Client, request: Request,
                     repeat: int) -> Row:
     log(f"[{backend}, {via}] {request.label}")
+    cpu = None
     try:
-        measure = Measure(samples=timed(repeat, lambda: get(request.path), request.check))
+        walls, cpus = timed(repeat, lambda: client.get(request.path), request.check, client.cpu)
+        measure, cpu = Measure(samples=walls), Measure(samples=cpus)
     except (CommandError, OSError, ValueError, KeyError) as exc:
         measure = Measure(error=f"{type(exc).__name__}: {exc}")
-    row = Row(backend, request.label, via, measure, request.target_s)
-    log(f"  {row.cells()[3]}")
+    row = Row(backend, request.label, via, measure, request.target_s, cpu)
+    log(f"  {row.cells()[3]} (CPU {row.cells()[4] or 'n/a'})")
     return row
 
 
@@ -318,7 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += bench_backend(backend, opts, workdir)
     facts["uptime at end"] = uptime()
     print()
-    print_rows(["backend", "measurement", "via", "median", "target", "met?"], [row.cells() for row in rows])
+    print_rows(["backend", "measurement", "via", "median", "CPU", "target", "met?"],
+               [row.cells() for row in rows])
     for row in rows:
         if row.measure.error:
             print(f"{row.backend} {row.name} ({row.via}): n/a: {row.measure.error}")

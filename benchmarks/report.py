@@ -83,14 +83,18 @@ def scenario_table(doc: dict[str, Any]) -> list[str]:
 
 
 def row_table(doc: dict[str, Any]) -> list[str]:
-    """bench_meta and bench_ui: each measurement per backend (and client), median and target."""
-    lines = ["| backend | measurement | median s | target s | met | samples |",
-             "|---|---|---:|---:|---|---:|"]
+    """bench_meta and bench_ui: each measurement per backend (and client), median and target; the
+    median CPU time per request too when the result has it (bench_ui's, since 2026-12-04)."""
+    cpu = any("cpu_median" in row for row in doc["rows"])
+    lines = [f"| backend | measurement | median s |{' CPU s |' if cpu else ''} target s | met | samples |",
+             f"|---|---|---:|{'---:|' if cpu else ''}---:|---|---:|"]
     for row in doc["rows"]:
         name = f"{row['measurement']} ({row['via']})" if row.get("via") else row["measurement"]
         target = "" if row.get("target_s") is None else f"{row['target_s']:.3f}"
-        lines.append(f"| {row['backend']} | {name} | {seconds(row)} | {target} | {row.get('met') or ''} | "
-                     f"{samples([row])} |")
+        used = "" if row.get("cpu_median") is None else f"{row['cpu_median']:.3f}"
+        used = f" {used} |" if cpu else ""
+        lines.append(f"| {row['backend']} | {name} | {seconds(row)} |{used} {target} | "
+                     f"{row.get('met') or ''} | {samples([row])} |")
     return lines
 
 

@@ -66,11 +66,17 @@ def test_runs_table_columns_sort_branch_filter_grid_groups_and_tick_to_compare(p
     group = grid.locator("tr.group[data-group=sweep]")
     expect(group.locator("th")).to_contain_text("sweep@")
     members = grid.locator("tr.member[data-member-of=sweep]")
-    expect(members).to_have_count(12)
-    expect(members.first).to_be_hidden()
+    expect(members).to_have_count(0)  # loaded when the group is opened
     group.locator("button.toggle").click()
+    expect(members).to_have_count(12)
     expect(members.first).to_be_visible()
     expect(members.locator("th.stage")).to_have_text([f"sweep@{i}" for i in range(1, 13)])  # 2 before 10
+    expect(members.first.locator("td")).to_have_count(30)  # the page's days
+    group.locator("button.toggle").click()
+    expect(members.first).to_be_hidden()
+    group.locator("button.toggle").click()  # shown again, not loaded twice
+    expect(members).to_have_count(12)
+    expect(members.first).to_be_visible()
     stages = page.locator("select[name=stage] option").all_inner_texts()
     assert stages.index("sweep@2") < stages.index("sweep@10")
 
@@ -267,6 +273,26 @@ def test_more_rows_than_shown_say_so(page: Page, team_served: str, monkeypatch: 
     expect(more).to_have_text(["train", "+1 more"])
     more.last.click()
     expect(page.locator("section.execution")).to_have_count(2)  # the run page shows them all
+
+
+def test_foreach_members_of_the_grid_come_when_their_group_is_opened(team_client: TestClient) -> None:
+    """The runs page carries a foreach group's row, not its members' (most of a busy month's grid);
+    /grid/members renders them for the page's days, the cells the API's grid has."""
+    page = team_client.get("/runs", headers={"accept": "text/html"}).text
+    assert 'class="member"' not in page and 'data-group="sweep"' in page and "×12</span>" in page
+    grid = team_client.get("/api/grid").json()
+    (sweep,) = [row for row in grid["stages"] if row.get("group") == "sweep"]
+    today = grid["days"][-1]
+    assert f'data-today="{today}"' in page and sweep["size"] == 12
+    rows = team_client.get(f"/grid/members?group=sweep&today={today}").text
+    assert rows.count('<tr class="member" data-member-of="sweep">') == 12
+    assert rows.count("<td>") == 12 * 30
+    for member in sweep["members"]:
+        cell = member["cells"][-1]
+        assert f'title="{today}: {cell["summary"]}"' in rows.split(f">{member['stage']}</a>")[1]
+    assert team_client.get("/grid/members?group=nothing").text.strip() == ""
+    bad = team_client.get("/grid/members?group=sweep&today=yesterday")
+    assert bad.status_code == 400 and "today" in bad.json()["error"]
 
 
 def test_static_files_gzipped_and_cached(team_client: TestClient) -> None:

@@ -3,6 +3,9 @@
 Starts insert only if absent (a late copy of a start never undoes an end); ends update.
 Artifacts, paths, events, locations and transfers are inserted with ON CONFLICT DO NOTHING, so two
 writers recording the same artifact at once (two clones, one PostgreSQL) both succeed.
+`finish` recounts the per-day summary of executions (himo.meta.days) for each day, stage and status
+the applied records changed, in the same transaction: apply_records calls it, as must any caller
+that drives an Applier itself.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from himo.meta import days
 from himo.meta.records import TRANSFER_KINDS, Record, finite, parse_time
 from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Experiment, Location, Run, Transfer
 from himo.model.urls import mask_url
@@ -28,8 +32,11 @@ EXEC_FIELDS = ("stage", "cmd", "params", "reasons", "git_commit", "branch", "dir
 
 
 class Applier:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, touched: set[days.Key] | None = None) -> None:
+        """touched: the summary keys already changed in this transaction (a new Applier after a
+        savepoint rolled back keeps them: recounting a key that did not change is harmless)."""
         self.session = session
+        self.touched: set[days.Key] = set() if touched is None else touched
         self.dialect = session.get_bind().dialect.name
         self.artifact_ids: dict[str, int] = {}
         self.repos: dict[str, tuple[str, str]] = {}  # run id -> (repo, commit), for Path rows
@@ -39,6 +46,11 @@ class Applier:
         handler = getattr(self, "_" + str(record.get("type")), None)
         if handler is not None:  # an unknown type comes from a newer himo: keep what we understand
             handler(record)
+
+    def finish(self) -> None:
+        """Recount the per-day summary where the applied records changed it (before the commit)."""
+        days.refresh(self.session, self.touched)
+        self.touched.clear()
 
     def _run_start(self, r: Record) -> None:
         values = {k: r[k] for k in RUN_FIELDS if k in r}
@@ -66,8 +78,10 @@ class Applier:
     def _exec_start(self, r: Record) -> None:
         values = {k: r[k] for k in EXEC_FIELDS if k in r}
         values["cmd"] = _cmd_text(values.get("cmd", ""))
+        started = parse_time(r.get("started_at") or r["at"])
         self._insert_ignore(Execution, ["id"], id=r["exec_id"], run_id=r["run_id"], status="running",
-                            started_at=parse_time(r.get("started_at") or r["at"]), **_finite_json(values))
+                            started_at=started, **_finite_json(values))
+        self.touched.add(days.key_of(started, values.get("stage", ""), "running"))
 
     def _exec_end(self, r: Record) -> None:
         ended = parse_time(r.get("ended_at") or r["at"])
@@ -77,9 +91,14 @@ class Applier:
                 values[key] = r[key]
         if isinstance(r.get("metrics"), dict):  # the column is NOT NULL
             values["metrics"] = r["metrics"]
+        before = self.session.execute(sa.select(Execution.run_id, Execution.stage, Execution.started_at,
+                                                Execution.status).where(Execution.id == r["exec_id"])).first()
         self.session.execute(sa.update(Execution).where(Execution.id == r["exec_id"]).values(
             **_finite_json(values)))
-        run_id = self.session.scalar(sa.select(Execution.run_id).where(Execution.id == r["exec_id"]))
+        run_id = before.run_id if before else None
+        if before is not None:  # the day's count leaves its old status for the new one
+            self.touched |= {days.key_of(before.started_at, before.stage, status)
+                             for status in (before.status, r["status"])}
         repo, commit = self._repo_of(run_id)
         for direction, refs in (("INPUT", r.get("inputs", [])), ("OUTPUT", r.get("outputs", []))):
             for ref in refs:
@@ -168,3 +187,4 @@ def apply_records(session: Session, records: list[Record]) -> None:
     applier = Applier(session)
     for record in records:
         applier.apply(record)
+    applier.finish()

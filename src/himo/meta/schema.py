@@ -7,13 +7,14 @@ Indexes follow the queries: the run list (time, stage, status) and the lineage w
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Connection,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -60,7 +61,8 @@ class Run(Base):
 
     __tablename__ = "run"
     __table_args__ = (Index("ix_run_started", "started_at"), Index("ix_run_status", "status", "started_at"),
-                      Index("ix_run_schedule", "schedule", "logical_date"))
+                      Index("ix_run_schedule", "schedule", "logical_date"),
+                      Index("ix_run_logical", "logical_date"))  # the runs grid's scheduled runs
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     command: Mapped[str] = mapped_column(String(32))
     args: Mapped[list[Any]] = mapped_column(default=list)
@@ -151,6 +153,21 @@ class Execution(Base):
     # What a stage reported, kept in the store so a team store answers without the files:
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {metrics file: {dotted key: value}}
     log_tail: Mapped[str | None] = mapped_column(Text)  # the log's last lines
+
+
+class ExecutionDay(Base):
+    """The executions of unscheduled runs per UTC day of their start, stage and status: how many
+    and the latest start. What the runs page's 30-day grid reads (~3,000 rows a month at 1M
+    executions, where grouping the month's executions took 80 ms); kept exact by every write of an
+    execution, in its transaction (himo.meta.days). A scheduled run's executions count on its
+    logical date instead, read from the run table; n = 0 rows stay (a status left by all)."""
+
+    __tablename__ = "execution_day"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    stage: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    last: Mapped[datetime | None]  # the latest start among them
 
 
 class Event(Base):

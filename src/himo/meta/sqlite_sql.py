@@ -7,7 +7,7 @@ each entry: (SQL, column names, conversion code per column, fixed parameter valu
 
 from typing import Any
 
-HEAD = '0006'  # the schema revision the statements were compiled for
+HEAD = '0007'  # the schema revision the statements were compiled for
 
 STATEMENTS: dict[str, tuple[str, tuple[str, ...], str, dict[str, Any], dict[str, str]]] = {
     'artifact_by_digest': (

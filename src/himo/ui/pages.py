@@ -39,11 +39,23 @@ def runs(request: Request, stage: str = "", status: str = "", trigger: str = "",
                                       repo=repo, branch=branch).items() if v}
     chosen = [("metric", m) for m in metric or []] + [("param", p) for p in param or []]
     link = lambda n: "/runs?" + urlencode([*filters.items(), *chosen, ("page", n)])  # noqa: E731
-    return d.render("runs.html", request, found=found, grid=views.grid(d), stages=views.stages(d),
-                    live={"url": "/api/live", "key": views.live(d)["key"]},
+    return d.render("runs.html", request, found=found, grid=views.grid(d, members=False),
+                    stages=views.stages(d), live={"url": "/api/live", "key": views.live(d)["key"]},
                     choices=views.filter_choices(d), filters=filters, statuses=STATUSES, triggers=TRIGGERS,
                     chosen=chosen, prev_link=link(page - 1) if page > 1 else None,
                     next_link=link(page + 1) if found["has_next"] else None)
+
+
+@router.get("/grid/members")
+def grid_members(request: Request, group: str, today: str = "") -> HTMLResponse:
+    """The member rows of a foreach group of the runs page's grid (for the days up to `today`, the
+    page's), which the page loads when the group is opened."""
+    d = _d(request)
+    if len(group) > 500:
+        raise UsageError("group: longer than 500 characters", "open a group on /runs")
+    day = views.parse_time(today, "today")
+    rows = views.grid_members(d, group, today=day.date() if day else None)
+    return d.render("grid_members.html", request, rows=rows, group=group)
 
 
 @router.get("/runs/{run_id}")

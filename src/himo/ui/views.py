@@ -10,14 +10,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from himo.api.history import check_stage, execution_log
 from himo.errors import ArtifactNotFound, HimoError, UsageError
 from himo.meta.artifacts import LISTED
 from himo.meta.records import KINDS, STATUSES, TRIGGERS
-from himo.meta.results import ArtifactNode, ExecutionDetail, ReleaseMark, RunFilter
+from himo.meta.results import ArtifactNode, ExecutionDetail, GridCell, GridRow, ReleaseMark, RunFilter
 from himo.model.urls import mask_url
 from himo.ui import files
 from himo.ui.app import Dashboard, not_found
@@ -33,22 +33,26 @@ NUMBER = re.compile(r"(\d+)")
 LOG_LINES = 200  # of a stage's log, on its run page
 
 
+PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON values as they are
+
+
 def jsonable(value: Any) -> Any:
     """Dataclasses, datetimes and containers as JSON values (times: ISO 8601, naive UTC).
 
-    Plain values return first and each dataclass's field names are looked up once: the month's
-    grid is ~27,000 values, and `dataclasses.fields` per value was a third of the runs page."""
-    if value is None or isinstance(value, str | int | float):
+    Plain values return first, also without a call for each field or item, and each dataclass's
+    field names are looked up once: a page of sweep runs has ~3,000 executions, and
+    `dataclasses.fields` per value was a third of the runs page."""
+    if type(value) in PLAIN or isinstance(value, str | int | float):
         return value
     names = _field_names(type(value))
     if names is not None:
-        return {name: jsonable(getattr(value, name)) for name in names}
+        return {name: v if type(v := getattr(value, name)) in PLAIN else jsonable(v) for name in names}
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): v if type(v) in PLAIN else jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
+        return [v if type(v) in PLAIN else jsonable(v) for v in value]
     return value
 
 
@@ -204,46 +208,54 @@ def chips(run_id: str, executions: list[dict[str, Any]]) -> tuple[list[dict[str,
     return shown[:CHIPS], max(len(shown) - CHIPS, 0)
 
 
-def grid(d: Dashboard, days: int = 30) -> dict[str, Any]:
+def grid(d: Dashboard, days: int = 30, today: date | None = None, members: bool = True) -> dict[str, Any]:
     """The day grid: stages sorted naturally, foreach stages under their group's row (its cells:
-    the members' days together), the GRID_ROWS most recently run rows and how many more."""
-    found = jsonable(d.meta.grid(days))
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in found["stages"]:
-        groups.setdefault(group_of(row["stage"]), []).append(row)
-    rows = [_grid_group(name, sorted(members, key=lambda r: natural(r["stage"])))
-            for name, members in groups.items()]
+    the members' days together; `size`: how many), the GRID_ROWS most recently run rows and how
+    many more. `members`: each group's member rows too (the API's); the runs page leaves them out
+    (~85 % of a month's grid at 1M executions) and loads a group's when it is opened (`grid_members`)."""
+    found = d.meta.grid(days, today)
+    groups: dict[str, list[GridRow]] = {}
+    for row in found.stages:
+        groups.setdefault(group_of(row.stage), []).append(row)
+    rows = [_grid_group(name, sorted(grouped, key=lambda r: natural(r.stage)), members)
+            for name, grouped in groups.items()]
     recent = sorted(rows, key=lambda r: r["last"], reverse=True)[:GRID_ROWS]
-    found["stages"] = sorted(recent, key=lambda r: natural(r["stage"]))
-    found["more"] = len(rows) - len(recent)
-    return found
+    return {"days": found.days, "stages": sorted(recent, key=lambda r: natural(r["stage"])),
+            "more": len(rows) - len(recent)}
 
 
-def _grid_group(name: str, members: list[dict[str, Any]]) -> dict[str, Any]:
-    if len(members) == 1 and "@" not in members[0]["stage"]:
-        return members[0] | {"members": []}
-    cells = []
-    for i, day in enumerate(members[0]["cells"]):
-        counts: dict[str, int] = {}
-        for m in members:
-            for status, n in m["cells"][i]["counts"].items():
-                counts[status] = counts.get(status, 0) + n
-        cells.append(_group_cell(day["date"], counts, [m["cells"][i] for m in members]))
-    return {"stage": f"{name}@", "group": name, "last": max(m["last"] for m in members), "cells": cells,
-            "members": members}
+def grid_members(d: Dashboard, group: str, days: int = 30, today: date | None = None) -> list[dict[str, Any]]:
+    """The member rows of the foreach group `group` in the day grid (what its row shows opened)."""
+    found = d.meta.grid(days, today)
+    rows = [row for row in found.stages if "@" in row.stage and group_of(row.stage) == group]
+    return [jsonable(row) for row in sorted(rows, key=lambda r: natural(r.stage))]
 
 
-def _group_cell(day: str, counts: dict[str, int], cells: list[dict[str, Any]]) -> dict[str, Any]:
+def _grid_group(name: str, members: list[GridRow], with_members: bool) -> dict[str, Any]:
+    """A stage's row, or a foreach group's made of its members' rows. Only the rows shown become
+    JSON values (jsonable): a month's grid is ~2,000 cells."""
+    if len(members) == 1 and "@" not in members[0].stage:
+        return jsonable(members[0]) | {"members": []}
+    cells = [_group_cell(day.date, [m.cells[i] for m in members]) for i, day in enumerate(members[0].cells)]
+    return {"stage": f"{name}@", "group": name, "last": max(m.last for m in members), "cells": cells,
+            "size": len(members), "members": [jsonable(m) for m in members] if with_members else []}
+
+
+def _group_cell(day: str, cells: list[GridCell]) -> dict[str, Any]:
     """A foreach group's day: each status with its count, the state of its members' last states
     (a failed member still failing shows red; one that recovered does not)."""
-    states = {c["state"] for c in cells if c["state"] != "none"}
+    counts: dict[str, int] = {}
+    for cell in cells:
+        for status, n in cell.counts.items():
+            counts[status] = counts.get(status, 0) + n
+    states = {c.state for c in cells if c.state != "none"}
     state = next((s for s in ("failed", "running", "succeeded", "cached") if s in states), "none")
     segments = [{"status": s, "n": n} for s, n in sorted(counts.items(), key=lambda i: i[0] == state)]
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no run"
-    runs = {r["run_id"]: r for c in cells for r in c["scheduled"]}  # a run of several members: once
-    scheduled = sorted(runs.values(), key=lambda r: r["started_at"], reverse=True)
+    runs = {r.run_id: r for c in cells for r in c.scheduled}  # a run of several members: once
+    scheduled = sorted(runs.values(), key=lambda r: r.started_at, reverse=True)
     return {"date": day, "counts": counts, "segments": segments, "state": state, "summary": summary,
-            "scheduled": scheduled}
+            "scheduled": jsonable(scheduled)}
 
 
 def stages(d: Dashboard) -> list[str]:

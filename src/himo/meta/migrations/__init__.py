@@ -4,4 +4,4 @@ HEAD names the newest revision, so that opening a store that is already current 
 SELECT and no Alembic import (tests/meta/test_store.py checks it against Alembic's own head).
 """
 
-HEAD = "0006"
+HEAD = "0007"

@@ -210,13 +210,28 @@ var himo = (function () {
     document.addEventListener("himo:refreshed", function () { bindRuns(gridId, tableId, formId, state); });
   }
 
+  // A foreach group's member rows are not in the page (most of a busy month's grid): the first
+  // opening loads them, rendered by the server for the page's days (/grid/members), under its row.
   function openGroup(grid, button, open) {
-    var name = button.closest("tr").dataset.group;
+    var row = button.closest("tr"), name = row.dataset.group;
     button.setAttribute("aria-expanded", String(open));
     button.textContent = open ? "▾" : "▸";
-    grid.querySelectorAll("tr.member").forEach(function (row) {
-      if (row.dataset.memberOf === name) { row.hidden = !open; }
-    });
+    function show() {
+      var shown = button.getAttribute("aria-expanded") === "true";
+      grid.querySelectorAll("tr.member").forEach(function (member) {
+        if (member.dataset.memberOf === name) { member.hidden = !shown; }
+      });
+    }
+    if (row.dataset.members || !open) { show(); return; }
+    row.dataset.members = "loading";
+    fetch("/grid/members?" + new URLSearchParams({group: name, today: grid.dataset.today}), {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
+      .then(function (html) { row.insertAdjacentHTML("afterend", html); row.dataset.members = "loaded"; show(); })
+      .catch(function () {  // closed again: the next opening tries again
+        delete row.dataset.members;
+        button.setAttribute("aria-expanded", "false");
+        button.textContent = "▸";
+      });
   }
 
   function bindRuns(gridId, tableId, formId, state) {
