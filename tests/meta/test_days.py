@@ -5,6 +5,7 @@ schema before it, after a writer killed mid-transaction, and with two writers of
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -21,6 +22,7 @@ from alembic import command
 
 from himo.meta import browse, days, migrate
 from himo.meta.apply import Applier, apply_records
+from himo.meta.deliver import deliver
 from himo.meta.schema import Execution, ExecutionDay
 from himo.meta.store import Store
 
@@ -212,6 +214,25 @@ def test_two_writers_of_the_same_day_and_stage_at_once_count_both(meta_url: str)
         assert done.is_set()
         assert summary(store) == counted(store)
         assert {r[2:4] for r in summary(store) if r[1] == "evaluate"} == {("succeeded", 2)}
+    finally:
+        store.close()
+
+
+def test_a_record_the_store_refuses_midway_leaves_the_summary_exact(meta_url: str, tmp_path: Path) -> None:
+    """A stage's end whose output the store refuses (a lone surrogate in its path) is rolled back
+    to its savepoint after its status was written: the stage stays running, and so do its counts."""
+    records = run_records("train", TODAY + timedelta(hours=7), ["succeeded"])
+    records[2]["outputs"] = [{"path": "\ud800", "digest": "ab" * 32, "size": 1}]
+    folder = tmp_path / "journal"
+    folder.mkdir()
+    (folder / "20261204T070000000000-1-abcdef01.jsonl").write_text(
+        "".join(json.dumps({"v": 1, **r}) + "\n" for r in records[:3]))
+    store = Store(meta_url).open()
+    try:
+        done = deliver(store, folder)
+        assert [r.reason.split(":")[0] for q in done.quarantined for r in q.rejected] == ["exec_end"]
+        assert summary(store) == counted(store)
+        assert {r[2:4] for r in summary(store) if r[1] == "train"} == {("running", 1)}
     finally:
         store.close()
 

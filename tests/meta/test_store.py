@@ -20,6 +20,7 @@ from himo.meta.journal import JournalWriter, pending
 from himo.meta.recorder import Context, Recorder
 from himo.meta.schema import Artifact, Base, Event, Execution, Run
 from himo.meta.store import Store
+from tests.meta.test_days import counted, summary
 
 DATA = {"path": "data/raw.csv", "digest": "a" * 64, "size": 10, "kind": "dataset"}
 MODEL = {"path": "model.pkl", "digest": "b" * 64, "size": 20, "kind": "model"}
@@ -238,7 +239,8 @@ def _deliver_many(url: str, folder: str, runs: int) -> None:
 
 @pytest.mark.slow
 def test_several_writers_at_once(meta_url: str, tmp_path: Path) -> None:
-    """Processes recording and delivering at the same time: every run arrives, none fails."""
+    """Processes recording and delivering at the same time: every run arrives, none fails, and the
+    per-day summary counts each execution once."""
     Store(meta_url).open()
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_deliver_many, args=(meta_url, str(tmp_path / f"j{i}"), 5)) for i in range(4)]
@@ -249,6 +251,7 @@ def test_several_writers_at_once(meta_url: str, tmp_path: Path) -> None:
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     store = Store(meta_url)
     assert counts(store) == {"run": 20, "execution": 20, "artifact": 2, "event": 40}
+    assert summary(store) == counted(store) and sum(row[3] for row in summary(store)) == 20
 
 
 def test_migrations_head_names_alembics_head() -> None:

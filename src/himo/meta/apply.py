@@ -32,11 +32,11 @@ EXEC_FIELDS = ("stage", "cmd", "params", "reasons", "git_commit", "branch", "dir
 
 
 class Applier:
-    def __init__(self, session: Session, touched: set[days.Key] | None = None) -> None:
-        """touched: the summary keys already changed in this transaction (a new Applier after a
-        savepoint rolled back keeps them: recounting a key that did not change is harmless)."""
+    def __init__(self, session: Session, changes: days.Changes | None = None) -> None:
+        """changes: the executions this transaction moved so far, for the per-day summary (a new
+        Applier after a savepoint rolled back gets them, undone: see deliver._apply_each)."""
         self.session = session
-        self.touched: set[days.Key] = set() if touched is None else touched
+        self.changes = days.Changes() if changes is None else changes
         self.dialect = session.get_bind().dialect.name
         self.artifact_ids: dict[str, int] = {}
         self.repos: dict[str, tuple[str, str]] = {}  # run id -> (repo, commit), for Path rows
@@ -49,8 +49,8 @@ class Applier:
 
     def finish(self) -> None:
         """Recount the per-day summary where the applied records changed it (before the commit)."""
-        days.refresh(self.session, self.touched)
-        self.touched.clear()
+        days.refresh(self.session, self.changes.keys())
+        self.changes = days.Changes()
 
     def _run_start(self, r: Record) -> None:
         values = {k: r[k] for k in RUN_FIELDS if k in r}
@@ -79,9 +79,9 @@ class Applier:
         values = {k: r[k] for k in EXEC_FIELDS if k in r}
         values["cmd"] = _cmd_text(values.get("cmd", ""))
         started = parse_time(r.get("started_at") or r["at"])
-        self._insert_ignore(Execution, ["id"], id=r["exec_id"], run_id=r["run_id"], status="running",
-                            started_at=started, **_finite_json(values))
-        self.touched.add(days.key_of(started, values.get("stage", ""), "running"))
+        if self._insert_ignore(Execution, ["id"], id=r["exec_id"], run_id=r["run_id"], status="running",
+                               started_at=started, **_finite_json(values)):
+            self.changes.moved(r["exec_id"], None, days.key_of(started, values.get("stage", ""), "running"))
 
     def _exec_end(self, r: Record) -> None:
         ended = parse_time(r.get("ended_at") or r["at"])
@@ -97,8 +97,8 @@ class Applier:
             **_finite_json(values)))
         run_id = before.run_id if before else None
         if before is not None:  # the day's count leaves its old status for the new one
-            self.touched |= {days.key_of(before.started_at, before.stage, status)
-                             for status in (before.status, r["status"])}
+            self.changes.moved(r["exec_id"], days.key_of(before.started_at, before.stage, before.status),
+                               days.key_of(before.started_at, before.stage, r["status"]))
         repo, commit = self._repo_of(run_id)
         for direction, refs in (("INPUT", r.get("inputs", [])), ("OUTPUT", r.get("outputs", []))):
             for ref in refs:
@@ -167,12 +167,14 @@ class Applier:
             self.repos[run_id] = (row[0], row[1]) if row else ("", "")
         return self.repos.get(run_id or "", ("", ""))
 
-    def _insert_ignore(self, model: type, keys: list[str], **values: Any) -> None:
+    def _insert_ignore(self, model: type, keys: list[str], **values: Any) -> bool:
+        """Insert the row unless one with the same `keys` exists; whether it was inserted."""
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        self.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+        statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
+        return bool(self.session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
 def _finite_json(values: dict[str, Any]) -> dict[str, Any]:

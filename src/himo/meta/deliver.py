@@ -89,7 +89,8 @@ def _apply_each(store: Store, claimed: Claimed) -> None:
                 kept.append((record, line))
             except RECORD_ERRORS as error:
                 claimed.rejected.append(Rejected(line, _reason(record, error)))
-                applier = Applier(session, applier.touched)  # its caches may name rows the savepoint undid
+                # its caches may name rows the savepoint undid, and its changes moves it undid
+                applier = Applier(session, applier.changes.undone())
         applier.finish()
     claimed.rejected.sort(key=lambda rejected: rejected.line)
     claimed.records = [record for record, _ in kept]
