@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.dask_cluster import dask_cluster  # noqa: F401 - a session fixture, shared by tests/pipeline and tests/exp
+from tests.dask_cluster import _dask_clusters, dask_cluster, stop_when_the_group_ends  # noqa: F401 - fixtures of tests/pipeline and tests/exp
 from tests.inprocess import run_in_process
 
 GIT_ENV = {
@@ -92,6 +92,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture in set(getattr(item, "fixturenames", ())) & MARKED_BY_FIXTURE.keys():
             item.add_marker(MARKED_BY_FIXTURE[fixture])
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    stop_when_the_group_ends(item, nextitem)  # the Dask cluster, idle from then on
 
 
 def git(cwd: Path, *args: str) -> str:
