@@ -60,7 +60,7 @@ def _environment() -> Iterator[None]:
 # (it kills processes, it never cuts power); the one test needing two filesystems picks one
 # other than tmp_path's (tests/objects/test_links.py).
 TMPFS = Path("/dev/shm")
-TMPFS_ROOM = 4 << 30  # bytes free there: a session peaks near 1 GB (kept only when a test failed)
+TMPFS_ROOM = 4 << 30  # bytes free there: a session peaked at 400 MB (kept only when a test failed)
 
 
 def pytest_configure(config: pytest.Config) -> None:
