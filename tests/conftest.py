@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.dask_cluster import dask_cluster  # noqa: F401 - a session fixture, shared by tests/pipeline and tests/exp
+from tests.dask_cluster import _dask_clusters, dask_cluster, stop_when_the_group_ends  # noqa: F401 - fixtures of tests/pipeline and tests/exp
 from tests.inprocess import run_in_process
 
 GIT_ENV = {
@@ -52,6 +52,32 @@ def _environment() -> Iterator[None]:
     os.environ.update(old)
 
 
+# The suite's temporary folders go to tmpfs when the machine has one with room. The suite makes
+# and deletes hundreds of thousands of small files, and on ext4 every new file then scans the
+# inode bitmap past the recently deleted ones (kernel: recently_deleted, find_inode_bit): 3,000
+# files took 2.6 s of system time in /tmp against 0.06 s in /dev/shm, and the fault campaign
+# and the many-file tests paid that many times over. Nothing the suite checks depends on ext4
+# (it kills processes, it never cuts power); the one test needing two filesystems picks one
+# other than tmp_path's (tests/objects/test_links.py).
+TMPFS = Path("/dev/shm")
+TMPFS_ROOM = 4 << 30  # bytes free there: a session peaked at 400 MB (kept only when a test failed)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """tmp_path and tmp_path_factory under TMPFS unless a root or --basetemp was chosen (the
+    xdist workers get theirs inside the controller's, so this acts once per session)."""
+    if config.option.basetemp is None and "PYTEST_DEBUG_TEMPROOT" not in os.environ and _tmpfs_has_room():
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(TMPFS)
+
+
+def _tmpfs_has_room() -> bool:
+    try:
+        stats = os.statvfs(TMPFS)
+    except OSError:
+        return False
+    return os.access(TMPFS, os.W_OK) and stats.f_bavail * stats.f_frsize >= TMPFS_ROOM
+
+
 # Markers given by the fixtures a test uses (meta_url's PostgreSQL case is marked by its param).
 MARKED_BY_FIXTURE = {"postgres_server": "postgres", "pg_url": "postgres", "browser": "browser",
                      "page": "browser", "chromium": "browser"}
@@ -66,6 +92,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture in set(getattr(item, "fixturenames", ())) & MARKED_BY_FIXTURE.keys():
             item.add_marker(MARKED_BY_FIXTURE[fixture])
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    stop_when_the_group_ends(item, nextitem)  # the Dask cluster, idle from then on
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -104,7 +135,13 @@ class Himo:
 
 @pytest.fixture(scope="session")
 def _templates(tmp_path_factory: pytest.TempPathFactory, _environment: None) -> dict[bool, Path]:
-    """`git init` + `himo init` (and `himo init --no-scm`) done once; tests get copies."""
+    """`git init` + `himo init` (and `himo init --no-scm`) done once; tests get copies.
+
+    Then `himo runs`, which makes the repository's metadata store (.himo/meta.db, empty, at the
+    current schema) as any first command does: Alembic's migrations of a new store cost 0.09 s
+    of CPU, paid by nearly every test's first command before (376 times in tests/api, remotes,
+    workspace, pipeline, cli and objects). A new store's making is tested where a repository is
+    made by hand: tests/meta/test_store.py (meta_url), the fault campaign, the demo."""
     base = tmp_path_factory.mktemp("templates")
     made = {}
     for scm in (True, False):
@@ -113,6 +150,7 @@ def _templates(tmp_path_factory: pytest.TempPathFactory, _environment: None) -> 
         if scm:
             git(root, "init", "-q", "-b", "main")
         Himo(root)("init", *([] if scm else ["--no-scm"]))
+        Himo(root)("runs", "--json")
         made[scm] = root
     return made
 

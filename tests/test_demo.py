@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import git
+from tests.conftest import Himo, git
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]  # one demo run per session (-n 2)
 STAGES = ["prepare", "featurize", "train", "evaluate", "predict"]
 
 
 def himo(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`himo demo` as a process of its own (its environment is the point: no git identity);
+    the checks of what it made run in-process (the `Himo` helper)."""
     return subprocess.run([sys.executable, "-m", "himo", *args], cwd=cwd, capture_output=True, text=True,
                           env=env, timeout=300)
 
@@ -90,14 +92,14 @@ def test_demo_commits_everything_and_pushes(demo):
         for out in entry["outs"]:
             if out["path"] != "metrics.json":  # -M: not cached, kept in git
                 assert (remote / out["digest"][:2] / out["digest"][2:]).is_file(), out["path"]
-    status = himo("status", "--json", cwd=dest)
+    status = Himo(dest)("status", "--json")
     assert json.loads(status.stdout)["stages"] == {}
     assert "himo dag" in proc.stdout.split("Try next:")[1]
 
 
 def test_demo_refuses_a_non_empty_folder(tmp_path: Path):
     (tmp_path / "keep.txt").write_text("mine")
-    proc = himo("demo", str(tmp_path), cwd=tmp_path)
+    proc = Himo(tmp_path)("demo", str(tmp_path), ok=False)
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"Error: {tmp_path}: exists and is not an empty folder\n")
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
@@ -125,16 +127,16 @@ def test_demo_releases_delivers_and_shows_what_ran_and_made_the_model(demo):
     assert sorted(line.split()[0] for line in second[1:3]) == ["evaluate", "predict"]
     assert "train.C 0.01->1.0" in second[0]
     assert "made by stage 'train' at git " in history[-1] and "released: production v1" in history[-1]
-    releases = json.loads(himo("releases", "--json", cwd=dest).stdout)
+    releases = json.loads(Himo(dest)("releases", "--json").stdout)
     assert [(r["env"], r["version"], r["retired_at"]) for r in releases] == [("production", "v1", None)]
 
 
 def test_demo_replays_three_days_of_its_schedule_with_one_retry(demo):
     dest, proc = demo
-    days = json.loads(himo("schedule", "history", "predict-daily", "--json", cwd=dest).stdout)
+    days = json.loads(Himo(dest)("schedule", "history", "predict-daily", "--json").stdout)
     assert [d["state"] for d in days] == ["succeeded"] * 3
     assert sorted(len(d["attempts"]) for d in days) == [1, 1, 2]  # one day's data came late
     retried = next(d for d in days if len(d["attempts"]) == 2)
     assert [a["status"] for a in retried["attempts"]] == ["failed", "succeeded"]
     assert "after 2 attempts" in proc.stdout
-    assert himo("status", cwd=dest).stdout.strip() == "Everything is up to date."
+    assert Himo(dest)("status").stdout.strip() == "Everything is up to date."

@@ -13,6 +13,7 @@ import json
 import os
 import posixpath
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -272,5 +273,8 @@ def _template(factory: pytest.TempPathFactory) -> Path:
     return _TEMPLATES["repo"]
 
 
-def _listing(base: Path) -> dict[str, int]:
-    return {p.relative_to(base).as_posix(): p.lstat().st_size for p in base.rglob("*")}
+def _listing(base: Path) -> dict[str, int | None]:
+    """Every path below `base` with its size; None for a folder, whose size is the filesystem's
+    bookkeeping (ext4: whole blocks; tmpfs, where the suite runs: grows with each entry)."""
+    return {p.relative_to(base).as_posix(): None if stat.S_ISDIR(st.st_mode) else st.st_size
+            for p in base.rglob("*") for st in [p.lstat()]}

@@ -191,9 +191,18 @@ def test_place_replaces_the_destination_atomically(tmp_path: Path, kind: str) ->
     assert Linker.is_placed(kind, str(src), str(dst), os.stat(dst))
 
 
+def another_filesystem(path: Path) -> Path:
+    """A writable folder on another filesystem than `path`'s: tmpfs, or the system's temp folder
+    when the suite's folders are on tmpfs themselves (tests/conftest.py)."""
+    for candidate in (Path("/dev/shm"), Path(tempfile.gettempdir()), Path("/var/tmp")):
+        if os.access(candidate, os.W_OK) and os.stat(candidate).st_dev != os.stat(path).st_dev:
+            return candidate
+    pytest.fail(f"no writable folder on another filesystem than {path}'s (/dev/shm, temp folder, /var/tmp)")
+
+
 def test_place_falls_back_to_the_next_kind_and_remembers_it(tmp_path: Path) -> None:
     src = write(tmp_path / "object", DATA)
-    other_fs = Path(tempfile.mkdtemp(dir="/dev/shm"))  # tmpfs: a hardlink from tmp_path fails (EXDEV)
+    other_fs = Path(tempfile.mkdtemp(dir=another_filesystem(tmp_path)))  # a hardlink there fails (EXDEV)
     try:
         linker = Linker(("hardlink", "copy"))
         assert os.stat(other_fs).st_dev != os.stat(tmp_path).st_dev
