@@ -17,7 +17,17 @@ from sqlalchemy.orm import Session
 
 from himo.meta import days
 from himo.meta.records import TRANSFER_KINDS, Record, finite, parse_time
-from himo.meta.schema import Artifact, ArtifactPath, Event, Execution, Experiment, Location, Run, Transfer
+from himo.meta.schema import (
+    Artifact,
+    ArtifactPath,
+    Event,
+    Execution,
+    Experiment,
+    Location,
+    Run,
+    Transfer,
+    dialect_insert,
+)
 from himo.model.urls import mask_url
 
 # Columns of JSON: a NaN or infinity in them is stored as its text (records.finite), since
@@ -37,7 +47,6 @@ class Applier:
         Applier after a savepoint rolled back gets them, undone: see deliver._apply_each)."""
         self.session = session
         self.changes = days.Changes() if changes is None else changes
-        self.dialect = session.get_bind().dialect.name
         self.artifact_ids: dict[str, int] = {}
         self.repos: dict[str, tuple[str, str]] = {}  # run id -> (repo, commit), for Path rows
         self.commands: dict[str, str] = {}  # run id -> command, for Transfer rows
@@ -169,10 +178,7 @@ class Applier:
 
     def _insert_ignore(self, model: type, keys: list[str], **values: Any) -> bool:
         """Insert the row unless one with the same `keys` exists; whether it was inserted."""
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        insert = dialect_insert(self.session)
         statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
         return bool(self.session.execute(statement).rowcount)  # type: ignore[attr-defined]
 

@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from himo.meta.schema import Execution, ExecutionDay, Run
+from himo.meta.schema import Execution, ExecutionDay, Run, dialect_insert
 
 Key = tuple[date, str, str]  # (day, stage, status)
 
@@ -110,12 +110,9 @@ def _lock(session: Session, keys: list[Key]) -> None:
     """Make the keys' rows if absent and lock them until the transaction ends (an upsert that
     changes nothing, in sorted order: a concurrent writer of the same key waits here for this
     one's commit, and two writers never wait for each other in a cycle)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     table = ExecutionDay.__table__
-    statement = insert(table).values([{"day": d, "stage": s, "status": st, "n": 0} for d, s, st in keys])
+    rows = [{"day": d, "stage": s, "status": st, "n": 0} for d, s, st in keys]
+    statement = dialect_insert(session)(table).values(rows)
     session.execute(statement.on_conflict_do_update(index_elements=["day", "stage", "status"],
                                                     set_={"n": table.c.n}))
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from himo.errors import MetaError
 from himo.meta.release_reads import default_name, release_row, releases_of, timeline, utcnow
 from himo.meta.results import ArtifactInfo, LocationRow, ReleaseRow
-from himo.meta.schema import Artifact, Event, Execution, Location, Release
+from himo.meta.schema import Artifact, Event, Execution, Location, Release, dialect_insert
 from himo.meta.statements import on, producer_first, release_columns
 from himo.meta.store import Store
 
@@ -133,10 +133,7 @@ def ensure_artifact(session: Session, digest: str, size: int, nfiles: int | None
     found = session.scalar(sa.select(Artifact.id).where(Artifact.digest == digest))
     if found is not None:
         return found
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(session)
     session.execute(insert(Artifact).values(digest=digest, kind=kind, size=size, nfiles=nfiles,
                                             first_seen=seen).on_conflict_do_nothing(index_elements=["digest"]))
     return session.scalar(sa.select(Artifact.id).where(Artifact.digest == digest))  # type: ignore[return-value]

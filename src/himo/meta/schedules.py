@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from himo.meta.schema import Run, ScheduleRun, ScheduleState
+from himo.meta.schema import Run, ScheduleRun, ScheduleState, dialect_insert
 from himo.meta.store import Store
 
 STALE_SECONDS = 30.0  # a heartbeat older than this: its scheduler is gone
@@ -230,14 +230,6 @@ def _insert_row(dialect: str) -> Any:
     )
 
 
-def _insert_stmt(session: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
 def _serialize(session: Any, repo: str, schedule: str) -> None:
     """PostgreSQL: one claiming transaction per schedule at a time (SQLite's BEGIN IMMEDIATE
     serializes every write transaction already)."""
@@ -329,7 +321,7 @@ def paused(store: Store, repo: str) -> set[str]:
 
 def set_paused(store: Store, repo: str, schedule: str, value: bool, who: str) -> None:
     with store.session(write=True) as session:
-        insert = _insert_stmt(session)(ScheduleState).values(
+        insert = dialect_insert(session)(ScheduleState).values(
             repo=repo, schedule=schedule, paused=value, changed_at=_now(), who=who
         )
         session.execute(

@@ -291,3 +291,13 @@ class Experiment(Base):
     outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {output path: digest}
     files: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {git path: text, or None if deleted}
     created_at: Mapped[datetime]
+
+
+def dialect_insert(session: Any) -> Any:
+    """The INSERT construct of the session's dialect: the one with ON CONFLICT (upserts and
+    insert-if-absent). Imported when called: reading a store never loads PostgreSQL's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
