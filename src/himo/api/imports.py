@@ -253,12 +253,10 @@ def _himo_stores(src: _Source) -> list[tuple[str, dict[str, object]]]:
 def _dvc_store(src: _Source, found: _Found) -> Path:
     """A DVC object store (its remote folder, or its cache) holding `found` whole."""
     md5, inner = found.md5 or "", found.inner
-    remotes, default = dvc.read_dvc_config(src.folder)
-    candidates = []
-    if default in remotes and "://" not in remotes[default]:
-        candidates.append(src.base() / remotes[default])
+    remote = dvc.default_remote_folder(src.folder, src.base())
+    candidates = [remote] if remote else []
     if src.local is not None:
-        candidates.append(src.local / dvc.DVC_DIR / "cache")
+        candidates.append(dvc.cache_dir(src.local))
     for store in candidates:
         if dvc.has_object(store, md5, inner):
             return store

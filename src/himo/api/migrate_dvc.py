@@ -156,7 +156,7 @@ def _plan(root: Path) -> _Plan:
         if pipeline else []
     ignore_files, ignore = dvc.dvcignore_patterns(root)
     md5 = _Md5(root, ignore)
-    cache = root / dvc.DVC_DIR / "cache"
+    cache = dvc.cache_dir(root)
     tracked = [_locate(_parse_dvc(root, rel), md5, cache) for rel in dvc.find_dvc_files(root)]
     for item in tracked:  # what the migration restores from DVC's cache is there for the stages
         if item.origin == "DVC cache" and not (root / item.file.out.path).exists():
@@ -345,7 +345,7 @@ class _Migration:
             return store_path(self.ingester, target, ignored_in(self.repo.root, target))
         with scratch_folder(self.repo, "migrate") as scratch:
             copy = scratch / target.name
-            dvc.materialise(self.plan.root / dvc.DVC_DIR / "cache", item.file.out.md5 or "", copy)
+            dvc.materialise(dvc.cache_dir(self.plan.root), item.file.out.md5 or "", copy)
             info = store_path(self.ingester, copy)
         if not target.exists():  # one that exists is the user's: kept, as DVC would (status: modified)
             restore(self.repo, [Pointer(pointer_file_for(target), target, info)])  # whole, or not at all

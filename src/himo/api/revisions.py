@@ -120,10 +120,8 @@ def _dvc_cached_bytes(rev: Revision, lock_text: str, path: str) -> bytes | None:
 
 
 def _from_dvc_stores(repo: Repo, md5: str, inner: str) -> bytes | None:
-    remotes, default = dvc.read_dvc_config(repo.root) if (repo.root / dvc.DVC_DIR).is_dir() else ({}, None)
-    stores = [repo.root / dvc.DVC_DIR / "cache"]
-    if default in remotes and "://" not in remotes[default]:
-        stores.append(repo.root / remotes[default])
+    remote = dvc.default_remote_folder(repo.root) if (repo.root / dvc.DVC_DIR).is_dir() else None
+    stores = [dvc.cache_dir(repo.root), *([remote] if remote else [])]
     for store in stores:
         try:
             if dvc.has_object(store, md5, inner):

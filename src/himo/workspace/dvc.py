@@ -191,6 +191,20 @@ def read_dvc_config(root: Path) -> tuple[dict[str, str], str | None]:
     return remotes, default
 
 
+def cache_dir(root: Path) -> Path:
+    """The repository's own DVC cache (an object store, as a folder remote is)."""
+    return root / DVC_DIR / "cache"
+
+
+def default_remote_folder(root: Path, base: Path | None = None) -> Path | None:
+    """DVC's default remote of the repository at `root` when it is a folder (its URL relative to
+    `base`, default `root`), else None (none set, or a cloud URL himo does not read)."""
+    remotes, default = read_dvc_config(root)
+    if default in remotes and "://" not in remotes[default]:
+        return (base or root) / remotes[default]
+    return None
+
+
 def _remote_url(url: str) -> str:
     if "://" in url or os.path.isabs(url):
         return url
